@@ -1,0 +1,170 @@
+//! BUFFER: the bounded, lock-free hand-off from the app's threads to the worker.
+//!
+//! In: finished [`Chunk`]s from the layer (any thread). Out: the same chunks, drained by the
+//! worker. A push never blocks: when the queue is full the chunk is dropped and counted. The
+//! worker is woken once the queue is half full, so the app's threads do not pay for a wake-up
+//! per trace.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crossbeam_queue::ArrayQueue;
+use tokio::sync::Notify;
+
+use crate::span::Chunk;
+
+/// Counters shared by the app's threads and the worker. App threads only touch them on rare
+/// paths (drops, partial flushes), never per span.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub chunks_dropped_queue_full: AtomicU64,
+    pub spans_dropped_queue_full: AtomicU64,
+    pub chunks_dropped_shutdown: AtomicU64,
+    pub spans_dropped_shutdown: AtomicU64,
+    pub partial_flushes: AtomicU64,
+    pub payloads_sent: AtomicU64,
+    pub chunks_sent: AtomicU64,
+    pub spans_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub send_attempts_failed: AtomicU64,
+    pub payloads_dropped: AtomicU64,
+    pub chunks_dropped_send_failed: AtomicU64,
+    pub spans_dropped_send_failed: AtomicU64,
+}
+
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// The hand-off queue.
+pub(crate) struct ChunkQueue {
+    queue: ArrayQueue<Chunk>,
+    wake_at: usize,
+    wake_pending: AtomicBool,
+    closed: AtomicBool,
+    /// Wakes the worker.
+    pub notify: Notify,
+}
+
+impl ChunkQueue {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(2);
+        ChunkQueue {
+            queue: ArrayQueue::new(capacity),
+            wake_at: capacity / 2,
+            wake_pending: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            notify: Notify::new(),
+        }
+    }
+
+    /// Hands a chunk to the worker without blocking; a full or closed queue drops and counts it.
+    pub(crate) fn push(&self, chunk: Chunk, counters: &Counters) {
+        if self.closed.load(Ordering::Relaxed) {
+            add(&counters.chunks_dropped_shutdown, 1);
+            add(&counters.spans_dropped_shutdown, chunk.spans.len() as u64);
+            return;
+        }
+        match self.queue.push(chunk) {
+            Ok(()) => {
+                if self.queue.len() >= self.wake_at
+                    && !self.wake_pending.swap(true, Ordering::AcqRel)
+                {
+                    self.notify.notify_one();
+                }
+            }
+            Err(chunk) => {
+                add(&counters.chunks_dropped_queue_full, 1);
+                add(&counters.spans_dropped_queue_full, chunk.spans.len() as u64);
+            }
+        }
+    }
+
+    /// Takes the next chunk (worker side).
+    pub(crate) fn pop(&self) -> Option<Chunk> {
+        self.queue.pop()
+    }
+
+    /// Re-arms the half-full wake-up; the worker calls this before draining.
+    pub(crate) fn rearm(&self) {
+        self.wake_pending.store(false, Ordering::Release);
+    }
+
+    /// Chunks waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Refuses further chunks (after shutdown nothing would send them).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::TraceId;
+    use crate::sampler::Sampler;
+    use crate::span::{unix_now_ns, TraceState};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    fn chunk(spans: usize) -> Chunk {
+        let trace = Arc::new(TraceState::new(
+            TraceId::from_parts(0, 1),
+            Sampler::new(None).decide(1),
+            1,
+            unix_now_ns(),
+            Instant::now(),
+        ));
+        Chunk {
+            trace,
+            spans: Vec::with_capacity(spans),
+            partial: false,
+        }
+        .with_len(spans)
+    }
+
+    impl Chunk {
+        fn with_len(mut self, n: usize) -> Self {
+            for i in 0..n {
+                self.spans.push(crate::span::tests::span(i as u64 + 1, 0));
+            }
+            self
+        }
+    }
+
+    #[test]
+    fn full_queue_drops_and_counts_instead_of_blocking() {
+        let q = ChunkQueue::new(4);
+        let c = Counters::default();
+        for _ in 0..6 {
+            q.push(chunk(3), &c);
+        }
+        assert_eq!(q.len(), 4);
+        assert_eq!(c.chunks_dropped_queue_full.load(Ordering::Relaxed), 2);
+        assert_eq!(c.spans_dropped_queue_full.load(Ordering::Relaxed), 6);
+    }
+
+    #[test]
+    fn closed_queue_counts_shutdown_drops() {
+        let q = ChunkQueue::new(4);
+        let c = Counters::default();
+        q.close();
+        q.push(chunk(2), &c);
+        assert_eq!(q.len(), 0);
+        assert_eq!(c.spans_dropped_shutdown.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn worker_is_woken_once_the_queue_is_half_full() {
+        let q = ChunkQueue::new(4);
+        let c = Counters::default();
+        q.push(chunk(1), &c);
+        let woken = tokio::time::timeout(std::time::Duration::from_millis(20), q.notify.notified());
+        assert!(woken.await.is_err(), "woken before half full");
+        q.push(chunk(1), &c);
+        let woken = tokio::time::timeout(std::time::Duration::from_secs(5), q.notify.notified());
+        assert!(woken.await.is_ok());
+    }
+}

@@ -1,0 +1,237 @@
+//! BUILD: the `tracing` layer that turns spans into Datadog spans.
+//!
+//! In: `tracing` callbacks on the app's threads. Out: [`Chunk`]s handed to the buffer. Per span
+//! it allocates the extension value and the field text, reads the monotonic clock at start and
+//! at each exit, and takes only its own trace's lock at close. No I/O, no encoding, no blocking,
+//! no process-wide lock; tags common to every span are added later, by the worker.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use tracing_subscriber::Layer;
+
+use crate::id::{SpanId, TraceId};
+use crate::span::{
+    unix_now_ns, ErrorEvent, FieldRecorder, Fields, ParentService, SpanData, SpanLink, TraceState,
+};
+use crate::Shared;
+
+/// The span's data plus the trace it belongs to, stored in the span's extensions.
+pub(crate) struct OpenSpan {
+    pub trace: Arc<TraceState>,
+    pub data: SpanData,
+}
+
+/// A [`Layer`] that sends spans to Datadog. Build it with [`DatadogLayer::builder`] or
+/// [`crate::init`]; see the crate docs for how fields map to Datadog spans.
+#[derive(Clone)]
+pub struct DatadogLayer {
+    pub(crate) shared: Option<Arc<Shared>>,
+}
+
+impl std::fmt::Debug for DatadogLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatadogLayer")
+            .field("enabled", &self.shared.is_some())
+            .finish()
+    }
+}
+
+impl DatadogLayer {
+    /// The configured service name (`DD_SERVICE`), or `None` if tracing is disabled.
+    pub fn service(&self) -> Option<&str> {
+        self.shared.as_deref().map(|s| s.identity.service.as_str())
+    }
+
+    /// The configured environment (`DD_ENV`).
+    pub fn env(&self) -> Option<&str> {
+        self.shared.as_deref()?.identity.env.as_deref()
+    }
+
+    /// The configured version (`DD_VERSION`).
+    pub fn version(&self) -> Option<&str> {
+        self.shared.as_deref()?.identity.version.as_deref()
+    }
+
+    /// Whether log correlation writes 128-bit trace ids as hex
+    /// (`DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED`).
+    pub fn log_128_bit_trace_ids(&self) -> bool {
+        self.shared
+            .as_deref()
+            .is_none_or(|s| s.identity.log_trace_id_128_bit)
+    }
+}
+
+/// The Datadog ids of a span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatadogIds {
+    /// The trace's id.
+    pub trace_id: TraceId,
+    /// The span's id.
+    pub span_id: SpanId,
+}
+
+/// The Datadog ids of `span`, or of its nearest ancestor that dd-trace recorded (a span a
+/// per-layer filter hid from the layer has none of its own). `None` when dd-trace is not in the
+/// subscriber or is disabled.
+pub fn ids_of<S>(span: &SpanRef<'_, S>) -> Option<DatadogIds>
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    span.scope().find_map(|s| {
+        let ext = s.extensions();
+        let open = ext.get::<OpenSpan>()?;
+        Some(DatadogIds {
+            trace_id: open.trace.trace_id,
+            span_id: SpanId::new(open.data.span_id)?,
+        })
+    })
+}
+
+impl<S> Layer<S> for DatadogLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(shared) = self.shared.as_deref() else {
+            return;
+        };
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let now = Instant::now();
+        let span_id = SpanId::generate().to_u64();
+        let parent = span.parent().and_then(|p| {
+            let ext = p.extensions();
+            let open = ext.get::<OpenSpan>()?;
+            open.trace.span_started();
+            Some((
+                Arc::clone(&open.trace),
+                open.data.span_id,
+                open.data.service_for_children(),
+            ))
+        });
+        let (trace, parent_id, parent_service) = match parent {
+            Some(p) => p,
+            None => {
+                let unix_ns = unix_now_ns();
+                let trace_id =
+                    TraceId::generate((unix_ns / 1_000_000_000) as u64, shared.trace_id_128_bit);
+                let sampling = shared.sampler.decide(trace_id.low());
+                let trace = TraceState::new(trace_id, sampling, span_id, unix_ns, now);
+                (Arc::new(trace), 0, ParentService::None)
+            }
+        };
+        let mut fields = Fields::default();
+        attrs.record(&mut FieldRecorder {
+            fields: &mut fields,
+            dedup: false,
+        });
+        let data = SpanData {
+            span_id,
+            parent_id,
+            name: attrs.metadata().name(),
+            start: now,
+            last_exit: None,
+            start_unix_ns: 0,
+            duration_ns: 0,
+            parent_service,
+            fields,
+        };
+        span.extensions_mut().insert(OpenSpan { trace, data });
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if self.shared.is_none() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut ext = span.extensions_mut();
+        if let Some(open) = ext.get_mut::<OpenSpan>() {
+            values.record(&mut FieldRecorder {
+                fields: &mut open.data.fields,
+                dedup: true,
+            });
+        }
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        if self.shared.is_none() {
+            return;
+        }
+        let (Some(span), Some(cause)) = (ctx.span(id), ctx.span(follows)) else {
+            return;
+        };
+        let link = {
+            let ext = cause.extensions();
+            let Some(open) = ext.get::<OpenSpan>() else {
+                return;
+            };
+            let sampled = open.trace.sampling.priority > 0;
+            SpanLink {
+                trace_id: open.trace.trace_id,
+                span_id: open.data.span_id,
+                flags: if sampled { 0x8000_0001 } else { 0x8000_0000 },
+            }
+        };
+        let mut ext = span.extensions_mut();
+        if let Some(open) = ext.get_mut::<OpenSpan>() {
+            open.data.fields.links.push(link);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        // Only ERROR events matter to spans (e.g. `#[instrument(err)]`); filter before any work.
+        if *event.metadata().level() != Level::ERROR || self.shared.is_none() {
+            return;
+        }
+        let Some(span) = ctx.event_span(event) else {
+            return;
+        };
+        let mut error = ErrorEvent::default();
+        event.record(&mut error);
+        let mut ext = span.extensions_mut();
+        if let Some(open) = ext.get_mut::<OpenSpan>() {
+            error.apply(&mut open.data.fields);
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if self.shared.is_none() {
+            return;
+        }
+        if let Some(span) = ctx.span(id) {
+            let mut ext = span.extensions_mut();
+            if let Some(open) = ext.get_mut::<OpenSpan>() {
+                open.data.last_exit = Some(Instant::now());
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(shared) = self.shared.as_deref() else {
+            return;
+        };
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let Some(OpenSpan { trace, data }) = span.extensions_mut().remove::<OpenSpan>() else {
+            return;
+        };
+        // A span ends when it was last exited: the registry keeps a parent open while its
+        // children live, so its close can come much later than its end.
+        let end = data.last_exit.unwrap_or_else(Instant::now);
+        if let Some(chunk) = trace.span_finished(data, end, shared.flush_at) {
+            if chunk.partial {
+                crate::buffer::add(&shared.counters.partial_flushes, 1);
+            }
+            shared.queue.push(chunk, &shared.counters);
+        }
+    }
+}
