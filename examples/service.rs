@@ -1,0 +1,137 @@
+//! An instrumented example service, configured only by `DD_*` environment variables.
+//!
+//! It handles a handful of simulated HTTP requests on a multi-threaded tokio runtime: each
+//! request is a server span with a database child span (another service), a cache lookup in a
+//! spawned task, JSON log lines correlated with the trace, and one request that fails through
+//! `#[instrument(err)]`. Run it with the README's first command to see its traces arrive at
+//! Datadog's test agent.
+//!
+//! ```sh
+//! DD_SERVICE=checkout DD_ENV=demo DD_TRACE_AGENT_URL=unix:///var/run/datadog/apm.socket \
+//!     cargo run --example service
+//! ```
+
+use std::time::Duration;
+
+use tracing::{info, info_span, instrument, warn, Instrument};
+use tracing_subscriber::prelude::*;
+
+#[derive(Debug)]
+struct PaymentDeclined {
+    order: u64,
+}
+
+impl std::fmt::Display for PaymentDeclined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "payment declined for order {}", self.order)
+    }
+}
+
+impl std::error::Error for PaymentDeclined {}
+
+#[instrument(
+    name = "db.query",
+    skip_all,
+    fields(
+        service.name = "checkout-postgres",
+        span.type = "sql",
+        span.kind = "client",
+        resource.name = "SELECT * FROM orders WHERE id = ?",
+        db.system = "postgresql",
+        db.rows,
+    )
+)]
+async fn load_order(order: u64) -> u64 {
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    tracing::Span::current().record("db.rows", 1);
+    order * 100
+}
+
+#[instrument(name = "payment.charge", skip_all, err, fields(span.kind = "client", amount))]
+async fn charge(order: u64, amount: u64) -> Result<(), PaymentDeclined> {
+    tracing::Span::current().record("amount", amount);
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    if order % 4 == 3 {
+        return Err(PaymentDeclined { order });
+    }
+    Ok(())
+}
+
+async fn handle(order: u64) {
+    let route = "/orders/{id}/checkout";
+    let span = info_span!(
+        "http.request",
+        span.kind = "server",
+        span.type = "web",
+        resource.name = format!("POST {route}"),
+        http.method = "POST",
+        http.route = route,
+        http.status_code = tracing::field::Empty,
+        order.id = order,
+    );
+    async move {
+        info!(order, "checkout started");
+        let amount = load_order(order).await;
+        // A cache refresh on another task (and possibly another thread) of the same trace.
+        let cache = tokio::spawn(
+            async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                info!("cache refreshed");
+            }
+            .instrument(info_span!("cache.refresh", span.type = "cache")),
+        );
+        let status = match charge(order, amount).await {
+            Ok(()) => 200,
+            Err(e) => {
+                warn!(error = %e, "checkout failed");
+                402
+            }
+        };
+        let _ = cache.await;
+        tracing::Span::current().record("http.status_code", status);
+        info!(status, "checkout finished");
+    }
+    .instrument(span)
+    .await
+}
+
+fn main() {
+    let (datadog, guard) = match dd_trace::DatadogLayer::builder().build() {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("cannot start the tracer: {e}");
+            std::process::exit(1);
+        }
+    };
+    let logs = tracing_subscriber::fmt::layer()
+        .event_format(dd_trace_log::JsonFormat::new(&datadog))
+        .with_writer(std::io::stdout);
+    tracing_subscriber::registry()
+        .with(datadog)
+        .with(logs)
+        .init();
+
+    let requests: u64 = std::env::var("EXAMPLE_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..requests)
+            .map(|order| tokio::spawn(handle(order)))
+            .collect();
+        for task in tasks {
+            let _ = task.await;
+        }
+    });
+    let status = guard.status();
+    drop(guard); // sends everything still pending
+    eprintln!(
+        "example: {requests} requests handled; dropped spans before shutdown: {}",
+        status.spans_dropped_queue_full + status.spans_dropped_send_failed
+    );
+}
