@@ -1,0 +1,373 @@
+//! End-to-end tests against Datadog's real `ddapm-test-agent`, over its Unix socket and TCP,
+//! with the agent's header checks enabled.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use dd_trace::{DatadogGuard, DatadogLayer};
+use serde_json::Value;
+use support::TestAgent;
+use tracing::instrument::WithSubscriber;
+use tracing::{info_span, Dispatch, Instrument};
+use tracing_subscriber::prelude::*;
+
+const KNUTH: u64 = 1_111_111_111_111_111_111;
+
+fn tracer(agent_url: &str, vars: &[(&str, &str)]) -> (Dispatch, DatadogGuard) {
+    let mut env: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.insert("DD_TRACE_AGENT_URL".into(), agent_url.into());
+    env.insert("DD_TRACE_STARTUP_LOGS".into(), "false".into());
+    let (layer, guard) = DatadogLayer::builder()
+        .with_env_lookup(move |k| env.get(k).cloned())
+        .build()
+        .expect("tracer builds");
+    (
+        Dispatch::new(tracing_subscriber::registry().with(layer)),
+        guard,
+    )
+}
+
+thread_local! {
+    static RUNTIME_DISPATCH: std::cell::RefCell<Option<tracing::dispatcher::DefaultGuard>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn by_name(spans: &[Value]) -> HashMap<String, Value> {
+    spans
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s.clone()))
+        .collect()
+}
+
+fn parent_of<'a>(spans: &'a HashMap<String, Value>, child: &str) -> &'a str {
+    let parent_id = &spans[child]["parent_id"];
+    spans
+        .iter()
+        .find(|(_, s)| &s["span_id"] == parent_id)
+        .map(|(n, _)| n.as_str())
+        .unwrap_or_else(|| panic!("{child}'s parent {parent_id} did not arrive"))
+}
+
+#[test]
+fn nested_spans_across_threads_and_async_tasks_arrive_over_the_unix_socket() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(
+        &agent.unix_url(),
+        &[
+            ("DD_SERVICE", "checkout"),
+            ("DD_ENV", "test"),
+            ("DD_VERSION", "1.2.3"),
+            ("DD_TAGS", "team:payments,tier:1"),
+        ],
+    );
+    // Scoped dispatchers must be the default on the runtime's threads too: the registry closes
+    // a parent through the default dispatcher of the thread where its last child closes.
+    let d = dispatch.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(move || {
+            let guard = tracing::dispatcher::set_default(&d);
+            RUNTIME_DISPATCH.with(|g| *g.borrow_mut() = Some(guard));
+        })
+        .enable_all()
+        .build()
+        .unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let root = info_span!("request", http.method = "GET");
+        let _entered = root.enter();
+        info_span!("step").in_scope(|| {});
+        let d = dispatch.clone();
+        let parent = root.clone();
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&d, || {
+                let work = info_span!(parent: &parent, "thread.work");
+                let _e = work.enter();
+                info_span!("thread.inner").in_scope(|| {});
+            })
+        })
+        .join()
+        .unwrap();
+        let task = async {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            info_span!("task.inner").in_scope(|| {});
+        }
+        .instrument(info_span!("task.work"))
+        .with_subscriber(dispatch.clone());
+        runtime.block_on(async { tokio::spawn(task).await.unwrap() });
+    });
+    drop(guard);
+
+    let traces = agent.traces();
+    assert_eq!(traces.len(), 1, "{traces:#?}");
+    let spans = by_name(&traces[0]);
+    assert_eq!(spans.len(), 6, "{:?}", spans.keys());
+    for (child, parent) in [
+        ("step", "request"),
+        ("thread.work", "request"),
+        ("thread.inner", "thread.work"),
+        ("task.work", "request"),
+        ("task.inner", "task.work"),
+    ] {
+        assert_eq!(parent_of(&spans, child), parent, "parent of {child}");
+    }
+    assert_eq!(spans["request"]["parent_id"], 0);
+    let trace_ids: HashSet<&Value> = spans.values().map(|s| &s["trace_id"]).collect();
+    assert_eq!(trace_ids.len(), 1);
+    let span_ids: HashSet<u64> = spans
+        .values()
+        .map(|s| s["span_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(span_ids.len(), 6);
+    assert!(!span_ids.contains(&0));
+    for s in spans.values() {
+        assert_eq!(s["service"], "checkout");
+        assert_eq!(s["meta"]["env"], "test");
+        assert_eq!(s["meta"]["version"], "1.2.3");
+        assert_eq!(s["meta"]["team"], "payments");
+        assert_eq!(s["meta"]["tier"], "1");
+        assert!(s["start"].as_i64().unwrap() > 1_600_000_000_000_000_000);
+    }
+    // The trace's high 64 bits: start seconds in the top 32 bits, on the first span.
+    let first = &traces[0][0];
+    let tid = first["meta"]["_dd.p.tid"]
+        .as_str()
+        .expect("_dd.p.tid on the first span");
+    assert_eq!(tid.len(), 16);
+    assert!(tid.ends_with("00000000"), "{tid}");
+    assert_eq!(first["metrics"]["_sampling_priority_v1"], 1.0);
+    assert_eq!(spans["request"]["metrics"]["_dd.top_level"], 1.0);
+    assert_eq!(spans["request"]["meta"]["language"], "rust");
+    // Children end before their parents here, and nest inside them in time.
+    let end = |s: &Value| s["start"].as_i64().unwrap() + s["duration"].as_i64().unwrap();
+    assert!(end(&spans["task.inner"]) <= end(&spans["task.work"]));
+    assert!(spans["task.work"]["start"].as_i64() >= spans["request"]["start"].as_i64());
+    agent.assert_checks_passed();
+}
+
+#[derive(Debug)]
+struct Declined;
+impl std::fmt::Display for Declined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("card declined")
+    }
+}
+impl std::error::Error for Declined {}
+
+#[tracing::instrument(err)]
+fn charge() -> Result<(), Declined> {
+    Err(Declined)
+}
+
+#[test]
+fn errors_services_links_and_recorded_fields_arrive_over_tcp() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(
+        &agent.http_url(),
+        &[("DD_SERVICE", "web"), ("DD_VERSION", "7")],
+    );
+    tracing::dispatcher::with_default(&dispatch, || {
+        let first = info_span!("first");
+        first.in_scope(|| {});
+        let root = info_span!(
+            "request",
+            resource.name = "GET /users/{id}",
+            span.type = "web",
+            span.kind = "server",
+            http.status_code = tracing::field::Empty,
+            user.id = 42u64,
+        );
+        root.follows_from(&first);
+        root.in_scope(|| {
+            let _ = charge();
+            info_span!("db", service.name = "web-db", span.kind = "client").in_scope(|| {});
+            info_span!("flagged", error = true).in_scope(|| {});
+        });
+        root.record("http.status_code", 503);
+    });
+    drop(guard);
+
+    let spans: Vec<Value> = agent.spans();
+    let spans = by_name(&spans);
+    let request = &spans["request"];
+    assert_eq!(request["resource"], "GET /users/{id}");
+    assert_eq!(request["type"], "web");
+    assert_eq!(request["meta"]["span.kind"], "server");
+    assert_eq!(request["meta"]["http.status_code"], "503");
+    assert_eq!(request["metrics"]["user.id"], 42.0);
+
+    let charge = &spans["charge"];
+    assert_eq!(charge["error"], 1);
+    assert_eq!(charge["meta"]["error.message"], "card declined");
+    assert_eq!(charge["resource"], "charge");
+    assert_eq!(spans["flagged"]["error"], 1);
+    assert_eq!(request["error"], 0);
+
+    let db = &spans["db"];
+    assert_eq!(db["service"], "web-db");
+    assert_eq!(db["meta"]["_dd.base_service"], "web");
+    assert!(db["meta"].get("version").is_none());
+    assert_eq!(db["metrics"]["_dd.top_level"], 1.0);
+    assert_eq!(spans["charge"]["meta"]["version"], "7");
+    assert!(spans["charge"]["metrics"].get("_dd.top_level").is_none());
+
+    let first = &spans["first"];
+    assert_ne!(first["trace_id"], request["trace_id"]);
+    let links = request["span_links"].as_array().expect("span_links");
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0]["trace_id"], first["trace_id"]);
+    assert_eq!(links[0]["span_id"], first["span_id"]);
+    assert_eq!(links[0]["flags"], 0x8000_0001u64);
+    agent.assert_checks_passed();
+}
+
+#[test]
+fn nothing_is_lost_when_the_guard_drops_right_after_the_last_span() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(&agent.unix_url(), &[("DD_SERVICE", "burst")]);
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..500u64 {
+            info_span!("root", i).in_scope(|| {
+                info_span!("a").in_scope(|| info_span!("b").in_scope(|| {}));
+            });
+        }
+    });
+    let status = guard.status();
+    drop(guard);
+    assert_eq!(status.spans_dropped_queue_full, 0);
+    let traces = agent.traces();
+    assert_eq!(traces.len(), 500);
+    assert_eq!(traces.iter().map(Vec::len).sum::<usize>(), 1500);
+    agent.assert_checks_passed();
+}
+
+#[test]
+fn disabled_tracing_sends_nothing() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(&agent.unix_url(), &[("DD_TRACE_ENABLED", "false")]);
+    tracing::dispatcher::with_default(&dispatch, || {
+        for _ in 0..50 {
+            info_span!("root").in_scope(|| info_span!("child").in_scope(|| {}));
+        }
+    });
+    assert_eq!(guard.flush(), Ok(()));
+    assert!(!guard.status().enabled);
+    drop(guard);
+    // The agent saw no request at all.
+    assert!(agent.requests().is_empty());
+    assert!(agent.traces().is_empty());
+}
+
+#[test]
+fn sample_rate_decisions_follow_knuth_and_every_chunk_is_still_sent() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(&agent.http_url(), &[("DD_TRACE_SAMPLE_RATE", "0.5")]);
+    tracing::dispatcher::with_default(&dispatch, || {
+        for _ in 0..300 {
+            info_span!("root").in_scope(|| info_span!("child").in_scope(|| {}));
+        }
+    });
+    drop(guard);
+    let traces = agent.traces();
+    assert_eq!(traces.len(), 300);
+    let threshold = (0.5 * u64::MAX as f64) as u64;
+    let (mut kept, mut dropped) = (0, 0);
+    for t in &traces {
+        let root = t.iter().find(|s| s["parent_id"] == 0).expect("root");
+        let id = root["trace_id"].as_u64().unwrap();
+        let priority = root["metrics"]["_sampling_priority_v1"].as_f64().unwrap();
+        assert_eq!(root["metrics"]["_dd.rule_psr"], 0.5);
+        if id.wrapping_mul(KNUTH) <= threshold {
+            assert_eq!(priority, 2.0, "trace {id}");
+            kept += 1;
+        } else {
+            assert_eq!(priority, -1.0, "trace {id}");
+            dropped += 1;
+        }
+        let first = &t[0];
+        let dm = first["meta"].get("_dd.p.dm").and_then(Value::as_str);
+        assert_eq!(dm, (priority > 0.0).then_some("-3"));
+        assert_eq!(first["meta"]["_dd.p.ksr"], "0.5");
+    }
+    // Both outcomes occur (each has probability 2^-300 of not occurring).
+    assert!(kept > 0 && dropped > 0);
+    agent.assert_checks_passed();
+}
+
+#[test]
+fn requests_carry_the_spec_headers() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(&agent.unix_url(), &[]);
+    tracing::dispatcher::with_default(&dispatch, || {
+        for _ in 0..3 {
+            info_span!("root").in_scope(|| {});
+        }
+    });
+    drop(guard);
+    let requests = agent.requests();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        let headers: HashMap<String, String> = r["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_ascii_lowercase(),
+                    v.as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(headers["content-type"], "application/msgpack");
+        assert_eq!(headers["datadog-meta-lang"], "rust");
+        assert_eq!(
+            headers["datadog-meta-tracer-version"],
+            dd_trace::TRACER_VERSION
+        );
+        assert!(headers["datadog-meta-lang-version"].starts_with("1."));
+        assert_eq!(headers["datadog-client-computed-top-level"], "yes");
+        assert_eq!(headers["x-datadog-trace-count"], "3");
+    }
+    agent.assert_checks_passed();
+}
+
+#[test]
+fn partial_flush_sends_finished_spans_of_a_trace_still_open() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(
+        &agent.unix_url(),
+        &[
+            ("DD_TRACE_PARTIAL_FLUSH_ENABLED", "true"),
+            ("DD_TRACE_PARTIAL_FLUSH_MIN_SPANS", "5"),
+        ],
+    );
+    let root = tracing::dispatcher::with_default(&dispatch, || {
+        let root = info_span!("long.job");
+        root.in_scope(|| {
+            for i in 0..12 {
+                info_span!("item", i).in_scope(|| {});
+            }
+        });
+        root
+    });
+    guard.flush().unwrap();
+    assert_eq!(
+        agent.spans().len(),
+        10,
+        "two chunks of five while the root is open"
+    );
+    drop(root);
+    guard.flush().unwrap();
+    let spans = agent.spans();
+    assert_eq!(spans.len(), 13);
+    assert_eq!(guard.status().partial_flushes, 2);
+    let root = spans.iter().find(|s| s["name"] == "long.job").unwrap();
+    assert_eq!(root["metrics"]["_sampling_priority_v1"], 1.0);
+    drop(guard);
+    agent.assert_checks_passed();
+}

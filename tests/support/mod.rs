@@ -1,0 +1,280 @@
+//! Test peers: Datadog's real `ddapm-test-agent` (started per test on free ports and a Unix
+//! socket in a temporary directory) and a small fault-injecting agent of our own for statuses
+//! the real one cannot produce.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Where `scripts/test-agent.sh install` puts the agent.
+fn agent_binary() -> PathBuf {
+    if let Ok(bin) = std::env::var("DD_TEST_AGENT_BIN") {
+        return PathBuf::from(bin);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-agent/bin/ddapm-test-agent")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port")
+}
+
+/// A running `ddapm-test-agent`, stopped on drop.
+pub struct TestAgent {
+    child: Child,
+    pub port: u16,
+    pub socket: PathBuf,
+    dir: PathBuf,
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+impl TestAgent {
+    /// Starts an agent with its header checks enabled. Panics with instructions when the agent
+    /// is not installed or does not come up: a test that needs it never skips silently.
+    pub fn start() -> TestAgent {
+        let bin = agent_binary();
+        assert!(
+            bin.exists(),
+            "ddapm-test-agent not found at {}: run `scripts/test-agent.sh install` (or the README's test command), or set DD_TEST_AGENT_BIN",
+            bin.display()
+        );
+        let dir = std::env::temp_dir().join(format!(
+            "dd-trace-agent-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let socket = dir.join("apm.socket");
+        let log = std::fs::File::create(dir.join("agent.log")).expect("agent log");
+        let port = free_port();
+        let child = Command::new(&bin)
+            .args(["--port", &port.to_string()])
+            .args(["--otlp-http-port", &free_port().to_string()])
+            .args(["--otlp-grpc-port", &free_port().to_string()])
+            .arg("--trace-uds-socket")
+            .arg(&socket)
+            .arg("--snapshot-dir")
+            .arg(dir.join("snapshots"))
+            .env(
+                "ENABLED_CHECKS",
+                "trace_count_header,meta_tracer_version_header,trace_content_length",
+            )
+            .env_remove("DD_TRACE_AGENT_URL")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let mut agent = TestAgent {
+            child,
+            port,
+            socket,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if agent.socket.exists() && http_get(port, "/info").is_ok() {
+                return agent;
+            }
+            if let Ok(Some(status)) = agent.child.try_wait() {
+                panic!(
+                    "ddapm-test-agent exited with {status}:\n{}",
+                    std::fs::read_to_string(agent.dir.join("agent.log")).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ddapm-test-agent did not come up in 60 s:\n{}",
+                std::fs::read_to_string(agent.dir.join("agent.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn unix_url(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn get(&self, path: &str) -> Value {
+        let body = http_get(self.port, path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
+    /// Every trace received: a list of span lists.
+    pub fn traces(&self) -> Vec<Vec<Value>> {
+        serde_json::from_value(self.get("/test/traces")).expect("trace list")
+    }
+
+    /// All spans received, flattened.
+    pub fn spans(&self) -> Vec<Value> {
+        self.traces().into_iter().flatten().collect()
+    }
+
+    /// The raw trace requests received.
+    pub fn requests(&self) -> Vec<Value> {
+        let all: Vec<Value> =
+            serde_json::from_value(self.get("/test/session/requests")).expect("request list");
+        all.into_iter()
+            .filter(|r| r["url"].as_str().is_some_and(|u| u.contains("/traces")))
+            .collect()
+    }
+
+    /// Asserts that every enabled check passed at least once and none failed.
+    pub fn assert_checks_passed(&self) {
+        let summary = self.get("/test/trace_check/summary");
+        let map = summary.as_object().expect("summary object");
+        for check in [
+            "trace_count_header",
+            "meta_tracer_version_header",
+            "trace_content_length",
+        ] {
+            let c = &map[check];
+            assert_eq!(c["Failed_Checks"], 0, "{check} failed: {summary}");
+            assert!(
+                c["Passed_Checks"].as_u64() > Some(0),
+                "{check} never ran: {summary}"
+            );
+        }
+    }
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A minimal HTTP/1.0 GET against 127.0.0.1:`port`, returning the body of a 200 answer.
+pub fn http_get(port: u16, path: &str) -> Result<String, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| e.to_string())?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or("malformed response")?;
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        return Err(head.lines().next().unwrap_or_default().to_string());
+    }
+    Ok(body.to_string())
+}
+
+/// A request received by [`FaultAgent`].
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// An agent of our own that answers trace requests with scripted statuses (then 200 once
+/// the script runs out), recording each request.
+pub struct FaultAgent {
+    pub port: u16,
+    pub received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl FaultAgent {
+    pub fn start(statuses: Vec<u16>) -> FaultAgent {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&received);
+        let script = Arc::new(Mutex::new(statuses.into_iter()));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let log = Arc::clone(&log);
+                let script = Arc::clone(&script);
+                std::thread::spawn(move || serve(stream, &log, &script));
+            }
+        });
+        FaultAgent { port, received }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+}
+
+fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>, script: &Mutex<std::vec::IntoIter<u16>>) {
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+            }
+        }
+        let len = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        log.lock().unwrap().push(Received { headers, body });
+        let status = script.lock().unwrap().next().unwrap_or(200);
+        let reply = if status == 200 {
+            r#"{"rate_by_service":{"service:,env:":1}}"#
+        } else {
+            "scripted failure"
+        };
+        let response = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{reply}",
+            reply.len()
+        );
+        if reader.get_mut().write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
