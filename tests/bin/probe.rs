@@ -1,0 +1,38 @@
+//! A small traced program for the fault tests: configured only by `DD_*` variables, it makes
+//! `PROBE_TRACES` two-span traces per round for `PROBE_ROUNDS` rounds a little over one flush
+//! interval apart, logging JSON with correlation ids to stdout.
+
+use std::time::Duration;
+
+use tracing_subscriber::prelude::*;
+
+fn main() {
+    let setting = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (traces, rounds) = (setting("PROBE_TRACES", 10), setting("PROBE_ROUNDS", 1));
+    let (datadog, guard) = dd_trace::DatadogLayer::builder()
+        .build()
+        .expect("tracer builds");
+    let logs = tracing_subscriber::fmt::layer()
+        .event_format(dd_trace_log::JsonFormat::new(&datadog))
+        .with_writer(std::io::stdout);
+    tracing_subscriber::registry()
+        .with(datadog)
+        .with(logs)
+        .init();
+    for round in 0..rounds {
+        if round > 0 {
+            std::thread::sleep(Duration::from_millis(1200));
+        }
+        for i in 0..traces {
+            tracing::info_span!("probe.request", round, i).in_scope(|| {
+                tracing::info_span!("probe.step").in_scope(|| tracing::info!("working"));
+            });
+        }
+    }
+    drop(guard);
+}

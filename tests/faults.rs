@@ -1,0 +1,168 @@
+//! What the tracer does when the agent misbehaves or is missing, against a fault-injecting
+//! agent of our own, and what an operator sees from a real process.
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::Duration;
+
+use dd_trace::{DatadogGuard, DatadogLayer};
+use support::FaultAgent;
+use tracing::{info_span, Dispatch};
+use tracing_subscriber::prelude::*;
+
+fn tracer(agent_url: &str) -> (Dispatch, DatadogGuard) {
+    let env: HashMap<String, String> = [
+        ("DD_TRACE_AGENT_URL", agent_url),
+        ("DD_TRACE_STARTUP_LOGS", "false"),
+        ("DD_SERVICE", "faults"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let (layer, guard) = DatadogLayer::builder()
+        .with_env_lookup(move |k| env.get(k).cloned())
+        .build()
+        .expect("tracer builds");
+    (
+        Dispatch::new(tracing_subscriber::registry().with(layer)),
+        guard,
+    )
+}
+
+fn make_traces(dispatch: &Dispatch, n: usize) {
+    tracing::dispatcher::with_default(dispatch, || {
+        for _ in 0..n {
+            info_span!("root").in_scope(|| info_span!("child").in_scope(|| {}));
+        }
+    });
+}
+
+#[test]
+fn transient_failures_are_retried_until_the_agent_accepts() {
+    let agent = FaultAgent::start(vec![503, 429]);
+    let (dispatch, guard) = tracer(&agent.url());
+    make_traces(&dispatch, 10);
+    guard.flush().unwrap();
+    let status = guard.status();
+    assert_eq!(agent.count(), 3, "two failures, then success");
+    assert_eq!(status.failed_send_attempts, 2);
+    assert_eq!(status.spans_sent, 20);
+    assert_eq!(status.payloads_dropped, 0);
+    assert_eq!(status.agent_rates.get("service:,env:"), Some(&1.0));
+    // Every attempt carried the same payload.
+    let received = agent.received.lock().unwrap();
+    assert!(received.iter().all(|r| r.body == received[0].body));
+}
+
+#[test]
+fn client_errors_are_not_retried_and_are_counted() {
+    for code in [400, 413, 415] {
+        let agent = FaultAgent::start(vec![code]);
+        let (dispatch, guard) = tracer(&agent.url());
+        make_traces(&dispatch, 5);
+        guard.flush().unwrap();
+        let status = guard.status();
+        assert_eq!(agent.count(), 1, "status {code} must not be retried");
+        assert_eq!(status.payloads_dropped, 1, "{code}");
+        assert_eq!(status.spans_dropped_send_failed, 10, "{code}");
+        assert!(
+            status
+                .last_error
+                .as_deref()
+                .unwrap()
+                .contains(&code.to_string()),
+            "{status:?}"
+        );
+        // The tracer keeps working: the next payload goes through.
+        make_traces(&dispatch, 1);
+        guard.flush().unwrap();
+        assert_eq!(guard.status().spans_sent, 2);
+    }
+}
+
+#[test]
+fn retries_are_bounded_then_the_payload_is_dropped() {
+    let agent = FaultAgent::start(vec![500; 10]);
+    let (dispatch, guard) = tracer(&agent.url());
+    make_traces(&dispatch, 4);
+    guard.flush().unwrap();
+    let status = guard.status();
+    assert_eq!(agent.count(), 4, "one attempt and three retries");
+    assert_eq!(status.failed_send_attempts, 4);
+    assert_eq!(status.spans_dropped_send_failed, 8);
+    assert_eq!(status.spans_sent, 0);
+}
+
+#[test]
+fn a_missing_agent_is_counted_and_never_blocks_the_app() {
+    let dir = std::env::temp_dir().join(format!("dd-trace-missing-{}", std::process::id()));
+    let (dispatch, guard) = tracer(&format!("unix://{}/apm.socket", dir.display()));
+    make_traces(&dispatch, 100);
+    // Spans keep being accepted on the app's side while deliveries fail.
+    guard.flush().unwrap();
+    make_traces(&dispatch, 100);
+    guard.flush().unwrap();
+    let status = guard.status();
+    assert_eq!(status.spans_sent, 0);
+    assert_eq!(status.spans_dropped_send_failed, 400);
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("cannot connect"),
+        "{status:?}"
+    );
+    assert_eq!(guard.shutdown(Duration::from_secs(5)), Ok(()));
+}
+
+#[test]
+fn shutdown_sends_what_finished_before_it() {
+    let agent = FaultAgent::start(vec![]);
+    let (dispatch, guard) = tracer(&agent.url());
+    make_traces(&dispatch, 1);
+    let status_before = guard.status();
+    assert!(status_before.enabled);
+    drop(dispatch);
+    assert_eq!(guard.shutdown(Duration::from_secs(5)), Ok(()));
+    assert_eq!(agent.count(), 1);
+}
+
+#[test]
+fn an_unreachable_agent_and_a_bad_variable_each_give_one_warning() {
+    let socket = "/nonexistent/dd-trace-test/apm.socket";
+    let out = Command::new(env!("CARGO_BIN_EXE_dd-trace-probe"))
+        .env("DD_TRACE_AGENT_URL", format!("unix://{socket}"))
+        .env("DD_TRACE_SAMPLE_RATE", "lots")
+        .env("DD_TRACE_STARTUP_LOGS", "false")
+        .env("PROBE_TRACES", "20")
+        .env("PROBE_ROUNDS", "3")
+        .output()
+        .expect("example runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 2, "{stderr}");
+    let variable = warnings
+        .iter()
+        .find(|l| l.contains("DD_TRACE_SAMPLE_RATE"))
+        .expect("a warning naming the variable");
+    assert!(
+        variable.contains("\"lots\"") && variable.contains("default"),
+        "{variable}"
+    );
+    let agent = warnings
+        .iter()
+        .find(|l| l.contains(socket))
+        .expect("a warning naming the address");
+    assert!(agent.contains("cannot connect"), "{agent}");
+    // The app's JSON logs still went out with their correlation ids.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 60);
+    assert!(
+        stdout.lines().all(|l| l.contains("\"dd.trace_id\"")),
+        "{stdout}"
+    );
+}
