@@ -1,1 +1,147 @@
-fn main() {}
+//! Per-span cost on the app's thread: the 2-span workload of `shared/spec/peer-benchmarks.md`
+//! (a root `request` span with three fields, entered, with one `db.query` child entered inside)
+//! through `Registry` + a no-op layer (the floor under any layer) and through `Registry` +
+//! `DatadogLayer`, in the same run. The dd-trace worker really encodes and sends everything it
+//! can to an in-process HTTP sink while the benchmark runs.
+//!
+//! Two measurements per row: `wall/…` is criterion's wall-clock time per trace (it includes
+//! time the producing thread loses to the worker and the sink on a 2-core machine); `cpu/…` is
+//! the producing thread's own CPU time per trace, the "caller" column of the peer table.
+//!
+//! Run: `cargo bench -p dd-trace-benches --bench span_overhead`
+//!
+//! Latest results: see the closing note of the issue that last changed this file, and
+//! `target/criterion/` after a run.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use cpu_time::ThreadTime;
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{Criterion, Throughput};
+use tracing::{info_span, Dispatch};
+use tracing_subscriber::prelude::*;
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+struct NoopLayer;
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NoopLayer {}
+
+/// The peer-benchmarks workload: one trace of two spans.
+fn one_trace(user_id: u64) {
+    let root = info_span!(
+        "request",
+        http.method = "GET",
+        http.route = "/users/{id}",
+        user_id
+    );
+    let _entered = root.enter();
+    let child = info_span!(
+        "db.query",
+        db.statement = "SELECT * FROM users WHERE id = $1"
+    );
+    let _child = child.enter();
+    black_box(&child);
+}
+
+/// CPU time of the measuring thread, in nanoseconds.
+struct ThreadCpu;
+
+impl Measurement for ThreadCpu {
+    type Intermediate = ThreadTime;
+    type Value = Duration;
+
+    fn start(&self) -> ThreadTime {
+        ThreadTime::now()
+    }
+    fn end(&self, started: ThreadTime) -> Duration {
+        started.elapsed()
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuNanos
+    }
+}
+
+struct CpuNanos;
+
+impl ValueFormatter for CpuNanos {
+    fn scale_values(&self, _typical: f64, _values: &mut [f64]) -> &'static str {
+        "ns (cpu)"
+    }
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        _t: &Throughput,
+        _values: &mut [f64],
+    ) -> &'static str {
+        "ns (cpu)"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+fn bench<M: Measurement + 'static>(c: &mut Criterion<M>, name: &str, dispatch: &Dispatch) {
+    tracing::dispatcher::with_default(dispatch, || {
+        let mut i = 0u64;
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                i += 1;
+                one_trace(i)
+            })
+        });
+    });
+}
+
+fn rows<M: Measurement + 'static>(c: &mut Criterion<M>, kind: &str) {
+    let noop = Dispatch::new(tracing_subscriber::registry().with(NoopLayer));
+    bench(c, &format!("{kind}/registry_noop_layer"), &noop);
+
+    let sink = support::FaultAgent::sink();
+    let (layer, guard) = dd_trace::DatadogLayer::builder()
+        .with_env_lookup(|_| None)
+        .with_agent_url(sink.url())
+        .with_service("bench")
+        .with_startup_logs(false)
+        .build()
+        .expect("tracer");
+    let datadog = Dispatch::new(tracing_subscriber::registry().with(layer));
+    bench(c, &format!("{kind}/registry_datadog_layer"), &datadog);
+    let _ = guard.flush_timeout(Duration::from_secs(60));
+    let s = guard.status();
+    let made = s.spans_sent + s.spans_dropped_queue_full + s.spans_dropped_send_failed;
+    eprintln!(
+        "{kind}: dd-trace delivered {} of {} spans ({:.0}%) in {} payloads, {:.0} wire bytes/span; {} dropped at the full queue, {} on failed sends",
+        s.spans_sent,
+        made,
+        100.0 * s.spans_sent as f64 / made.max(1) as f64,
+        s.payloads_sent,
+        s.bytes_sent as f64 / s.spans_sent.max(1) as f64,
+        s.spans_dropped_queue_full,
+        s.spans_dropped_send_failed
+    );
+}
+
+fn main() {
+    fn configure<M: Measurement>(c: Criterion<M>) -> Criterion<M> {
+        c.warm_up_time(Duration::from_secs(2))
+            .measurement_time(Duration::from_secs(5))
+            .configure_from_args()
+    }
+    rows(&mut configure(Criterion::default()), "wall");
+    rows(
+        &mut configure(Criterion::default().with_measurement(ThreadCpu)),
+        "cpu",
+    );
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -105,17 +105,14 @@ mod tests {
     use super::*;
     use crate::id::TraceId;
     use crate::sampler::Sampler;
-    use crate::span::{unix_now_ns, TraceState};
+    use crate::span::TraceState;
     use std::sync::Arc;
-    use std::time::Instant;
 
     fn chunk(spans: usize) -> Chunk {
         let trace = Arc::new(TraceState::new(
             TraceId::from_parts(0, 1),
             Sampler::new(None).decide(1),
             1,
-            unix_now_ns(),
-            Instant::now(),
         ));
         Chunk {
             trace,

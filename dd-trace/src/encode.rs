@@ -11,7 +11,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use crate::sampler::format_rate;
-use crate::span::{Chunk, SpanData, SpanKind, SpanLink, TagValue, TraceState};
+use crate::span::{Chunk, SpanData, SpanKind, SpanLink, TagValue, TraceState, WallClock};
 
 /// A payload is cut once its body passes this size (spec §6 Decision: 1.5–5 MiB).
 pub const DEFAULT_PAYLOAD_FLUSH_BYTES: usize = 2 * 1024 * 1024;
@@ -48,6 +48,7 @@ pub(crate) struct PayloadEncoder {
     spans: u64,
     flush_bytes: usize,
     ctx: EncodeContext,
+    clock: WallClock,
 }
 
 impl PayloadEncoder {
@@ -58,6 +59,7 @@ impl PayloadEncoder {
             spans: 0,
             flush_bytes,
             ctx,
+            clock: WallClock::now(),
         };
         enc.reset();
         enc
@@ -68,6 +70,11 @@ impl PayloadEncoder {
         self.buf.extend_from_slice(&[ARRAY32, 0, 0, 0, 0]);
         self.chunks = 0;
         self.spans = 0;
+    }
+
+    /// Takes a fresh reading of the clocks that turn span instants into Unix time.
+    pub(crate) fn set_clock(&mut self, clock: WallClock) {
+        self.clock = clock;
     }
 
     /// Whether the payload has passed its flush threshold.
@@ -89,6 +96,7 @@ impl PayloadEncoder {
                     span,
                     trace: &chunk.trace,
                     ctx: &self.ctx,
+                    clock: &self.clock,
                     chunk_first: count == 0,
                 };
                 let mut ser = rmp_serde::Serializer::new(&mut self.buf);
@@ -135,6 +143,7 @@ struct SpanRecord<'a> {
     span: &'a SpanData,
     trace: &'a TraceState,
     ctx: &'a EncodeContext,
+    clock: &'a WallClock,
     chunk_first: bool,
 }
 
@@ -282,7 +291,7 @@ impl Serialize for SpanRecord<'_> {
         if let Some(t) = span_type {
             map.serialize_entry("type", t)?;
         }
-        map.serialize_entry("start", &span.start_unix_ns)?;
+        map.serialize_entry("start", &self.clock.unix_ns(span.start))?;
         map.serialize_entry("duration", &span.duration_ns)?;
         map.serialize_entry("error", &i32::from(fields.error))?;
         map.serialize_entry("meta", &meta)?;
@@ -332,7 +341,7 @@ mod tests {
     use crate::id::TraceId;
     use crate::sampler::Sampler;
     use crate::span::tests::span;
-    use crate::span::{unix_now_ns, ParentService, TraceState};
+    use crate::span::{ParentService, TraceState};
     use rmpv::Value;
     use std::sync::Arc;
     use std::time::Instant;
@@ -356,13 +365,11 @@ mod tests {
             TraceId::from_parts(0x6638_b0e8_0000_0000, 77),
             Sampler::new(rate).decide(77),
             1,
-            unix_now_ns(),
-            Instant::now(),
         ));
         let spans = (1..=n)
             .map(|i| {
                 let mut s = span(i, i - 1);
-                s.start_unix_ns = 1_700_000_000_000_000_000 + i as i64;
+                s.start = base() + std::time::Duration::from_nanos(i);
                 s.duration_ns = 1000;
                 if i > 1 {
                     s.parent_service = ParentService::Default;
@@ -375,6 +382,18 @@ mod tests {
             spans,
             partial: false,
         }
+    }
+
+    /// The instant that encodes as Unix time 1.7e18 (see `encoder`).
+    fn base() -> Instant {
+        static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *BASE.get_or_init(Instant::now)
+    }
+
+    fn encoder(flush_bytes: usize) -> PayloadEncoder {
+        let mut enc = PayloadEncoder::new(ctx(), flush_bytes);
+        enc.set_clock(WallClock::at(base(), 1_700_000_000_000_000_000));
+        enc
     }
 
     fn decode(p: &Payload) -> Vec<Vec<Value>> {
@@ -403,7 +422,7 @@ mod tests {
 
     #[test]
     fn payload_decodes_back_to_the_spans_with_spec_tags() {
-        let mut enc = PayloadEncoder::new(ctx(), DEFAULT_PAYLOAD_FLUSH_BYTES);
+        let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
         let mut c = chunk(2, None);
         c.spans[1].fields.set_str("http.method", "GET");
         enc.push_chunk(&c, &mut |_| panic!("no early payload"));
@@ -449,7 +468,7 @@ mod tests {
 
     #[test]
     fn sample_rate_decisions_carry_rule_tags() {
-        let mut enc = PayloadEncoder::new(ctx(), DEFAULT_PAYLOAD_FLUSH_BYTES);
+        let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
         enc.push_chunk(&chunk(1, Some(1.0)), &mut |_| {});
         enc.push_chunk(&chunk(1, Some(0.0)), &mut |_| {});
         let chunks = decode(&enc.finish().unwrap());
@@ -469,7 +488,7 @@ mod tests {
 
     #[test]
     fn other_services_get_base_service_and_no_version() {
-        let mut enc = PayloadEncoder::new(ctx(), DEFAULT_PAYLOAD_FLUSH_BYTES);
+        let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
         let mut c2 = chunk(2, None);
         set_service(&mut c2.spans[1], "postgres");
         enc.push_chunk(&c2, &mut |_| {});
@@ -492,7 +511,7 @@ mod tests {
 
     #[test]
     fn big_chunks_are_split_and_payloads_stay_near_the_threshold() {
-        let mut enc = PayloadEncoder::new(ctx(), 4096);
+        let mut enc = encoder(4096);
         let mut payloads = Vec::new();
         enc.push_chunk(&chunk(200, None), &mut |p| payloads.push(p));
         payloads.extend(enc.finish());
@@ -515,7 +534,7 @@ mod tests {
 
     #[test]
     fn links_are_encoded_with_high_bits_and_flags() {
-        let mut enc = PayloadEncoder::new(ctx(), DEFAULT_PAYLOAD_FLUSH_BYTES);
+        let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
         let mut c = chunk(1, None);
         c.spans[0].fields.links.push(SpanLink {
             trace_id: TraceId::from_parts(5, 6),
@@ -543,7 +562,7 @@ mod tests {
 
     #[test]
     fn encoder_buffer_is_reused_across_payloads() {
-        let mut enc = PayloadEncoder::new(ctx(), DEFAULT_PAYLOAD_FLUSH_BYTES);
+        let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
         enc.push_chunk(&chunk(3, None), &mut |_| {});
         let first = enc.finish().unwrap();
         let ptr = enc.buf.as_ptr();

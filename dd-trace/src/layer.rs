@@ -16,7 +16,7 @@ use tracing_subscriber::Layer;
 
 use crate::id::{SpanId, TraceId};
 use crate::span::{
-    unix_now_ns, ErrorEvent, FieldRecorder, Fields, ParentService, SpanData, SpanLink, TraceState,
+    ErrorEvent, FieldRecorder, Fields, ParentService, SpanData, SpanLink, TraceState,
 };
 use crate::Shared;
 
@@ -118,15 +118,14 @@ where
         let (trace, parent_id, parent_service) = match parent {
             Some(p) => p,
             None => {
-                let unix_ns = unix_now_ns();
-                let trace_id =
-                    TraceId::generate((unix_ns / 1_000_000_000) as u64, shared.trace_id_128_bit);
+                let unix_secs = shared.clock.unix_ns(now) / 1_000_000_000;
+                let trace_id = TraceId::generate(unix_secs as u64, shared.trace_id_128_bit);
                 let sampling = shared.sampler.decide(trace_id.low());
-                let trace = TraceState::new(trace_id, sampling, span_id, unix_ns, now);
+                let trace = TraceState::new(trace_id, sampling, span_id);
                 (Arc::new(trace), 0, ParentService::None)
             }
         };
-        let mut fields = Fields::default();
+        let mut fields = Fields::with_capacity(attrs.metadata().fields().len());
         attrs.record(&mut FieldRecorder {
             fields: &mut fields,
             dedup: false,
@@ -137,7 +136,6 @@ where
             name: attrs.metadata().name(),
             start: now,
             last_exit: None,
-            start_unix_ns: 0,
             duration_ns: 0,
             parent_service,
             fields,

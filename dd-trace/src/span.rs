@@ -88,6 +88,15 @@ pub(crate) struct Fields {
 }
 
 impl Fields {
+    /// Room for `n` fields, so recording a span's declared fields never regrows its buffers.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Fields {
+            text: String::with_capacity(if n == 0 { 0 } else { 32 + n * 32 }),
+            tags: Vec::with_capacity(n),
+            ..Fields::default()
+        }
+    }
+
     pub(crate) fn text(&self, t: Text) -> &str {
         self.text
             .get(t.start as usize..t.end as usize)
@@ -168,8 +177,16 @@ pub(crate) struct FieldRecorder<'a> {
 
 impl FieldRecorder<'_> {
     fn record_text(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+        // Plain strings skip the formatting machinery.
+        let t = match value.as_str() {
+            Some(s) => self.fields.push_str(s),
+            None => self.fields.push_text(value),
+        };
+        self.record_text_range(field, t);
+    }
+
+    fn record_text_range(&mut self, field: &Field, t: Text) {
         let name = field.name();
-        let t = self.fields.push_text(value);
         match name {
             "resource.name" | "resource" => self.fields.resource = Some(t),
             "service.name" | "service" => self.fields.service = Some(t),
@@ -234,7 +251,8 @@ impl Visit for FieldRecorder<'_> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.record_text(field, format_args!("{value}"));
+        let t = self.fields.push_str(value);
+        self.record_text_range(field, t);
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -347,8 +365,7 @@ pub(crate) struct SpanData {
     pub start: Instant,
     /// When the span was last exited: its end, if it was ever entered (see the crate docs).
     pub last_exit: Option<Instant>,
-    /// Set when the span finishes: Unix nanoseconds and duration.
-    pub start_unix_ns: i64,
+    /// Set when the span finishes.
     pub duration_ns: i64,
     pub parent_service: ParentService,
     pub fields: Fields,
@@ -385,28 +402,17 @@ pub(crate) struct TraceState {
     pub sampling: SamplingDecision,
     /// The span id of this process's root span of the trace.
     pub local_root_span_id: u64,
-    /// Wall-clock anchor: span times are `anchor_unix_ns + (t - anchor)`.
-    pub anchor_unix_ns: i64,
-    pub anchor: Instant,
     open: AtomicUsize,
     finished: Mutex<Vec<SpanData>>,
 }
 
 impl TraceState {
     /// A new trace whose local root is `root_span_id`; the root counts as open.
-    pub(crate) fn new(
-        trace_id: TraceId,
-        sampling: SamplingDecision,
-        root_span_id: u64,
-        anchor_unix_ns: i64,
-        anchor: Instant,
-    ) -> Self {
+    pub(crate) fn new(trace_id: TraceId, sampling: SamplingDecision, root_span_id: u64) -> Self {
         TraceState {
             trace_id,
             sampling,
             local_root_span_id: root_span_id,
-            anchor_unix_ns,
-            anchor,
             open: AtomicUsize::new(1),
             finished: Mutex::new(Vec::new()),
         }
@@ -425,7 +431,6 @@ impl TraceState {
         end: Instant,
         flush_at: usize,
     ) -> Option<Chunk> {
-        span.start_unix_ns = self.unix_ns(span.start);
         span.duration_ns = end
             .checked_duration_since(span.start)
             .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
@@ -444,11 +449,37 @@ impl TraceState {
             partial: !last,
         })
     }
+}
 
-    fn unix_ns(&self, t: Instant) -> i64 {
-        let offset = t.checked_duration_since(self.anchor).unwrap_or_default();
-        self.anchor_unix_ns
-            .saturating_add(i64::try_from(offset.as_nanos()).unwrap_or(i64::MAX))
+/// Converts monotonic instants to Unix time. The app's threads only read the monotonic clock;
+/// the worker takes a fresh reading of both clocks before it encodes, so wall-clock steps
+/// (NTP) never stretch a span and its start is right to within the drift of a few seconds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WallClock {
+    instant: Instant,
+    unix_ns: i64,
+}
+
+impl WallClock {
+    pub(crate) fn now() -> Self {
+        WallClock {
+            instant: Instant::now(),
+            unix_ns: unix_now_ns(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn at(instant: Instant, unix_ns: i64) -> Self {
+        WallClock { instant, unix_ns }
+    }
+
+    /// The Unix time, in nanoseconds, of `t`.
+    pub(crate) fn unix_ns(&self, t: Instant) -> i64 {
+        let ns = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+        match self.instant.checked_duration_since(t) {
+            Some(before) => self.unix_ns.saturating_sub(ns(before)),
+            None => self.unix_ns.saturating_add(ns(t - self.instant)),
+        }
     }
 }
 
@@ -480,7 +511,6 @@ pub(crate) mod tests {
             name: "op",
             start: Instant::now(),
             last_exit: None,
-            start_unix_ns: 0,
             duration_ns: 0,
             parent_service: ParentService::None,
             fields: Fields::default(),
@@ -492,8 +522,6 @@ pub(crate) mod tests {
             TraceId::from_parts(1, 2),
             Sampler::new(None).decide(2),
             1,
-            unix_now_ns(),
-            Instant::now(),
         ))
     }
 
@@ -544,17 +572,27 @@ pub(crate) mod tests {
     fn durations_come_from_the_monotonic_clock_and_never_go_negative() {
         let t = trace();
         let mut s = span(1, 0);
-        s.start = t.anchor + std::time::Duration::from_millis(5);
+        s.start = Instant::now();
         let end = s.start + std::time::Duration::from_micros(1500);
         let c = t.clone().span_finished(s, end, usize::MAX).unwrap();
         assert_eq!(c.spans[0].duration_ns, 1_500_000);
-        assert_eq!(c.spans[0].start_unix_ns, t.anchor_unix_ns + 5_000_000);
 
         let t = trace();
         let mut s = span(1, 0);
         s.start = Instant::now() + std::time::Duration::from_secs(1);
         let c = t.span_finished(s, Instant::now(), usize::MAX).unwrap();
         assert_eq!(c.spans[0].duration_ns, 0);
+    }
+
+    #[test]
+    fn wall_clock_converts_instants_on_both_sides_of_its_reading() {
+        let base = Instant::now();
+        let clock = WallClock::at(base + std::time::Duration::from_secs(2), 10_000_000_000);
+        assert_eq!(clock.unix_ns(base), 8_000_000_000);
+        assert_eq!(
+            clock.unix_ns(base + std::time::Duration::from_millis(2500)),
+            10_500_000_000
+        );
     }
 
     #[test]

@@ -171,6 +171,7 @@ impl Worker {
     /// Encodes every queued chunk; full payloads go out at once.
     async fn drain(&mut self, deadline: Option<Instant>) {
         self.shared.queue.rearm();
+        self.encoder.set_clock(crate::span::WallClock::now());
         let mut ready = Vec::new();
         while let Some(chunk) = self.shared.queue.pop() {
             self.encoder.push_chunk(&chunk, &mut |p| ready.push(p));

@@ -203,24 +203,44 @@ pub struct Received {
 pub struct FaultAgent {
     pub port: u16,
     pub received: Arc<Mutex<Vec<Received>>>,
+    /// Requests answered, recorded or not.
+    pub answered: Arc<AtomicUsize>,
 }
 
 impl FaultAgent {
+    /// An agent that answers with `statuses` in turn and records every request.
     pub fn start(statuses: Vec<u16>) -> FaultAgent {
+        Self::spawn(statuses, true)
+    }
+
+    /// An agent that accepts everything and only counts requests (a sink for benchmarks).
+    pub fn sink() -> FaultAgent {
+        Self::spawn(Vec::new(), false)
+    }
+
+    fn spawn(statuses: Vec<u16>, record: bool) -> FaultAgent {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let received = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&received);
-        let script = Arc::new(Mutex::new(statuses.into_iter()));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let peer = Peer {
+            log: Arc::clone(&received),
+            answered: Arc::clone(&answered),
+            script: Arc::new(Mutex::new(statuses.into_iter())),
+            record,
+        };
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
-                let log = Arc::clone(&log);
-                let script = Arc::clone(&script);
-                std::thread::spawn(move || serve(stream, &log, &script));
+                let peer = peer.clone();
+                std::thread::spawn(move || serve(stream, &peer));
             }
         });
-        FaultAgent { port, received }
+        FaultAgent {
+            port,
+            received,
+            answered,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -232,7 +252,15 @@ impl FaultAgent {
     }
 }
 
-fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>, script: &Mutex<std::vec::IntoIter<u16>>) {
+#[derive(Clone)]
+struct Peer {
+    log: Arc<Mutex<Vec<Received>>>,
+    answered: Arc<AtomicUsize>,
+    script: Arc<Mutex<std::vec::IntoIter<u16>>>,
+    record: bool,
+}
+
+fn serve(stream: TcpStream, peer: &Peer) {
     let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
@@ -262,8 +290,11 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Received>>, script: &Mutex<std::vec:
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        log.lock().unwrap().push(Received { headers, body });
-        let status = script.lock().unwrap().next().unwrap_or(200);
+        if peer.record {
+            peer.log.lock().unwrap().push(Received { headers, body });
+        }
+        peer.answered.fetch_add(1, Ordering::Relaxed);
+        let status = peer.script.lock().unwrap().next().unwrap_or(200);
         let reply = if status == 200 {
             r#"{"rate_by_service":{"service:,env:":1}}"#
         } else {
