@@ -1,7 +1,7 @@
 //! Configuration: `DD_*` environment variables plus builder overrides, validated once at start.
 //!
-//! In: the process environment (through a lookup function, so tests can inject one). Out: a
-//! [`Config`] and the warnings to print (one per malformed variable, naming it and the default
+//! In: the process environment (through a lookup function, so tests can inject one). Out: the
+//! validated configuration and the warnings to print (one per malformed variable, naming it and the default
 //! used). Called by [`crate::DatadogLayerBuilder::build`].
 
 use std::fmt;

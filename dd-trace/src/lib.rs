@@ -1,4 +1,140 @@
-//! CRATE_DOCS_PLACEHOLDER
+//! Datadog APM tracing for Rust services: a [`tracing_subscriber::Layer`] that turns `tracing`
+//! spans into Datadog spans and sends them to the Datadog agent.
+//!
+//! The layer records spans on the app's threads without I/O, encoding or locks shared across
+//! traces; a finished trace is handed to a bounded queue, and a background worker (its own
+//! thread and tokio runtime) encodes it as msgpack and sends it to the agent over its Unix socket
+//! or TCP. A full queue or a failing agent drops and counts traces; it never blocks the app.
+//!
+//! # Quick start
+//!
+//! The common case, configured by `DD_*` environment variables:
+//!
+//! ```no_run
+//! fn main() {
+//!     let _guard = dd_trace::init(); // hold it: dropping it flushes
+//!     let span = tracing::info_span!("request", resource.name = "GET /users/{id}");
+//!     span.in_scope(|| { /* handle the request */ });
+//! }
+//! ```
+//!
+//! Composed into your own subscriber, with other layers beside it (the `dd-trace-log` crate
+//! provides a JSON log formatter that adds `dd.trace_id`/`dd.span_id` to every log line):
+//!
+//! ```no_run
+//! use tracing_subscriber::prelude::*;
+//!
+//! let (datadog, guard) = dd_trace::DatadogLayer::builder()
+//!     .with_service("checkout") // overrides DD_SERVICE
+//!     .build()?;
+//! tracing_subscriber::registry()
+//!     .with(datadog)
+//!     .with(tracing_subscriber::fmt::layer())
+//!     .init();
+//! // ... run the app ...
+//! guard.shutdown(std::time::Duration::from_secs(5))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # How spans map to Datadog spans
+//!
+//! Every `tracing` span becomes a Datadog span with a random non-zero 64-bit span id, in the trace
+//! of its parent (the contextual parent, or the explicit `parent:`), across threads and `.await`
+//! points. A span without a parent starts a new trace with a 128-bit trace id (start time in the
+//! high bits, spec §1.3). Fields map as follows:
+//!
+//! | `tracing` field | Datadog |
+//! |---|---|
+//! | the span's name | operation `name`, and `resource` unless set |
+//! | `operation.name` | overrides the operation `name` |
+//! | `resource.name` (or `resource`) | `resource`, e.g. `GET /users/{id}` |
+//! | `service.name` (or `service`) | `service` (default `DD_SERVICE`); spans of another service get `_dd.base_service` and no `version` |
+//! | `span.type` | `type`: `web`, `db`, `cache`, `http`, … |
+//! | `span.kind` (or `otel.kind`) | `span.kind` meta; `server`/`client`/`producer`/`consumer`/`internal` |
+//! | `error = true` | `error = 1` |
+//! | `error = <value>` (e.g. `%e`, or an `&dyn Error`) | `error = 1`, `error.message`; an error's sources go to `error.stack` |
+//! | `error.message`, `error.type`, `error.stack` | those tags, and `error = 1` |
+//! | `http.status_code` | a string tag, as Datadog expects, even when recorded as a number |
+//! | any other string, bool or `Debug`/`Display` field | a `meta` tag |
+//! | any other number | a `metrics` entry |
+//!
+//! Fields recorded later with [`tracing::Span::record`] are applied (declare them with
+//! `tracing::field::Empty`). An ERROR-level event inside a span, such as the one
+//! `#[instrument(err)]` emits, marks the span as an error with its `error` (or message) field as
+//! `error.message`. `span.follows_from(other)` adds a span link to `other`.
+//!
+//! Each span also carries `env`, `version` (only for spans of `DD_SERVICE`), the `DD_TAGS`, and
+//! `_dd.top_level` or `_dd.measured` as the agent needs for its stats; the first span of each
+//! chunk carries the trace-level tags (`_sampling_priority_v1`, `_dd.p.dm`, `_dd.p.tid`,
+//! `language`, `runtime-id`, `process_id`). These are added by the worker, not on the app's
+//! threads.
+//!
+//! **Timing.** A span starts when it is created and ends when it is last exited (if it was ever
+//! entered), else when it closes: the `Registry` keeps a parent open while any child lives, so a
+//! request span that spawned a longer background task still ends when the request did.
+//!
+//! **Traces.** A trace's finished spans leave together when its last span closes. A trace that
+//! buffers [`config::MAX_BUFFERED_SPANS_PER_TRACE`] finished spans (or
+//! `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS` with partial flushing on) sends them early as a partial
+//! chunk, so memory stays bounded however long a trace runs.
+//!
+//! # Sampling
+//!
+//! With `DD_TRACE_SAMPLE_RATE` set, each trace is kept or dropped at its root by Knuth's
+//! multiplicative hash of the low 64 bits of its id (spec §3.2): kept traces get priority 2,
+//! dropped ones −1, with `_dd.rule_psr`, `_dd.p.ksr` and `_dd.p.dm = -3`. Otherwise every trace
+//! gets priority 1 (`_dd.p.dm = -0`). Every chunk is sent either way: the agent computes stats on
+//! all of them and drops what the priority says.
+//!
+//! # Delivery
+//!
+//! The worker drains the queue at least every 200 ms, sends every second (or as soon as a payload
+//! passes 2 MiB; no payload grows much past that), and keeps two requests in flight at most.
+//! The agent's reply is kept as its sampling rates ([`TracerStatus::agent_rates`]). Statuses 400,
+//! 413 and 415 are final; 408, 429, 5xx, timeouts and connection errors are retried three times
+//! with exponential backoff (100 ms, 200 ms, 400 ms, with jitter), then the payload is dropped and
+//! counted. The first failure of each kind prints one warning with the cause, the address and the
+//! remedy; later ones are counted in [`DatadogGuard::status`] until a send succeeds.
+//!
+//! [`DatadogGuard::flush`] sends everything finished so far; dropping the guard (or
+//! [`DatadogGuard::shutdown`]) sends everything and stops the worker, waiting at most
+//! [`config::DEFAULT_SHUTDOWN_TIMEOUT`].
+//!
+//! # Configuration
+//!
+//! Each variable can be overridden with the matching [`DatadogLayerBuilder`] method. A malformed
+//! value prints one warning naming the variable and the default used; it never fails or panics.
+//!
+//! | Variable | Default | Meaning |
+//! |---|---|---|
+//! | `DD_SERVICE` | the executable's name | service of the spans this process creates |
+//! | `DD_ENV` | none | `env` tag on every span |
+//! | `DD_VERSION` | none | `version` tag on spans of `DD_SERVICE` |
+//! | `DD_TAGS` | none | `k:v` tags on every span, separated by commas (or spaces when there is no comma) |
+//! | `DD_TRACE_ENABLED` | `true` | `false`: no spans are built, no worker runs, nothing is sent |
+//! | `DD_TRACE_SAMPLE_RATE` | unset (keep all) | rate in `[0, 1]` at which traces are kept |
+//! | `DD_TRACE_AGENT_URL` | unset | `unix:///path/to/apm.socket` or `http://host:port`; wins over host and port |
+//! | `DD_AGENT_HOST` | `localhost` | agent host |
+//! | `DD_TRACE_AGENT_PORT` | `8126` | agent trace port |
+//! | (none of the three) | | `/var/run/datadog/apm.socket` if it exists, else `http://localhost:8126` |
+//! | `DD_TRACE_AGENT_TIMEOUT` | `10` | seconds one request to the agent may take |
+//! | `DD_ENTITY_ID` | unset | sent as `Datadog-Entity-ID` when no container id or cgroup inode can be detected |
+//! | `DD_EXTERNAL_ENV` | unset | sent as `Datadog-External-Env` |
+//! | `DD_TRACE_STARTUP_LOGS` | `true` | print one `DATADOG TRACER CONFIGURATION {json}` line to stderr at start |
+//! | `DD_TRACE_DEBUG` | `false` | print the tracer's debug diagnostics to stderr |
+//! | `DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED` | `true` | `false`: 64-bit trace ids |
+//! | `DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED` | `true` | log correlation writes 128-bit ids as 32 hex digits |
+//! | `DD_TRACE_PARTIAL_FLUSH_ENABLED` | `false` | send a long trace's finished spans before it ends |
+//! | `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS` | `1000` | finished spans that trigger a partial flush |
+//!
+//! The tracer's own diagnostics go to stderr, prefixed `dd-trace WARN:` / `INFO:` / `DEBUG:`,
+//! never through `tracing` (so they cannot feed back into the tracer).
+//!
+//! # Not yet supported
+//!
+//! Sampling rules (`DD_TRACE_SAMPLING_RULES`), the rate limiter and applying the agent's rates;
+//! single-span sampling; context propagation (Datadog, W3C, B3 headers); client-side stats;
+//! the v0.5 payload; `/info` discovery; DogStatsD health metrics; TLS to the agent.
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
