@@ -11,11 +11,9 @@
 //! The common case, configured by `DD_*` environment variables:
 //!
 //! ```no_run
-//! fn main() {
-//!     let _guard = dd_trace::init(); // hold it: dropping it flushes
-//!     let span = tracing::info_span!("request", resource.name = "GET /users/{id}");
-//!     span.in_scope(|| { /* handle the request */ });
-//! }
+//! let _guard = dd_trace::init(); // hold it until the app exits: dropping it flushes
+//! let span = tracing::info_span!("request", resource.name = "GET /users/{id}");
+//! span.in_scope(|| { /* handle the request */ });
 //! ```
 //!
 //! Composed into your own subscriber, with other layers beside it (the `dd-trace-log` crate
