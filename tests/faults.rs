@@ -166,3 +166,44 @@ fn an_unreachable_agent_and_a_bad_variable_each_give_one_warning() {
         "{stdout}"
     );
 }
+
+/// A field whose `Debug` calls back into the tracer through a span handle, as a value that
+/// holds its own span might.
+struct Reentrant(tracing::Span);
+
+impl std::fmt::Debug for Reentrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Span handles carry their own dispatcher, so these reach the layer while it records.
+        self.0.record("nested", "inner");
+        drop(self.0.enter());
+        f.write_str("reentrant")
+    }
+}
+
+#[test]
+fn a_field_that_calls_back_into_its_span_while_recorded_does_not_deadlock() {
+    let agent = FaultAgent::start(vec![]);
+    let (dispatch, guard) = tracer(&agent.url());
+    tracing::dispatcher::with_default(&dispatch, || {
+        let span = info_span!(
+            "reentrant",
+            later = tracing::field::Empty,
+            nested = tracing::field::Empty
+        );
+        span.record("later", tracing::field::debug(Reentrant(span.clone())));
+    });
+    guard.flush().unwrap();
+    assert_eq!(guard.status().spans_sent, 1);
+    let body = agent.received.lock().unwrap()[0].body.clone();
+    let payload: rmpv::Value = rmp_serde::from_slice(&body).unwrap();
+    let meta = |key: &str| {
+        payload[0][0]["meta"]
+            .as_map()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .and_then(|(_, v)| v.as_str().map(str::to_string))
+    };
+    assert_eq!(meta("later").as_deref(), Some("reentrant"));
+    assert_eq!(meta("nested").as_deref(), Some("inner"));
+}

@@ -150,12 +150,15 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
+        // Record outside the span's lock: a field's Debug impl may itself emit events.
+        let mut later = Fields::default();
+        values.record(&mut FieldRecorder {
+            fields: &mut later,
+            dedup: true,
+        });
         let mut ext = span.extensions_mut();
         if let Some(open) = ext.get_mut::<OpenSpan>() {
-            values.record(&mut FieldRecorder {
-                fields: &mut open.data.fields,
-                dedup: true,
-            });
+            open.data.fields.merge(&later);
         }
     }
 

@@ -154,6 +154,30 @@ impl Fields {
         self.tags.push((key, value));
     }
 
+    /// Applies fields recorded later (`Span::record`) on top of these: later values win.
+    pub(crate) fn merge(&mut self, later: &Fields) {
+        for (key, value) in later.tags() {
+            let value = match value {
+                TagValue::Str(s) => Value::Str(self.push_str(s)),
+                TagValue::Num(n) => Value::Num(n),
+            };
+            self.set(key, value, true);
+        }
+        let mut copy = |slot: Option<Text>| slot.map(|t| self.push_str(later.text(t)));
+        let (operation_name, resource, service, span_type) = (
+            copy(later.operation_name),
+            copy(later.resource),
+            copy(later.service),
+            copy(later.span_type),
+        );
+        self.operation_name = operation_name.or(self.operation_name);
+        self.resource = resource.or(self.resource);
+        self.service = service.or(self.service);
+        self.span_type = span_type.or(self.span_type);
+        self.kind = later.kind.or(self.kind);
+        self.error |= later.error;
+    }
+
     pub(crate) fn set_str(&mut self, key: &'static str, value: &str) {
         let t = self.push_str(value);
         self.set(key, Value::Str(t), true);
@@ -667,6 +691,33 @@ pub(crate) mod tests {
             ]
         );
         assert_eq!(f.kind, Some(SpanKind::Client));
+    }
+
+    #[test]
+    fn later_records_merge_over_earlier_fields() {
+        let mut f = Fields::default();
+        let mut r = FieldRecorder {
+            fields: &mut f,
+            dedup: false,
+        };
+        r.record_str(&field("s"), "first");
+        r.record_i64(&field("n"), 1);
+        let mut later = Fields::default();
+        let mut r = FieldRecorder {
+            fields: &mut later,
+            dedup: true,
+        };
+        r.record_str(&field("s"), "second");
+        r.record_str(&field("service.name"), "db");
+        r.record_bool(&field("error"), true);
+        f.merge(&later);
+        let tags: Vec<_> = f.tags().collect();
+        assert_eq!(
+            tags,
+            [("s", TagValue::Str("second")), ("n", TagValue::Num(1.0))]
+        );
+        assert_eq!(f.service.map(|t| f.text(t)), Some("db"));
+        assert!(f.error);
     }
 
     #[test]
