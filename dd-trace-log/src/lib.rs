@@ -125,3 +125,110 @@ where
         writeln!(writer, "{line}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::prelude::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Log lines written while `f` runs under a tracer configured by `vars`, with the ids of
+    /// the span `f` returns.
+    fn capture(
+        vars: &[(&str, &str)],
+        f: impl FnOnce() -> Option<tracing::Span>,
+    ) -> (Vec<Value>, Option<dd_trace::DatadogIds>) {
+        let vars: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (datadog, guard) = DatadogLayer::builder()
+            .with_env_lookup(move |k| vars.get(k).cloned())
+            .with_agent_url("unix:///nonexistent/dd-trace-log-test.sock")
+            .with_startup_logs(false)
+            .build()
+            .unwrap();
+        let buffer = Buffer::default();
+        let out = buffer.clone();
+        let logs = tracing_subscriber::fmt::layer()
+            .event_format(JsonFormat::new(&datadog))
+            .with_writer(move || out.clone());
+        let registry = tracing_subscriber::registry().with(datadog).with(logs);
+        let dispatch = tracing::Dispatch::new(registry);
+        let ids = tracing::dispatcher::with_default(&dispatch, || {
+            use dd_trace::DatadogSpanExt;
+            f()?.datadog_ids()
+        });
+        drop(guard);
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+            .collect();
+        (lines, ids)
+    }
+
+    #[test]
+    fn lines_inside_a_span_carry_its_ids_and_the_service_identity() {
+        let (lines, ids) = capture(
+            &[
+                ("DD_SERVICE", "shop"),
+                ("DD_ENV", "prod"),
+                ("DD_VERSION", "2.0"),
+            ],
+            || {
+                let span = tracing::info_span!("request");
+                span.in_scope(|| tracing::info!(user = 7, "inside"));
+                tracing::warn!("outside");
+                Some(span)
+            },
+        );
+        let ids = ids.expect("the span has Datadog ids");
+        let inside = &lines[0];
+        assert_eq!(inside["message"], "inside");
+        assert_eq!(inside["user"], 7);
+        assert_eq!(inside["span"], "request");
+        assert_eq!(
+            inside["dd.trace_id"],
+            format!("{:032x}", ids.trace_id.to_u128())
+        );
+        assert_eq!(inside["dd.span_id"], ids.span_id.to_u64().to_string());
+        for line in &lines {
+            assert_eq!(line["dd.service"], "shop");
+            assert_eq!(line["dd.env"], "prod");
+            assert_eq!(line["dd.version"], "2.0");
+        }
+        let outside = &lines[1];
+        assert_eq!(outside["level"], "WARN");
+        assert!(outside.get("dd.trace_id").is_none());
+        assert!(outside.get("dd.span_id").is_none());
+    }
+
+    #[test]
+    fn trace_ids_are_decimal_when_128_bit_logging_is_off() {
+        let (lines, ids) = capture(
+            &[("DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED", "false")],
+            || {
+                let span = tracing::info_span!("request");
+                span.in_scope(|| tracing::info!("inside"));
+                Some(span)
+            },
+        );
+        let ids = ids.unwrap();
+        assert_eq!(lines[0]["dd.trace_id"], ids.trace_id.low().to_string());
+    }
+}

@@ -92,6 +92,22 @@ where
     })
 }
 
+/// Datadog ids of a [`tracing::Span`] handle, e.g. to return the trace id to a caller.
+pub trait DatadogSpanExt {
+    /// The span's Datadog ids; `None` for a disabled span, or when the span's subscriber is not
+    /// built on `tracing_subscriber::Registry` with a [`DatadogLayer`].
+    fn datadog_ids(&self) -> Option<DatadogIds>;
+}
+
+impl DatadogSpanExt for tracing::Span {
+    fn datadog_ids(&self) -> Option<DatadogIds> {
+        self.with_subscriber(|(id, dispatch)| {
+            let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+            ids_of(&registry.span(id)?)
+        })?
+    }
+}
+
 impl<S> Layer<S> for DatadogLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,

@@ -162,7 +162,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 pub use crate::config::AgentEndpoint;
 pub use crate::id::{SpanId, TraceId};
-pub use crate::layer::{ids_of, DatadogIds, DatadogLayer};
+pub use crate::layer::{ids_of, DatadogIds, DatadogLayer, DatadogSpanExt};
 pub use crate::transport::{AgentRates, TRACER_VERSION};
 
 use crate::buffer::{ChunkQueue, Counters};
