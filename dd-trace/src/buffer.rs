@@ -75,6 +75,7 @@ impl ChunkQueue {
             Err(chunk) => {
                 add(&counters.chunks_dropped_queue_full, 1);
                 add(&counters.spans_dropped_queue_full, chunk.spans.len() as u64);
+                crate::pool::keep_local(chunk.spans);
             }
         }
     }
@@ -116,7 +117,7 @@ mod tests {
         ));
         Chunk {
             trace,
-            spans: Vec::with_capacity(spans),
+            spans: Default::default(),
             partial: false,
         }
         .with_len(spans)

@@ -23,7 +23,7 @@ use crate::Shared;
 /// The span's data plus the trace it belongs to, stored in the span's extensions.
 pub(crate) struct OpenSpan {
     pub trace: Arc<TraceState>,
-    pub data: SpanData,
+    pub data: Box<SpanData>,
 }
 
 /// A [`Layer`] that sends spans to Datadog. Build it with [`DatadogLayer::builder`] or
@@ -134,28 +134,25 @@ where
         let (trace, parent_id, parent_service) = match parent {
             Some(p) => p,
             None => {
-                let unix_secs = shared.clock.unix_ns(now) / 1_000_000_000;
-                let trace_id = TraceId::generate(unix_secs as u64, shared.trace_id_128_bit);
+                let unix_secs = shared.clock.unix_secs(now);
+                let trace_id = TraceId::generate(unix_secs, shared.trace_id_128_bit);
                 let sampling = shared.sampler.decide(trace_id.low());
                 let trace = TraceState::new(trace_id, sampling, span_id);
                 (Arc::new(trace), 0, ParentService::None)
             }
         };
-        let mut fields = Fields::with_capacity(attrs.metadata().fields().len());
+        let mut data = crate::pool::take();
+        data.span_id = span_id;
+        data.parent_id = parent_id;
+        data.name = attrs.metadata().name();
+        data.start = now;
+        data.last_exit = None;
+        data.parent_service = parent_service;
+        data.fields.reserve(attrs.metadata().fields().len());
         attrs.record(&mut FieldRecorder {
-            fields: &mut fields,
+            fields: &mut data.fields,
             dedup: false,
         });
-        let data = SpanData {
-            span_id,
-            parent_id,
-            name: attrs.metadata().name(),
-            start: now,
-            last_exit: None,
-            duration_ns: 0,
-            parent_service,
-            fields,
-        };
         span.extensions_mut().insert(OpenSpan { trace, data });
     }
 

@@ -143,6 +143,7 @@ mod diag;
 mod encode;
 mod id;
 mod layer;
+mod pool;
 mod sampler;
 mod span;
 mod transport;

@@ -88,13 +88,37 @@ pub(crate) struct Fields {
 }
 
 impl Fields {
-    /// Room for `n` fields, so recording a span's declared fields never regrows its buffers.
-    pub(crate) fn with_capacity(n: usize) -> Self {
-        Fields {
-            text: String::with_capacity(if n == 0 { 0 } else { 32 + n * 32 }),
-            tags: Vec::with_capacity(n),
-            ..Fields::default()
+    /// Makes room for `n` fields, so recording a span's declared fields rarely regrows.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        if n > self.tags.capacity() {
+            self.text.reserve(32 + n * 32);
+            self.tags.reserve(n);
         }
+    }
+
+    /// Clears everything, keeping the buffers unless they grew large. Returns `false` if the
+    /// buffers are too large to be worth keeping.
+    pub(crate) fn reset(&mut self) -> bool {
+        const MAX_TEXT: usize = 4096;
+        const MAX_TAGS: usize = 64;
+        if self.text.capacity() > MAX_TEXT || self.tags.capacity() > MAX_TAGS {
+            return false;
+        }
+        self.text.clear();
+        self.tags.clear();
+        self.links = Vec::new();
+        self.operation_name = None;
+        self.resource = None;
+        self.service = None;
+        self.span_type = None;
+        self.kind = None;
+        self.error = false;
+        true
+    }
+
+    #[cfg(test)]
+    pub(crate) fn text_capacity(&self) -> usize {
+        self.text.capacity()
     }
 
     pub(crate) fn text(&self, t: Text) -> &str {
@@ -396,6 +420,25 @@ pub(crate) struct SpanData {
 }
 
 impl SpanData {
+    /// An empty record with room for `text` bytes and `tags` tags, filled in by the layer
+    /// when a span starts.
+    pub(crate) fn blank(text: usize, tags: usize) -> Self {
+        SpanData {
+            span_id: 0,
+            parent_id: 0,
+            name: "",
+            start: Instant::now(),
+            last_exit: None,
+            duration_ns: 0,
+            parent_service: ParentService::None,
+            fields: Fields {
+                text: String::with_capacity(text),
+                tags: Vec::with_capacity(tags),
+                ..Fields::default()
+            },
+        }
+    }
+
     /// The span's own service, if it set one.
     pub(crate) fn service(&self) -> Option<&str> {
         self.fields.service.map(|t| self.fields.text(t))
@@ -427,7 +470,7 @@ pub(crate) struct TraceState {
     /// The span id of this process's root span of the trace.
     pub local_root_span_id: u64,
     open: AtomicUsize,
-    finished: Mutex<Vec<SpanData>>,
+    finished: Mutex<Spans>,
 }
 
 impl TraceState {
@@ -438,7 +481,7 @@ impl TraceState {
             sampling,
             local_root_span_id: root_span_id,
             open: AtomicUsize::new(1),
-            finished: Mutex::new(Vec::new()),
+            finished: Mutex::new(Spans::new()),
         }
     }
 
@@ -451,7 +494,7 @@ impl TraceState {
     /// span, or when `flush_at` finished spans are waiting (a partial flush).
     pub(crate) fn span_finished(
         self: Arc<Self>,
-        mut span: SpanData,
+        mut span: Box<SpanData>,
         end: Instant,
         flush_at: usize,
     ) -> Option<Chunk> {
@@ -497,6 +540,12 @@ impl WallClock {
         WallClock { instant, unix_ns }
     }
 
+    /// The Unix time, in whole seconds, of `t` (at or after this reading).
+    pub(crate) fn unix_secs(&self, t: Instant) -> u64 {
+        let secs = u64::try_from(self.unix_ns / 1_000_000_000).unwrap_or(0);
+        secs + t.saturating_duration_since(self.instant).as_secs()
+    }
+
     /// The Unix time, in nanoseconds, of `t`.
     pub(crate) fn unix_ns(&self, t: Instant) -> i64 {
         let ns = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
@@ -514,11 +563,14 @@ pub(crate) fn unix_now_ns() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
+/// Finished spans of a trace; small traces need no allocation of their own.
+pub(crate) type Spans = smallvec::SmallVec<[Box<SpanData>; 4]>;
+
 /// Finished spans of one trace, sent together.
 #[derive(Debug)]
 pub(crate) struct Chunk {
     pub trace: Arc<TraceState>,
-    pub spans: Vec<SpanData>,
+    pub spans: Spans,
     /// More spans of this trace are still open.
     pub partial: bool,
 }
@@ -528,8 +580,8 @@ pub(crate) mod tests {
     use super::*;
     use crate::sampler::Sampler;
 
-    pub(crate) fn span(span_id: u64, parent_id: u64) -> SpanData {
-        SpanData {
+    pub(crate) fn span(span_id: u64, parent_id: u64) -> Box<SpanData> {
+        Box::new(SpanData {
             span_id,
             parent_id,
             name: "op",
@@ -538,7 +590,7 @@ pub(crate) mod tests {
             duration_ns: 0,
             parent_service: ParentService::None,
             fields: Fields::default(),
-        }
+        })
     }
 
     fn trace() -> Arc<TraceState> {

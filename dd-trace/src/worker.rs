@@ -77,6 +77,7 @@ pub(crate) fn spawn(
                     sends: JoinSet::new(),
                     in_flight: InFlight::default(),
                     commands,
+                    recycler: crate::pool::Recycler::default(),
                     failing: None,
                     dropped_since_failure: 0,
                 }
@@ -104,6 +105,7 @@ struct Worker {
     sends: JoinSet<Sent>,
     in_flight: InFlight,
     commands: UnboundedReceiver<Command>,
+    recycler: crate::pool::Recycler,
     /// The kind of failure already reported, until a send succeeds.
     failing: Option<String>,
     dropped_since_failure: u64,
@@ -175,8 +177,7 @@ impl Worker {
         let mut ready = Vec::new();
         while let Some(chunk) = self.shared.queue.pop() {
             self.encoder.push_chunk(&chunk, &mut |p| ready.push(p));
-            // Free the chunk's memory here, on the worker, before the next one.
-            drop(chunk);
+            self.recycler.release(chunk.spans);
             if self.encoder.is_full() {
                 ready.extend(self.encoder.finish());
             }
