@@ -6,31 +6,12 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use dd_trace::{DatadogGuard, DatadogLayer};
 use serde_json::Value;
-use support::TestAgent;
+use support::{tracer, TestAgent};
 use tracing::instrument::WithSubscriber;
-use tracing::{info_span, Dispatch, Instrument};
-use tracing_subscriber::prelude::*;
+use tracing::{info_span, Instrument};
 
 const KNUTH: u64 = 1_111_111_111_111_111_111;
-
-fn tracer(agent_url: &str, vars: &[(&str, &str)]) -> (Dispatch, DatadogGuard) {
-    let mut env: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    env.insert("DD_TRACE_AGENT_URL".into(), agent_url.into());
-    env.insert("DD_TRACE_STARTUP_LOGS".into(), "false".into());
-    let (layer, guard) = DatadogLayer::builder()
-        .with_env_lookup(move |k| env.get(k).cloned())
-        .build()
-        .expect("tracer builds");
-    (
-        Dispatch::new(tracing_subscriber::registry().with(layer)),
-        guard,
-    )
-}
 
 thread_local! {
     static RUNTIME_DISPATCH: std::cell::RefCell<Option<tracing::dispatcher::DefaultGuard>> =

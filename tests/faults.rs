@@ -3,32 +3,15 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
-use dd_trace::{DatadogGuard, DatadogLayer};
+use dd_trace::DatadogGuard;
 use support::FaultAgent;
 use tracing::{info_span, Dispatch};
-use tracing_subscriber::prelude::*;
 
 fn tracer(agent_url: &str) -> (Dispatch, DatadogGuard) {
-    let env: HashMap<String, String> = [
-        ("DD_TRACE_AGENT_URL", agent_url),
-        ("DD_TRACE_STARTUP_LOGS", "false"),
-        ("DD_SERVICE", "faults"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let (layer, guard) = DatadogLayer::builder()
-        .with_env_lookup(move |k| env.get(k).cloned())
-        .build()
-        .expect("tracer builds");
-    (
-        Dispatch::new(tracing_subscriber::registry().with(layer)),
-        guard,
-    )
+    support::tracer(agent_url, &[("DD_SERVICE", "faults")])
 }
 
 fn make_traces(dispatch: &Dispatch, n: usize) {

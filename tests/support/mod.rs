@@ -11,7 +11,29 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use dd_trace::{DatadogGuard, DatadogLayer};
 use serde_json::Value;
+use tracing::Dispatch;
+use tracing_subscriber::prelude::*;
+
+/// A `Registry` + `DatadogLayer` dispatcher sending to `agent_url`, configured by `vars` (and
+/// nothing from the process environment), with its guard.
+pub fn tracer(agent_url: &str, vars: &[(&str, &str)]) -> (Dispatch, DatadogGuard) {
+    let mut env: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.insert("DD_TRACE_AGENT_URL".into(), agent_url.into());
+    env.insert("DD_TRACE_STARTUP_LOGS".into(), "false".into());
+    let (layer, guard) = DatadogLayer::builder()
+        .with_env_lookup(move |k| env.get(k).cloned())
+        .build()
+        .expect("tracer builds");
+    (
+        Dispatch::new(tracing_subscriber::registry().with(layer)),
+        guard,
+    )
+}
 
 /// Where `scripts/test-agent.sh install` puts the agent.
 fn agent_binary() -> PathBuf {
