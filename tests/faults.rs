@@ -6,9 +6,10 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use dd_trace::DatadogGuard;
+use dd_trace::{DatadogGuard, DatadogLayer};
 use support::FaultAgent;
 use tracing::{info_span, Dispatch};
+use tracing_subscriber::prelude::*;
 
 fn tracer(agent_url: &str) -> (Dispatch, DatadogGuard) {
     support::tracer(agent_url, &[("DD_SERVICE", "faults")])
@@ -189,4 +190,29 @@ fn a_field_that_calls_back_into_its_span_while_recorded_does_not_deadlock() {
     };
     assert_eq!(meta("later").as_deref(), Some("reentrant"));
     assert_eq!(meta("nested").as_deref(), Some("inner"));
+}
+
+#[test]
+fn two_datadog_layers_in_one_stack_neither_panic_nor_lose_the_trace() {
+    let agent = FaultAgent::start(vec![]);
+    let build = || {
+        let env: std::collections::HashMap<String, String> = [
+            ("DD_TRACE_AGENT_URL", agent.url()),
+            ("DD_TRACE_STARTUP_LOGS", "false".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        DatadogLayer::builder()
+            .with_env_lookup(move |k| env.get(k).cloned())
+            .build()
+            .unwrap()
+    };
+    let ((first, first_guard), (second, second_guard)) = (build(), build());
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(first).with(second));
+    make_traces(&dispatch, 3);
+    first_guard.flush().unwrap();
+    second_guard.flush().unwrap();
+    let sent = first_guard.status().spans_sent + second_guard.status().spans_sent;
+    assert_eq!(sent, 6, "each span is sent once, by one of the layers");
 }

@@ -153,7 +153,16 @@ where
             fields: &mut data.fields,
             dedup: false,
         });
-        span.extensions_mut().insert(OpenSpan { trace, data });
+        let mut ext = span.extensions_mut();
+        if ext.get_mut::<OpenSpan>().is_some() {
+            // A second DatadogLayer in the same stack: the first one records this span.
+            drop(ext);
+            if parent_id != 0 {
+                trace.span_abandoned();
+            }
+            return;
+        }
+        ext.insert(OpenSpan { trace, data });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {

@@ -490,6 +490,12 @@ impl TraceState {
         self.open.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Forgets a child counted by [`span_started`](Self::span_started) that will not be
+    /// recorded after all.
+    pub(crate) fn span_abandoned(&self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+
     /// Records a finished span. Returns the chunk to send when this was the trace's last open
     /// span, or when `flush_at` finished spans are waiting (a partial flush).
     pub(crate) fn span_finished(
