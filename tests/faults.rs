@@ -216,3 +216,47 @@ fn two_datadog_layers_in_one_stack_neither_panic_nor_lose_the_trace() {
     let sent = first_guard.status().spans_sent + second_guard.status().spans_sent;
     assert_eq!(sent, 6, "each span is sent once, by one of the layers");
 }
+
+#[test]
+fn one_line_init_sends_and_prints_its_configuration_once() {
+    let agent = FaultAgent::start(vec![]);
+    let out = Command::new(env!("CARGO_BIN_EXE_dd-trace-probe"))
+        .env("PROBE_INIT", "1")
+        .env("PROBE_TRACES", "5")
+        .env("DD_TRACE_AGENT_URL", agent.url())
+        .env("DD_SERVICE", "probe-svc")
+        .env("DD_ENV", "ci")
+        .env("DD_TRACE_STARTUP_LOGS", "true")
+        .env_remove("DD_TRACE_ENABLED")
+        .output()
+        .expect("probe runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("DATADOG TRACER CONFIGURATION "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_str(lines[0].trim_start_matches("DATADOG TRACER CONFIGURATION "))
+            .expect("the configuration is JSON");
+    assert_eq!(json["service"], "probe-svc");
+    assert_eq!(json["env"], "ci");
+    assert_eq!(json["lang"], "rust");
+    assert_eq!(json["agent_url"], agent.url());
+    assert_eq!(json["enabled"], true);
+    // The guard returned by init() sent every span when the probe exited.
+    let received = agent.received.lock().unwrap();
+    let spans: usize = received
+        .iter()
+        .map(|r| {
+            let v: rmpv::Value = rmp_serde::from_slice(&r.body).unwrap();
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_array().unwrap().len())
+                .sum::<usize>()
+        })
+        .sum();
+    assert_eq!(spans, 10);
+}

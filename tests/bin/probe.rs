@@ -14,16 +14,22 @@ fn main() {
             .unwrap_or(default)
     };
     let (traces, rounds) = (setting("PROBE_TRACES", 10), setting("PROBE_ROUNDS", 1));
-    let (datadog, guard) = dd_trace::DatadogLayer::builder()
-        .build()
-        .expect("tracer builds");
-    let logs = tracing_subscriber::fmt::layer()
-        .event_format(dd_trace_log::JsonFormat::new(&datadog))
-        .with_writer(std::io::stdout);
-    tracing_subscriber::registry()
-        .with(datadog)
-        .with(logs)
-        .init();
+    // PROBE_INIT=1: the one-line setup, without logs.
+    let guard = if std::env::var_os("PROBE_INIT").is_some() {
+        dd_trace::init()
+    } else {
+        let (datadog, guard) = dd_trace::DatadogLayer::builder()
+            .build()
+            .expect("tracer builds");
+        let logs = tracing_subscriber::fmt::layer()
+            .event_format(dd_trace_log::JsonFormat::new(&datadog))
+            .with_writer(std::io::stdout);
+        tracing_subscriber::registry()
+            .with(datadog)
+            .with(logs)
+            .init();
+        guard
+    };
     for round in 0..rounds {
         if round > 0 {
             std::thread::sleep(Duration::from_millis(1200));
