@@ -536,3 +536,34 @@ mod tests {
         assert!(!c.enabled);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(s in ".{0,200}") {
+            let _ = AgentEndpoint::parse(&s);
+            let _ = parse_tags(&s);
+            let _ = crate::container::parse_container_id(&s);
+        }
+
+        /// Well-formed `DD_TAGS` read back as written.
+        #[test]
+        fn well_formed_tags_round_trip(
+            tags in proptest::collection::vec(("[a-z][a-z0-9_.]{0,15}", "[a-zA-Z0-9_./-]{0,20}"), 0..10),
+            comma in any::<bool>(),
+        ) {
+            let sep = if comma { "," } else { " " };
+            let raw: Vec<String> = tags.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+            let parsed = parse_tags(&raw.join(sep));
+            let want: Vec<(String, String)> = tags
+                .into_iter()
+                .filter(|(k, _)| k != "git.commit.sha" && k != "git.repository_url")
+                .collect();
+            prop_assert_eq!(parsed, want);
+        }
+    }
+}

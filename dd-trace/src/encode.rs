@@ -573,3 +573,72 @@ mod tests {
         assert!(enc.finish().is_none());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::id::TraceId;
+    use crate::sampler::Sampler;
+    use crate::span::tests::{field, span};
+    use crate::span::{FieldRecorder, TraceState};
+    use proptest::prelude::*;
+    use std::sync::Arc;
+    use tracing::field::Visit;
+
+    proptest! {
+        /// Whatever the field values, the payload decodes back to them.
+        #[test]
+        fn any_field_values_round_trip(
+            text in ".{0,300}",
+            number in any::<i64>(),
+            flag in any::<bool>(),
+            spans in 1usize..40,
+            flush_bytes in 256usize..20_000,
+        ) {
+            let trace = Arc::new(TraceState::new(TraceId::from_parts(7, 9), Sampler::new(None).decide(9), 1));
+            let mut chunk = Chunk { trace, spans: Default::default(), partial: false };
+            for i in 1..=spans as u64 {
+                let mut s = span(i, i - 1);
+                let mut r = FieldRecorder { fields: &mut s.fields, dedup: true };
+                r.record_str(&field("s"), &text);
+                r.record_i64(&field("n"), number);
+                r.record_bool(&field("error"), flag);
+                chunk.spans.push(s);
+            }
+            let ctx = EncodeContext {
+                service: "svc".into(),
+                env: None,
+                version: None,
+                global_tags: vec![],
+                runtime_id: "r".into(),
+                process_id: 1.0,
+            };
+            let mut enc = PayloadEncoder::new(ctx, flush_bytes);
+            let mut payloads = Vec::new();
+            enc.push_chunk(&chunk, &mut |p| payloads.push(p));
+            payloads.extend(enc.finish());
+            let mut seen = 0u64;
+            for p in &payloads {
+                let v: rmpv::Value = rmp_serde::from_slice(&p.body).unwrap();
+                let chunks = v.as_array().unwrap();
+                prop_assert_eq!(chunks.len() as u32, p.chunks);
+                for c in chunks {
+                    for s in c.as_array().unwrap() {
+                        seen += 1;
+                        let map = s.as_map().unwrap();
+                        let get = |k: &str| map.iter().find(|(key, _)| key.as_str() == Some(k)).map(|(_, v)| v.clone());
+                        prop_assert_eq!(get("span_id").unwrap().as_u64(), Some(seen));
+                        prop_assert_eq!(get("error").unwrap().as_i64(), Some(i64::from(flag)));
+                        let meta = get("meta").unwrap();
+                        let s_val = meta.as_map().unwrap().iter().find(|(k, _)| k.as_str() == Some("s")).map(|(_, v)| v.as_str().unwrap().to_string());
+                        prop_assert_eq!(s_val.as_deref(), Some(text.as_str()));
+                        let metrics = get("metrics").unwrap();
+                        let n = metrics.as_map().unwrap().iter().find(|(k, _)| k.as_str() == Some("n")).and_then(|(_, v)| v.as_f64());
+                        prop_assert_eq!(n, Some(number as f64));
+                    }
+                }
+            }
+            prop_assert_eq!(seen, spans as u64);
+        }
+    }
+}

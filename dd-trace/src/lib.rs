@@ -67,6 +67,10 @@
 //! `language`, `runtime-id`, `process_id`). These are added by the worker, not on the app's
 //! threads.
 //!
+//! [`DatadogSpanExt::datadog_ids`] reads a span handle's trace and span ids (for example to
+//! return the trace id to a caller); [`ids_of`] does the same for a `SpanRef` inside another
+//! layer, which is how the `dd-trace-log` formatter finds them.
+//!
 //! **Timing.** A span starts when it is created and ends when it is last exited (if it was ever
 //! entered), else when it closes: the `Registry` keeps a parent open while any child lives, so a
 //! request span that spawned a longer background task still ends when the request did.
