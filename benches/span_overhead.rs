@@ -16,16 +16,17 @@
 //!
 //! | row                             | run 1    | run 2    | run 3    | × Registry + no-op |
 //! |---------------------------------|---------:|---------:|---------:|-------------------:|
-//! | wall: Registry + no-op layer    |   294 ns |   337 ns |   299 ns |                  1 |
-//! | wall: Registry + DatadogLayer   | 1 270 ns | 1 253 ns | 1 734 ns |            3.7–5.8 |
-//! | cpu: Registry + no-op layer     |   286 ns |   297 ns |   285 ns |                  1 |
-//! | cpu: Registry + DatadogLayer    | 1 903 ns | 1 776 ns | 1 775 ns |            6.0–6.7 |
+//! | wall: Registry + no-op layer    |   304 ns |   305 ns |   325 ns |                  1 |
+//! | wall: Registry + DatadogLayer   | 1 970 ns | 1 505 ns | 1 715 ns |            4.9–6.5 |
+//! | cpu: Registry + no-op layer     |   330 ns |   246 ns |   249 ns |                  1 |
+//! | cpu: Registry + DatadogLayer    | 1 364 ns | 1 247 ns | 1 104 ns |            4.1–5.1 |
 //!
-//! The worker delivered 52–56 % of the spans this flat-out producer made (the rest were
-//! dropped and counted at the full queue), at 344 wire bytes per span. Peers, measured the same
-//! way: 14–19× (`peer-benchmarks.md`). Instruction counts, which noise does not move
-//! (`valgrind --tool=callgrind --toggle-collect='*one_trace*'` on the same workload with the
-//! worker keeping up): 6 567 vs 2 149 instructions per trace, 3.1×.
+//! The worker delivered 53–66 % of the spans this flat-out producer made (the rest were
+//! dropped and counted at the full queue; the in-process sink shares the 2 cores), at 344 wire
+//! bytes per span. Peers, measured the same way: 14–19× (`peer-benchmarks.md`). Instruction
+//! counts, which noise does not move (`valgrind --tool=callgrind --toggle-collect='*one_trace*'`
+//! on this workload with pauses that let the worker keep up): 6 041 vs 2 149 instructions per
+//! trace, 2.8×.
 
 use std::hint::black_box;
 use std::time::Duration;

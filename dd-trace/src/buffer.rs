@@ -75,7 +75,7 @@ impl ChunkQueue {
             Err(chunk) => {
                 add(&counters.chunks_dropped_queue_full, 1);
                 add(&counters.spans_dropped_queue_full, chunk.spans.len() as u64);
-                crate::pool::keep_local(chunk.spans);
+                crate::pool::keep_local(chunk);
             }
         }
     }

@@ -292,7 +292,7 @@ impl Serialize for SpanRecord<'_> {
             map.serialize_entry("type", t)?;
         }
         map.serialize_entry("start", &self.clock.unix_ns(span.start))?;
-        map.serialize_entry("duration", &span.duration_ns)?;
+        map.serialize_entry("duration", &span.duration_ns())?;
         map.serialize_entry("error", &i32::from(fields.error))?;
         map.serialize_entry("meta", &meta)?;
         map.serialize_entry("metrics", &metrics)?;
@@ -370,7 +370,7 @@ mod tests {
             .map(|i| {
                 let mut s = span(i, i - 1);
                 s.start = base() + std::time::Duration::from_nanos(i);
-                s.duration_ns = 1000;
+                s.end = s.start + std::time::Duration::from_nanos(1000);
                 if i > 1 {
                     s.parent_service = ParentService::Default;
                 }

@@ -137,11 +137,14 @@ where
                 let unix_secs = shared.clock.unix_secs(now);
                 let trace_id = TraceId::generate(unix_secs, shared.trace_id_128_bit);
                 let sampling = shared.sampler.decide(trace_id.low());
-                let trace = TraceState::new(trace_id, sampling, span_id);
-                (Arc::new(trace), 0, ParentService::None)
+                (
+                    crate::pool::new_trace(trace_id, sampling, span_id),
+                    0,
+                    ParentService::None,
+                )
             }
         };
-        let mut data = crate::pool::take();
+        let mut data = crate::pool::take_span();
         data.span_id = span_id;
         data.parent_id = parent_id;
         data.name = attrs.metadata().name();

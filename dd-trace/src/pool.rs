@@ -1,90 +1,157 @@
-//! Recycling of span records between the worker and the app's threads.
+//! Recycling of span records and trace states between the worker and the app's threads.
 //!
-//! Span records are allocated on the app's threads and released by the worker after encoding.
-//! Freeing them there would make every span cost a cross-thread `free` (which contends on the
-//! allocator's locks with the app's own allocations); instead the worker clears them, keeping
-//! their buffers, and hands them back in batches. An app thread takes a whole batch at once into
-//! a thread-local cache, so the shared queue is touched once per [`BATCH`] spans. Memory stays
-//! bounded: the shared queue holds at most [`MAX_BATCHES`] batches, oversized buffers are not
-//! kept, and anything beyond is simply freed.
+//! Span records and trace states are allocated on the app's threads and released by the worker
+//! after encoding. Freeing them there would make every span cost a cross-thread `free` (which
+//! contends on the allocator's locks with the app's own allocations); instead the worker clears
+//! them, keeping their buffers, and hands them back in batches. An app thread takes a whole
+//! batch at once into a thread-local cache, so the shared queues are touched once per [`BATCH`]
+//! objects. Memory stays bounded: each shared queue holds at most [`MAX_BATCHES`] batches, a
+//! thread keeps at most two batches, oversized buffers are not kept, and anything beyond is
+//! simply freed.
 
 use std::cell::RefCell;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::thread::LocalKey;
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::span::SpanData;
+use crate::id::TraceId;
+use crate::sampler::SamplingDecision;
+use crate::span::{Chunk, SpanData, TraceState};
 
-/// Span records per batch handed back by the worker.
+/// Objects per batch handed back by the worker.
 pub(crate) const BATCH: usize = 64;
 /// Text bytes a new record reserves: enough for typical spans, so recycled records never grow.
 const TEXT_CAPACITY: usize = 256;
 /// Tags a new record reserves.
 const TAGS_CAPACITY: usize = 8;
-/// Batches the shared queue keeps.
-const MAX_BATCHES: usize = 32;
+/// Batches each shared queue keeps.
+const MAX_BATCHES: usize = 64;
 
-type Batch = Vec<Box<SpanData>>;
+/// A process-wide pool of `T`, fed in batches by the worker.
+struct Pool<T: 'static> {
+    shared: OnceLock<ArrayQueue<Vec<T>>>,
+    local: &'static LocalKey<RefCell<Vec<T>>>,
+}
 
-fn shared() -> &'static ArrayQueue<Batch> {
-    static QUEUE: OnceLock<ArrayQueue<Batch>> = OnceLock::new();
-    QUEUE.get_or_init(|| ArrayQueue::new(MAX_BATCHES))
+impl<T> Pool<T> {
+    fn shared(&self) -> &ArrayQueue<Vec<T>> {
+        self.shared.get_or_init(|| ArrayQueue::new(MAX_BATCHES))
+    }
+
+    /// A recycled object from this thread's cache, refilled from the shared queue when empty.
+    fn take(&'static self) -> Option<T> {
+        self.local
+            .try_with(|local| {
+                let mut local = local.try_borrow_mut().ok()?;
+                if local.is_empty() {
+                    *local = self.shared().pop()?;
+                }
+                local.pop()
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Keeps `item` in this thread's cache if there is room.
+    fn keep_local(&'static self, item: T) {
+        let _ = self.local.try_with(|local| {
+            if let Ok(mut local) = local.try_borrow_mut() {
+                if local.len() < 2 * BATCH {
+                    local.push(item);
+                }
+            }
+        });
+    }
+
+    /// Adds `item` to the worker's `batch`, handing the batch over once full (a full shared
+    /// queue means enough are kept already: the batch is freed).
+    fn give(&'static self, batch: &mut Vec<T>, item: T) {
+        if batch.capacity() == 0 {
+            batch.reserve_exact(BATCH);
+        }
+        batch.push(item);
+        if batch.len() == BATCH {
+            let _ = self.shared().push(std::mem::take(batch));
+        }
+    }
 }
 
 thread_local! {
-    static LOCAL: RefCell<Batch> = const { RefCell::new(Vec::new()) };
+    static LOCAL_SPANS: RefCell<Vec<Box<SpanData>>> = const { RefCell::new(Vec::new()) };
+    static LOCAL_TRACES: RefCell<Vec<Arc<TraceState>>> = const { RefCell::new(Vec::new()) };
 }
 
+static SPANS: Pool<Box<SpanData>> = Pool {
+    shared: OnceLock::new(),
+    local: &LOCAL_SPANS,
+};
+
+static TRACES: Pool<Arc<TraceState>> = Pool {
+    shared: OnceLock::new(),
+    local: &LOCAL_TRACES,
+};
+
 /// A cleared span record: recycled when one is at hand, else new.
-pub(crate) fn take() -> Box<SpanData> {
-    LOCAL
-        .try_with(|local| {
-            let mut local = local.try_borrow_mut().ok()?;
-            if local.is_empty() {
-                *local = shared().pop()?;
-            }
-            local.pop()
-        })
-        .ok()
-        .flatten()
+pub(crate) fn take_span() -> Box<SpanData> {
+    SPANS
+        .take()
         .unwrap_or_else(|| Box::new(SpanData::blank(TEXT_CAPACITY, TAGS_CAPACITY)))
 }
 
-/// Keeps records the app's thread could not hand off (a full queue) in its own cache instead of
-/// freeing them.
-pub(crate) fn keep_local(spans: impl IntoIterator<Item = Box<SpanData>>) {
-    let _ = LOCAL.try_with(|local| {
-        if let Ok(mut local) = local.try_borrow_mut() {
-            for mut span in spans {
-                if local.len() < 2 * BATCH && span.fields.reset() {
-                    local.push(span);
-                }
-            }
+/// The state of a new trace whose local root is `root_span_id`.
+pub(crate) fn new_trace(
+    trace_id: TraceId,
+    sampling: SamplingDecision,
+    root_span_id: u64,
+) -> Arc<TraceState> {
+    if let Some(mut trace) = TRACES.take() {
+        // Only uniquely held states are pooled, so this always succeeds.
+        if let Some(state) = Arc::get_mut(&mut trace) {
+            state.reset(trace_id, sampling, root_span_id);
+            return trace;
         }
-    });
+    }
+    Arc::new(TraceState::new(trace_id, sampling, root_span_id))
 }
 
-/// Collects released span records on the worker and hands them back in batches.
+/// Keeps the parts of a chunk the app's thread could not hand off (a full queue) in its own
+/// cache instead of freeing them.
+pub(crate) fn keep_local(chunk: Chunk) {
+    let Chunk {
+        mut trace, spans, ..
+    } = chunk;
+    for mut span in spans {
+        if span.fields.reset() {
+            SPANS.keep_local(span);
+        }
+    }
+    if Arc::get_mut(&mut trace).is_some() {
+        TRACES.keep_local(trace);
+    }
+}
+
+/// Collects what the worker is done with and hands it back in batches.
 #[derive(Default)]
 pub(crate) struct Recycler {
-    batch: Batch,
+    spans: Vec<Box<SpanData>>,
+    traces: Vec<Arc<TraceState>>,
 }
 
 impl Recycler {
-    /// Clears `spans` and keeps them for reuse (or frees them when enough are kept).
-    pub(crate) fn release(&mut self, spans: impl IntoIterator<Item = Box<SpanData>>) {
+    /// Clears an encoded chunk's span records (and its trace state, once no span of the trace
+    /// is left) and keeps them for reuse.
+    pub(crate) fn release(&mut self, chunk: Chunk) {
+        let Chunk {
+            mut trace, spans, ..
+        } = chunk;
         for mut span in spans {
-            if !span.fields.reset() {
-                continue; // too big to keep
+            if span.fields.reset() {
+                SPANS.give(&mut self.spans, span);
             }
-            if self.batch.capacity() == 0 {
-                self.batch.reserve_exact(BATCH);
-            }
-            self.batch.push(span);
-            if self.batch.len() == BATCH {
-                // A full queue means enough are kept already: drop the batch.
-                let _ = shared().push(std::mem::take(&mut self.batch));
-            }
+        }
+        if Arc::get_mut(&mut trace).is_some() {
+            TRACES.give(&mut self.traces, trace);
         }
     }
 }
@@ -94,24 +161,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn released_records_come_back_cleared() {
+    fn released_records_and_traces_come_back_cleared() {
         let mut recycler = Recycler::default();
-        let spans: Vec<Box<SpanData>> = (0..BATCH)
-            .map(|_| {
-                let mut s = take();
-                s.fields.set_str("k", "some text");
-                s.fields.error = true;
-                s
-            })
-            .collect();
-        recycler.release(spans);
-        // Another thread takes the batch and gets cleared records with their buffers.
-        let reused = std::thread::spawn(|| {
-            let s = take();
+        let sampling = crate::sampler::Sampler::new(None).decide(1);
+        for i in 0..BATCH as u64 {
+            let trace = new_trace(TraceId::from_parts(0, i + 1), sampling, 1);
+            let mut s = take_span();
+            s.fields.set_str("k", "some text");
+            s.fields.error = true;
+            let chunk = trace.span_finished(s, std::time::Instant::now(), usize::MAX);
+            recycler.release(chunk.expect("the only span closed"));
+        }
+        // Another thread takes the batches and gets cleared objects, buffers kept.
+        let reused = std::thread::spawn(move || {
+            let s = take_span();
+            let t = new_trace(TraceId::from_parts(0, 999), sampling, 5);
             (
                 s.fields.tags().count(),
                 s.fields.error,
                 s.fields.text_capacity(),
+                t.trace_id,
+                t.local_root_span_id,
+                Arc::strong_count(&t),
             )
         })
         .join()
@@ -119,5 +190,23 @@ mod tests {
         assert_eq!(reused.0, 0);
         assert!(!reused.1);
         assert!(reused.2 >= "some text".len());
+        assert_eq!(reused.3, TraceId::from_parts(0, 999));
+        assert_eq!(reused.4, 5);
+        assert_eq!(reused.5, 1);
+    }
+
+    #[test]
+    fn a_trace_still_referenced_is_not_recycled() {
+        let sampling = crate::sampler::Sampler::new(None).decide(1);
+        let trace = new_trace(TraceId::from_parts(0, 1), sampling, 1);
+        trace.span_started();
+        let partial = Arc::clone(&trace)
+            .span_finished(take_span(), std::time::Instant::now(), 1)
+            .expect("a partial chunk at the threshold");
+        assert!(partial.partial);
+        let mut recycler = Recycler::default();
+        recycler.release(partial);
+        assert!(recycler.traces.is_empty(), "open spans still use it");
+        assert_eq!(recycler.spans.len(), 1);
     }
 }

@@ -413,8 +413,8 @@ pub(crate) struct SpanData {
     pub start: Instant,
     /// When the span was last exited: its end, if it was ever entered (see the crate docs).
     pub last_exit: Option<Instant>,
-    /// Set when the span finishes.
-    pub duration_ns: i64,
+    /// When the span ended; set when it finishes.
+    pub end: Instant,
     pub parent_service: ParentService,
     pub fields: Fields,
 }
@@ -429,7 +429,7 @@ impl SpanData {
             name: "",
             start: Instant::now(),
             last_exit: None,
-            duration_ns: 0,
+            end: Instant::now(),
             parent_service: ParentService::None,
             fields: Fields {
                 text: String::with_capacity(text),
@@ -437,6 +437,13 @@ impl SpanData {
                 ..Fields::default()
             },
         }
+    }
+
+    /// Nanoseconds from start to end, never negative.
+    pub(crate) fn duration_ns(&self) -> i64 {
+        self.end
+            .checked_duration_since(self.start)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
     }
 
     /// The span's own service, if it set one.
@@ -485,6 +492,23 @@ impl TraceState {
         }
     }
 
+    /// Makes a recycled state new (see `pool`); `finished` is already empty.
+    pub(crate) fn reset(
+        &mut self,
+        trace_id: TraceId,
+        sampling: SamplingDecision,
+        root_span_id: u64,
+    ) {
+        self.trace_id = trace_id;
+        self.sampling = sampling;
+        self.local_root_span_id = root_span_id;
+        *self.open.get_mut() = 1;
+        self.finished
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// Counts a new child span as open.
     pub(crate) fn span_started(&self) {
         self.open.fetch_add(1, Ordering::Relaxed);
@@ -504,9 +528,7 @@ impl TraceState {
         end: Instant,
         flush_at: usize,
     ) -> Option<Chunk> {
-        span.duration_ns = end
-            .checked_duration_since(span.start)
-            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        span.end = end;
         let mut finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
         finished.push(span);
         // Decrement under the lock so that the last span sees every other span's push.
@@ -593,7 +615,7 @@ pub(crate) mod tests {
             name: "op",
             start: Instant::now(),
             last_exit: None,
-            duration_ns: 0,
+            end: Instant::now(),
             parent_service: ParentService::None,
             fields: Fields::default(),
         })
@@ -657,13 +679,13 @@ pub(crate) mod tests {
         s.start = Instant::now();
         let end = s.start + std::time::Duration::from_micros(1500);
         let c = t.clone().span_finished(s, end, usize::MAX).unwrap();
-        assert_eq!(c.spans[0].duration_ns, 1_500_000);
+        assert_eq!(c.spans[0].duration_ns(), 1_500_000);
 
         let t = trace();
         let mut s = span(1, 0);
         s.start = Instant::now() + std::time::Duration::from_secs(1);
         let c = t.span_finished(s, Instant::now(), usize::MAX).unwrap();
-        assert_eq!(c.spans[0].duration_ns, 0);
+        assert_eq!(c.spans[0].duration_ns(), 0);
     }
 
     #[test]

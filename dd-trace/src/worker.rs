@@ -23,7 +23,7 @@ use crate::transport::{Delivery, SendError, Transport};
 use crate::Shared;
 
 /// How often the worker drains the hand-off queue when it is not woken earlier.
-pub(crate) const DRAIN_INTERVAL: Duration = Duration::from_millis(200);
+pub(crate) const DRAIN_INTERVAL: Duration = Duration::from_millis(50);
 /// Requests to the agent in flight at once; past this the worker waits (and the queue fills).
 pub(crate) const MAX_IN_FLIGHT: usize = 2;
 
@@ -177,7 +177,7 @@ impl Worker {
         let mut ready = Vec::new();
         while let Some(chunk) = self.shared.queue.pop() {
             self.encoder.push_chunk(&chunk, &mut |p| ready.push(p));
-            self.recycler.release(chunk.spans);
+            self.recycler.release(chunk);
             if self.encoder.is_full() {
                 ready.extend(self.encoder.finish());
             }
