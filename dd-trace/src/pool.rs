@@ -9,6 +9,10 @@
 //! thread keeps at most two batches, oversized buffers are not kept, and anything beyond is
 //! simply freed.
 
+// Records stay boxed in these vectors on purpose: each one moves into a span's extensions and
+// back as a pointer, never as a copy of the record.
+#![allow(clippy::vec_box)]
+
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 use std::thread::LocalKey;
