@@ -492,7 +492,7 @@ fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
 
 fn print_startup_line(config: &Config, runtime_id: &str, container: &container::ContainerInfo) {
     let info = config::StartupInfo {
-        date: httpdate_now(),
+        date: rfc3339_now(),
         os_name: std::env::consts::OS,
         architecture: std::env::consts::ARCH,
         version: TRACER_VERSION,
@@ -522,7 +522,7 @@ fn print_startup_line(config: &Config, runtime_id: &str, container: &container::
 }
 
 /// The current time as RFC 3339 UTC, to the second.
-fn httpdate_now() -> String {
+fn rfc3339_now() -> String {
     let secs = span::unix_now_ns() / 1_000_000_000;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil-from-days (Howard Hinnant's algorithm).
@@ -783,7 +783,7 @@ mod tests {
 
     #[test]
     fn startup_date_is_rfc3339() {
-        let d = httpdate_now();
+        let d = rfc3339_now();
         assert_eq!(d.len(), 20, "{d}");
         assert!(d.starts_with("20") && d.ends_with('Z'), "{d}");
     }

@@ -164,15 +164,20 @@ impl Recycler {
 mod tests {
     use super::*;
 
+    // The only test that uses the process-wide pool, so no other test can take its batches.
     #[test]
     fn released_records_and_traces_come_back_cleared() {
         let mut recycler = Recycler::default();
         let sampling = crate::sampler::Sampler::new(None).decide(1);
+        let mut released_spans = Vec::new();
+        let mut released_traces = Vec::new();
         for i in 0..BATCH as u64 {
             let trace = new_trace(TraceId::from_parts(0, i + 1), sampling, 1);
             let mut s = take_span();
             s.fields.set_str("k", "some text");
             s.fields.error = true;
+            released_spans.push(&*s as *const SpanData as usize);
+            released_traces.push(Arc::as_ptr(&trace) as usize);
             let chunk = trace.span_finished(s, std::time::Instant::now(), usize::MAX);
             recycler.release(chunk.expect("the only span closed"));
         }
@@ -187,10 +192,20 @@ mod tests {
                 t.trace_id,
                 t.local_root_span_id,
                 Arc::strong_count(&t),
+                &*s as *const SpanData as usize,
+                Arc::as_ptr(&t) as usize,
             )
         })
         .join()
         .unwrap();
+        assert!(
+            released_spans.contains(&reused.6),
+            "the record was recycled"
+        );
+        assert!(
+            released_traces.contains(&reused.7),
+            "the trace state was recycled"
+        );
         assert_eq!(reused.0, 0);
         assert!(!reused.1);
         assert!(reused.2 >= "some text".len());
@@ -202,10 +217,11 @@ mod tests {
     #[test]
     fn a_trace_still_referenced_is_not_recycled() {
         let sampling = crate::sampler::Sampler::new(None).decide(1);
-        let trace = new_trace(TraceId::from_parts(0, 1), sampling, 1);
+        let trace = Arc::new(TraceState::new(TraceId::from_parts(0, 1), sampling, 1));
         trace.span_started();
+        let record = Box::new(SpanData::blank(0, 0));
         let partial = Arc::clone(&trace)
-            .span_finished(take_span(), std::time::Instant::now(), 1)
+            .span_finished(record, std::time::Instant::now(), 1)
             .expect("a partial chunk at the threshold");
         assert!(partial.partial);
         let mut recycler = Recycler::default();

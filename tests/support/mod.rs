@@ -17,7 +17,8 @@ use tracing::Dispatch;
 use tracing_subscriber::prelude::*;
 
 /// A `Registry` + `DatadogLayer` dispatcher sending to `agent_url`, configured by `vars` (and
-/// nothing from the process environment), with its guard.
+/// nothing from the process environment), with its guard. The periodic flush is an hour, so
+/// payloads go out only on `flush()` or drop and tests can count requests exactly.
 pub fn tracer(agent_url: &str, vars: &[(&str, &str)]) -> (Dispatch, DatadogGuard) {
     let mut env: std::collections::HashMap<String, String> = vars
         .iter()
@@ -27,6 +28,7 @@ pub fn tracer(agent_url: &str, vars: &[(&str, &str)]) -> (Dispatch, DatadogGuard
     env.insert("DD_TRACE_STARTUP_LOGS".into(), "false".into());
     let (layer, guard) = DatadogLayer::builder()
         .with_env_lookup(move |k| env.get(k).cloned())
+        .with_flush_interval(std::time::Duration::from_secs(3600))
         .build()
         .expect("tracer builds");
     (
