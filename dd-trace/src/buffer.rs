@@ -35,6 +35,13 @@ pub(crate) fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
 
+/// Counts a chunk that will not be sent and keeps its memory in this thread's pool.
+fn drop_counted(chunk: Chunk, chunks: &AtomicU64, spans: &AtomicU64) {
+    add(chunks, 1);
+    add(spans, chunk.spans.len() as u64);
+    crate::pool::keep_local(chunk);
+}
+
 /// The hand-off queue.
 pub(crate) struct ChunkQueue {
     queue: ArrayQueue<Chunk>,
@@ -60,9 +67,11 @@ impl ChunkQueue {
     /// Hands a chunk to the worker without blocking; a full or closed queue drops and counts it.
     pub(crate) fn push(&self, chunk: Chunk, counters: &Counters) {
         if self.closed.load(Ordering::Relaxed) {
-            add(&counters.chunks_dropped_shutdown, 1);
-            add(&counters.spans_dropped_shutdown, chunk.spans.len() as u64);
-            return;
+            return drop_counted(
+                chunk,
+                &counters.chunks_dropped_shutdown,
+                &counters.spans_dropped_shutdown,
+            );
         }
         match self.queue.push(chunk) {
             Ok(()) => {
@@ -72,11 +81,11 @@ impl ChunkQueue {
                     self.notify.notify_one();
                 }
             }
-            Err(chunk) => {
-                add(&counters.chunks_dropped_queue_full, 1);
-                add(&counters.spans_dropped_queue_full, chunk.spans.len() as u64);
-                crate::pool::keep_local(chunk);
-            }
+            Err(chunk) => drop_counted(
+                chunk,
+                &counters.chunks_dropped_queue_full,
+                &counters.spans_dropped_queue_full,
+            ),
         }
     }
 
