@@ -143,18 +143,12 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
-mod buffer;
 pub mod config;
-mod container;
-mod diag;
-mod encode;
-mod id;
+mod diagnostics;
+mod export;
 mod layer;
-mod pool;
-mod sampler;
-mod span;
-mod transport;
-mod worker;
+mod model;
+mod sampling;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -169,15 +163,15 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 pub use crate::config::AgentEndpoint;
-pub use crate::id::{SpanId, TraceId};
+pub use crate::export::transport::{AgentRates, TRACER_VERSION};
 pub use crate::layer::{ids_of, DatadogIds, DatadogLayer, DatadogSpanExt};
-pub use crate::transport::{AgentRates, TRACER_VERSION};
+pub use crate::model::id::{SpanId, TraceId};
 
-use crate::buffer::{ChunkQueue, Counters};
 use crate::config::{Config, MAX_BUFFERED_SPANS_PER_TRACE};
-use crate::encode::{EncodeContext, PayloadEncoder, DEFAULT_PAYLOAD_FLUSH_BYTES};
-use crate::sampler::Sampler;
-use crate::worker::Command;
+use crate::export::encode::{EncodeContext, PayloadEncoder, DEFAULT_PAYLOAD_FLUSH_BYTES};
+use crate::export::queue::{ChunkQueue, Counters};
+use crate::export::worker::Command;
+use crate::sampling::Sampler;
 
 /// What the layer, the worker and the guard share.
 pub(crate) struct Shared {
@@ -185,7 +179,7 @@ pub(crate) struct Shared {
     counters: Counters,
     sampler: Sampler,
     /// Read at start; gives trace ids their start second without a wall-clock read per trace.
-    clock: span::WallClock,
+    clock: model::span::WallClock,
     trace_id_128_bit: bool,
     /// Finished spans of an open trace that trigger a (partial) flush.
     flush_at: usize,
@@ -388,7 +382,7 @@ impl DatadogLayerBuilder {
             .unwrap_or_else(|| Box::new(|name| std::env::var(name).ok()));
         let (mut config, warnings) = config::from_env(&*lookup, &|p: &Path| p.exists());
         for w in &warnings {
-            diag::warn(format_args!("{w}"));
+            diagnostics::log::warn(format_args!("{w}"));
         }
         if let Some(url) = self.agent_url {
             config.agent = AgentEndpoint::parse(&url)
@@ -413,14 +407,15 @@ impl DatadogLayerBuilder {
         config.queue_capacity = self.queue_capacity.unwrap_or(config.queue_capacity);
         config.shutdown_timeout = self.shutdown_timeout.unwrap_or(config.shutdown_timeout);
         config.startup_logs = self.startup_logs.unwrap_or(config.startup_logs);
-        diag::set_debug(config.debug);
+        diagnostics::log::set_debug(config.debug);
         start(config)
     }
 }
 
 fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
     let runtime_id = new_runtime_id();
-    let container = container::ContainerInfo::detect(config.entity_id.as_deref());
+    let container =
+        export::transport::container::ContainerInfo::detect(config.entity_id.as_deref());
     if config.startup_logs {
         print_startup_line(&config, &runtime_id, &container);
     }
@@ -437,7 +432,7 @@ fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
         queue: ChunkQueue::new(config.queue_capacity),
         counters: Counters::default(),
         sampler: Sampler::new(config.sample_rate),
-        clock: span::WallClock::now(),
+        clock: model::span::WallClock::now(),
         trace_id_128_bit: config.trace_id_128_bit,
         flush_at: config
             .partial_flush_min_spans
@@ -468,10 +463,12 @@ fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
     let agent = config.agent.clone();
     let timeout = config.agent_timeout;
     let external_env = config.external_env.clone();
-    let thread = worker::spawn(
+    let thread = export::worker::spawn(
         Arc::clone(&shared),
         encoder,
-        move || transport::Transport::new(agent, timeout, &container, external_env.as_deref()),
+        move || {
+            export::transport::Transport::new(agent, timeout, &container, external_env.as_deref())
+        },
         config.flush_interval,
         receiver,
     )?;
@@ -490,14 +487,18 @@ fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
     ))
 }
 
-fn print_startup_line(config: &Config, runtime_id: &str, container: &container::ContainerInfo) {
+fn print_startup_line(
+    config: &Config,
+    runtime_id: &str,
+    container: &export::transport::container::ContainerInfo,
+) {
     let info = config::StartupInfo {
         date: rfc3339_now(),
         os_name: std::env::consts::OS,
         architecture: std::env::consts::ARCH,
         version: TRACER_VERSION,
         lang: "rust",
-        lang_version: transport::RUSTC_VERSION,
+        lang_version: export::transport::RUSTC_VERSION,
         enabled: config.enabled,
         service: &config.service,
         env: config.env.as_deref(),
@@ -517,13 +518,13 @@ fn print_startup_line(config: &Config, runtime_id: &str, container: &container::
         entity_id: container.entity_id.as_deref(),
     };
     if let Ok(json) = serde_json::to_string(&info) {
-        diag::raw(&format!("DATADOG TRACER CONFIGURATION {json}"));
+        diagnostics::log::raw(&format!("DATADOG TRACER CONFIGURATION {json}"));
     }
 }
 
 /// The current time as RFC 3339 UTC, to the second.
 fn rfc3339_now() -> String {
-    let secs = span::unix_now_ns() / 1_000_000_000;
+    let secs = model::span::unix_now_ns() / 1_000_000_000;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days + 719_468;
@@ -741,7 +742,7 @@ impl Drop for DatadogGuard {
 /// [`DatadogLayer::builder`] into your own subscriber instead.
 pub fn init() -> DatadogGuard {
     try_init().unwrap_or_else(|e| {
-        diag::warn(format_args!("tracing is not set up: {e}"));
+        diagnostics::log::warn(format_args!("tracing is not set up: {e}"));
         DatadogGuard {
             worker: None,
             shutdown_timeout: config::DEFAULT_SHUTDOWN_TIMEOUT,

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crossbeam_queue::ArrayQueue;
 use tokio::sync::Notify;
 
-use crate::span::Chunk;
+use crate::model::span::Chunk;
 
 /// Counters shared by the app's threads and the worker. App threads only touch them on rare
 /// paths (drops, partial flushes), never per span.
@@ -39,7 +39,7 @@ pub(crate) fn add(counter: &AtomicU64, n: u64) {
 fn drop_counted(chunk: Chunk, chunks: &AtomicU64, spans: &AtomicU64) {
     add(chunks, 1);
     add(spans, chunk.spans.len() as u64);
-    crate::pool::keep_local(chunk);
+    crate::export::pool::keep_local(chunk);
 }
 
 /// The hand-off queue.
@@ -113,9 +113,9 @@ impl ChunkQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::TraceId;
-    use crate::sampler::Sampler;
-    use crate::span::TraceState;
+    use crate::model::id::TraceId;
+    use crate::model::span::TraceState;
+    use crate::sampling::Sampler;
     use std::sync::Arc;
 
     fn chunk(spans: usize) -> Chunk {
@@ -135,7 +135,8 @@ mod tests {
     impl Chunk {
         fn with_len(mut self, n: usize) -> Self {
             for i in 0..n {
-                self.spans.push(crate::span::tests::span(i as u64 + 1, 0));
+                self.spans
+                    .push(crate::model::span::tests::span(i as u64 + 1, 0));
             }
             self
         }

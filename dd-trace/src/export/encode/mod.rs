@@ -10,8 +10,8 @@ use bytes::Bytes;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
-use crate::sampler::format_rate;
-use crate::span::{Chunk, SpanData, SpanKind, SpanLink, TagValue, TraceState, WallClock};
+use crate::model::span::{Chunk, SpanData, SpanKind, SpanLink, TagValue, TraceState, WallClock};
+use crate::sampling::format_rate;
 
 /// A payload is cut once its body passes this size (spec §6 Decision: 1.5–5 MiB).
 pub const DEFAULT_PAYLOAD_FLUSH_BYTES: usize = 2 * 1024 * 1024;
@@ -338,10 +338,10 @@ impl Serialize for LinkRecord<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::TraceId;
-    use crate::sampler::Sampler;
-    use crate::span::tests::span;
-    use crate::span::{ParentService, TraceState};
+    use crate::model::id::TraceId;
+    use crate::model::span::tests::span;
+    use crate::model::span::{ParentService, TraceState};
+    use crate::sampling::Sampler;
     use rmpv::Value;
     use std::sync::Arc;
     use std::time::Instant;
@@ -502,11 +502,11 @@ mod tests {
 
     fn set_service(span: &mut SpanData, service: &str) {
         use tracing::field::Visit;
-        crate::span::FieldRecorder {
+        crate::model::span::FieldRecorder {
             fields: &mut span.fields,
             dedup: true,
         }
-        .record_str(&crate::span::tests::field("service.name"), service);
+        .record_str(&crate::model::span::tests::field("service.name"), service);
     }
 
     #[test]
@@ -577,10 +577,10 @@ mod tests {
 #[cfg(test)]
 mod proptests {
     use super::*;
-    use crate::id::TraceId;
-    use crate::sampler::Sampler;
-    use crate::span::tests::{field, span};
-    use crate::span::{FieldRecorder, TraceState};
+    use crate::model::id::TraceId;
+    use crate::model::span::tests::{field, span};
+    use crate::model::span::{FieldRecorder, TraceState};
+    use crate::sampling::Sampler;
     use proptest::prelude::*;
     use std::sync::Arc;
     use tracing::field::Visit;

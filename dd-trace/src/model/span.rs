@@ -13,8 +13,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
 
-use crate::id::TraceId;
-use crate::sampler::SamplingDecision;
+use crate::model::id::TraceId;
+use crate::sampling::SamplingDecision;
 
 /// `span.kind` values (spec §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -606,7 +606,7 @@ pub(crate) struct Chunk {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::sampler::Sampler;
+    use crate::sampling::Sampler;
 
     pub(crate) fn span(span_id: u64, parent_id: u64) -> Box<SpanData> {
         Box::new(SpanData {

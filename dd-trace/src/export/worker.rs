@@ -17,9 +17,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::buffer::{add, Counters};
-use crate::encode::{Payload, PayloadEncoder};
-use crate::transport::{Delivery, SendError, Transport};
+use crate::export::encode::{Payload, PayloadEncoder};
+use crate::export::queue::{add, Counters};
+use crate::export::transport::{Delivery, SendError, Transport};
 use crate::Shared;
 
 /// How often the worker drains the hand-off queue when it is not woken earlier.
@@ -54,7 +54,7 @@ pub(crate) fn spawn(
             {
                 Ok(rt) => rt,
                 Err(e) => {
-                    crate::diag::warn(format_args!(
+                    crate::diagnostics::log::warn(format_args!(
                         "could not start the trace worker's runtime ({e}); traces will not be sent"
                     ));
                     shared.queue.close();
@@ -65,7 +65,7 @@ pub(crate) fn spawn(
                 let transport = match make_transport() {
                     Ok(t) => t,
                     Err(e) => {
-                        crate::diag::warn(format_args!("{e}; traces will not be sent"));
+                        crate::diagnostics::log::warn(format_args!("{e}; traces will not be sent"));
                         shared.queue.close();
                         return;
                     }
@@ -77,7 +77,7 @@ pub(crate) fn spawn(
                     sends: JoinSet::new(),
                     in_flight: InFlight::default(),
                     commands,
-                    recycler: crate::pool::Recycler::default(),
+                    recycler: crate::export::pool::Recycler::default(),
                     failing: None,
                     dropped_since_failure: 0,
                 }
@@ -105,7 +105,7 @@ struct Worker {
     sends: JoinSet<Sent>,
     in_flight: InFlight,
     commands: UnboundedReceiver<Command>,
-    recycler: crate::pool::Recycler,
+    recycler: crate::export::pool::Recycler,
     /// The kind of failure already reported, until a send succeeds.
     failing: Option<String>,
     dropped_since_failure: u64,
@@ -162,7 +162,7 @@ impl Worker {
             let c = &self.shared.counters;
             add(&c.chunks_dropped_shutdown, self.in_flight.chunks);
             add(&c.spans_dropped_shutdown, self.in_flight.spans);
-            crate::diag::warn(format_args!(
+            crate::diagnostics::log::warn(format_args!(
                 "shutdown timed out: {} spans in flight to the agent at {} were dropped",
                 self.in_flight.spans,
                 self.transport.endpoint()
@@ -173,7 +173,7 @@ impl Worker {
     /// Encodes every queued chunk; full payloads go out at once.
     async fn drain(&mut self, deadline: Option<Instant>) {
         self.shared.queue.rearm();
-        self.encoder.set_clock(crate::span::WallClock::now());
+        self.encoder.set_clock(crate::model::span::WallClock::now());
         let mut ready = Vec::new();
         while let Some(chunk) = self.shared.queue.pop() {
             self.encoder.push_chunk(&chunk, &mut |p| ready.push(p));
@@ -201,7 +201,7 @@ impl Worker {
                 Some(Err(_)) | None => break,
             }
         }
-        crate::diag::debug(format_args!(
+        crate::diagnostics::log::debug(format_args!(
             "sending {} chunks, {} spans, {} bytes",
             payload.chunks,
             payload.spans,
@@ -251,7 +251,7 @@ impl Worker {
                     self.shared.agent_rates.store(Arc::new(rates));
                 }
                 if self.failing.take().is_some() {
-                    crate::diag::info(format_args!(
+                    crate::diagnostics::log::info(format_args!(
                         "the Datadog agent at {} accepts traces again ({} spans were dropped meanwhile)",
                         self.transport.endpoint(),
                         self.dropped_since_failure
@@ -281,7 +281,7 @@ impl Worker {
             return;
         }
         let endpoint = self.transport.endpoint();
-        crate::diag::warn(format_args!(
+        crate::diagnostics::log::warn(format_args!(
             "could not send traces to the Datadog agent at {endpoint}: {e}. {} {spans} spans dropped; further failures of this kind are counted (see DatadogGuard::status) and not logged until a send succeeds.",
             e.remedy(endpoint)
         ));

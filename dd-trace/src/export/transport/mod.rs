@@ -19,8 +19,10 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::config::AgentEndpoint;
-use crate::container::ContainerInfo;
-use crate::encode::Payload;
+pub(crate) mod container;
+
+use crate::export::encode::Payload;
+use container::ContainerInfo;
 
 /// The tracer's version, sent as `Datadog-Meta-Tracer-Version`.
 pub const TRACER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -236,7 +238,7 @@ impl Transport {
                             failed_attempts,
                         };
                     }
-                    crate::diag::debug(format_args!(
+                    crate::diagnostics::log::debug(format_args!(
                         "send to {} failed ({e}); retry {failed_attempts} in {:?}",
                         self.endpoint,
                         backoff + jitter

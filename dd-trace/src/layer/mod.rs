@@ -14,8 +14,8 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use tracing_subscriber::Layer;
 
-use crate::id::{SpanId, TraceId};
-use crate::span::{
+use crate::model::id::{SpanId, TraceId};
+use crate::model::span::{
     ErrorEvent, FieldRecorder, Fields, ParentService, SpanData, SpanLink, TraceState,
 };
 use crate::Shared;
@@ -138,13 +138,13 @@ where
                 let trace_id = TraceId::generate(unix_secs, shared.trace_id_128_bit);
                 let sampling = shared.sampler.decide(trace_id.low());
                 (
-                    crate::pool::new_trace(trace_id, sampling, span_id),
+                    crate::export::pool::new_trace(trace_id, sampling, span_id),
                     0,
                     ParentService::None,
                 )
             }
         };
-        let mut data = crate::pool::take_span();
+        let mut data = crate::export::pool::take_span();
         data.span_id = span_id;
         data.parent_id = parent_id;
         data.name = attrs.metadata().name();
@@ -255,7 +255,7 @@ where
         let end = data.last_exit.unwrap_or_else(Instant::now);
         if let Some(chunk) = trace.span_finished(data, end, shared.flush_at) {
             if chunk.partial {
-                crate::buffer::add(&shared.counters.partial_flushes, 1);
+                crate::export::queue::add(&shared.counters.partial_flushes, 1);
             }
             shared.queue.push(chunk, &shared.counters);
         }

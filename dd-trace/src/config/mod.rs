@@ -547,7 +547,7 @@ mod proptests {
         fn parsers_never_panic(s in ".{0,200}") {
             let _ = AgentEndpoint::parse(&s);
             let _ = parse_tags(&s);
-            let _ = crate::container::parse_container_id(&s);
+            let _ = crate::export::transport::container::parse_container_id(&s);
         }
 
         /// Well-formed `DD_TAGS` read back as written.

@@ -19,9 +19,9 @@ use std::thread::LocalKey;
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::id::TraceId;
-use crate::sampler::SamplingDecision;
-use crate::span::{Chunk, SpanData, TraceState};
+use crate::model::id::TraceId;
+use crate::model::span::{Chunk, SpanData, TraceState};
+use crate::sampling::SamplingDecision;
 
 /// Objects per batch handed back by the worker.
 pub(crate) const BATCH: usize = 64;
@@ -168,7 +168,7 @@ mod tests {
     #[test]
     fn released_records_and_traces_come_back_cleared() {
         let mut recycler = Recycler::default();
-        let sampling = crate::sampler::Sampler::new(None).decide(1);
+        let sampling = crate::sampling::Sampler::new(None).decide(1);
         let mut released_spans = Vec::new();
         let mut released_traces = Vec::new();
         for i in 0..BATCH as u64 {
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn a_trace_still_referenced_is_not_recycled() {
-        let sampling = crate::sampler::Sampler::new(None).decide(1);
+        let sampling = crate::sampling::Sampler::new(None).decide(1);
         let trace = Arc::new(TraceState::new(TraceId::from_parts(0, 1), sampling, 1));
         trace.span_started();
         let record = Box::new(SpanData::blank(0, 0));

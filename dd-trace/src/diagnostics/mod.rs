@@ -1,0 +1,2 @@
+//! The tracer's own diagnostics.
+pub(crate) mod log;
