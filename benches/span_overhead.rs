@@ -37,9 +37,6 @@ use criterion::{Criterion, Throughput};
 use tracing::{info_span, Dispatch};
 use tracing_subscriber::prelude::*;
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 struct NoopLayer;
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NoopLayer {}
 
@@ -122,9 +119,9 @@ fn rows<M: Measurement + 'static>(c: &mut Criterion<M>, kind: &str) {
     let noop = Dispatch::new(tracing_subscriber::registry().with(NoopLayer));
     bench(c, &format!("{kind}/registry_noop_layer"), &noop);
 
-    let sink = support::FaultAgent::sink();
+    let sink = dd_trace_test_support::FaultAgent::sink();
     let (layer, guard) = dd_trace::DatadogLayer::builder()
-        .with_env_lookup(|_| None)
+        .with_variable_source(|_| None)
         .with_agent_url(sink.url())
         .with_service("bench")
         .with_startup_logs(false)
@@ -133,7 +130,7 @@ fn rows<M: Measurement + 'static>(c: &mut Criterion<M>, kind: &str) {
     let datadog = Dispatch::new(tracing_subscriber::registry().with(layer));
     bench(c, &format!("{kind}/registry_datadog_layer"), &datadog);
     let _ = guard.flush_timeout(Duration::from_secs(60));
-    let s = guard.status();
+    let s = guard.status().counters;
     let made = s.spans_sent + s.spans_dropped_queue_full + s.spans_dropped_send_failed;
     eprintln!(
         "{kind}: dd-trace delivered {} of {} spans ({:.0}%) in {} payloads, {:.0} wire bytes/span; {} dropped at the full queue, {} on failed sends",

@@ -132,6 +132,6 @@ fn main() {
     drop(guard); // sends everything still pending
     eprintln!(
         "example: {requests} requests handled; dropped spans before shutdown: {}",
-        status.spans_dropped_queue_full + status.spans_dropped_send_failed
+        status.counters.spans_dropped()
     );
 }

@@ -1,13 +1,11 @@
 //! End-to-end tests against Datadog's real `ddapm-test-agent`, over its Unix socket and TCP,
 //! with the agent's header checks enabled.
 
-mod support;
-
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use dd_trace_test_support::{tracer, TestAgent};
 use serde_json::Value;
-use support::{tracer, TestAgent};
 use tracing::instrument::WithSubscriber;
 use tracing::{info_span, Instrument};
 
@@ -220,7 +218,7 @@ fn nothing_is_lost_when_the_guard_drops_right_after_the_last_span() {
     });
     let status = guard.status();
     drop(guard);
-    assert_eq!(status.spans_dropped_queue_full, 0);
+    assert_eq!(status.counters.spans_dropped_queue_full, 0);
     let traces = agent.traces();
     assert_eq!(traces.len(), 500);
     assert_eq!(traces.iter().map(Vec::len).sum::<usize>(), 1500);
@@ -346,7 +344,7 @@ fn partial_flush_sends_finished_spans_of_a_trace_still_open() {
     guard.flush().unwrap();
     let spans = agent.spans();
     assert_eq!(spans.len(), 13);
-    assert_eq!(guard.status().partial_flushes, 2);
+    assert_eq!(guard.status().counters.partial_flushes, 2);
     let root = spans.iter().find(|s| s["name"] == "long.job").unwrap();
     assert_eq!(root["metrics"]["_sampling_priority_v1"], 1.0);
     drop(guard);

@@ -1,18 +1,16 @@
 //! What the tracer does when the agent misbehaves or is missing, against a fault-injecting
 //! agent of our own, and what an operator sees from a real process.
 
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
 
 use dd_trace::{DatadogGuard, DatadogLayer};
-use support::FaultAgent;
+use dd_trace_test_support::FaultAgent;
 use tracing::{info_span, Dispatch};
 use tracing_subscriber::prelude::*;
 
 fn tracer(agent_url: &str) -> (Dispatch, DatadogGuard) {
-    support::tracer(agent_url, &[("DD_SERVICE", "faults")])
+    dd_trace_test_support::tracer(agent_url, &[("DD_SERVICE", "faults")])
 }
 
 fn make_traces(dispatch: &Dispatch, n: usize) {
@@ -31,9 +29,9 @@ fn transient_failures_are_retried_until_the_agent_accepts() {
     guard.flush().unwrap();
     let status = guard.status();
     assert_eq!(agent.count(), 3, "two failures, then success");
-    assert_eq!(status.failed_send_attempts, 2);
-    assert_eq!(status.spans_sent, 20);
-    assert_eq!(status.payloads_dropped, 0);
+    assert_eq!(status.counters.failed_send_attempts, 2);
+    assert_eq!(status.counters.spans_sent, 20);
+    assert_eq!(status.counters.payloads_dropped, 0);
     assert_eq!(status.agent_rates.get("service:,env:"), Some(&1.0));
     // Every attempt carried the same payload.
     let received = agent.received.lock().unwrap();
@@ -49,8 +47,8 @@ fn client_errors_are_not_retried_and_are_counted() {
         guard.flush().unwrap();
         let status = guard.status();
         assert_eq!(agent.count(), 1, "status {code} must not be retried");
-        assert_eq!(status.payloads_dropped, 1, "{code}");
-        assert_eq!(status.spans_dropped_send_failed, 10, "{code}");
+        assert_eq!(status.counters.payloads_dropped, 1, "{code}");
+        assert_eq!(status.counters.spans_dropped_send_failed, 10, "{code}");
         assert!(
             status
                 .last_error
@@ -62,7 +60,7 @@ fn client_errors_are_not_retried_and_are_counted() {
         // The tracer keeps working: the next payload goes through.
         make_traces(&dispatch, 1);
         guard.flush().unwrap();
-        assert_eq!(guard.status().spans_sent, 2);
+        assert_eq!(guard.status().counters.spans_sent, 2);
     }
 }
 
@@ -74,9 +72,9 @@ fn retries_are_bounded_then_the_payload_is_dropped() {
     guard.flush().unwrap();
     let status = guard.status();
     assert_eq!(agent.count(), 4, "one attempt and three retries");
-    assert_eq!(status.failed_send_attempts, 4);
-    assert_eq!(status.spans_dropped_send_failed, 8);
-    assert_eq!(status.spans_sent, 0);
+    assert_eq!(status.counters.failed_send_attempts, 4);
+    assert_eq!(status.counters.spans_dropped_send_failed, 8);
+    assert_eq!(status.counters.spans_sent, 0);
 }
 
 #[test]
@@ -89,8 +87,8 @@ fn a_missing_agent_is_counted_and_never_blocks_the_app() {
     make_traces(&dispatch, 100);
     guard.flush().unwrap();
     let status = guard.status();
-    assert_eq!(status.spans_sent, 0);
-    assert_eq!(status.spans_dropped_send_failed, 400);
+    assert_eq!(status.counters.spans_sent, 0);
+    assert_eq!(status.counters.spans_dropped_send_failed, 400);
     assert!(
         status
             .last_error
@@ -142,6 +140,17 @@ fn an_unreachable_agent_and_a_bad_variable_each_give_one_warning() {
         .find(|l| l.contains(socket))
         .expect("a warning naming the address");
     assert!(agent.contains("cannot connect"), "{agent}");
+    // At exit, one line sums up what was lost.
+    let summary: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("INFO: shut down"))
+        .collect();
+    assert_eq!(summary.len(), 1, "{stderr}");
+    assert!(
+        summary[0].contains("120 dropped") && summary[0].contains("120 after failed sends"),
+        "{}",
+        summary[0]
+    );
     // The app's JSON logs still went out with their correlation ids.
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.lines().count(), 60);
@@ -177,7 +186,7 @@ fn a_field_that_calls_back_into_its_span_while_recorded_does_not_deadlock() {
         span.record("later", tracing::field::debug(Reentrant(span.clone())));
     });
     guard.flush().unwrap();
-    assert_eq!(guard.status().spans_sent, 1);
+    assert_eq!(guard.status().counters.spans_sent, 1);
     let body = agent.received.lock().unwrap()[0].body.clone();
     let payload: rmpv::Value = rmp_serde::from_slice(&body).unwrap();
     let meta = |key: &str| {
@@ -204,7 +213,7 @@ fn two_datadog_layers_in_one_stack_neither_panic_nor_lose_the_trace() {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         DatadogLayer::builder()
-            .with_env_lookup(move |k| env.get(k).cloned())
+            .with_variable_source(move |k| env.get(k).cloned())
             .build()
             .unwrap()
     };
@@ -213,7 +222,7 @@ fn two_datadog_layers_in_one_stack_neither_panic_nor_lose_the_trace() {
     make_traces(&dispatch, 3);
     first_guard.flush().unwrap();
     second_guard.flush().unwrap();
-    let sent = first_guard.status().spans_sent + second_guard.status().spans_sent;
+    let sent = first_guard.status().counters.spans_sent + second_guard.status().counters.spans_sent;
     assert_eq!(sent, 6, "each span is sent once, by one of the layers");
 }
 

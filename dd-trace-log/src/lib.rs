@@ -157,7 +157,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let (datadog, guard) = DatadogLayer::builder()
-            .with_env_lookup(move |k| vars.get(k).cloned())
+            .with_variable_source(move |k| vars.get(k).cloned())
             .with_agent_url("unix:///nonexistent/dd-trace-log-test.sock")
             .with_startup_logs(false)
             .build()

@@ -1,56 +1,25 @@
-//! Configuration: `DD_*` environment variables plus builder overrides, validated once at start.
+//! Configuration: `DD_*` environment variables plus builder overrides, merged and validated
+//! once at start.
 //!
-//! In: the process environment (through a lookup function, so tests can inject one). Out: the
-//! validated configuration and the warnings to print (one per malformed variable, naming it and the default
-//! used). Called by [`crate::DatadogLayerBuilder::build`].
+//! In: the process environment (or the variable source given to the builder) and the
+//! [`DatadogLayerBuilder`]'s overrides. Out: the tracer's validated configuration and one
+//! warning per malformed variable, naming it and the default used. Runs on the thread that calls
+//! [`DatadogLayerBuilder::build`], before any span exists.
+//!
+//! The constants here are the defaults the crate docs' configuration table lists; [`mod@env`]
+//! names every variable read.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Serialize;
+mod builder;
+mod endpoint;
+pub mod env;
 
-/// Names of the environment variables dd-trace reads.
-pub mod env {
-    /// Service name of the spans this process creates.
-    pub const DD_SERVICE: &str = "DD_SERVICE";
-    /// Deployment environment (`env` tag).
-    pub const DD_ENV: &str = "DD_ENV";
-    /// Application version (`version` tag).
-    pub const DD_VERSION: &str = "DD_VERSION";
-    /// Tags added to every span: `k:v` pairs separated by commas or spaces.
-    pub const DD_TAGS: &str = "DD_TAGS";
-    /// `false` turns tracing off: no spans are built and nothing is sent.
-    pub const DD_TRACE_ENABLED: &str = "DD_TRACE_ENABLED";
-    /// Rate in `[0, 1]` at which traces are kept.
-    pub const DD_TRACE_SAMPLE_RATE: &str = "DD_TRACE_SAMPLE_RATE";
-    /// Agent URL: `unix:///path/to/apm.socket` or `http://host:port`.
-    pub const DD_TRACE_AGENT_URL: &str = "DD_TRACE_AGENT_URL";
-    /// Agent host, used when `DD_TRACE_AGENT_URL` is unset.
-    pub const DD_AGENT_HOST: &str = "DD_AGENT_HOST";
-    /// Agent trace port, used when `DD_TRACE_AGENT_URL` is unset.
-    pub const DD_TRACE_AGENT_PORT: &str = "DD_TRACE_AGENT_PORT";
-    /// Timeout of one request to the agent, in seconds.
-    pub const DD_TRACE_AGENT_TIMEOUT: &str = "DD_TRACE_AGENT_TIMEOUT";
-    /// Entity id (in Kubernetes, the pod UID), used when no container id can be detected.
-    pub const DD_ENTITY_ID: &str = "DD_ENTITY_ID";
-    /// Sent to the agent as `Datadog-External-Env`.
-    pub const DD_EXTERNAL_ENV: &str = "DD_EXTERNAL_ENV";
-    /// `true` prints one `DATADOG TRACER CONFIGURATION {json}` line at start.
-    pub const DD_TRACE_STARTUP_LOGS: &str = "DD_TRACE_STARTUP_LOGS";
-    /// `true` prints the tracer's debug diagnostics.
-    pub const DD_TRACE_DEBUG: &str = "DD_TRACE_DEBUG";
-    /// `false` generates 64-bit trace ids instead of 128-bit ones.
-    pub const DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED: &str =
-        "DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED";
-    /// `false` makes log correlation write the decimal low 64 bits of trace ids.
-    pub const DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED: &str =
-        "DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED";
-    /// `true` sends a long trace's finished spans before the trace ends.
-    pub const DD_TRACE_PARTIAL_FLUSH_ENABLED: &str = "DD_TRACE_PARTIAL_FLUSH_ENABLED";
-    /// Finished spans that trigger a partial flush.
-    pub const DD_TRACE_PARTIAL_FLUSH_MIN_SPANS: &str = "DD_TRACE_PARTIAL_FLUSH_MIN_SPANS";
-}
+pub use builder::DatadogLayerBuilder;
+pub use endpoint::AgentEndpoint;
+
+use endpoint::bracket_ipv6;
 
 /// Agent host used when neither `DD_TRACE_AGENT_URL` nor the socket is available.
 pub const DEFAULT_AGENT_HOST: &str = "localhost";
@@ -74,116 +43,31 @@ pub const MAX_BUFFERED_SPANS_PER_TRACE: usize = 10_000;
 /// How long dropping the guard waits for finished traces to be sent.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Where the agent listens.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AgentEndpoint {
-    /// HTTP over a Unix domain socket.
-    Unix(PathBuf),
-    /// HTTP over TCP. `host` is a name, an IPv4 address or a bracketed IPv6 address.
-    Http {
-        /// Host name or address.
-        host: String,
-        /// TCP port.
-        port: u16,
-    },
-}
-
-impl AgentEndpoint {
-    /// Parses `unix:///path` or `http://host[:port]`.
-    ///
-    /// # Errors
-    /// A description of what is wrong with `url`: an unsupported scheme, a missing host or
-    /// path, or a malformed port.
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let url = url.trim();
-        if let Some(path) = url.strip_prefix("unix://") {
-            if path.is_empty() {
-                return Err(
-                    "a unix:// URL needs a socket path, e.g. unix:///var/run/datadog/apm.socket"
-                        .into(),
-                );
-            }
-            return Ok(AgentEndpoint::Unix(PathBuf::from(path)));
-        }
-        if let Some(rest) = url.strip_prefix("http://") {
-            let authority = rest.split('/').next().unwrap_or_default();
-            let (host, port) = split_host_port(authority)?;
-            if host.is_empty() {
-                return Err("the URL has no host".into());
-            }
-            return Ok(AgentEndpoint::Http {
-                host: bracket_ipv6(host),
-                port: port.unwrap_or(80),
-            });
-        }
-        if url.starts_with("https://") {
-            return Err("https is not supported (the agent's trace intake is plain HTTP); use http:// or unix://".into());
-        }
-        Err("the scheme must be unix:// or http://".into())
-    }
-}
-
-fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), String> {
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let end = rest.find(']').ok_or("unclosed '[' in the host")?;
-        let port = rest[end + 1..].strip_prefix(':');
-        (&authority[..end + 2], port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        }
-    };
-    let port = match port {
-        None => None,
-        Some(p) => Some(
-            p.parse::<u16>()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| format!("{p:?} is not a valid port"))?,
-        ),
-    };
-    Ok((host, port))
-}
-
-fn bracket_ipv6(host: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    }
-}
-
-impl fmt::Display for AgentEndpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AgentEndpoint::Unix(path) => write!(f, "unix://{}", path.display()),
-            AgentEndpoint::Http { host, port } => write!(f, "http://{host}:{port}"),
-        }
-    }
-}
-
 /// The tracer's validated configuration.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
-    pub service: String,
-    pub env: Option<String>,
-    pub version: Option<String>,
-    pub tags: Vec<(String, String)>,
-    pub enabled: bool,
-    pub sample_rate: Option<f64>,
-    pub agent: AgentEndpoint,
-    pub agent_timeout: Duration,
-    pub entity_id: Option<String>,
-    pub external_env: Option<String>,
-    pub startup_logs: bool,
-    pub debug: bool,
-    pub trace_id_128_bit: bool,
-    pub log_trace_id_128_bit: bool,
-    pub partial_flush_min_spans: Option<usize>,
-    pub flush_interval: Duration,
-    pub queue_capacity: usize,
-    pub shutdown_timeout: Duration,
+    pub(crate) service: String,
+    pub(crate) env: Option<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) tags: Vec<(String, String)>,
+    pub(crate) enabled: bool,
+    pub(crate) sample_rate: Option<f64>,
+    pub(crate) agent: AgentEndpoint,
+    pub(crate) agent_timeout: Duration,
+    pub(crate) entity_id: Option<String>,
+    pub(crate) external_env: Option<String>,
+    pub(crate) startup_logs: bool,
+    pub(crate) debug: bool,
+    pub(crate) trace_id_128_bit: bool,
+    pub(crate) log_trace_id_128_bit: bool,
+    pub(crate) partial_flush: bool,
+    pub(crate) partial_flush_min_spans: usize,
+    pub(crate) flush_interval: Duration,
+    pub(crate) queue_capacity: usize,
+    pub(crate) shutdown_timeout: Duration,
+    /// Finished chunks go here instead of to the agent.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) in_memory: Option<crate::testing::InMemoryExporter>,
 }
 
 /// Reads and validates the environment. Returns the configuration and one warning per
@@ -238,7 +122,11 @@ pub(crate) fn from_env(
             env::DD_TRACE_PARTIAL_FLUSH_MIN_SPANS,
             "a whole number from 1 to 99999",
             "1000",
-            |s| s.parse::<usize>().ok().filter(|n| (1..100_000).contains(n)),
+            |s| {
+                s.parse::<usize>()
+                    .ok()
+                    .filter(valid_partial_flush_min_spans)
+            },
         )
         .unwrap_or(DEFAULT_PARTIAL_FLUSH_MIN_SPANS);
     let config = Config {
@@ -256,15 +144,23 @@ pub(crate) fn from_env(
         debug,
         trace_id_128_bit,
         log_trace_id_128_bit,
-        partial_flush_min_spans: partial.then_some(min_spans),
+        partial_flush: partial,
+        partial_flush_min_spans: min_spans,
         flush_interval: DEFAULT_FLUSH_INTERVAL,
         queue_capacity: DEFAULT_QUEUE_CAPACITY,
         shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        #[cfg(any(test, feature = "testing"))]
+        in_memory: None,
     };
     (config, r.warnings)
 }
 
-/// The executable's file name, as GO does, else [`DEFAULT_SERVICE`].
+/// Whether `n` is a usable `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS`.
+pub(crate) fn valid_partial_flush_min_spans(n: &usize) -> bool {
+    (1..100_000).contains(n)
+}
+
+/// The executable's file name, as Datadog's Go tracer does, else [`DEFAULT_SERVICE`].
 fn default_service_name() -> String {
     std::env::current_exe()
         .ok()
@@ -318,7 +214,7 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// Spec §5: `DD_TRACE_AGENT_URL`, else `DD_AGENT_HOST`/`DD_TRACE_AGENT_PORT`, else the default
+/// `DD_TRACE_AGENT_URL`, else `DD_AGENT_HOST`/`DD_TRACE_AGENT_PORT`, else the default
 /// socket if it exists, else `http://localhost:8126`.
 fn resolve_agent(r: &mut Reader<'_>, socket_exists: &dyn Fn(&Path) -> bool) -> AgentEndpoint {
     if let Some(url) = r.string(env::DD_TRACE_AGENT_URL) {
@@ -347,7 +243,7 @@ fn resolve_agent(r: &mut Reader<'_>, socket_exists: &dyn Fn(&Path) -> bool) -> A
     }
 }
 
-/// Parses `DD_TAGS` per spec §5: comma-separated when any comma is present, else
+/// Parses `DD_TAGS`: comma-separated when any comma is present, else
 /// space-separated; each item split on its first `:`; trimmed; empty keys skipped; a key with
 /// no `:` gets the value `""`; git metadata keys dropped.
 pub(crate) fn parse_tags(raw: &str) -> Vec<(String, String)> {
@@ -360,30 +256,6 @@ pub(crate) fn parse_tags(raw: &str) -> Vec<(String, String)> {
             (!skip).then(|| (key.to_string(), value.to_string()))
         })
         .collect()
-}
-
-/// The `DATADOG TRACER CONFIGURATION` startup line's JSON.
-#[derive(Serialize)]
-pub(crate) struct StartupInfo<'a> {
-    pub date: String,
-    pub os_name: &'static str,
-    pub architecture: &'static str,
-    pub version: &'static str,
-    pub lang: &'static str,
-    pub lang_version: &'static str,
-    pub enabled: bool,
-    pub service: &'a str,
-    pub env: Option<&'a str>,
-    pub dd_version: Option<&'a str>,
-    pub agent_url: String,
-    pub debug: bool,
-    pub sample_rate: Option<f64>,
-    pub tags: std::collections::BTreeMap<&'a str, &'a str>,
-    pub runtime_id: &'a str,
-    pub trace_id_128_bit_generation_enabled: bool,
-    pub partial_flush_enabled: bool,
-    pub partial_flush_min_spans: Option<usize>,
-    pub entity_id: Option<&'a str>,
 }
 
 #[cfg(test)]
@@ -471,20 +343,6 @@ mod tests {
             assert_eq!(w.len(), 1, "{bad}: {w:?}");
             assert!(w[0].contains("DD_TRACE_AGENT_URL"), "{w:?}");
         }
-    }
-
-    #[test]
-    fn http_url_parses_ipv6_and_default_port() {
-        assert_eq!(
-            AgentEndpoint::parse("http://[::1]:8126")
-                .unwrap()
-                .to_string(),
-            "http://[::1]:8126"
-        );
-        assert_eq!(
-            AgentEndpoint::parse("http://agent").unwrap().to_string(),
-            "http://agent:80"
-        );
     }
 
     #[test]

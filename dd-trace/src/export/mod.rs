@@ -1,6 +1,10 @@
-//! Everything on the worker.
+//! Everything after the layer, on the worker thread: the hand-off queue (the one piece the
+//! app's threads touch, without blocking), record recycling, the worker, and the stages it runs
+//! in order: process → encode → transport.
+
 pub(crate) mod encode;
 pub(crate) mod pool;
+pub(crate) mod process;
 pub(crate) mod queue;
 pub(crate) mod transport;
 pub(crate) mod worker;

@@ -1,6 +1,8 @@
-//! Recycling of span records and trace states between the worker and the app's threads.
+//! Recycling of span records and local traces between the worker and the app's threads.
 //!
-//! Span records and trace states are allocated on the app's threads and released by the worker
+//! In: records and traces the worker is done with (after encoding), and ones an app thread
+//! could not hand off. Out: cleared records and traces for the layer to fill, on the app's
+//! threads. Span records and local traces are allocated on the app's threads and released by the worker
 //! after encoding. Freeing them there would make every span cost a cross-thread `free` (which
 //! contends on the allocator's locks with the app's own allocations); instead the worker clears
 //! them, keeping their buffers, and hands them back in batches. An app thread takes a whole
@@ -20,7 +22,8 @@ use std::thread::LocalKey;
 use crossbeam_queue::ArrayQueue;
 
 use crate::model::id::TraceId;
-use crate::model::span::{Chunk, SpanData, TraceState};
+use crate::model::span::SpanData;
+use crate::model::trace::{Chunk, LocalTrace, TraceContext};
 use crate::sampling::SamplingDecision;
 
 /// Objects per batch handed back by the worker.
@@ -83,7 +86,7 @@ impl<T> Pool<T> {
 
 thread_local! {
     static LOCAL_SPANS: RefCell<Vec<Box<SpanData>>> = const { RefCell::new(Vec::new()) };
-    static LOCAL_TRACES: RefCell<Vec<Arc<TraceState>>> = const { RefCell::new(Vec::new()) };
+    static LOCAL_TRACES: RefCell<Vec<Arc<LocalTrace>>> = const { RefCell::new(Vec::new()) };
 }
 
 static SPANS: Pool<Box<SpanData>> = Pool {
@@ -91,7 +94,7 @@ static SPANS: Pool<Box<SpanData>> = Pool {
     local: &LOCAL_SPANS,
 };
 
-static TRACES: Pool<Arc<TraceState>> = Pool {
+static TRACES: Pool<Arc<LocalTrace>> = Pool {
     shared: OnceLock::new(),
     local: &LOCAL_TRACES,
 };
@@ -103,20 +106,30 @@ pub(crate) fn take_span() -> Box<SpanData> {
         .unwrap_or_else(|| Box::new(SpanData::blank(TEXT_CAPACITY, TAGS_CAPACITY)))
 }
 
-/// The state of a new trace whose local root is `root_span_id`.
+/// A new trace whose local root is `root_span_id`.
 pub(crate) fn new_trace(
+    root_span_id: u64,
     trace_id: TraceId,
     sampling: SamplingDecision,
-    root_span_id: u64,
-) -> Arc<TraceState> {
+) -> Arc<LocalTrace> {
     if let Some(mut trace) = TRACES.take() {
-        // Only uniquely held states are pooled, so this always succeeds.
+        // Only uniquely held traces are pooled, so this always succeeds.
         if let Some(state) = Arc::get_mut(&mut trace) {
-            state.reset(trace_id, sampling, root_span_id);
+            state.reset(root_span_id, trace_id, sampling);
             return trace;
         }
     }
-    Arc::new(TraceState::new(trace_id, sampling, root_span_id))
+    Arc::new(LocalTrace::new(
+        root_span_id,
+        TraceContext::new(trace_id, sampling),
+    ))
+}
+
+/// Keeps a record the layer took but did not use in this thread's cache.
+pub(crate) fn keep_span(mut span: Box<SpanData>) {
+    if span.fields.reset() {
+        SPANS.keep_local(span);
+    }
 }
 
 /// Keeps the parts of a chunk the app's thread could not hand off (a full queue) in its own
@@ -125,10 +138,8 @@ pub(crate) fn keep_local(chunk: Chunk) {
     let Chunk {
         mut trace, spans, ..
     } = chunk;
-    for mut span in spans {
-        if span.fields.reset() {
-            SPANS.keep_local(span);
-        }
+    for span in spans {
+        keep_span(span);
     }
     if Arc::get_mut(&mut trace).is_some() {
         TRACES.keep_local(trace);
@@ -139,11 +150,11 @@ pub(crate) fn keep_local(chunk: Chunk) {
 #[derive(Default)]
 pub(crate) struct Recycler {
     spans: Vec<Box<SpanData>>,
-    traces: Vec<Arc<TraceState>>,
+    traces: Vec<Arc<LocalTrace>>,
 }
 
 impl Recycler {
-    /// Clears an encoded chunk's span records (and its trace state, once no span of the trace
+    /// Clears an encoded chunk's span records (and its local trace, once no span of the trace
     /// is left) and keeps them for reuse.
     pub(crate) fn release(&mut self, chunk: Chunk) {
         let Chunk {
@@ -168,13 +179,14 @@ mod tests {
     #[test]
     fn released_records_and_traces_come_back_cleared() {
         let mut recycler = Recycler::default();
-        let sampling = crate::sampling::Sampler::new(None).decide(1);
+        let sampling = crate::sampling::Sampler::new(None).decide_for_id(TraceId::from_parts(0, 1));
         let mut released_spans = Vec::new();
         let mut released_traces = Vec::new();
         for i in 0..BATCH as u64 {
-            let trace = new_trace(TraceId::from_parts(0, i + 1), sampling, 1);
+            let trace = new_trace(1, TraceId::from_parts(0, i + 1), sampling);
             let mut s = take_span();
-            s.fields.set_str("k", "some text");
+            s.span_id = 1;
+            s.fields.tags.set_str("k", "some text");
             s.fields.error = true;
             released_spans.push(&*s as *const SpanData as usize);
             released_traces.push(Arc::as_ptr(&trace) as usize);
@@ -184,13 +196,13 @@ mod tests {
         // Another thread takes the batches and gets cleared objects, buffers kept.
         let reused = std::thread::spawn(move || {
             let s = take_span();
-            let t = new_trace(TraceId::from_parts(0, 999), sampling, 5);
+            let t = new_trace(5, TraceId::from_parts(0, 999), sampling);
             (
-                s.fields.tags().count(),
+                s.fields.tags.len(),
                 s.fields.error,
-                s.fields.text_capacity(),
-                t.trace_id,
-                t.local_root_span_id,
+                s.fields.tags.text_capacity(),
+                t.trace_id(),
+                t.local_root_span_id(),
                 Arc::strong_count(&t),
                 &*s as *const SpanData as usize,
                 Arc::as_ptr(&t) as usize,
@@ -216,10 +228,14 @@ mod tests {
 
     #[test]
     fn a_trace_still_referenced_is_not_recycled() {
-        let sampling = crate::sampling::Sampler::new(None).decide(1);
-        let trace = Arc::new(TraceState::new(TraceId::from_parts(0, 1), sampling, 1));
+        let sampling = crate::sampling::Sampler::new(None).decide_for_id(TraceId::from_parts(0, 1));
+        let trace = Arc::new(LocalTrace::new(
+            1,
+            TraceContext::new(TraceId::from_parts(0, 1), sampling),
+        ));
         trace.span_started();
-        let record = Box::new(SpanData::blank(0, 0));
+        let mut record = Box::new(SpanData::blank(0, 0));
+        record.span_id = 2;
         let partial = Arc::clone(&trace)
             .span_finished(record, std::time::Instant::now(), 1)
             .expect("a partial chunk at the threshold");

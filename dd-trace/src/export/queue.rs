@@ -1,7 +1,7 @@
 //! BUFFER: the bounded, lock-free hand-off from the app's threads to the worker.
 //!
-//! In: finished [`Chunk`]s from the layer (any thread). Out: the same chunks, drained by the
-//! worker. A push never blocks: when the queue is full the chunk is dropped and counted. The
+//! In: finished [`Chunk`]s from the layer (any app thread). Out: the same chunks, drained by
+//! the worker thread. A push never blocks: when the queue is full the chunk is dropped and counted. The
 //! worker is woken once the queue is half full, so the app's threads do not pay for a wake-up
 //! per trace.
 
@@ -10,35 +10,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crossbeam_queue::ArrayQueue;
 use tokio::sync::Notify;
 
-use crate::model::span::Chunk;
-
-/// Counters shared by the app's threads and the worker. App threads only touch them on rare
-/// paths (drops, partial flushes), never per span.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub chunks_dropped_queue_full: AtomicU64,
-    pub spans_dropped_queue_full: AtomicU64,
-    pub chunks_dropped_shutdown: AtomicU64,
-    pub spans_dropped_shutdown: AtomicU64,
-    pub partial_flushes: AtomicU64,
-    pub payloads_sent: AtomicU64,
-    pub chunks_sent: AtomicU64,
-    pub spans_sent: AtomicU64,
-    pub bytes_sent: AtomicU64,
-    pub send_attempts_failed: AtomicU64,
-    pub payloads_dropped: AtomicU64,
-    pub chunks_dropped_send_failed: AtomicU64,
-    pub spans_dropped_send_failed: AtomicU64,
-}
-
-pub(crate) fn add(counter: &AtomicU64, n: u64) {
-    counter.fetch_add(n, Ordering::Relaxed);
-}
+use crate::diagnostics::Counters;
+use crate::model::trace::Chunk;
 
 /// Counts a chunk that will not be sent and keeps its memory in this thread's pool.
 fn drop_counted(chunk: Chunk, chunks: &AtomicU64, spans: &AtomicU64) {
-    add(chunks, 1);
-    add(spans, chunk.spans.len() as u64);
+    Counters::add(chunks, 1);
+    Counters::add(spans, chunk.spans.len() as u64);
     crate::export::pool::keep_local(chunk);
 }
 
@@ -49,7 +27,7 @@ pub(crate) struct ChunkQueue {
     wake_pending: AtomicBool,
     closed: AtomicBool,
     /// Wakes the worker.
-    pub notify: Notify,
+    pub(crate) notify: Notify,
 }
 
 impl ChunkQueue {
@@ -99,6 +77,11 @@ impl ChunkQueue {
         self.wake_pending.store(false, Ordering::Release);
     }
 
+    /// Chunks it holds at most.
+    pub(crate) fn capacity(&self) -> usize {
+        self.queue.capacity()
+    }
+
     /// Chunks waiting.
     pub(crate) fn len(&self) -> usize {
         self.queue.len()
@@ -114,32 +97,19 @@ impl ChunkQueue {
 mod tests {
     use super::*;
     use crate::model::id::TraceId;
-    use crate::model::span::TraceState;
-    use crate::sampling::Sampler;
-    use std::sync::Arc;
 
     fn chunk(spans: usize) -> Chunk {
-        let trace = Arc::new(TraceState::new(
-            TraceId::from_parts(0, 1),
-            Sampler::new(None).decide(1),
-            1,
-        ));
-        Chunk {
-            trace,
+        let mut chunk = Chunk {
+            trace: crate::model::trace::tests::trace(TraceId::from_parts(0, 1), None),
             spans: Default::default(),
             partial: false,
+        };
+        for i in 0..spans {
+            chunk
+                .spans
+                .push(crate::model::span::tests::span(i as u64 + 1, 0));
         }
-        .with_len(spans)
-    }
-
-    impl Chunk {
-        fn with_len(mut self, n: usize) -> Self {
-            for i in 0..n {
-                self.spans
-                    .push(crate::model::span::tests::span(i as u64 + 1, 0));
-            }
-            self
-        }
+        chunk
     }
 
     #[test]

@@ -1,12 +1,14 @@
-//! The background worker: a named thread with its own single-threaded tokio runtime.
+//! The background worker: a named thread with its own single-threaded tokio runtime, which runs
+//! every stage after the queue.
 //!
-//! In: chunks from the [`ChunkQueue`], and [`Command`]s (flush, shutdown) from the guard. Out:
-//! payloads encoded and delivered to the agent; counters and the agent's rates updated. It
-//! drains the queue every [`DRAIN_INTERVAL`] or when the queue is half full, sends every flush
-//! interval or whenever a payload passes its size threshold, keeps at most
-//! [`MAX_IN_FLIGHT`] requests in flight, and on shutdown drains and sends within a deadline.
-//! Its own runtime means it works in apps with or without tokio and never nests runtimes; it
-//! runs with no `tracing` dispatcher so nothing it (or hyper) does can create spans.
+//! In: chunks from the [`ChunkQueue`](super::queue::ChunkQueue), and [`Command`]s (flush,
+//! shutdown) from the guard. Out: each chunk through the processing stage, the encoder and the
+//! transport; counters and the agent's rates updated; the tracer's warnings. It drains the queue
+//! every [`DRAIN_INTERVAL`] or when the queue is half full, sends every flush interval or
+//! whenever a payload passes its size threshold, keeps at most [`MAX_IN_FLIGHT`] requests in
+//! flight, and on shutdown drains and sends within a deadline. Its own runtime means it works in
+//! apps with or without tokio and never nests runtimes; it runs with no `tracing` dispatcher so
+//! nothing it (or hyper) does can create spans.
 
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
@@ -17,10 +19,12 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::export::encode::{Payload, PayloadEncoder};
-use crate::export::queue::{add, Counters};
-use crate::export::transport::{Delivery, SendError, Transport};
-use crate::Shared;
+use super::encode::{Payload, PayloadEncoder};
+use super::process::Processor;
+use super::transport::{Delivery, SendError, Transport};
+use crate::diagnostics::{log, Counters};
+use crate::model::clock::WallClock;
+use crate::tracer::Tracer;
 
 /// How often the worker drains the hand-off queue when it is not woken earlier.
 pub(crate) const DRAIN_INTERVAL: Duration = Duration::from_millis(50);
@@ -37,7 +41,7 @@ pub(crate) enum Command {
 
 /// Starts the worker thread.
 pub(crate) fn spawn(
-    shared: Arc<Shared>,
+    tracer: Arc<Tracer>,
     encoder: PayloadEncoder,
     make_transport: impl FnOnce() -> Result<Transport, String> + Send + 'static,
     flush_interval: Duration,
@@ -54,10 +58,10 @@ pub(crate) fn spawn(
             {
                 Ok(rt) => rt,
                 Err(e) => {
-                    crate::diagnostics::log::warn(format_args!(
+                    log::warn(format_args!(
                         "could not start the trace worker's runtime ({e}); traces will not be sent"
                     ));
-                    shared.queue.close();
+                    tracer.queue.close();
                     return;
                 }
             };
@@ -65,13 +69,14 @@ pub(crate) fn spawn(
                 let transport = match make_transport() {
                     Ok(t) => t,
                     Err(e) => {
-                        crate::diagnostics::log::warn(format_args!("{e}; traces will not be sent"));
-                        shared.queue.close();
+                        log::warn(format_args!("{e}; traces will not be sent"));
+                        tracer.queue.close();
                         return;
                     }
                 };
                 Worker {
-                    shared,
+                    tracer,
+                    processor: Processor::default(),
                     encoder,
                     transport: Arc::new(transport),
                     sends: JoinSet::new(),
@@ -80,6 +85,7 @@ pub(crate) fn spawn(
                     recycler: crate::export::pool::Recycler::default(),
                     failing: None,
                     dropped_since_failure: 0,
+                    reported_queue_full: false,
                 }
                 .run(flush_interval)
                 .await;
@@ -99,7 +105,8 @@ struct Sent {
 }
 
 struct Worker {
-    shared: Arc<Shared>,
+    tracer: Arc<Tracer>,
+    processor: Processor,
     encoder: PayloadEncoder,
     transport: Arc<Transport>,
     sends: JoinSet<Sent>,
@@ -109,6 +116,8 @@ struct Worker {
     /// The kind of failure already reported, until a send succeeds.
     failing: Option<String>,
     dropped_since_failure: u64,
+    /// The first drop at the full queue has been reported.
+    reported_queue_full: bool,
 }
 
 impl Worker {
@@ -119,7 +128,7 @@ impl Worker {
         drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = self.shared.queue.notify.notified() => self.drain(None).await,
+                _ = self.tracer.queue.notify.notified() => self.drain(None).await,
                 _ = drain.tick() => self.drain(None).await,
                 _ = flush.tick() => {
                     self.drain(None).await;
@@ -153,30 +162,77 @@ impl Worker {
     }
 
     async fn shutdown(&mut self, deadline: Instant) {
-        self.shared.queue.close();
+        self.tracer.queue.close();
         self.drain(Some(deadline)).await;
         self.submit_pending(Some(deadline)).await;
         self.wait_for_sends(Some(deadline)).await;
         if !self.sends.is_empty() {
             self.sends.abort_all();
-            let c = &self.shared.counters;
-            add(&c.chunks_dropped_shutdown, self.in_flight.chunks);
-            add(&c.spans_dropped_shutdown, self.in_flight.spans);
-            crate::diagnostics::log::warn(format_args!(
+            let c = &self.tracer.counters;
+            Counters::add(&c.chunks_dropped_shutdown, self.in_flight.chunks);
+            Counters::add(&c.spans_dropped_shutdown, self.in_flight.spans);
+            log::warn(format_args!(
                 "shutdown timed out: {} spans in flight to the agent at {} were dropped",
                 self.in_flight.spans,
-                self.transport.endpoint()
+                self.transport.destination()
             ));
         }
+        self.report_totals();
+    }
+
+    /// At shutdown: one line with everything dropped over the tracer's life, if anything was.
+    fn report_totals(&self) {
+        let c = self.tracer.counters.snapshot();
+        let dropped = c.spans_dropped();
+        if dropped == 0 {
+            log::debug(format_args!(
+                "shut down: {} spans sent to {}, none dropped",
+                c.spans_sent,
+                self.transport.destination()
+            ));
+            return;
+        }
+        log::info(format_args!(
+            "shut down: {} spans sent to {}, {dropped} dropped ({} at the full hand-off queue, {} after failed sends, {} at shutdown)",
+            c.spans_sent,
+            self.transport.destination(),
+            c.spans_dropped_queue_full,
+            c.spans_dropped_send_failed,
+            c.spans_dropped_shutdown
+        ));
+    }
+
+    /// The first time the hand-off queue overflows: one warning with the remedy.
+    fn report_queue_full(&mut self) {
+        if self.reported_queue_full {
+            return;
+        }
+        let dropped = self
+            .tracer
+            .counters
+            .spans_dropped_queue_full
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if dropped == 0 {
+            return;
+        }
+        self.reported_queue_full = true;
+        log::warn(format_args!(
+            "the hand-off queue of finished traces was full: {dropped} spans dropped so far. The app makes spans faster than they can be sent to {}; raise the queue capacity (DatadogLayerBuilder::with_queue_capacity, now {}), sample traces (DD_TRACE_SAMPLE_RATE), or make fewer spans. Later drops are counted (see TracerStatus) and reported at shutdown.",
+            self.transport.destination(),
+            self.tracer.queue.capacity()
+        ));
     }
 
     /// Encodes every queued chunk; full payloads go out at once.
     async fn drain(&mut self, deadline: Option<Instant>) {
-        self.shared.queue.rearm();
-        self.encoder.set_clock(crate::model::span::WallClock::now());
+        self.tracer.queue.rearm();
+        self.report_queue_full();
+        self.encoder.set_clock(WallClock::now());
         let mut ready = Vec::new();
-        while let Some(chunk) = self.shared.queue.pop() {
-            self.encoder.push_chunk(&chunk, &mut |p| ready.push(p));
+        while let Some(chunk) = self.tracer.queue.pop() {
+            let trace_tags = self.processor.process(&chunk);
+            self.encoder
+                .push_chunk(&chunk, trace_tags, &mut |p| ready.push(p));
             self.recycler.release(chunk);
             if self.encoder.is_full() {
                 ready.extend(self.encoder.finish());
@@ -201,16 +257,17 @@ impl Worker {
                 Some(Err(_)) | None => break,
             }
         }
-        crate::diagnostics::log::debug(format_args!(
-            "sending {} chunks, {} spans, {} bytes",
+        log::debug(format_args!(
+            "sending {} chunks, {} spans, {} bytes to {}",
             payload.chunks,
             payload.spans,
-            payload.body.len()
+            payload.body.len(),
+            payload.format.path()
         ));
         self.in_flight.chunks += u64::from(payload.chunks);
         self.in_flight.spans += payload.spans;
         let transport = Arc::clone(&self.transport);
-        let rates_version = self.shared.agent_rates.load().version.clone();
+        let rates_version = self.tracer.agent_rates.load().version.clone();
         self.sends.spawn(async move {
             let delivery = transport
                 .deliver(&payload, rates_version.as_deref(), deadline)
@@ -237,38 +294,38 @@ impl Worker {
 
     fn on_sent(&mut self, sent: Sent) {
         let Sent { payload, delivery } = sent;
-        let c: &Counters = &self.shared.counters;
+        let c: &Counters = &self.tracer.counters;
         self.in_flight.chunks -= u64::from(payload.chunks);
         self.in_flight.spans -= payload.spans;
-        add(&c.send_attempts_failed, u64::from(delivery.failed_attempts));
+        Counters::add(&c.failed_send_attempts, u64::from(delivery.failed_attempts));
         match delivery.result {
             Ok(rates) => {
-                add(&c.payloads_sent, 1);
-                add(&c.chunks_sent, u64::from(payload.chunks));
-                add(&c.spans_sent, payload.spans);
-                add(&c.bytes_sent, payload.body.len() as u64);
+                Counters::add(&c.payloads_sent, 1);
+                Counters::add(&c.chunks_sent, u64::from(payload.chunks));
+                Counters::add(&c.spans_sent, payload.spans);
+                Counters::add(&c.bytes_sent, payload.body.len() as u64);
                 if let Some(rates) = rates {
-                    self.shared.agent_rates.store(Arc::new(rates));
+                    self.tracer.agent_rates.store(Arc::new(rates));
                 }
                 if self.failing.take().is_some() {
-                    crate::diagnostics::log::info(format_args!(
+                    log::info(format_args!(
                         "the Datadog agent at {} accepts traces again ({} spans were dropped meanwhile)",
-                        self.transport.endpoint(),
+                        self.transport.destination(),
                         self.dropped_since_failure
                     ));
                     self.dropped_since_failure = 0;
                 }
             }
             Err(e) => {
-                add(&c.payloads_dropped, 1);
-                add(&c.chunks_dropped_send_failed, u64::from(payload.chunks));
-                add(&c.spans_dropped_send_failed, payload.spans);
+                Counters::add(&c.payloads_dropped, 1);
+                Counters::add(&c.chunks_dropped_send_failed, u64::from(payload.chunks));
+                Counters::add(&c.spans_dropped_send_failed, payload.spans);
                 self.dropped_since_failure += payload.spans;
                 *self
-                    .shared
+                    .tracer
                     .last_error
                     .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
                 self.report(&e, payload.spans);
             }
         }
@@ -280,10 +337,10 @@ impl Worker {
         if self.failing.as_deref() == Some(kind.as_str()) {
             return;
         }
-        let endpoint = self.transport.endpoint();
-        crate::diagnostics::log::warn(format_args!(
-            "could not send traces to the Datadog agent at {endpoint}: {e}. {} {spans} spans dropped; further failures of this kind are counted (see DatadogGuard::status) and not logged until a send succeeds.",
-            e.remedy(endpoint)
+        let destination = self.transport.destination();
+        log::warn(format_args!(
+            "could not send traces to the Datadog agent at {destination}: {e}. {} {spans} spans dropped; further failures of this kind are counted (see TracerStatus) and not logged until a send succeeds.",
+            e.remedy(destination)
         ));
         self.failing = Some(kind);
     }

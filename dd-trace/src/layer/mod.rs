@@ -1,110 +1,100 @@
 //! BUILD: the `tracing` layer that turns spans into Datadog spans.
 //!
-//! In: `tracing` callbacks on the app's threads. Out: [`Chunk`]s handed to the buffer. Per span
-//! it allocates the extension value and the field text, reads the monotonic clock at start and
-//! at each exit, and takes only its own trace's lock at close. No I/O, no encoding, no blocking,
-//! no process-wide lock; tags common to every span are added later, by the worker.
+//! In: `tracing` callbacks on the app's threads. Out: finished [`Chunk`]s handed to the export
+//! queue. Per span it takes a (recycled) record, reads the monotonic clock at start and at each
+//! exit, records fields into the record, and at close takes only its own trace's `finished`
+//! lock. A new local root gets its trace id and its sampling decision once its initial fields
+//! are recorded, so the sampler sees the resource, service and tags it was created with. No
+//! I/O, no encoding, no blocking, no process-wide lock; tags common to every span are added
+//! later, by the worker.
+//!
+//! [`Chunk`]: crate::model::trace::Chunk
 
+mod ext;
+mod fields;
+
+pub use ext::{ids_of, DatadogIds, DatadogSpanExt, TagValue};
+
+use std::any::TypeId;
 use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
+use crate::diagnostics::{Counters, TracerStatusHandle};
+use crate::export::pool;
 use crate::model::id::{SpanId, TraceId};
-use crate::model::span::{
-    ErrorEvent, FieldRecorder, Fields, ParentService, SpanData, SpanLink, TraceState,
-};
-use crate::Shared;
+use crate::model::span::{Fields, ParentService, SpanData, SpanLink};
+use crate::model::trace::LocalTrace;
+use crate::sampling::SamplingInput;
+use crate::tracer::Tracer;
+use ext::SpanAccess;
+use fields::{ErrorEvent, FieldRecorder};
 
-/// The span's data plus the trace it belongs to, stored in the span's extensions.
+/// The span's record plus the trace it belongs to: the one value dd-trace keeps in each span's
+/// extensions.
+#[derive(Debug)]
 pub(crate) struct OpenSpan {
-    pub trace: Arc<TraceState>,
-    pub data: Box<SpanData>,
+    pub(crate) trace: Arc<LocalTrace>,
+    pub(crate) data: Box<SpanData>,
 }
 
 /// A [`Layer`] that sends spans to Datadog. Build it with [`DatadogLayer::builder`] or
 /// [`crate::init`]; see the crate docs for how fields map to Datadog spans.
 #[derive(Clone)]
 pub struct DatadogLayer {
-    pub(crate) shared: Option<Arc<Shared>>,
+    tracer: Option<Arc<Tracer>>,
+    /// Set when the layer is added to a subscriber: how span handles reach the records.
+    access: Option<SpanAccess>,
 }
 
 impl std::fmt::Debug for DatadogLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DatadogLayer")
-            .field("enabled", &self.shared.is_some())
+            .field("enabled", &self.tracer.is_some())
+            .field("service", &self.service())
             .finish()
     }
 }
 
 impl DatadogLayer {
+    pub(crate) fn new(tracer: Option<Arc<Tracer>>) -> Self {
+        DatadogLayer {
+            tracer,
+            access: None,
+        }
+    }
+
     /// The configured service name (`DD_SERVICE`), or `None` if tracing is disabled.
     pub fn service(&self) -> Option<&str> {
-        self.shared.as_deref().map(|s| s.identity.service.as_str())
+        self.tracer.as_deref().map(|t| t.identity.service.as_str())
     }
 
     /// The configured environment (`DD_ENV`).
     pub fn env(&self) -> Option<&str> {
-        self.shared.as_deref()?.identity.env.as_deref()
+        self.tracer.as_deref()?.identity.env.as_deref()
     }
 
     /// The configured version (`DD_VERSION`).
     pub fn version(&self) -> Option<&str> {
-        self.shared.as_deref()?.identity.version.as_deref()
+        self.tracer.as_deref()?.identity.version.as_deref()
     }
 
     /// Whether log correlation writes 128-bit trace ids as hex
     /// (`DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED`).
     pub fn log_128_bit_trace_ids(&self) -> bool {
-        self.shared
+        self.tracer
             .as_deref()
-            .is_none_or(|s| s.identity.log_trace_id_128_bit)
+            .is_none_or(|t| t.identity.log_trace_id_128_bit)
     }
-}
 
-/// The Datadog ids of a span.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DatadogIds {
-    /// The trace's id.
-    pub trace_id: TraceId,
-    /// The span's id.
-    pub span_id: SpanId,
-}
-
-/// The Datadog ids of `span`, or of its nearest ancestor that dd-trace recorded (a span a
-/// per-layer filter hid from the layer has none of its own). `None` when dd-trace is not in the
-/// subscriber or is disabled.
-pub fn ids_of<S>(span: &SpanRef<'_, S>) -> Option<DatadogIds>
-where
-    S: for<'a> LookupSpan<'a>,
-{
-    span.scope().find_map(|s| {
-        let ext = s.extensions();
-        let open = ext.get::<OpenSpan>()?;
-        Some(DatadogIds {
-            trace_id: open.trace.trace_id,
-            span_id: SpanId::new(open.data.span_id)?,
-        })
-    })
-}
-
-/// Datadog ids of a [`tracing::Span`] handle, e.g. to return the trace id to a caller.
-pub trait DatadogSpanExt {
-    /// The span's Datadog ids; `None` for a disabled span, or when the span's subscriber is not
-    /// built on `tracing_subscriber::Registry` with a [`DatadogLayer`].
-    fn datadog_ids(&self) -> Option<DatadogIds>;
-}
-
-impl DatadogSpanExt for tracing::Span {
-    fn datadog_ids(&self) -> Option<DatadogIds> {
-        self.with_subscriber(|(id, dispatch)| {
-            let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
-            ids_of(&registry.span(id)?)
-        })?
+    /// A handle that reads the tracer's status from anywhere (see [`TracerStatusHandle`]).
+    pub fn status_handle(&self) -> TracerStatusHandle {
+        TracerStatusHandle::new(self.tracer.clone())
     }
 }
 
@@ -112,8 +102,28 @@ impl<S> Layer<S> for DatadogLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        self.access = Some(SpanAccess::new::<S>());
+    }
+
+    // `tracing-subscriber` finds layers by type through this method, which its trait declares
+    // `unsafe`; nothing here is unsafe: it returns the addresses of `self` and of a field of
+    // `self`, valid for as long as the caller's borrow of the subscriber.
+    #[allow(unsafe_code)]
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            Some(self as *const Self as *const ())
+        } else if id == TypeId::of::<SpanAccess>() {
+            self.access
+                .as_ref()
+                .map(|access| access as *const SpanAccess as *const ())
+        } else {
+            None
+        }
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(shared) = self.shared.as_deref() else {
+        let Some(tracer) = self.tracer.as_deref() else {
             return;
         };
         let Some(span) = ctx.span(id) else {
@@ -121,6 +131,16 @@ where
         };
         let now = Instant::now();
         let span_id = SpanId::generate().to_u64();
+        let mut data = pool::take_span();
+        data.span_id = span_id;
+        data.name = attrs.metadata().name();
+        data.start = now;
+        data.last_exit = None;
+        data.fields.reserve(attrs.metadata().fields().len());
+        attrs.record(&mut FieldRecorder {
+            fields: &mut data.fields,
+            dedup: false,
+        });
         let parent = span.parent().and_then(|p| {
             let ext = p.extensions();
             let open = ext.get::<OpenSpan>()?;
@@ -131,51 +151,44 @@ where
                 open.data.service_for_children(),
             ))
         });
-        let (trace, parent_id, parent_service) = match parent {
-            Some(p) => p,
+        let (trace, has_parent) = match parent {
+            Some((trace, parent_id, parent_service)) => {
+                data.parent_id = parent_id;
+                data.parent_service = parent_service;
+                (trace, true)
+            }
             None => {
-                let unix_secs = shared.clock.unix_secs(now);
-                let trace_id = TraceId::generate(unix_secs, shared.trace_id_128_bit);
-                let sampling = shared.sampler.decide(trace_id.low());
-                (
-                    crate::export::pool::new_trace(trace_id, sampling, span_id),
-                    0,
-                    ParentService::None,
-                )
+                data.parent_id = 0;
+                data.parent_service = ParentService::LocalRoot;
+                let trace_id =
+                    TraceId::generate(tracer.clock.unix_secs(now), tracer.trace_id_128_bit);
+                // Decided now that the root's initial fields are recorded.
+                let input = SamplingInput::for_root(&data, trace_id, &tracer.identity.service);
+                let sampling = tracer.sampler.decide(&input);
+                (pool::new_trace(span_id, trace_id, sampling), false)
             }
         };
-        let mut data = crate::export::pool::take_span();
-        data.span_id = span_id;
-        data.parent_id = parent_id;
-        data.name = attrs.metadata().name();
-        data.start = now;
-        data.last_exit = None;
-        data.parent_service = parent_service;
-        data.fields.reserve(attrs.metadata().fields().len());
-        attrs.record(&mut FieldRecorder {
-            fields: &mut data.fields,
-            dedup: false,
-        });
         let mut ext = span.extensions_mut();
         if ext.get_mut::<OpenSpan>().is_some() {
             // A second DatadogLayer in the same stack: the first one records this span.
             drop(ext);
-            if parent_id != 0 {
+            if has_parent {
                 trace.span_abandoned();
             }
+            pool::keep_span(data);
             return;
         }
         ext.insert(OpenSpan { trace, data });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        if self.shared.is_none() {
+        if self.tracer.is_none() {
             return;
         }
         let Some(span) = ctx.span(id) else {
             return;
         };
-        // Record outside the span's lock: a field's Debug impl may itself emit events.
+        // Record outside the span's lock: a field's Debug impl may itself reach the tracer.
         let mut later = Fields::default();
         values.record(&mut FieldRecorder {
             fields: &mut later,
@@ -188,7 +201,7 @@ where
     }
 
     fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
-        if self.shared.is_none() {
+        if self.tracer.is_none() {
             return;
         }
         let (Some(span), Some(cause)) = (ctx.span(id), ctx.span(follows)) else {
@@ -199,11 +212,17 @@ where
             let Some(open) = ext.get::<OpenSpan>() else {
                 return;
             };
-            let sampled = open.trace.sampling.priority > 0;
+            let context = open.trace.context();
             SpanLink {
-                trace_id: open.trace.trace_id,
+                trace_id: context.trace_id,
                 span_id: open.data.span_id,
-                flags: if sampled { 0x8000_0001 } else { 0x8000_0000 },
+                flags: if context.sampling.priority > 0 {
+                    0x8000_0001
+                } else {
+                    0x8000_0000
+                },
+                tracestate: None,
+                attributes: Vec::new(),
             }
         };
         let mut ext = span.extensions_mut();
@@ -214,7 +233,7 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         // Only ERROR events matter to spans (e.g. `#[instrument(err)]`); filter before any work.
-        if *event.metadata().level() != Level::ERROR || self.shared.is_none() {
+        if *event.metadata().level() != Level::ERROR || self.tracer.is_none() {
             return;
         }
         let Some(span) = ctx.event_span(event) else {
@@ -229,7 +248,7 @@ where
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        if self.shared.is_none() {
+        if self.tracer.is_none() {
             return;
         }
         if let Some(span) = ctx.span(id) {
@@ -241,7 +260,7 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(shared) = self.shared.as_deref() else {
+        let Some(tracer) = self.tracer.as_deref() else {
             return;
         };
         let Some(span) = ctx.span(&id) else {
@@ -253,11 +272,11 @@ where
         // A span ends when it was last exited: the registry keeps a parent open while its
         // children live, so its close can come much later than its end.
         let end = data.last_exit.unwrap_or_else(Instant::now);
-        if let Some(chunk) = trace.span_finished(data, end, shared.flush_at) {
+        if let Some(chunk) = trace.span_finished(data, end, tracer.flush_at) {
             if chunk.partial {
-                crate::export::queue::add(&shared.counters.partial_flushes, 1);
+                Counters::add(&tracer.counters.partial_flushes, 1);
             }
-            shared.queue.push(chunk, &shared.counters);
+            tracer.queue.push(chunk, &tracer.counters);
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Trace and span identifiers.
 //!
-//! In: nothing but the clock and a per-thread random generator. Out: [`TraceId`] (128-bit,
-//! spec §1.3) and [`SpanId`] (random, non-zero). Called by the layer on span start.
+//! In: the trace's start second and a per-thread random generator. Out: [`TraceId`] (128-bit,
+//! spec §1.3) and [`SpanId`] (random, non-zero). Called by the layer on the app's threads when
+//! a span starts; never locks, never blocks.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -14,6 +15,17 @@ use rand::{Rng, SeedableRng};
 /// New ids carry the trace's start time, in Unix seconds, in bits 96–127 (bits 64–95 are zero)
 /// and 64 random bits below. On the wire the low 64 bits go in `trace_id`; the high 64 bits
 /// travel as the `_dd.p.tid` tag.
+///
+/// `Display` writes the form Datadog's log correlation expects by default: 32 lowercase hex
+/// digits when the high 64 bits are set, otherwise the decimal low 64 bits (see
+/// [`to_log_string`](Self::to_log_string) to choose). `{:x}` always writes 32 hex digits.
+///
+/// ```
+/// let id = dd_trace::TraceId::from_parts(0x6638_b0e8_0000_0000, 42);
+/// assert_eq!(id.to_string(), "6638b0e800000000000000000000002a");
+/// assert_eq!(dd_trace::TraceId::from_parts(0, 42).to_string(), "42");
+/// assert_eq!(format!("{:x}", dd_trace::TraceId::from_parts(0, 42)), "0000000000000000000000000000002a");
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TraceId(u128);
 
@@ -44,7 +56,7 @@ impl TraceId {
     }
 
     /// A new random trace id. With `with_high_bits`, the high half carries `unix_seconds` in
-    /// its top 32 bits as in spec §1.3; otherwise the id is 64-bit.
+    /// its top 32 bits (spec §1.3); otherwise the id is 64-bit.
     pub(crate) fn generate(unix_seconds: u64, with_high_bits: bool) -> Self {
         let high = if with_high_bits {
             (unix_seconds as u32 as u64) << 32
@@ -54,13 +66,24 @@ impl TraceId {
         TraceId::from_parts(high, random_non_zero(u64::MAX))
     }
 
-    /// The form used by log correlation (spec §7): 32 lowercase hex digits when the high half is
-    /// non-zero and 128-bit logging is on, otherwise the decimal low 64 bits.
+    /// The form log correlation writes: 32 lowercase hex digits when the high half is non-zero
+    /// and `log_128_bit` is on (`DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED`, the default),
+    /// otherwise the decimal low 64 bits.
     pub fn to_log_string(self, log_128_bit: bool) -> String {
-        if log_128_bit && self.high() != 0 {
-            format!("{:032x}", self.0)
+        if log_128_bit {
+            self.to_string()
         } else {
             self.low().to_string()
+        }
+    }
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.high() != 0 {
+            write!(f, "{:032x}", self.0)
+        } else {
+            fmt::Display::fmt(&self.low(), f)
         }
     }
 }
@@ -78,7 +101,8 @@ impl fmt::LowerHex for TraceId {
     }
 }
 
-/// A Datadog span id: random and never zero.
+/// A Datadog span id: random and never zero. `Display` writes it in decimal, as log
+/// correlation and the `x-datadog-parent-id` header do.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SpanId(u64);
 

@@ -1,22 +1,18 @@
-//! The span model, independent of the wire format.
+//! One span, independent of the wire format.
 //!
-//! In: `tracing` field values (through [`FieldRecorder`]) and clock readings from the layer.
-//! Out: [`SpanData`] kept in the span's extensions while it is open, then moved into its
-//! [`TraceState`] when it closes; a [`Chunk`] of finished spans when the trace ends (or grows
-//! past its flush threshold), handed to the buffer. Called by the layer only.
+//! In: field values from the layer's field recorder and tags from the span write API
+//! ([`crate::DatadogSpanExt`]), on the app's threads. Out: [`SpanData`], kept in the span's
+//! extensions while the span is open and moved into its [`LocalTrace`](super::trace::LocalTrace)
+//! when it closes. The field mapping documented in the crate docs lives here, in
+//! [`Fields`], so that `tracing` fields and `set_tag` mean the same thing.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
-use std::mem;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use tracing::field::{Field, Visit};
+use super::id::TraceId;
 
-use crate::model::id::TraceId;
-use crate::sampling::SamplingDecision;
-
-/// `span.kind` values (spec §2).
+/// `span.kind` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SpanKind {
     Server,
@@ -49,70 +45,69 @@ impl SpanKind {
     }
 }
 
-/// A range of [`Fields::text`].
+/// A range of a [`TagList`]'s text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Text {
     start: u32,
     end: u32,
 }
 
-/// A tag value: a string (→ `meta`) or a number (→ `metrics`).
+/// A tag key: a `'static` name (every `tracing` field, and static keys given to `set_tag`), or
+/// text in the list's own buffer (keys known only at run time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Key {
+    Static(&'static str),
+    Text(Text),
+}
+
+/// A stored tag value: a string (→ `meta`) or a number (→ `metrics`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Value {
     Str(Text),
     Num(f64),
 }
 
-/// A span link (from `follows_from`).
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct SpanLink {
-    pub trace_id: TraceId,
-    pub span_id: u64,
-    /// W3C flags with bit 31 set (spec §1.2 Decision): `0x8000_0001` sampled.
-    pub flags: u32,
+/// A tag value resolved against its list's text.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum TagRef<'a> {
+    Str(&'a str),
+    Num(f64),
 }
 
-/// The recorded fields of one span. All strings share one buffer so that a span costs one
-/// allocation for its text and one for its tag list, however many fields it has.
-#[derive(Default, Debug)]
-pub(crate) struct Fields {
+/// Tags whose strings (keys known at run time and values) share one buffer, so a list costs
+/// one allocation for its text and one for its entries however many tags it holds, and keeps
+/// both when it is cleared for reuse.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TagList {
     text: String,
-    tags: Vec<(&'static str, Value)>,
-    pub operation_name: Option<Text>,
-    pub resource: Option<Text>,
-    pub service: Option<Text>,
-    pub span_type: Option<Text>,
-    pub kind: Option<SpanKind>,
-    pub error: bool,
-    pub links: Vec<SpanLink>,
+    tags: Vec<(Key, Value)>,
 }
 
-impl Fields {
-    /// Makes room for `n` fields, so recording a span's declared fields rarely regrows.
-    pub(crate) fn reserve(&mut self, n: usize) {
-        if n > self.tags.capacity() {
+impl TagList {
+    pub(crate) fn with_capacity(text: usize, tags: usize) -> Self {
+        TagList {
+            text: String::with_capacity(text),
+            tags: Vec::with_capacity(tags),
+        }
+    }
+
+    /// Makes room for `n` more tags, so recording a span's declared fields rarely regrows.
+    fn reserve(&mut self, n: usize) {
+        if n > self.tags.capacity() - self.tags.len() {
             self.text.reserve(32 + n * 32);
             self.tags.reserve(n);
         }
     }
 
-    /// Clears everything, keeping the buffers unless they grew large. Returns `false` if the
-    /// buffers are too large to be worth keeping.
-    pub(crate) fn reset(&mut self) -> bool {
-        const MAX_TEXT: usize = 4096;
-        const MAX_TAGS: usize = 64;
-        if self.text.capacity() > MAX_TEXT || self.tags.capacity() > MAX_TAGS {
+    /// Empties the list, keeping its buffers unless they grew past `max_text` bytes or
+    /// `max_tags` entries. Returns whether the buffers were kept.
+    pub(crate) fn clear_within(&mut self, max_text: usize, max_tags: usize) -> bool {
+        if self.text.capacity() > max_text || self.tags.capacity() > max_tags {
+            *self = TagList::default();
             return false;
         }
         self.text.clear();
         self.tags.clear();
-        self.links = Vec::new();
-        self.operation_name = None;
-        self.resource = None;
-        self.service = None;
-        self.span_type = None;
-        self.kind = None;
-        self.error = false;
         true
     }
 
@@ -121,40 +116,69 @@ impl Fields {
         self.text.capacity()
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.tags.len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.tags.is_empty()
+    }
+
     pub(crate) fn text(&self, t: Text) -> &str {
         self.text
             .get(t.start as usize..t.end as usize)
             .unwrap_or("")
     }
 
-    /// The recorded tags, string values resolved.
-    pub(crate) fn tags(&self) -> impl Iterator<Item = (&'static str, TagValue<'_>)> + Clone {
-        self.tags.iter().map(move |&(k, v)| {
-            (
-                k,
-                match v {
-                    Value::Str(t) => TagValue::Str(self.text(t)),
-                    Value::Num(n) => TagValue::Num(n),
-                },
-            )
-        })
+    fn key(&self, k: Key) -> &str {
+        match k {
+            Key::Static(s) => s,
+            Key::Text(t) => self.text(t),
+        }
     }
 
-    /// Appends formatted text; the write cannot fail for a `String`.
-    fn push_text(&mut self, args: fmt::Arguments<'_>) -> Text {
-        let start = self.text.len();
-        let _ = self.text.write_fmt(args);
-        self.text_range(start)
+    fn resolve(&self, v: Value) -> TagRef<'_> {
+        match v {
+            Value::Str(t) => TagRef::Str(self.text(t)),
+            Value::Num(n) => TagRef::Num(n),
+        }
     }
 
-    fn push_str(&mut self, s: &str) -> Text {
+    /// Every tag in the order first set, string values resolved.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, TagRef<'_>)> + Clone {
+        self.tags
+            .iter()
+            .map(|&(k, v)| (self.key(k), self.resolve(v)))
+    }
+
+    /// The value of `key`, if set.
+    pub(crate) fn get(&self, key: &str) -> Option<TagRef<'_>> {
+        self.tags
+            .iter()
+            .find(|&&(k, _)| self.key(k) == key)
+            .map(|&(_, v)| self.resolve(v))
+    }
+
+    pub(crate) fn push_str(&mut self, s: &str) -> Text {
         let start = self.text.len();
         self.text.push_str(s);
         self.text_range(start)
     }
 
+    /// Appends formatted text; plain strings skip the formatting machinery.
+    pub(crate) fn push_fmt(&mut self, args: fmt::Arguments<'_>) -> Text {
+        if let Some(s) = args.as_str() {
+            return self.push_str(s);
+        }
+        let start = self.text.len();
+        // Writing to a String cannot fail.
+        let _ = self.text.write_fmt(args);
+        self.text_range(start)
+    }
+
     fn text_range(&mut self, start: usize) -> Text {
-        // Over 4 GiB of text in one span: keep what fits in the index.
+        // Over 4 GiB of text in one list: keep what fits in the index.
         if self.text.len() > u32::MAX as usize {
             self.text.truncate(start);
             return Text {
@@ -168,26 +192,221 @@ impl Fields {
         }
     }
 
-    fn set(&mut self, key: &'static str, value: Value, dedup: bool) {
+    /// Sets `key`. With `dedup`, an existing value of the same key is replaced; without it the
+    /// caller knows the key is new (a span's declared fields have distinct names).
+    pub(crate) fn set(&mut self, key: Cow<'static, str>, value: Value, dedup: bool) {
         if dedup {
-            if let Some(slot) = self.tags.iter_mut().find(|(k, _)| *k == key) {
-                slot.1 = value;
+            if let Some(slot) = self.tags.iter().position(|&(k, _)| self.key(k) == key) {
+                self.tags[slot].1 = value;
                 return;
             }
         }
+        let key = match key {
+            Cow::Borrowed(s) => Key::Static(s),
+            Cow::Owned(s) => Key::Text(self.push_str(&s)),
+        };
         self.tags.push((key, value));
+    }
+
+    /// Sets `key` to the string `value`, replacing an earlier value.
+    pub(crate) fn set_str(&mut self, key: impl Into<Cow<'static, str>>, value: &str) {
+        let t = self.push_str(value);
+        self.set(key.into(), Value::Str(t), true);
+    }
+
+    /// Sets `key` to the number `value`, replacing an earlier value.
+    pub(crate) fn set_num(&mut self, key: impl Into<Cow<'static, str>>, value: f64) {
+        self.set(key.into(), Value::Num(value), true);
+    }
+
+    /// Removes `key` if set (its text stays in the buffer until the list is cleared).
+    pub(crate) fn remove(&mut self, key: &str) {
+        let text = &self.text;
+        self.tags.retain(|&(k, _)| match k {
+            Key::Static(s) => s != key,
+            Key::Text(t) => text.get(t.start as usize..t.end as usize) != Some(key),
+        });
+    }
+}
+
+/// A span link: from `follows_from`, and later from extracted contexts.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SpanLink {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: u64,
+    /// W3C flags with bit 31 set, as the agent's proto requires: `0x8000_0001` sampled.
+    pub(crate) flags: u32,
+    pub(crate) tracestate: Option<String>,
+    pub(crate) attributes: Vec<(Cow<'static, str>, String)>,
+}
+
+/// The recorded fields of one span: its tags plus the fields with a place of their own in a
+/// Datadog span.
+#[derive(Debug, Default)]
+pub(crate) struct Fields {
+    pub(crate) tags: TagList,
+    pub(crate) operation_name: Option<Text>,
+    pub(crate) resource: Option<Text>,
+    pub(crate) service: Option<Text>,
+    pub(crate) span_type: Option<Text>,
+    pub(crate) kind: Option<SpanKind>,
+    pub(crate) error: bool,
+    pub(crate) links: Vec<SpanLink>,
+}
+
+impl Fields {
+    /// Makes room for `n` fields.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.tags.reserve(n);
+    }
+
+    /// Clears everything for reuse. Returns `false` if the buffers grew too large to be worth
+    /// keeping.
+    pub(crate) fn reset(&mut self) -> bool {
+        const MAX_TEXT: usize = 4096;
+        const MAX_TAGS: usize = 64;
+        let kept = self.tags.clear_within(MAX_TEXT, MAX_TAGS);
+        self.links = Vec::new();
+        self.operation_name = None;
+        self.resource = None;
+        self.service = None;
+        self.span_type = None;
+        self.kind = None;
+        self.error = false;
+        kept
+    }
+
+    pub(crate) fn text(&self, t: Text) -> &str {
+        self.tags.text(t)
+    }
+
+    /// Records a string value named `key`.
+    pub(crate) fn record_str(&mut self, key: Cow<'static, str>, value: &str, dedup: bool) {
+        let t = self.tags.push_str(value);
+        self.apply_text(key, t, dedup);
+    }
+
+    /// Records a formatted value (`Debug`, `Display`) named `key`.
+    pub(crate) fn record_fmt(
+        &mut self,
+        key: Cow<'static, str>,
+        value: fmt::Arguments<'_>,
+        dedup: bool,
+    ) {
+        let t = self.tags.push_fmt(value);
+        self.apply_text(key, t, dedup);
+    }
+
+    /// Records a number named `key`; `display` is its text, for the keys Datadog reads as
+    /// strings.
+    pub(crate) fn record_num(
+        &mut self,
+        key: Cow<'static, str>,
+        value: f64,
+        display: fmt::Arguments<'_>,
+        dedup: bool,
+    ) {
+        match &*key {
+            // Datadog reads the status code as a string tag.
+            "http.status_code" => self.record_fmt(key, display, dedup),
+            "error" => self.error = value != 0.0,
+            _ => self.tags.set(key, Value::Num(value), dedup),
+        }
+    }
+
+    /// Records a boolean named `key`: `error` sets the error flag, anything else a string tag.
+    pub(crate) fn record_bool(&mut self, key: Cow<'static, str>, value: bool, dedup: bool) {
+        if key == "error" {
+            self.error = value;
+            return;
+        }
+        let t = self.tags.push_str(if value { "true" } else { "false" });
+        self.tags.set(key, Value::Str(t), dedup);
+    }
+
+    /// Records an error value named `key`: its message as the value, and its sources (if any)
+    /// as `error.stack`.
+    pub(crate) fn record_error(
+        &mut self,
+        key: Cow<'static, str>,
+        error: &(dyn std::error::Error + 'static),
+        dedup: bool,
+    ) {
+        self.record_fmt(key, format_args!("{error}"), dedup);
+        if error.source().is_some() {
+            let stack =
+                crate::diagnostics::error_chain(error, crate::diagnostics::ChainStyle::Stack);
+            let t = self.tags.push_str(&stack);
+            self.tags
+                .set(Cow::Borrowed("error.stack"), Value::Str(t), dedup);
+        }
+    }
+
+    /// Marks the span as failed with these error tags (those given replace earlier ones).
+    pub(crate) fn set_error(
+        &mut self,
+        message: Option<&str>,
+        kind: Option<&str>,
+        stack: Option<&str>,
+    ) {
+        self.error = true;
+        for (key, value) in [
+            ("error.message", message),
+            ("error.type", kind),
+            ("error.stack", stack),
+        ] {
+            if let Some(v) = value {
+                self.tags.set_str(key, v);
+            }
+        }
+    }
+
+    /// Applies a string value (already in the text buffer as `t`) named `key`: the mapping of
+    /// the crate docs' table.
+    fn apply_text(&mut self, key: Cow<'static, str>, t: Text, dedup: bool) {
+        match &*key {
+            "resource.name" | "resource" => self.resource = Some(t),
+            "service.name" | "service" => self.service = Some(t),
+            "operation.name" => self.operation_name = Some(t),
+            "span.type" => self.span_type = Some(t),
+            "span.kind" | "otel.kind" => {
+                self.kind = SpanKind::parse(self.tags.text(t));
+                match self.kind {
+                    Some(kind) => {
+                        let t = self.tags.push_str(kind.as_str());
+                        self.tags
+                            .set(Cow::Borrowed("span.kind"), Value::Str(t), dedup);
+                    }
+                    None => self.tags.remove("span.kind"),
+                }
+            }
+            "error" => {
+                self.error = true;
+                self.tags
+                    .set(Cow::Borrowed("error.message"), Value::Str(t), dedup);
+            }
+            "error.message" | "error.type" | "error.stack" => {
+                self.error = true;
+                self.tags.set(key, Value::Str(t), dedup);
+            }
+            _ => self.tags.set(key, Value::Str(t), dedup),
+        }
     }
 
     /// Applies fields recorded later (`Span::record`) on top of these: later values win.
     pub(crate) fn merge(&mut self, later: &Fields) {
-        for (key, value) in later.tags() {
-            let value = match value {
-                TagValue::Str(s) => Value::Str(self.push_str(s)),
-                TagValue::Num(n) => Value::Num(n),
+        for &(key, value) in &later.tags.tags {
+            let key = match key {
+                Key::Static(s) => Cow::Borrowed(s),
+                Key::Text(t) => Cow::Owned(later.text(t).to_string()),
             };
-            self.set(key, value, true);
+            let value = match value {
+                Value::Str(t) => Value::Str(self.tags.push_str(later.text(t))),
+                Value::Num(n) => Value::Num(n),
+            };
+            self.tags.set(key, value, true);
         }
-        let mut copy = |slot: Option<Text>| slot.map(|t| self.push_str(later.text(t)));
+        let mut copy = |slot: Option<Text>| slot.map(|t| self.tags.push_str(later.text(t)));
         let (operation_name, resource, service, span_type) = (
             copy(later.operation_name),
             copy(later.resource),
@@ -198,242 +417,56 @@ impl Fields {
         self.resource = resource.or(self.resource);
         self.service = service.or(self.service);
         self.span_type = span_type.or(self.span_type);
-        self.kind = later.kind.or(self.kind);
+        if later.kind.is_some() {
+            self.kind = later.kind;
+        }
         self.error |= later.error;
-    }
-
-    pub(crate) fn set_str(&mut self, key: &'static str, value: &str) {
-        let t = self.push_str(value);
-        self.set(key, Value::Str(t), true);
-    }
-}
-
-/// A resolved tag value.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum TagValue<'a> {
-    Str(&'a str),
-    Num(f64),
-}
-
-/// Records `tracing` field values into [`Fields`], applying the field mapping documented in
-/// the crate docs.
-pub(crate) struct FieldRecorder<'a> {
-    pub fields: &'a mut Fields,
-    /// False while recording a new span's attributes, whose field names are distinct.
-    pub dedup: bool,
-}
-
-impl FieldRecorder<'_> {
-    fn record_text(&mut self, field: &Field, value: fmt::Arguments<'_>) {
-        // Plain strings skip the formatting machinery.
-        let t = match value.as_str() {
-            Some(s) => self.fields.push_str(s),
-            None => self.fields.push_text(value),
-        };
-        self.record_text_range(field, t);
-    }
-
-    fn record_text_range(&mut self, field: &Field, t: Text) {
-        let name = field.name();
-        match name {
-            "resource.name" | "resource" => self.fields.resource = Some(t),
-            "service.name" | "service" => self.fields.service = Some(t),
-            "operation.name" => self.fields.operation_name = Some(t),
-            "span.type" => self.fields.span_type = Some(t),
-            "span.kind" | "otel.kind" => {
-                self.fields.kind = SpanKind::parse(self.fields.text(t));
-                if let Some(kind) = self.fields.kind {
-                    let t = self.fields.push_str(kind.as_str());
-                    self.fields.set("span.kind", Value::Str(t), self.dedup);
-                }
-            }
-            "error" => {
-                self.fields.error = true;
-                self.fields.set("error.message", Value::Str(t), self.dedup);
-            }
-            "error.message" | "error.type" | "error.stack" => {
-                self.fields.error = true;
-                self.fields.set(name, Value::Str(t), self.dedup);
-            }
-            _ => self.fields.set(name, Value::Str(t), self.dedup),
-        }
-    }
-
-    fn record_number(&mut self, field: &Field, value: f64, display: fmt::Arguments<'_>) {
-        match field.name() {
-            // Datadog reads the status code as a string tag (spec §2).
-            "http.status_code" => self.record_text(field, display),
-            name => self.fields.set(name, Value::Num(value), self.dedup),
-        }
-    }
-}
-
-impl Visit for FieldRecorder<'_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.record_number(field, value, format_args!("{value}"));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.record_number(field, value as f64, format_args!("{value}"));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.record_number(field, value as f64, format_args!("{value}"));
-    }
-
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        self.record_number(field, value as f64, format_args!("{value}"));
-    }
-
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        self.record_number(field, value as f64, format_args!("{value}"));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        if field.name() == "error" {
-            self.fields.error = value;
-            return;
-        }
-        let t = self.fields.push_str(if value { "true" } else { "false" });
-        self.fields.set(field.name(), Value::Str(t), self.dedup);
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        let t = self.fields.push_str(value);
-        self.record_text_range(field, t);
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.record_text(field, format_args!("{value}"));
-        if value.source().is_some() {
-            let chain = error_chain(value);
-            let t = self.fields.push_str(&chain);
-            self.fields.set("error.stack", Value::Str(t), self.dedup);
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.record_text(field, format_args!("{value:?}"));
-    }
-}
-
-/// `error` followed by its sources, one per line.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    let mut n = 0;
-    while let Some(cause) = source {
-        if n == 0 {
-            out.push_str("\nCaused by:");
-        }
-        let _ = write!(out, "\n    {n}: {cause}");
-        n += 1;
-        source = cause.source();
-    }
-    out
-}
-
-/// Collects the error fields of an ERROR event (such as the one `#[instrument(err)]` emits) and
-/// applies them to the span the event happened in.
-#[derive(Default)]
-pub(crate) struct ErrorEvent {
-    message: Option<String>,
-    error: Option<String>,
-    error_message: Option<String>,
-    error_type: Option<String>,
-    error_stack: Option<String>,
-}
-
-impl ErrorEvent {
-    pub(crate) fn apply(self, fields: &mut Fields) {
-        fields.error = true;
-        if let Some(msg) = self.error_message.or(self.error).or(self.message) {
-            fields.set_str("error.message", &msg);
-        }
-        if let Some(t) = self.error_type {
-            fields.set_str("error.type", &t);
-        }
-        if let Some(s) = self.error_stack {
-            fields.set_str("error.stack", &s);
-        }
-    }
-
-    fn slot(&mut self, field: &Field) -> Option<&mut Option<String>> {
-        match field.name() {
-            "message" => Some(&mut self.message),
-            "error" => Some(&mut self.error),
-            "error.message" => Some(&mut self.error_message),
-            "error.type" => Some(&mut self.error_type),
-            "error.stack" => Some(&mut self.error_stack),
-            _ => None,
-        }
-    }
-}
-
-impl Visit for ErrorEvent {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if let Some(slot) = self.slot(field) {
-            *slot = Some(value.to_string());
-        }
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        if let Some(slot) = self.slot(field) {
-            *slot = Some(value.to_string());
-            if value.source().is_some() && self.error_stack.is_none() {
-                self.error_stack = Some(error_chain(value));
-            }
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if let Some(slot) = self.slot(field) {
-            *slot = Some(format!("{value:?}"));
-        }
+        self.links.extend(later.links.iter().cloned());
     }
 }
 
 /// The service of a span's parent, kept to decide `_dd.top_level`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ParentService {
-    /// No local parent: the span is a local root.
-    None,
-    /// The parent uses the configured service.
-    Default,
-    /// The parent set its own service.
-    Named(Box<str>),
+    /// No parent in this process: the span is its trace's local root.
+    LocalRoot,
+    /// The parent uses the tracer's configured service.
+    DefaultService,
+    /// The parent set a service of its own.
+    Service(Box<str>),
 }
 
 /// One span, open or finished.
 #[derive(Debug)]
 pub(crate) struct SpanData {
-    pub span_id: u64,
-    pub parent_id: u64,
-    pub name: &'static str,
-    pub start: Instant,
+    pub(crate) span_id: u64,
+    /// 0 for a trace's first span; for a local root, the remote parent's id if it has one.
+    pub(crate) parent_id: u64,
+    pub(crate) name: &'static str,
+    pub(crate) start: Instant,
     /// When the span was last exited: its end, if it was ever entered (see the crate docs).
-    pub last_exit: Option<Instant>,
+    pub(crate) last_exit: Option<Instant>,
     /// When the span ended; set when it finishes.
-    pub end: Instant,
-    pub parent_service: ParentService,
-    pub fields: Fields,
+    pub(crate) end: Instant,
+    pub(crate) parent_service: ParentService,
+    pub(crate) fields: Fields,
 }
 
 impl SpanData {
     /// An empty record with room for `text` bytes and `tags` tags, filled in by the layer
     /// when a span starts.
     pub(crate) fn blank(text: usize, tags: usize) -> Self {
+        let now = Instant::now();
         SpanData {
             span_id: 0,
             parent_id: 0,
             name: "",
-            start: Instant::now(),
+            start: now,
             last_exit: None,
-            end: Instant::now(),
-            parent_service: ParentService::None,
+            end: now,
+            parent_service: ParentService::LocalRoot,
             fields: Fields {
-                text: String::with_capacity(text),
-                tags: Vec::with_capacity(tags),
+                tags: TagList::with_capacity(text, tags),
                 ..Fields::default()
             },
         }
@@ -446,355 +479,134 @@ impl SpanData {
             .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
     }
 
+    /// The operation name: `operation.name` if recorded, else the `tracing` span's name.
+    pub(crate) fn operation_name(&self) -> &str {
+        let f = &self.fields;
+        f.operation_name.map_or(self.name, |t| f.text(t))
+    }
+
+    /// The resource: `resource.name` if recorded, else the operation name.
+    pub(crate) fn resource(&self) -> &str {
+        let f = &self.fields;
+        f.resource
+            .map_or_else(|| self.operation_name(), |t| f.text(t))
+    }
+
     /// The span's own service, if it set one.
     pub(crate) fn service(&self) -> Option<&str> {
         self.fields.service.map(|t| self.fields.text(t))
     }
 
+    /// The span type (`span.type`), if recorded.
+    pub(crate) fn span_type(&self) -> Option<&str> {
+        self.fields.span_type.map(|t| self.fields.text(t))
+    }
+
     /// Whether this span starts a new service's part of the trace (`_dd.top_level`).
     pub(crate) fn is_top_level(&self) -> bool {
         match (&self.parent_service, self.service()) {
-            (ParentService::None, _) => true,
-            (ParentService::Default, own) => own.is_some(),
-            (ParentService::Named(parent), own) => own != Some(&**parent),
+            (ParentService::LocalRoot, _) => true,
+            (ParentService::DefaultService, own) => own.is_some(),
+            (ParentService::Service(parent), own) => own != Some(&**parent),
         }
     }
 
     /// This span's service as its children see it.
     pub(crate) fn service_for_children(&self) -> ParentService {
         match self.service() {
-            Some(s) => ParentService::Named(s.into()),
-            None => ParentService::Default,
+            Some(s) => ParentService::Service(s.into()),
+            None => ParentService::DefaultService,
         }
     }
-}
-
-/// What all spans of one trace in this process share.
-#[derive(Debug)]
-pub(crate) struct TraceState {
-    pub trace_id: TraceId,
-    pub sampling: SamplingDecision,
-    /// The span id of this process's root span of the trace.
-    pub local_root_span_id: u64,
-    open: AtomicUsize,
-    finished: Mutex<Spans>,
-}
-
-impl TraceState {
-    /// A new trace whose local root is `root_span_id`; the root counts as open.
-    pub(crate) fn new(trace_id: TraceId, sampling: SamplingDecision, root_span_id: u64) -> Self {
-        TraceState {
-            trace_id,
-            sampling,
-            local_root_span_id: root_span_id,
-            open: AtomicUsize::new(1),
-            finished: Mutex::new(Spans::new()),
-        }
-    }
-
-    /// Makes a recycled state new (see `pool`); `finished` is already empty.
-    pub(crate) fn reset(
-        &mut self,
-        trace_id: TraceId,
-        sampling: SamplingDecision,
-        root_span_id: u64,
-    ) {
-        self.trace_id = trace_id;
-        self.sampling = sampling;
-        self.local_root_span_id = root_span_id;
-        *self.open.get_mut() = 1;
-        self.finished
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-    }
-
-    /// Counts a new child span as open.
-    pub(crate) fn span_started(&self) {
-        self.open.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Forgets a child counted by [`span_started`](Self::span_started) that will not be
-    /// recorded after all.
-    pub(crate) fn span_abandoned(&self) {
-        self.open.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// Records a finished span. Returns the chunk to send when this was the trace's last open
-    /// span, or when `flush_at` finished spans are waiting (a partial flush).
-    pub(crate) fn span_finished(
-        self: Arc<Self>,
-        mut span: Box<SpanData>,
-        end: Instant,
-        flush_at: usize,
-    ) -> Option<Chunk> {
-        span.end = end;
-        let mut finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
-        finished.push(span);
-        // Decrement under the lock so that the last span sees every other span's push.
-        let last = self.open.fetch_sub(1, Ordering::AcqRel) == 1;
-        if !last && finished.len() < flush_at {
-            return None;
-        }
-        let spans = mem::take(&mut *finished);
-        drop(finished);
-        Some(Chunk {
-            trace: self,
-            spans,
-            partial: !last,
-        })
-    }
-}
-
-/// Converts monotonic instants to Unix time. The app's threads only read the monotonic clock;
-/// the worker takes a fresh reading of both clocks before it encodes, so wall-clock steps
-/// (NTP) never stretch a span and its start is right to within the drift of a few seconds.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct WallClock {
-    instant: Instant,
-    unix_ns: i64,
-}
-
-impl WallClock {
-    pub(crate) fn now() -> Self {
-        WallClock {
-            instant: Instant::now(),
-            unix_ns: unix_now_ns(),
-        }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn at(instant: Instant, unix_ns: i64) -> Self {
-        WallClock { instant, unix_ns }
-    }
-
-    /// The Unix time, in whole seconds, of `t` (at or after this reading).
-    pub(crate) fn unix_secs(&self, t: Instant) -> u64 {
-        let secs = u64::try_from(self.unix_ns / 1_000_000_000).unwrap_or(0);
-        secs + t.saturating_duration_since(self.instant).as_secs()
-    }
-
-    /// The Unix time, in nanoseconds, of `t`.
-    pub(crate) fn unix_ns(&self, t: Instant) -> i64 {
-        let ns = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
-        match self.instant.checked_duration_since(t) {
-            Some(before) => self.unix_ns.saturating_sub(ns(before)),
-            None => self.unix_ns.saturating_add(ns(t - self.instant)),
-        }
-    }
-}
-
-/// The current wall-clock time in Unix nanoseconds (0 if the clock is before 1970).
-pub(crate) fn unix_now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
-
-/// Finished spans of a trace; small traces need no allocation of their own.
-pub(crate) type Spans = smallvec::SmallVec<[Box<SpanData>; 4]>;
-
-/// Finished spans of one trace, sent together.
-#[derive(Debug)]
-pub(crate) struct Chunk {
-    pub trace: Arc<TraceState>,
-    pub spans: Spans,
-    /// More spans of this trace are still open.
-    pub partial: bool,
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::sampling::Sampler;
 
     pub(crate) fn span(span_id: u64, parent_id: u64) -> Box<SpanData> {
-        Box::new(SpanData {
-            span_id,
-            parent_id,
-            name: "op",
-            start: Instant::now(),
-            last_exit: None,
-            end: Instant::now(),
-            parent_service: ParentService::None,
-            fields: Fields::default(),
-        })
+        let mut s = Box::new(SpanData::blank(0, 0));
+        s.span_id = span_id;
+        s.parent_id = parent_id;
+        s.name = "op";
+        s
     }
 
-    fn trace() -> Arc<TraceState> {
-        Arc::new(TraceState::new(
-            TraceId::from_parts(1, 2),
-            Sampler::new(None).decide(2),
-            1,
-        ))
-    }
-
-    #[test]
-    fn chunk_leaves_when_the_last_open_span_closes_in_any_order() {
-        let t = trace();
-        t.span_started(); // child 2
-        t.span_started(); // child 3
-        let now = Instant::now();
-        // The root closes first: children may outlive it.
-        assert!(t
-            .clone()
-            .span_finished(span(1, 0), now, usize::MAX)
-            .is_none());
-        assert!(t
-            .clone()
-            .span_finished(span(2, 1), now, usize::MAX)
-            .is_none());
-        let chunk = t
-            .clone()
-            .span_finished(span(3, 1), now, usize::MAX)
-            .unwrap();
-        assert!(!chunk.partial);
-        let ids: Vec<u64> = chunk.spans.iter().map(|s| s.span_id).collect();
-        assert_eq!(ids, [1, 2, 3]);
-    }
-
-    #[test]
-    fn partial_chunks_leave_at_the_threshold() {
-        let t = trace();
-        for _ in 0..4 {
-            t.span_started();
-        }
-        let now = Instant::now();
-        assert!(t.clone().span_finished(span(2, 1), now, 2).is_none());
-        let c = t.clone().span_finished(span(3, 1), now, 2).unwrap();
-        assert!(c.partial);
-        assert_eq!(c.spans.len(), 2);
-        assert!(t.clone().span_finished(span(4, 1), now, 2).is_none());
-        let c = t.clone().span_finished(span(5, 1), now, 2).unwrap();
-        assert!(c.partial);
-        let c = t.clone().span_finished(span(1, 0), now, 2).unwrap();
-        assert!(!c.partial);
-        assert_eq!(c.spans.len(), 1);
-    }
-
-    #[test]
-    fn durations_come_from_the_monotonic_clock_and_never_go_negative() {
-        let t = trace();
-        let mut s = span(1, 0);
-        s.start = Instant::now();
-        let end = s.start + std::time::Duration::from_micros(1500);
-        let c = t.clone().span_finished(s, end, usize::MAX).unwrap();
-        assert_eq!(c.spans[0].duration_ns(), 1_500_000);
-
-        let t = trace();
-        let mut s = span(1, 0);
-        s.start = Instant::now() + std::time::Duration::from_secs(1);
-        let c = t.span_finished(s, Instant::now(), usize::MAX).unwrap();
-        assert_eq!(c.spans[0].duration_ns(), 0);
-    }
-
-    #[test]
-    fn wall_clock_converts_instants_on_both_sides_of_its_reading() {
-        let base = Instant::now();
-        let clock = WallClock::at(base + std::time::Duration::from_secs(2), 10_000_000_000);
-        assert_eq!(clock.unix_ns(base), 8_000_000_000);
-        assert_eq!(
-            clock.unix_ns(base + std::time::Duration::from_millis(2500)),
-            10_500_000_000
-        );
-    }
-
-    #[test]
-    fn top_level_follows_service_changes() {
-        let mut s = span(2, 1);
-        s.parent_service = ParentService::Default;
-        assert!(!s.is_top_level());
-        FieldRecorder {
-            fields: &mut s.fields,
-            dedup: true,
-        }
-        .record_str(&field("service.name"), "db");
-        assert!(s.is_top_level());
-        s.parent_service = ParentService::Named("db".into());
-        assert!(!s.is_top_level());
-        assert!(span(1, 0).is_top_level());
-    }
-
-    /// A `Field` with the given name, from a throwaway callsite.
-    pub(crate) fn field(name: &'static str) -> Field {
-        struct Cs;
-        impl tracing::Callsite for Cs {
-            fn set_interest(&self, _: tracing::subscriber::Interest) {}
-            fn metadata(&self) -> &tracing::Metadata<'_> {
-                &META
-            }
-        }
-        static CS: Cs = Cs;
-        static META: tracing::Metadata<'static> = tracing::Metadata::new(
-            "test",
-            "test",
-            tracing::Level::INFO,
-            None,
-            None,
-            None,
-            tracing::field::FieldSet::new(
-                &[
-                    "service.name",
-                    "error",
-                    "http.status_code",
-                    "n",
-                    "span.kind",
-                    "s",
-                ],
-                tracing::callsite::Identifier(&CS),
-            ),
-            tracing::metadata::Kind::SPAN,
-        );
-        META.fields().field(name).expect("declared above")
+    fn tags(f: &Fields) -> Vec<(&str, TagRef<'_>)> {
+        f.tags.iter().collect()
     }
 
     #[test]
     fn fields_map_to_meta_metrics_and_special_slots() {
         let mut f = Fields::default();
-        let mut r = FieldRecorder {
-            fields: &mut f,
-            dedup: true,
-        };
-        r.record_u64(&field("http.status_code"), 503);
-        r.record_i64(&field("n"), -3);
-        r.record_str(&field("span.kind"), "Client");
-        r.record_bool(&field("s"), true);
-        r.record_str(&field("s"), "second"); // a later record replaces the value
-        let tags: Vec<_> = f.tags().collect();
+        f.record_num("http.status_code".into(), 503.0, format_args!("503"), true);
+        f.record_num("n".into(), -3.0, format_args!("-3"), true);
+        f.record_str("span.kind".into(), "Client", true);
+        f.record_bool("s".into(), true, true);
+        f.record_str("s".into(), "second", true); // a later record replaces the value
+        f.record_str("resource.name".into(), "GET /x", true);
         assert_eq!(
-            tags,
+            tags(&f),
             [
-                ("http.status_code", TagValue::Str("503")),
-                ("n", TagValue::Num(-3.0)),
-                ("span.kind", TagValue::Str("client")),
-                ("s", TagValue::Str("second")),
+                ("http.status_code", TagRef::Str("503")),
+                ("n", TagRef::Num(-3.0)),
+                ("span.kind", TagRef::Str("client")),
+                ("s", TagRef::Str("second")),
             ]
         );
         assert_eq!(f.kind, Some(SpanKind::Client));
+        assert_eq!(f.resource.map(|t| f.text(t)), Some("GET /x"));
+    }
+
+    #[test]
+    fn runtime_keys_live_in_the_text_buffer_and_replace_like_static_ones() {
+        let mut f = Fields::default();
+        f.record_str(Cow::Owned(format!("tenant.{}", 7)), "acme", true);
+        f.record_str(Cow::Borrowed("tenant.7"), "globex", true);
+        f.record_num(
+            Cow::Owned("quota".to_string()),
+            3.0,
+            format_args!("3"),
+            true,
+        );
+        assert_eq!(
+            tags(&f),
+            [
+                ("tenant.7", TagRef::Str("globex")),
+                ("quota", TagRef::Num(3.0))
+            ]
+        );
+        assert_eq!(f.tags.get("quota"), Some(TagRef::Num(3.0)));
+        assert_eq!(f.tags.get("missing"), None);
+    }
+
+    #[test]
+    fn an_invalid_kind_clears_the_kind() {
+        let mut f = Fields::default();
+        f.record_str("span.kind".into(), "server", true);
+        f.record_str("span.kind".into(), "sideways", true);
+        assert_eq!(f.kind, None);
+        assert!(f.tags.is_empty(), "{:?}", tags(&f));
     }
 
     #[test]
     fn later_records_merge_over_earlier_fields() {
         let mut f = Fields::default();
-        let mut r = FieldRecorder {
-            fields: &mut f,
-            dedup: false,
-        };
-        r.record_str(&field("s"), "first");
-        r.record_i64(&field("n"), 1);
+        f.record_str("s".into(), "first", false);
+        f.record_num("n".into(), 1.0, format_args!("1"), false);
         let mut later = Fields::default();
-        let mut r = FieldRecorder {
-            fields: &mut later,
-            dedup: true,
-        };
-        r.record_str(&field("s"), "second");
-        r.record_str(&field("service.name"), "db");
-        r.record_bool(&field("error"), true);
+        later.record_str("s".into(), "second", true);
+        later.record_str(Cow::Owned("dyn.key".into()), "v", true);
+        later.record_str("service.name".into(), "db", true);
+        later.record_bool("error".into(), true, true);
         f.merge(&later);
-        let tags: Vec<_> = f.tags().collect();
         assert_eq!(
-            tags,
-            [("s", TagValue::Str("second")), ("n", TagValue::Num(1.0))]
+            tags(&f),
+            [
+                ("s", TagRef::Str("second")),
+                ("n", TagRef::Num(1.0)),
+                ("dyn.key", TagRef::Str("v"))
+            ]
         );
         assert_eq!(f.service.map(|t| f.text(t)), Some("db"));
         assert!(f.error);
@@ -816,20 +628,42 @@ pub(crate) mod tests {
         }
         let err = Outer(std::io::Error::other("connection reset"));
         let mut f = Fields::default();
-        FieldRecorder {
-            fields: &mut f,
-            dedup: true,
-        }
-        .record_error(&field("error"), &err);
+        f.record_error("error".into(), &err, true);
         assert!(f.error);
-        let tags: Vec<_> = f.tags().collect();
-        assert_eq!(tags[0], ("error.message", TagValue::Str("request failed")));
+        let tags = tags(&f);
+        assert_eq!(tags[0], ("error.message", TagRef::Str("request failed")));
         assert_eq!(
             tags[1],
             (
                 "error.stack",
-                TagValue::Str("request failed\nCaused by:\n    0: connection reset")
+                TagRef::Str("request failed\nCaused by:\n    0: connection reset")
             )
         );
+    }
+
+    #[test]
+    fn top_level_follows_service_changes() {
+        let mut s = span(2, 1);
+        s.parent_service = ParentService::DefaultService;
+        assert!(!s.is_top_level());
+        s.fields.record_str("service.name".into(), "db", true);
+        assert!(s.is_top_level());
+        s.parent_service = ParentService::Service("db".into());
+        assert!(!s.is_top_level());
+        assert!(span(1, 0).is_top_level());
+    }
+
+    #[test]
+    fn durations_never_go_negative() {
+        let mut s = span(1, 0);
+        s.end = s.start + std::time::Duration::from_micros(1500);
+        assert_eq!(s.duration_ns(), 1_500_000);
+        s.start = s.end + std::time::Duration::from_secs(1);
+        assert_eq!(s.duration_ns(), 0);
+    }
+
+    #[test]
+    fn keys_are_no_bigger_than_a_str_reference() {
+        assert_eq!(std::mem::size_of::<Key>(), std::mem::size_of::<&str>());
     }
 }

@@ -1,19 +1,24 @@
-//! SAMPLE: the trace-level sampling decision, made once per trace at its local root.
+//! SAMPLE: the trace-level sampling decision.
 //!
-//! In: the new trace's id and the configuration. Out: a [`SamplingDecision`] (priority,
-//! decision maker, rate) stored with the trace and written at encode time. Called by the layer
-//! when it starts a local root span. Rules, the rate limiter and agent rates arrive later; every
-//! chunk is still sent and the agent drops what the priority says (spec §3.7).
+//! In: a [`SamplingInput`] describing a new local root (its trace id, service, operation name,
+//! resource and tags as recorded at creation), from the layer on the app's thread that creates
+//! the root. Out: a [`SamplingDecision`] (priority, decision maker, rate) stored in the trace's
+//! context, which the worker turns into tags. Today only `DD_TRACE_SAMPLE_RATE` is applied, as
+//! the catch-all rule; every chunk is still sent and the agent drops what the priority says.
+//! One decision per trace, no lock, no allocation.
+
+use crate::model::id::TraceId;
+use crate::model::span::{SpanData, TagList, TagRef};
 
 /// Knuth's multiplicative hashing constant (spec §3.2).
 pub(crate) const KNUTH_FACTOR: u64 = 1_111_111_111_111_111_111;
 
 /// `USER_REJECT`: a rule dropped the trace.
-pub const PRIORITY_USER_REJECT: i8 = -1;
+pub(crate) const PRIORITY_USER_REJECT: i8 = -1;
 /// `AUTO_KEEP`: kept by default or by agent rates.
-pub const PRIORITY_AUTO_KEEP: i8 = 1;
+pub(crate) const PRIORITY_AUTO_KEEP: i8 = 1;
 /// `USER_KEEP`: a rule kept the trace.
-pub const PRIORITY_USER_KEEP: i8 = 2;
+pub(crate) const PRIORITY_USER_KEEP: i8 = 2;
 
 /// Decision maker: no sampler ran.
 pub(crate) const MECHANISM_DEFAULT: u8 = 0;
@@ -24,11 +29,62 @@ pub(crate) const MECHANISM_LOCAL_RULE: u8 = 3;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct SamplingDecision {
     /// `_sampling_priority_v1`.
-    pub priority: i8,
+    pub(crate) priority: i8,
     /// Decision maker, written as `_dd.p.dm = -<mechanism>` while the priority is positive.
-    pub mechanism: u8,
+    pub(crate) mechanism: u8,
     /// The rule's rate (`_dd.rule_psr`, `_dd.p.ksr`) when a rule decided.
-    pub rule_rate: Option<f64>,
+    pub(crate) rule_rate: Option<f64>,
+}
+
+impl SamplingDecision {
+    /// Writes the decision's tags: `_sampling_priority_v1`, `_dd.p.dm` and `_dd.p.ksr` for every
+    /// chunk, `_dd.rule_psr` for the local root.
+    pub(crate) fn write_tags(&self, chunk: &mut TagList, root: &mut TagList) {
+        chunk.set_num("_sampling_priority_v1", f64::from(self.priority));
+        if self.priority > 0 {
+            chunk.set_str("_dd.p.dm", &format!("-{}", self.mechanism));
+        }
+        if let Some(rate) = self.rule_rate {
+            chunk.set_str("_dd.p.ksr", &format_rate(rate));
+            root.set_num("_dd.rule_psr", rate);
+        }
+    }
+}
+
+/// What the sampler knows about a new trace: its local root as recorded at creation.
+#[derive(Clone, Copy, Debug)]
+#[allow(dead_code)] // the fields beyond the id are read by sampling rules
+pub(crate) struct SamplingInput<'a> {
+    pub(crate) trace_id: TraceId,
+    /// The root's service, or the tracer's when the root set none.
+    pub(crate) service: &'a str,
+    pub(crate) operation_name: &'a str,
+    pub(crate) resource: &'a str,
+    tags: &'a TagList,
+}
+
+impl<'a> SamplingInput<'a> {
+    /// The input for the local root `root` of trace `trace_id`; `default_service` is the
+    /// tracer's service.
+    pub(crate) fn for_root(
+        root: &'a SpanData,
+        trace_id: TraceId,
+        default_service: &'a str,
+    ) -> Self {
+        SamplingInput {
+            trace_id,
+            service: root.service().unwrap_or(default_service),
+            operation_name: root.operation_name(),
+            resource: root.resource(),
+            tags: &root.fields.tags,
+        }
+    }
+
+    /// The root's tag `key` (a string tag, or a number recorded as a metric).
+    #[allow(dead_code)] // read by sampling rules
+    pub(crate) fn tag(&self, key: &str) -> Option<TagRef<'a>> {
+        self.tags.get(key)
+    }
 }
 
 /// Keep condition for `rate` (spec §3.2): `id × KNUTH_FACTOR mod 2^64 ≤ rate × (2^64 − 1)`.
@@ -53,12 +109,17 @@ impl Sampler {
         Sampler { sample_rate }
     }
 
-    /// Decides for a new trace whose low 64 bits are `trace_id_low`.
-    pub(crate) fn decide(&self, trace_id_low: u64) -> SamplingDecision {
+    /// Decides for a new trace.
+    pub(crate) fn decide(&self, input: &SamplingInput<'_>) -> SamplingDecision {
+        self.decide_for_id(input.trace_id)
+    }
+
+    /// The decision for `trace_id` from the rate alone (no rule looks at anything else yet).
+    pub(crate) fn decide_for_id(&self, trace_id: TraceId) -> SamplingDecision {
         match self.sample_rate {
             // The catch-all rule (spec §3.3 step 3).
             Some(rate) => SamplingDecision {
-                priority: if sampled_by_rate(trace_id_low, rate) {
+                priority: if sampled_by_rate(trace_id.low(), rate) {
                     PRIORITY_USER_KEEP
                 } else {
                     PRIORITY_USER_REJECT
@@ -125,16 +186,48 @@ mod tests {
 
     #[test]
     fn sample_rate_gives_user_priorities_and_rule_mechanism() {
-        let keep_all = Sampler::new(Some(1.0)).decide(42);
+        let id = TraceId::from_parts(0, 42);
+        let keep_all = Sampler::new(Some(1.0)).decide_for_id(id);
         assert_eq!(keep_all.priority, PRIORITY_USER_KEEP);
         assert_eq!(keep_all.mechanism, MECHANISM_LOCAL_RULE);
         assert_eq!(keep_all.rule_rate, Some(1.0));
-        let drop_all = Sampler::new(Some(0.0)).decide(42);
+        let drop_all = Sampler::new(Some(0.0)).decide_for_id(id);
         assert_eq!(drop_all.priority, PRIORITY_USER_REJECT);
-        let default = Sampler::new(None).decide(42);
+        let default = Sampler::new(None).decide_for_id(id);
         assert_eq!(default.priority, PRIORITY_AUTO_KEEP);
         assert_eq!(default.mechanism, MECHANISM_DEFAULT);
         assert_eq!(default.rule_rate, None);
+    }
+
+    #[test]
+    fn the_input_sees_the_roots_initial_fields() {
+        let mut root = SpanData::blank(0, 0);
+        root.name = "request";
+        root.fields
+            .record_str("resource.name".into(), "GET /health", false);
+        root.fields
+            .record_num("http.status_code".into(), 200.0, format_args!("200"), false);
+        let input = SamplingInput::for_root(&root, TraceId::from_parts(0, 1), "web");
+        assert_eq!(input.service, "web");
+        assert_eq!(input.operation_name, "request");
+        assert_eq!(input.resource, "GET /health");
+        assert_eq!(input.tag("http.status_code"), Some(TagRef::Str("200")));
+        root.fields.record_str("service.name".into(), "api", true);
+        let input = SamplingInput::for_root(&root, TraceId::from_parts(0, 1), "web");
+        assert_eq!(input.service, "api");
+    }
+
+    #[test]
+    fn dropped_decisions_carry_no_decision_maker() {
+        let mut chunk = TagList::default();
+        let mut root = TagList::default();
+        Sampler::new(Some(0.0))
+            .decide_for_id(TraceId::from_parts(0, 1))
+            .write_tags(&mut chunk, &mut root);
+        assert_eq!(chunk.get("_sampling_priority_v1"), Some(TagRef::Num(-1.0)));
+        assert_eq!(chunk.get("_dd.p.dm"), None);
+        assert_eq!(chunk.get("_dd.p.ksr"), Some(TagRef::Str("0")));
+        assert_eq!(root.get("_dd.rule_psr"), Some(TagRef::Num(0.0)));
     }
 
     #[test]

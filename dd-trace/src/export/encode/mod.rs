@@ -1,175 +1,170 @@
-//! ENCODE: finished chunks → v0.4 msgpack payloads (spec §1.1–1.2), with rmp-serde.
+//! ENCODE: processed chunks → request bodies, on the worker thread.
 //!
-//! In: [`Chunk`]s drained by the worker. Out: [`Payload`]s (body bytes, chunk and span counts)
-//! for the transport. Adds the tags every span or chunk carries (spec §2) here, on the worker,
-//! so the app's threads never pay for them. The encoding buffer is reused from payload to
-//! payload; a payload is cut once it passes the flush threshold, splitting a large chunk into
-//! several chunks of the same trace if need be, so no payload grows far past it.
+//! In: [`Chunk`]s with their frozen [`TraceLevelTags`], from the worker after the processing
+//! stage. Out: [`Payload`]s (body, format, chunk and span counts) for the transport. What a span
+//! carries on the wire beyond its own fields (the tracer's `env`, `version`, `DD_TAGS`,
+//! `language`, `runtime-id`, `process_id`, `_dd.top_level`, the trace-level tags) is composed
+//! here, once, by [`SpanView`], for every format: today v0.4 ([`v04`]).
+//!
+//! [`Chunk`]: crate::model::trace::Chunk
+
+pub(crate) mod v04;
+
+pub(crate) use v04::PayloadEncoder;
 
 use bytes::Bytes;
-use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Serialize, Serializer};
 
-use crate::model::span::{Chunk, SpanData, SpanKind, SpanLink, TagValue, TraceState, WallClock};
-use crate::sampling::format_rate;
+use crate::model::span::{SpanData, SpanKind, TagRef};
+use crate::model::trace::TraceLevelTags;
 
 /// A payload is cut once its body passes this size (spec §6 Decision: 1.5–5 MiB).
-pub const DEFAULT_PAYLOAD_FLUSH_BYTES: usize = 2 * 1024 * 1024;
+pub(crate) const DEFAULT_PAYLOAD_FLUSH_BYTES: usize = 2 * 1024 * 1024;
 
 /// The agent truncates longer `meta` values; doing it here keeps payloads small.
 const MAX_META_VALUE_BYTES: usize = 25_000;
 
-/// msgpack `array 32` marker: a fixed-size header that can be patched once the count is known.
-const ARRAY32: u8 = 0xdd;
+/// A payload's wire format, which also decides the endpoint it is sent to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PayloadFormat {
+    /// msgpack array of chunks of span maps, to `/v0.4/traces`.
+    V04,
+}
 
-/// Process-wide values written into spans.
-#[derive(Debug, Clone)]
-pub(crate) struct EncodeContext {
-    pub service: String,
-    pub env: Option<String>,
-    pub version: Option<String>,
-    pub global_tags: Vec<(String, String)>,
-    pub runtime_id: String,
-    pub process_id: f64,
+impl PayloadFormat {
+    /// The agent endpoint's path.
+    pub(crate) fn path(self) -> &'static str {
+        match self {
+            PayloadFormat::V04 => "/v0.4/traces",
+        }
+    }
 }
 
 /// An encoded request body.
 #[derive(Debug, Clone)]
 pub(crate) struct Payload {
-    pub body: Bytes,
-    pub chunks: u32,
-    pub spans: u64,
+    pub(crate) format: PayloadFormat,
+    pub(crate) body: Bytes,
+    pub(crate) chunks: u32,
+    pub(crate) spans: u64,
 }
 
-/// Builds payloads chunk by chunk into one reused buffer.
-pub(crate) struct PayloadEncoder {
-    buf: Vec<u8>,
-    chunks: u32,
-    spans: u64,
-    flush_bytes: usize,
-    ctx: EncodeContext,
-    clock: WallClock,
+/// Process-wide values written into spans.
+#[derive(Debug, Clone)]
+pub(crate) struct EncodeContext {
+    pub(crate) service: String,
+    pub(crate) env: Option<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) global_tags: Vec<(String, String)>,
+    pub(crate) runtime_id: String,
+    pub(crate) process_id: f64,
 }
 
-impl PayloadEncoder {
-    pub(crate) fn new(ctx: EncodeContext, flush_bytes: usize) -> Self {
-        let mut enc = PayloadEncoder {
-            buf: Vec::with_capacity(flush_bytes.min(DEFAULT_PAYLOAD_FLUSH_BYTES) + 64 * 1024),
-            chunks: 0,
-            spans: 0,
-            flush_bytes,
-            ctx,
-            clock: WallClock::now(),
-        };
-        enc.reset();
-        enc
-    }
-
-    fn reset(&mut self) {
-        self.buf.clear();
-        self.buf.extend_from_slice(&[ARRAY32, 0, 0, 0, 0]);
-        self.chunks = 0;
-        self.spans = 0;
-    }
-
-    /// Takes a fresh reading of the clocks that turn span instants into Unix time.
-    pub(crate) fn set_clock(&mut self, clock: WallClock) {
-        self.clock = clock;
-    }
-
-    /// Whether the payload has passed its flush threshold.
-    pub(crate) fn is_full(&self) -> bool {
-        self.buf.len() >= self.flush_bytes
-    }
-
-    /// Encodes `chunk`. Whenever the payload passes the flush threshold with spans of the chunk
-    /// left, the payload is finished and handed to `emit`, and the rest of the chunk continues
-    /// as a new chunk in a new payload.
-    pub(crate) fn push_chunk(&mut self, chunk: &Chunk, emit: &mut dyn FnMut(Payload)) {
-        let mut spans = chunk.spans.iter().peekable();
-        while spans.peek().is_some() {
-            let header_at = self.buf.len();
-            self.buf.extend_from_slice(&[ARRAY32, 0, 0, 0, 0]);
-            let mut count: u32 = 0;
-            while let Some(span) = spans.next() {
-                let record = SpanRecord {
-                    span,
-                    trace: &chunk.trace,
-                    ctx: &self.ctx,
-                    clock: &self.clock,
-                    chunk_first: count == 0,
-                };
-                let mut ser = rmp_serde::Serializer::new(&mut self.buf);
-                // Writing to a Vec cannot fail, and every map length is computed up front.
-                let _ = record.serialize(&mut ser);
-                count += 1;
-                if self.buf.len() >= self.flush_bytes && spans.peek().is_some() {
-                    break;
-                }
-            }
-            patch_u32(&mut self.buf, header_at, count);
-            self.chunks += 1;
-            self.spans += u64::from(count);
-            if spans.peek().is_some() {
-                if let Some(payload) = self.finish() {
-                    emit(payload);
-                }
-            }
-        }
-    }
-
-    /// The payload built so far, or `None` if it holds no chunk. The buffer is kept for reuse.
-    pub(crate) fn finish(&mut self) -> Option<Payload> {
-        if self.chunks == 0 {
-            return None;
-        }
-        patch_u32(&mut self.buf, 0, self.chunks);
-        let payload = Payload {
-            body: Bytes::copy_from_slice(&self.buf),
-            chunks: self.chunks,
-            spans: self.spans,
-        };
-        self.reset();
-        Some(payload)
-    }
+/// One span as every wire format sees it: its own fields plus the tags of its chunk, trace and
+/// process, composed in one place.
+pub(crate) struct SpanView<'a> {
+    pub(crate) span: &'a SpanData,
+    pub(crate) trace: &'a TraceLevelTags,
+    pub(crate) ctx: &'a EncodeContext,
+    /// The first span of its chunk (which carries the trace-level tags).
+    pub(crate) chunk_first: bool,
+    /// The trace's local root.
+    pub(crate) local_root: bool,
 }
 
-fn patch_u32(buf: &mut [u8], at: usize, value: u32) {
-    buf[at + 1..at + 5].copy_from_slice(&value.to_be_bytes());
-}
-
-/// One span as a v0.4 map, with the process- and chunk-level tags it must carry.
-struct SpanRecord<'a> {
-    span: &'a SpanData,
-    trace: &'a TraceState,
-    ctx: &'a EncodeContext,
-    clock: &'a WallClock,
-    chunk_first: bool,
-}
-
-impl SpanRecord<'_> {
-    fn is_local_root(&self) -> bool {
-        self.span.span_id == self.trace.local_root_span_id
+impl<'a> SpanView<'a> {
+    pub(crate) fn service(&self) -> &'a str {
+        self.span.service().unwrap_or(&self.ctx.service)
     }
 
     /// Trace-level tags go on the first span of each chunk and on the local root.
     fn carries_trace_tags(&self) -> bool {
-        self.chunk_first || self.is_local_root()
+        self.chunk_first || self.local_root
     }
 
-    fn service(&self) -> &str {
-        self.span.service().unwrap_or(&self.ctx.service)
+    /// The `meta` map: the span's string tags first (they win over any other source of the
+    /// same key), then the trace's and the tracer's.
+    pub(crate) fn meta(&self) -> Entries<'a, &'a str> {
+        let (span, trace, ctx) = (self.span, self.trace, self.ctx);
+        let mut meta = Entries(Vec::with_capacity(span.fields.tags.len() + 8));
+        let strings = |list: &'a crate::model::span::TagList| {
+            list.iter().filter_map(|(k, v)| match v {
+                TagRef::Str(v) => Some((k, v)),
+                TagRef::Num(_) => None,
+            })
+        };
+        for (k, v) in strings(&span.fields.tags) {
+            meta.push(k, truncate_utf8(v, MAX_META_VALUE_BYTES));
+        }
+        for (k, v) in strings(&trace.every_span) {
+            meta.push(k, v);
+        }
+        if let Some(env) = &ctx.env {
+            meta.push("env", env);
+        }
+        let service = self.service();
+        if service == ctx.service {
+            if let Some(version) = &ctx.version {
+                meta.push("version", version);
+            }
+        } else if !service.eq_ignore_ascii_case(&ctx.service) {
+            meta.push("_dd.base_service", &ctx.service);
+        }
+        for (k, v) in &ctx.global_tags {
+            meta.push(k, v);
+        }
+        if self.carries_trace_tags() {
+            meta.push("language", "rust");
+            meta.push("runtime-id", &ctx.runtime_id);
+            for (k, v) in strings(&trace.chunk) {
+                meta.push(k, v);
+            }
+        }
+        if self.local_root {
+            for (k, v) in strings(&trace.root) {
+                meta.push(k, v);
+            }
+        }
+        meta
     }
 
-    fn name(&self) -> &str {
-        let f = &self.span.fields;
-        f.operation_name.map_or(self.span.name, |t| f.text(t))
+    /// The `metrics` map, in the same order of precedence as [`meta`](Self::meta).
+    pub(crate) fn metrics(&self) -> Entries<'a, f64> {
+        let (span, trace) = (self.span, self.trace);
+        let mut metrics = Entries(Vec::with_capacity(6));
+        let numbers = |list: &'a crate::model::span::TagList| {
+            list.iter().filter_map(|(k, v)| match v {
+                TagRef::Num(n) => Some((k, n)),
+                TagRef::Str(_) => None,
+            })
+        };
+        for (k, v) in numbers(&span.fields.tags) {
+            metrics.push(k, v);
+        }
+        if span.is_top_level() {
+            metrics.push("_dd.top_level", 1.0);
+        } else if matches!(
+            span.fields.kind,
+            Some(SpanKind::Client | SpanKind::Producer | SpanKind::Consumer | SpanKind::Server)
+        ) {
+            metrics.push("_dd.measured", 1.0);
+        }
+        if self.carries_trace_tags() {
+            for (k, v) in numbers(&trace.chunk) {
+                metrics.push(k, v);
+            }
+            metrics.push("process_id", self.ctx.process_id);
+        }
+        if self.local_root {
+            for (k, v) in numbers(&trace.root) {
+                metrics.push(k, v);
+            }
+        }
+        metrics
     }
 }
 
-/// A list of map entries that skips keys it already holds: span fields first win over
-/// process-wide tags.
-struct Entries<'a, V>(Vec<(&'a str, V)>);
+/// Map entries that skip keys already present: the first source of a key wins.
+pub(crate) struct Entries<'a, V>(pub(crate) Vec<(&'a str, V)>);
 
 impl<'a, V> Entries<'a, V> {
     fn push(&mut self, key: &'a str, value: V) {
@@ -179,16 +174,7 @@ impl<'a, V> Entries<'a, V> {
     }
 }
 
-impl<V: Serialize> Serialize for Entries<'_, V> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            map.serialize_entry(k, v)?;
-        }
-        map.end()
-    }
-}
-
+/// `s` cut to at most `max` bytes, on a character boundary.
 fn truncate_utf8(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
@@ -200,445 +186,23 @@ fn truncate_utf8(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-impl Serialize for SpanRecord<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let span = self.span;
-        let fields = &span.fields;
-        let trace = self.trace;
-        let ctx = self.ctx;
-        let service = self.service();
-        let name = self.name();
-        let resource = fields.resource.map_or(name, |t| fields.text(t));
-        let top_level = span.is_top_level();
-        let trace_tags = self.carries_trace_tags();
-        let sampling = trace.sampling;
-
-        // Chunk-level strings that need formatting.
-        let dm =
-            (self.chunk_first && sampling.priority > 0).then(|| format!("-{}", sampling.mechanism));
-        let tid = (self.chunk_first && trace.trace_id.high() != 0)
-            .then(|| format!("{:016x}", trace.trace_id.high()));
-        let ksr = sampling
-            .rule_rate
-            .filter(|_| self.chunk_first)
-            .map(format_rate);
-
-        let mut meta: Entries<'_, &str> = Entries(Vec::with_capacity(fields.tags().count() + 8));
-        for (k, v) in fields.tags() {
-            if let TagValue::Str(v) = v {
-                meta.push(k, truncate_utf8(v, MAX_META_VALUE_BYTES));
-            }
-        }
-        if let Some(env) = &ctx.env {
-            meta.push("env", env);
-        }
-        if service == ctx.service {
-            if let Some(version) = &ctx.version {
-                meta.push("version", version);
-            }
-        } else if !service.eq_ignore_ascii_case(&ctx.service) {
-            meta.push("_dd.base_service", &ctx.service);
-        }
-        for (k, v) in &ctx.global_tags {
-            meta.push(k, v);
-        }
-        if trace_tags {
-            meta.push("language", "rust");
-            meta.push("runtime-id", &ctx.runtime_id);
-        }
-        if let Some(dm) = &dm {
-            meta.push("_dd.p.dm", dm);
-        }
-        if let Some(tid) = &tid {
-            meta.push("_dd.p.tid", tid);
-        }
-        if let Some(ksr) = &ksr {
-            meta.push("_dd.p.ksr", ksr);
-        }
-
-        let mut metrics: Entries<'_, f64> = Entries(Vec::with_capacity(6));
-        for (k, v) in fields.tags() {
-            if let TagValue::Num(v) = v {
-                metrics.push(k, v);
-            }
-        }
-        if top_level {
-            metrics.push("_dd.top_level", 1.0);
-        } else if matches!(
-            fields.kind,
-            Some(SpanKind::Client | SpanKind::Producer | SpanKind::Consumer | SpanKind::Server)
-        ) {
-            metrics.push("_dd.measured", 1.0);
-        }
-        if trace_tags {
-            metrics.push("_sampling_priority_v1", f64::from(sampling.priority));
-            metrics.push("process_id", ctx.process_id);
-        }
-        if let (true, Some(rate)) = (self.is_local_root(), sampling.rule_rate) {
-            metrics.push("_dd.rule_psr", rate);
-        }
-
-        let span_type = fields.span_type.map(|t| fields.text(t));
-        let links = !fields.links.is_empty();
-        let len = 11 + usize::from(span_type.is_some()) + usize::from(links);
-        let mut map = s.serialize_map(Some(len))?;
-        map.serialize_entry("trace_id", &trace.trace_id.low())?;
-        map.serialize_entry("span_id", &span.span_id)?;
-        map.serialize_entry("parent_id", &span.parent_id)?;
-        map.serialize_entry("name", name)?;
-        map.serialize_entry("resource", resource)?;
-        map.serialize_entry("service", service)?;
-        if let Some(t) = span_type {
-            map.serialize_entry("type", t)?;
-        }
-        map.serialize_entry("start", &self.clock.unix_ns(span.start))?;
-        map.serialize_entry("duration", &span.duration_ns())?;
-        map.serialize_entry("error", &i32::from(fields.error))?;
-        map.serialize_entry("meta", &meta)?;
-        map.serialize_entry("metrics", &metrics)?;
-        if links {
-            map.serialize_entry("span_links", &Links(&fields.links))?;
-        }
-        map.end()
-    }
-}
-
-struct Links<'a>(&'a [SpanLink]);
-
-impl Serialize for Links<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for link in self.0 {
-            seq.serialize_element(&LinkRecord(link))?;
-        }
-        seq.end()
-    }
-}
-
-struct LinkRecord<'a>(&'a SpanLink);
-
-impl Serialize for LinkRecord<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let link = self.0;
-        let high = link.trace_id.high();
-        let len = 2 + usize::from(high != 0) + usize::from(link.flags != 0);
-        let mut map = s.serialize_map(Some(len))?;
-        map.serialize_entry("trace_id", &link.trace_id.low())?;
-        if high != 0 {
-            map.serialize_entry("trace_id_high", &high)?;
-        }
-        map.serialize_entry("span_id", &link.span_id)?;
-        if link.flags != 0 {
-            map.serialize_entry("flags", &link.flags)?;
-        }
-        map.end()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::id::TraceId;
-    use crate::model::span::tests::span;
-    use crate::model::span::{ParentService, TraceState};
-    use crate::sampling::Sampler;
-    use rmpv::Value;
-    use std::sync::Arc;
-    use std::time::Instant;
-
-    fn ctx() -> EncodeContext {
-        EncodeContext {
-            service: "svc".into(),
-            env: Some("test".into()),
-            version: Some("1.0".into()),
-            global_tags: vec![
-                ("team".into(), "core".into()),
-                ("env".into(), "ignored".into()),
-            ],
-            runtime_id: "rid".into(),
-            process_id: 42.0,
-        }
-    }
-
-    fn chunk(n: u64, rate: Option<f64>) -> Chunk {
-        let trace = Arc::new(TraceState::new(
-            TraceId::from_parts(0x6638_b0e8_0000_0000, 77),
-            Sampler::new(rate).decide(77),
-            1,
-        ));
-        let spans = (1..=n)
-            .map(|i| {
-                let mut s = span(i, i - 1);
-                s.start = base() + std::time::Duration::from_nanos(i);
-                s.end = s.start + std::time::Duration::from_nanos(1000);
-                if i > 1 {
-                    s.parent_service = ParentService::Default;
-                }
-                s
-            })
-            .collect();
-        Chunk {
-            trace,
-            spans,
-            partial: false,
-        }
-    }
-
-    /// The instant that encodes as Unix time 1.7e18 (see `encoder`).
-    fn base() -> Instant {
-        static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        *BASE.get_or_init(Instant::now)
-    }
-
-    fn encoder(flush_bytes: usize) -> PayloadEncoder {
-        let mut enc = PayloadEncoder::new(ctx(), flush_bytes);
-        enc.set_clock(WallClock::at(base(), 1_700_000_000_000_000_000));
-        enc
-    }
-
-    fn decode(p: &Payload) -> Vec<Vec<Value>> {
-        let v: Value = rmp_serde::from_slice(&p.body).expect("valid msgpack");
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_array().unwrap().clone())
-            .collect()
-    }
-
-    fn get<'a>(map: &'a Value, key: &str) -> Option<&'a Value> {
-        map.as_map()?
-            .iter()
-            .find(|(k, _)| k.as_str() == Some(key))
-            .map(|(_, v)| v)
-    }
-
-    fn meta<'a>(span: &'a Value, key: &str) -> Option<&'a str> {
-        get(get(span, "meta")?, key)?.as_str()
-    }
-
-    fn metric(span: &Value, key: &str) -> Option<f64> {
-        get(get(span, "metrics")?, key)?.as_f64()
-    }
 
     #[test]
-    fn payload_decodes_back_to_the_spans_with_spec_tags() {
-        let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
-        let mut c = chunk(2, None);
-        c.spans[1].fields.set_str("http.method", "GET");
-        enc.push_chunk(&c, &mut |_| panic!("no early payload"));
-        let p = enc.finish().unwrap();
-        assert_eq!((p.chunks, p.spans), (1, 2));
-        let chunks = decode(&p);
-        assert_eq!(chunks.len(), 1);
-        let (root, child) = (&chunks[0][0], &chunks[0][1]);
-
-        assert_eq!(get(root, "trace_id").unwrap().as_u64(), Some(77));
-        assert_eq!(get(root, "span_id").unwrap().as_u64(), Some(1));
-        assert_eq!(get(root, "parent_id").unwrap().as_u64(), Some(0));
-        assert_eq!(get(child, "parent_id").unwrap().as_u64(), Some(1));
-        assert_eq!(get(root, "name").unwrap().as_str(), Some("op"));
-        assert_eq!(get(root, "resource").unwrap().as_str(), Some("op"));
-        assert_eq!(get(root, "service").unwrap().as_str(), Some("svc"));
-        assert_eq!(
-            get(root, "start").unwrap().as_i64(),
-            Some(1_700_000_000_000_000_001)
-        );
-        assert_eq!(get(root, "duration").unwrap().as_i64(), Some(1000));
-        assert_eq!(get(root, "error").unwrap().as_i64(), Some(0));
-
-        // Every span: env (DD_ENV wins over DD_TAGS), version, DD_TAGS.
-        for s in [root, child] {
-            assert_eq!(meta(s, "env"), Some("test"));
-            assert_eq!(meta(s, "version"), Some("1.0"));
-            assert_eq!(meta(s, "team"), Some("core"));
-        }
-        assert_eq!(meta(child, "http.method"), Some("GET"));
-        // Trace-level tags on the first span of the chunk only.
-        assert_eq!(meta(root, "_dd.p.tid"), Some("6638b0e800000000"));
-        assert_eq!(meta(root, "_dd.p.dm"), Some("-0"));
-        assert_eq!(meta(root, "language"), Some("rust"));
-        assert_eq!(meta(root, "runtime-id"), Some("rid"));
-        assert_eq!(metric(root, "_sampling_priority_v1"), Some(1.0));
-        assert_eq!(metric(root, "process_id"), Some(42.0));
-        assert_eq!(metric(root, "_dd.top_level"), Some(1.0));
-        assert_eq!(meta(child, "_dd.p.tid"), None);
-        assert_eq!(metric(child, "_sampling_priority_v1"), None);
-        assert_eq!(metric(child, "_dd.top_level"), None);
-    }
-
-    #[test]
-    fn sample_rate_decisions_carry_rule_tags() {
-        let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
-        enc.push_chunk(&chunk(1, Some(1.0)), &mut |_| {});
-        enc.push_chunk(&chunk(1, Some(0.0)), &mut |_| {});
-        let chunks = decode(&enc.finish().unwrap());
-        let (kept, dropped) = (&chunks[0][0], &chunks[1][0]);
-        assert_eq!(metric(kept, "_sampling_priority_v1"), Some(2.0));
-        assert_eq!(meta(kept, "_dd.p.dm"), Some("-3"));
-        assert_eq!(metric(kept, "_dd.rule_psr"), Some(1.0));
-        assert_eq!(meta(kept, "_dd.p.ksr"), Some("1"));
-        assert_eq!(metric(dropped, "_sampling_priority_v1"), Some(-1.0));
-        assert_eq!(
-            meta(dropped, "_dd.p.dm"),
-            None,
-            "dm only while priority > 0"
-        );
-        assert_eq!(metric(dropped, "_dd.rule_psr"), Some(0.0));
-    }
-
-    #[test]
-    fn other_services_get_base_service_and_no_version() {
-        let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
-        let mut c2 = chunk(2, None);
-        set_service(&mut c2.spans[1], "postgres");
-        enc.push_chunk(&c2, &mut |_| {});
-        let chunks = decode(&enc.finish().unwrap());
-        let db = &chunks[0][1];
-        assert_eq!(get(db, "service").unwrap().as_str(), Some("postgres"));
-        assert_eq!(meta(db, "version"), None);
-        assert_eq!(meta(db, "_dd.base_service"), Some("svc"));
-        assert_eq!(metric(db, "_dd.top_level"), Some(1.0));
-    }
-
-    fn set_service(span: &mut SpanData, service: &str) {
-        use tracing::field::Visit;
-        crate::model::span::FieldRecorder {
-            fields: &mut span.fields,
-            dedup: true,
-        }
-        .record_str(&crate::model::span::tests::field("service.name"), service);
-    }
-
-    #[test]
-    fn big_chunks_are_split_and_payloads_stay_near_the_threshold() {
-        let mut enc = encoder(4096);
-        let mut payloads = Vec::new();
-        enc.push_chunk(&chunk(200, None), &mut |p| payloads.push(p));
-        payloads.extend(enc.finish());
-        assert!(payloads.len() > 3, "{} payloads", payloads.len());
-        let mut ids = Vec::new();
-        for p in &payloads {
-            assert!(p.body.len() < 4096 + 1024, "{} bytes", p.body.len());
-            for c in decode(p) {
-                // Each piece is a chunk of its own: trace tags on its first span.
-                assert_eq!(metric(&c[0], "_sampling_priority_v1"), Some(1.0));
-                assert_eq!(meta(&c[0], "_dd.p.tid"), Some("6638b0e800000000"));
-                ids.extend(
-                    c.iter()
-                        .map(|s| get(s, "span_id").unwrap().as_u64().unwrap()),
-                );
-            }
-        }
-        assert_eq!(ids, (1..=200).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn links_are_encoded_with_high_bits_and_flags() {
-        let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
-        let mut c = chunk(1, None);
-        c.spans[0].fields.links.push(SpanLink {
-            trace_id: TraceId::from_parts(5, 6),
-            span_id: 7,
-            flags: 0x8000_0001,
-        });
-        enc.push_chunk(&c, &mut |_| {});
-        let chunks = decode(&enc.finish().unwrap());
-        let link = &get(&chunks[0][0], "span_links")
-            .unwrap()
-            .as_array()
-            .unwrap()[0];
-        assert_eq!(get(link, "trace_id").unwrap().as_u64(), Some(6));
-        assert_eq!(get(link, "trace_id_high").unwrap().as_u64(), Some(5));
-        assert_eq!(get(link, "span_id").unwrap().as_u64(), Some(7));
-        assert_eq!(get(link, "flags").unwrap().as_u64(), Some(0x8000_0001));
-    }
-
-    #[test]
-    fn long_meta_values_are_truncated_on_a_char_boundary() {
-        let s = "é".repeat(MAX_META_VALUE_BYTES);
+    fn long_values_are_cut_on_a_char_boundary() {
+        // One ASCII byte, then two-byte characters: byte `max` falls inside one of them.
+        let s = format!("a{}", "é".repeat(MAX_META_VALUE_BYTES));
         let t = truncate_utf8(&s, MAX_META_VALUE_BYTES);
-        assert!(t.len() <= MAX_META_VALUE_BYTES && t.len() >= MAX_META_VALUE_BYTES - 1);
+        assert_eq!(t.len(), MAX_META_VALUE_BYTES - 1);
+        assert!(t.ends_with('é'));
+        assert_eq!(truncate_utf8("short", MAX_META_VALUE_BYTES), "short");
+        assert_eq!(truncate_utf8("ab", 2), "ab");
     }
 
     #[test]
-    fn encoder_buffer_is_reused_across_payloads() {
-        let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
-        enc.push_chunk(&chunk(3, None), &mut |_| {});
-        let first = enc.finish().unwrap();
-        let ptr = enc.buf.as_ptr();
-        enc.push_chunk(&chunk(3, None), &mut |_| {});
-        let second = enc.finish().unwrap();
-        assert_eq!(enc.buf.as_ptr(), ptr);
-        assert_eq!(first.body.len(), second.body.len());
-        assert!(enc.finish().is_none());
-    }
-}
-
-#[cfg(test)]
-mod proptests {
-    use super::*;
-    use crate::model::id::TraceId;
-    use crate::model::span::tests::{field, span};
-    use crate::model::span::{FieldRecorder, TraceState};
-    use crate::sampling::Sampler;
-    use proptest::prelude::*;
-    use std::sync::Arc;
-    use tracing::field::Visit;
-
-    proptest! {
-        /// Whatever the field values, the payload decodes back to them.
-        #[test]
-        fn any_field_values_round_trip(
-            text in ".{0,300}",
-            number in any::<i64>(),
-            flag in any::<bool>(),
-            spans in 1usize..40,
-            flush_bytes in 256usize..20_000,
-        ) {
-            let trace = Arc::new(TraceState::new(TraceId::from_parts(7, 9), Sampler::new(None).decide(9), 1));
-            let mut chunk = Chunk { trace, spans: Default::default(), partial: false };
-            for i in 1..=spans as u64 {
-                let mut s = span(i, i - 1);
-                let mut r = FieldRecorder { fields: &mut s.fields, dedup: true };
-                r.record_str(&field("s"), &text);
-                r.record_i64(&field("n"), number);
-                r.record_bool(&field("error"), flag);
-                chunk.spans.push(s);
-            }
-            let ctx = EncodeContext {
-                service: "svc".into(),
-                env: None,
-                version: None,
-                global_tags: vec![],
-                runtime_id: "r".into(),
-                process_id: 1.0,
-            };
-            let mut enc = PayloadEncoder::new(ctx, flush_bytes);
-            let mut payloads = Vec::new();
-            enc.push_chunk(&chunk, &mut |p| payloads.push(p));
-            payloads.extend(enc.finish());
-            let mut seen = 0u64;
-            for p in &payloads {
-                let v: rmpv::Value = rmp_serde::from_slice(&p.body).unwrap();
-                let chunks = v.as_array().unwrap();
-                prop_assert_eq!(chunks.len() as u32, p.chunks);
-                for c in chunks {
-                    for s in c.as_array().unwrap() {
-                        seen += 1;
-                        let map = s.as_map().unwrap();
-                        let get = |k: &str| map.iter().find(|(key, _)| key.as_str() == Some(k)).map(|(_, v)| v.clone());
-                        prop_assert_eq!(get("span_id").unwrap().as_u64(), Some(seen));
-                        prop_assert_eq!(get("error").unwrap().as_i64(), Some(i64::from(flag)));
-                        let meta = get("meta").unwrap();
-                        let s_val = meta.as_map().unwrap().iter().find(|(k, _)| k.as_str() == Some("s")).map(|(_, v)| v.as_str().unwrap().to_string());
-                        prop_assert_eq!(s_val.as_deref(), Some(text.as_str()));
-                        let metrics = get("metrics").unwrap();
-                        let n = metrics.as_map().unwrap().iter().find(|(k, _)| k.as_str() == Some("n")).and_then(|(_, v)| v.as_f64());
-                        prop_assert_eq!(n, Some(number as f64));
-                    }
-                }
-            }
-            prop_assert_eq!(seen, spans as u64);
-        }
+    fn formats_name_their_endpoint() {
+        assert_eq!(PayloadFormat::V04.path(), "/v0.4/traces");
     }
 }

@@ -1,9 +1,11 @@
 //! TRANSPORT: HTTP to the agent over a Unix socket (hyperlocal) or TCP (hyper), with retries.
 //!
-//! In: [`Payload`]s from the worker. Out: the agent's sampling rates ([`AgentRates`]), or a
-//! [`SendError`] saying what went wrong. Status handling per spec §1.7 Decision: 400/413/415 are
-//! final; 408/429/5xx, timeouts and connection errors are retried with exponential backoff.
-//! Runs only on the worker's runtime.
+//! In: [`Payload`]s from the worker, each sent to the endpoint its format names. Out: the
+//! agent's sampling rates ([`AgentRates`]), or a [`SendError`] saying what went wrong. Status
+//! handling per spec §1.7 Decision: 400/413/415 are final; 408/429/5xx, timeouts and connection
+//! errors are retried with exponential backoff. Runs only on the worker's runtime. With the
+//! `testing` feature the destination may also be an in-memory exporter, which receives the
+//! same payloads without any I/O.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,13 +23,14 @@ use tokio::time::Instant;
 use crate::config::AgentEndpoint;
 pub(crate) mod container;
 
+use crate::diagnostics::{error_chain, ChainStyle};
 use crate::export::encode::Payload;
 use container::ContainerInfo;
 
 /// The tracer's version, sent as `Datadog-Meta-Tracer-Version`.
 pub const TRACER_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The compiler that built the tracer, sent as `Datadog-Meta-Lang-Version`.
-pub const RUSTC_VERSION: &str = env!("DD_TRACE_RUSTC_VERSION");
+pub(crate) const RUSTC_VERSION: &str = env!("DD_TRACE_RUSTC_VERSION");
 
 /// Retries after the first attempt of a retryable failure.
 const MAX_RETRIES: u32 = 3;
@@ -38,11 +41,31 @@ const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// The agent's sampling rates by `service:<svc>,env:<env>` key (spec §1.6).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct AgentRates {
+pub(crate) struct AgentRates {
     /// Rates by key; `service:,env:` is the agent's default.
-    pub by_service: HashMap<String, f64>,
+    pub(crate) by_service: HashMap<String, f64>,
     /// The agent's rates version, echoed in `Datadog-Rates-Payload-Version`.
-    pub version: Option<String>,
+    pub(crate) version: Option<String>,
+}
+
+/// Where payloads go.
+#[derive(Clone, Debug)]
+pub(crate) enum Destination {
+    /// A Datadog agent (or anything that speaks its API).
+    Agent(AgentEndpoint),
+    /// The testing exporter, in this process.
+    #[cfg(any(test, feature = "testing"))]
+    Memory(crate::testing::InMemoryExporter),
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Destination::Agent(endpoint) => endpoint.fmt(f),
+            #[cfg(any(test, feature = "testing"))]
+            Destination::Memory(_) => f.write_str("in-memory"),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -80,12 +103,12 @@ impl SendError {
     }
 
     /// What the operator can do about it.
-    pub(crate) fn remedy(&self, endpoint: &AgentEndpoint) -> &'static str {
-        match (self, endpoint) {
-            (SendError::Connect(_), AgentEndpoint::Unix(_)) => {
+    pub(crate) fn remedy(&self, destination: &Destination) -> &'static str {
+        match (self, destination) {
+            (SendError::Connect(_), Destination::Agent(AgentEndpoint::Unix(_))) => {
                 "Check that the Datadog agent is running with APM enabled and that its socket is mounted at this path, or set DD_TRACE_AGENT_URL."
             }
-            (SendError::Connect(_), AgentEndpoint::Http { .. }) => {
+            (SendError::Connect(_), _) => {
                 "Check that the Datadog agent is running with APM enabled and reachable at this address, or set DD_TRACE_AGENT_URL / DD_AGENT_HOST / DD_TRACE_AGENT_PORT."
             }
             (SendError::Timeout(_), _) => {
@@ -122,17 +145,21 @@ pub(crate) struct Delivery {
 }
 
 #[derive(Clone)]
-enum HttpClient {
-    Unix(Client<hyperlocal::UnixConnector, Full<Bytes>>),
-    Tcp(Client<HttpConnector, Full<Bytes>>),
+enum Connection {
+    Unix(
+        Client<hyperlocal::UnixConnector, Full<Bytes>>,
+        std::path::PathBuf,
+    ),
+    Tcp(Client<HttpConnector, Full<Bytes>>, String),
+    #[cfg(any(test, feature = "testing"))]
+    Memory(crate::testing::InMemoryExporter),
 }
 
-/// Sends payloads to one agent endpoint.
+/// Sends payloads to one destination.
 #[derive(Clone)]
 pub(crate) struct Transport {
-    client: HttpClient,
-    endpoint: AgentEndpoint,
-    traces_uri: Uri,
+    connection: Connection,
+    destination: Destination,
     headers: HeaderMap,
     timeout: Duration,
 }
@@ -141,35 +168,34 @@ impl Transport {
     /// Prepares a client and the headers every request carries. Must run inside the worker's
     /// runtime (hyper's pool spawns its tasks there).
     pub(crate) fn new(
-        endpoint: AgentEndpoint,
+        destination: Destination,
         timeout: Duration,
         container: &ContainerInfo,
         external_env: Option<&str>,
     ) -> Result<Self, String> {
-        let (client, traces_uri) = match &endpoint {
-            AgentEndpoint::Unix(path) => (
-                HttpClient::Unix(
-                    Client::builder(TokioExecutor::new())
-                        .pool_idle_timeout(Duration::from_secs(30))
-                        .build(hyperlocal::UnixConnector),
-                ),
-                hyperlocal::Uri::new(path, "/v0.4/traces").into(),
+        let connection = match &destination {
+            Destination::Agent(AgentEndpoint::Unix(path)) => Connection::Unix(
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(30))
+                    .build(hyperlocal::UnixConnector),
+                path.clone(),
             ),
-            AgentEndpoint::Http { host, port } => {
+            Destination::Agent(endpoint @ AgentEndpoint::Http { .. }) => {
                 let mut connector = HttpConnector::new();
                 connector.set_nodelay(true);
                 connector.set_connect_timeout(Some(timeout));
-                (
-                    HttpClient::Tcp(
-                        Client::builder(TokioExecutor::new())
-                            .pool_idle_timeout(Duration::from_secs(30))
-                            .build(connector),
-                    ),
-                    format!("http://{host}:{port}/v0.4/traces")
-                        .parse::<Uri>()
-                        .map_err(|e| format!("invalid agent address {endpoint}: {e}"))?,
+                let base = endpoint.to_string();
+                base.parse::<Uri>()
+                    .map_err(|e| format!("invalid agent address {endpoint}: {e}"))?;
+                Connection::Tcp(
+                    Client::builder(TokioExecutor::new())
+                        .pool_idle_timeout(Duration::from_secs(30))
+                        .build(connector),
+                    base,
                 )
             }
+            #[cfg(any(test, feature = "testing"))]
+            Destination::Memory(exporter) => Connection::Memory(exporter.clone()),
         };
         let mut headers = HeaderMap::new();
         let mut put = |name: &'static str, value: &str| {
@@ -196,17 +222,27 @@ impl Transport {
             put("datadog-external-env", env);
         }
         Ok(Transport {
-            client,
-            endpoint,
-            traces_uri,
+            connection,
+            destination,
             headers,
             timeout,
         })
     }
 
-    /// The agent address, for messages.
-    pub(crate) fn endpoint(&self) -> &AgentEndpoint {
-        &self.endpoint
+    /// Where payloads go, for messages.
+    pub(crate) fn destination(&self) -> &Destination {
+        &self.destination
+    }
+
+    /// The URI for a request to `path`.
+    fn uri(&self, path: &str) -> Result<Uri, SendError> {
+        let uri = match &self.connection {
+            Connection::Unix(_, socket) => Ok(hyperlocal::Uri::new(socket, path).into()),
+            Connection::Tcp(_, base) => format!("{base}{path}").parse::<Uri>(),
+            #[cfg(any(test, feature = "testing"))]
+            Connection::Memory(_) => return Err(SendError::Connect("no URI in memory".into())),
+        };
+        uri.map_err(|e| SendError::Connect(format!("invalid request URI for {path}: {e}")))
     }
 
     /// Delivers `payload`, retrying retryable failures with backoff, never past `deadline`.
@@ -240,7 +276,7 @@ impl Transport {
                     }
                     crate::diagnostics::log::debug(format_args!(
                         "send to {} failed ({e}); retry {failed_attempts} in {:?}",
-                        self.endpoint,
+                        self.destination,
                         backoff + jitter
                     ));
                     tokio::time::sleep_until(retry_at).await;
@@ -256,9 +292,13 @@ impl Transport {
         rates_version: Option<&str>,
         deadline: Option<Instant>,
     ) -> Result<Option<AgentRates>, SendError> {
+        #[cfg(any(test, feature = "testing"))]
+        if let Connection::Memory(exporter) = &self.connection {
+            return exporter.receive(payload);
+        }
         let mut builder = Request::builder()
             .method(Method::POST)
-            .uri(self.traces_uri.clone());
+            .uri(self.uri(payload.format.path())?);
         if let Some(headers) = builder.headers_mut() {
             headers.extend(self.headers.clone());
             headers.insert("x-datadog-trace-count", HeaderValue::from(payload.chunks));
@@ -274,11 +314,14 @@ impl Transport {
             limit = limit.min(d);
         }
         let exchange = async {
-            let response = match &self.client {
-                HttpClient::Unix(c) => c.request(request).await,
-                HttpClient::Tcp(c) => c.request(request).await,
+            let response = match &self.connection {
+                Connection::Unix(c, _) => c.request(request).await,
+                Connection::Tcp(c, _) => c.request(request).await,
+                // Answered before a request was built.
+                #[cfg(any(test, feature = "testing"))]
+                Connection::Memory(_) => return Err(SendError::Connect("in memory".into())),
             }
-            .map_err(|e| SendError::Connect(error_chain(&e)))?;
+            .map_err(|e| SendError::Connect(error_chain(&e, ChainStyle::OneLine)))?;
             let status = response.status();
             let version = response
                 .headers()
@@ -312,21 +355,6 @@ pub(crate) fn parse_rates(body: &[u8], version: Option<String>) -> Option<AgentR
         by_service: parsed.rate_by_service?,
         version,
     })
-}
-
-/// An error and its sources on one line: hyper's top-level messages alone are vague.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
-    }
-    out
 }
 
 #[cfg(test)]

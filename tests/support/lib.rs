@@ -1,7 +1,9 @@
-//! Test peers: Datadog's real `ddapm-test-agent` (started per test on free ports and a Unix
-//! socket in a temporary directory) and a small fault-injecting agent of our own for statuses
-//! the real one cannot produce.
-#![allow(dead_code)]
+//! Test peers shared by the workspace's integration tests and benchmarks: Datadog's real
+//! `ddapm-test-agent` (started per test on free ports and a Unix socket in a temporary
+//! directory), a small fault-injecting agent of our own for statuses the real one cannot
+//! produce (also a fast sink for benchmarks), and the tracer setup the tests share.
+//!
+//! Tests of the layer itself that need no agent use `dd_trace::testing` instead.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -27,7 +29,7 @@ pub fn tracer(agent_url: &str, vars: &[(&str, &str)]) -> (Dispatch, DatadogGuard
     env.insert("DD_TRACE_AGENT_URL".into(), agent_url.into());
     env.insert("DD_TRACE_STARTUP_LOGS".into(), "false".into());
     let (layer, guard) = DatadogLayer::builder()
-        .with_env_lookup(move |k| env.get(k).cloned())
+        .with_variable_source(move |k| env.get(k).cloned())
         .with_flush_interval(std::time::Duration::from_secs(3600))
         .build()
         .expect("tracer builds");
@@ -42,7 +44,8 @@ fn agent_binary() -> PathBuf {
     if let Ok(bin) = std::env::var("DD_TEST_AGENT_BIN") {
         return PathBuf::from(bin);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-agent/bin/ddapm-test-agent")
+    // This crate lives in `tests/support` of the workspace.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-agent/bin/ddapm-test-agent")
 }
 
 fn free_port() -> u16 {
@@ -53,9 +56,12 @@ fn free_port() -> u16 {
 }
 
 /// A running `ddapm-test-agent`, stopped on drop.
+#[derive(Debug)]
 pub struct TestAgent {
     child: Child,
+    /// The agent's TCP port.
     pub port: u16,
+    /// The agent's Unix socket.
     pub socket: PathBuf,
     dir: PathBuf,
 }
@@ -126,14 +132,17 @@ impl TestAgent {
         }
     }
 
+    /// `unix://…` for the agent's socket.
     pub fn unix_url(&self) -> String {
         format!("unix://{}", self.socket.display())
     }
 
+    /// `http://127.0.0.1:…` for the agent's TCP port.
     pub fn http_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// GET `path` from the agent, as JSON; panics unless it answers 200 with JSON.
     pub fn get(&self, path: &str) -> Value {
         let body = http_get(self.port, path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
@@ -218,14 +227,19 @@ pub fn http_get(port: u16, path: &str) -> Result<String, String> {
 /// A request received by [`FaultAgent`].
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// Header names (lowercase) and values.
     pub headers: Vec<(String, String)>,
+    /// The request body.
     pub body: Vec<u8>,
 }
 
 /// An agent of our own that answers trace requests with scripted statuses (then 200 once
 /// the script runs out), recording each request.
+#[derive(Debug)]
 pub struct FaultAgent {
+    /// The TCP port it listens on.
     pub port: u16,
+    /// Requests recorded (all of them, unless it is a sink).
     pub received: Arc<Mutex<Vec<Received>>>,
     /// Requests answered, recorded or not.
     pub answered: Arc<AtomicUsize>,
@@ -267,10 +281,12 @@ impl FaultAgent {
         }
     }
 
+    /// `http://127.0.0.1:…` for this agent.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Requests recorded so far.
     pub fn count(&self) -> usize {
         self.received.lock().unwrap().len()
     }

@@ -1,0 +1,375 @@
+//! The builder: `with_*` overrides merged over the `DD_*` environment, then the tracer starts.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::{from_env, valid_partial_flush_min_spans, AgentEndpoint, Config};
+use crate::error::BuildError;
+use crate::{DatadogGuard, DatadogLayer};
+
+/// Reads one variable.
+type VariableSource = Box<dyn Fn(&str) -> Option<String>>;
+
+/// Configures and builds a [`DatadogLayer`] and its [`DatadogGuard`].
+///
+/// Every setting starts from its `DD_*` environment variable (see the crate docs' table); a
+/// `with_*` call overrides it.
+///
+/// ```
+/// let (layer, guard) = dd_trace::DatadogLayer::builder()
+///     .with_service("checkout")
+///     .with_env("prod")
+///     .with_tag("team", "payments")
+///     .with_agent_url("unix:///var/run/datadog/apm.socket")
+///     # .with_enabled(false)
+///     .build()?;
+/// // compose `layer` into the subscriber; keep `guard` until the app exits
+/// # drop((layer, guard));
+/// # Ok::<(), dd_trace::BuildError>(())
+/// ```
+#[derive(Default)]
+#[must_use]
+pub struct DatadogLayerBuilder {
+    variables: Option<VariableSource>,
+    service: Option<String>,
+    env: Option<String>,
+    version: Option<String>,
+    tags: Vec<(String, String)>,
+    enabled: Option<bool>,
+    sample_rate: Option<f64>,
+    agent_url: Option<String>,
+    agent_timeout: Option<Duration>,
+    entity_id: Option<String>,
+    external_env: Option<String>,
+    startup_logs: Option<bool>,
+    debug: Option<bool>,
+    trace_id_128_bit: Option<bool>,
+    log_trace_id_128_bit: Option<bool>,
+    partial_flush: Option<bool>,
+    partial_flush_min_spans: Option<usize>,
+    flush_interval: Option<Duration>,
+    queue_capacity: Option<usize>,
+    shutdown_timeout: Option<Duration>,
+    #[cfg(any(test, feature = "testing"))]
+    in_memory: Option<crate::testing::InMemoryExporter>,
+}
+
+impl std::fmt::Debug for DatadogLayerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatadogLayerBuilder")
+            .field("service", &self.service)
+            .field("env", &self.env)
+            .field("agent_url", &self.agent_url)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DatadogLayer {
+    /// A builder that starts from the `DD_*` environment.
+    pub fn builder() -> DatadogLayerBuilder {
+        DatadogLayerBuilder::default()
+    }
+}
+
+impl DatadogLayerBuilder {
+    /// Reads the `DD_*` variables through `source` instead of the process environment: for
+    /// tests, or when configuration lives elsewhere. `source` returns a variable's value, or
+    /// `None` when it is unset.
+    pub fn with_variable_source(
+        mut self,
+        source: impl Fn(&str) -> Option<String> + 'static,
+    ) -> Self {
+        self.variables = Some(Box::new(source));
+        self
+    }
+
+    /// Sets the service name (overrides `DD_SERVICE`).
+    pub fn with_service(mut self, service: impl Into<String>) -> Self {
+        self.service = Some(service.into());
+        self
+    }
+
+    /// Sets the deployment environment, the `env` tag (overrides `DD_ENV`).
+    pub fn with_env(mut self, env: impl Into<String>) -> Self {
+        self.env = Some(env.into());
+        self
+    }
+
+    /// Sets the version (overrides `DD_VERSION`).
+    pub fn with_version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// Adds a tag to every span, after those of `DD_TAGS` (a span's own fields win).
+    pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.push((key.into(), value.into()));
+        self
+    }
+
+    /// Turns tracing on or off (overrides `DD_TRACE_ENABLED`). Off, no spans are recorded, no
+    /// worker runs and nothing is sent.
+    pub fn with_enabled(mut self, enabled: bool) -> Self {
+        self.enabled = Some(enabled);
+        self
+    }
+
+    /// Keeps traces at this rate in `[0, 1]` (overrides `DD_TRACE_SAMPLE_RATE`).
+    pub fn with_sample_rate(mut self, rate: f64) -> Self {
+        self.sample_rate = Some(rate);
+        self
+    }
+
+    /// Sends to this agent: `unix:///path/to/apm.socket` or `http://host:port` (overrides
+    /// `DD_TRACE_AGENT_URL`, `DD_AGENT_HOST` and `DD_TRACE_AGENT_PORT`).
+    pub fn with_agent_url(mut self, url: impl Into<String>) -> Self {
+        self.agent_url = Some(url.into());
+        self
+    }
+
+    /// Timeout of one request to the agent (overrides `DD_TRACE_AGENT_TIMEOUT`).
+    pub fn with_agent_timeout(mut self, timeout: Duration) -> Self {
+        self.agent_timeout = Some(timeout);
+        self
+    }
+
+    /// The entity id sent as `Datadog-Entity-ID` when no container can be detected, e.g. the
+    /// pod UID (overrides `DD_ENTITY_ID`).
+    pub fn with_entity_id(mut self, entity_id: impl Into<String>) -> Self {
+        self.entity_id = Some(entity_id.into());
+        self
+    }
+
+    /// The value sent as `Datadog-External-Env` (overrides `DD_EXTERNAL_ENV`).
+    pub fn with_external_env(mut self, external_env: impl Into<String>) -> Self {
+        self.external_env = Some(external_env.into());
+        self
+    }
+
+    /// Prints the startup configuration line or not (overrides `DD_TRACE_STARTUP_LOGS`).
+    pub fn with_startup_logs(mut self, on: bool) -> Self {
+        self.startup_logs = Some(on);
+        self
+    }
+
+    /// Prints the tracer's debug diagnostics to stderr or not (overrides `DD_TRACE_DEBUG`).
+    pub fn with_debug(mut self, on: bool) -> Self {
+        self.debug = Some(on);
+        self
+    }
+
+    /// Generates 128-bit trace ids, or 64-bit ones when `false` (overrides
+    /// `DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED`).
+    pub fn with_128_bit_trace_ids(mut self, on: bool) -> Self {
+        self.trace_id_128_bit = Some(on);
+        self
+    }
+
+    /// Makes log correlation write 128-bit trace ids as 32 hex digits, or always the decimal
+    /// low 64 bits when `false` (overrides `DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED`).
+    pub fn with_128_bit_trace_id_logging(mut self, on: bool) -> Self {
+        self.log_trace_id_128_bit = Some(on);
+        self
+    }
+
+    /// Sends a long trace's finished spans before the trace ends, whenever
+    /// [`with_partial_flush_min_spans`](Self::with_partial_flush_min_spans) of them are waiting
+    /// (overrides `DD_TRACE_PARTIAL_FLUSH_ENABLED`).
+    pub fn with_partial_flush(mut self, on: bool) -> Self {
+        self.partial_flush = Some(on);
+        self
+    }
+
+    /// Finished spans, from 1 to 99 999, that trigger a partial flush (overrides
+    /// `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS`).
+    pub fn with_partial_flush_min_spans(mut self, min_spans: usize) -> Self {
+        self.partial_flush_min_spans = Some(min_spans);
+        self
+    }
+
+    /// How often finished traces are sent (default
+    /// [`DEFAULT_FLUSH_INTERVAL`](super::DEFAULT_FLUSH_INTERVAL); at least 1 ms).
+    pub fn with_flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = Some(interval);
+        self
+    }
+
+    /// Finished trace chunks the hand-off queue holds before new ones are dropped (default
+    /// [`DEFAULT_QUEUE_CAPACITY`](super::DEFAULT_QUEUE_CAPACITY)).
+    pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = Some(capacity);
+        self
+    }
+
+    /// How long dropping the [`DatadogGuard`] may wait for traces to be sent (default
+    /// [`DEFAULT_SHUTDOWN_TIMEOUT`](super::DEFAULT_SHUTDOWN_TIMEOUT)).
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// Delivers finished traces to `exporter` instead of the agent: everything else (the layer,
+    /// the queue, the worker, the encoder) runs as in production. See [`crate::testing`].
+    #[cfg(any(test, feature = "testing"))]
+    pub fn with_in_memory_exporter(mut self, exporter: &crate::testing::InMemoryExporter) -> Self {
+        self.in_memory = Some(exporter.clone());
+        self
+    }
+
+    /// Builds the layer and starts the worker thread (unless tracing is disabled).
+    ///
+    /// Malformed `DD_*` variables do not fail the build: each prints one warning naming the
+    /// variable and the default used.
+    ///
+    /// # Errors
+    /// [`BuildError`] when a value given to this builder is invalid or the worker thread
+    /// cannot start.
+    pub fn build(self) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
+        let config = self.into_config()?;
+        crate::diagnostics::log::set_debug(config.debug);
+        crate::tracer::start(config)
+    }
+
+    /// The environment with this builder's overrides applied, warnings printed.
+    fn into_config(self) -> Result<Config, BuildError> {
+        let variables: VariableSource = self
+            .variables
+            .unwrap_or_else(|| Box::new(|name| std::env::var(name).ok()));
+        let (mut config, warnings) = from_env(&*variables, &|p: &Path| p.exists());
+        for w in &warnings {
+            crate::diagnostics::log::warn(format_args!("{w}"));
+        }
+        if let Some(url) = self.agent_url {
+            config.agent = AgentEndpoint::parse(&url)
+                .map_err(|reason| BuildError::InvalidAgentUrl { url, reason })?;
+        }
+        if let Some(rate) = self.sample_rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(BuildError::InvalidSampleRate { rate });
+            }
+            config.sample_rate = Some(rate);
+        }
+        if let Some(min_spans) = self.partial_flush_min_spans {
+            if !valid_partial_flush_min_spans(&min_spans) {
+                return Err(BuildError::InvalidPartialFlushMinSpans { min_spans });
+            }
+        }
+        fn set<T>(slot: &mut T, value: Option<T>) {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        set(&mut config.service, self.service);
+        config.env = self.env.or(config.env);
+        config.version = self.version.or(config.version);
+        config.tags.extend(self.tags);
+        set(&mut config.enabled, self.enabled);
+        set(&mut config.agent_timeout, self.agent_timeout);
+        config.entity_id = self.entity_id.or(config.entity_id);
+        config.external_env = self.external_env.or(config.external_env);
+        set(&mut config.startup_logs, self.startup_logs);
+        set(&mut config.debug, self.debug);
+        set(&mut config.trace_id_128_bit, self.trace_id_128_bit);
+        set(&mut config.log_trace_id_128_bit, self.log_trace_id_128_bit);
+        set(&mut config.partial_flush, self.partial_flush);
+        set(
+            &mut config.partial_flush_min_spans,
+            self.partial_flush_min_spans,
+        );
+        set(&mut config.flush_interval, self.flush_interval);
+        config.flush_interval = config.flush_interval.max(Duration::from_millis(1));
+        set(&mut config.queue_capacity, self.queue_capacity);
+        set(&mut config.shutdown_timeout, self.shutdown_timeout);
+        #[cfg(any(test, feature = "testing"))]
+        {
+            config.in_memory = self.in_memory;
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder(vars: &[(&str, &str)]) -> DatadogLayerBuilder {
+        let vars: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        DatadogLayer::builder().with_variable_source(move |k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn builder_values_win_over_variables() {
+        let config = builder(&[
+            ("DD_SERVICE", "from-env"),
+            ("DD_ENV", "staging"),
+            ("DD_TRACE_DEBUG", "true"),
+            ("DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED", "true"),
+            ("DD_ENTITY_ID", "pod-env"),
+        ])
+        .with_service("from-builder")
+        .with_debug(false)
+        .with_128_bit_trace_ids(false)
+        .with_128_bit_trace_id_logging(false)
+        .with_entity_id("pod-builder")
+        .with_external_env("it-false,cn-app")
+        .into_config()
+        .unwrap();
+        assert_eq!(config.service, "from-builder");
+        assert_eq!(config.env.as_deref(), Some("staging"));
+        assert!(!config.debug);
+        assert!(!config.trace_id_128_bit);
+        assert!(!config.log_trace_id_128_bit);
+        assert_eq!(config.entity_id.as_deref(), Some("pod-builder"));
+        assert_eq!(config.external_env.as_deref(), Some("it-false,cn-app"));
+    }
+
+    #[test]
+    fn partial_flush_combines_switch_and_threshold_from_either_side() {
+        let min = |b: DatadogLayerBuilder| {
+            let c = b.into_config().unwrap();
+            c.partial_flush.then_some(c.partial_flush_min_spans)
+        };
+        assert_eq!(min(builder(&[])), None);
+        assert_eq!(min(builder(&[]).with_partial_flush(true)), Some(1000));
+        assert_eq!(
+            min(builder(&[("DD_TRACE_PARTIAL_FLUSH_MIN_SPANS", "50")]).with_partial_flush(true)),
+            Some(50)
+        );
+        assert_eq!(
+            min(builder(&[("DD_TRACE_PARTIAL_FLUSH_ENABLED", "true")])
+                .with_partial_flush_min_spans(7)),
+            Some(7)
+        );
+        assert_eq!(
+            min(builder(&[("DD_TRACE_PARTIAL_FLUSH_ENABLED", "true")]).with_partial_flush(false)),
+            None
+        );
+        assert!(matches!(
+            builder(&[]).with_partial_flush_min_spans(0).into_config(),
+            Err(BuildError::InvalidPartialFlushMinSpans { min_spans: 0 })
+        ));
+    }
+
+    #[test]
+    fn invalid_builder_values_fail_the_build_with_the_reason() {
+        let err = builder(&[])
+            .with_agent_url("https://agent")
+            .into_config()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            BuildError::InvalidAgentUrl {
+                reason: crate::AgentUrlError::HttpsUnsupported,
+                ..
+            }
+        ));
+        assert!(matches!(
+            builder(&[]).with_sample_rate(1.5).into_config(),
+            Err(BuildError::InvalidSampleRate { .. })
+        ));
+    }
+}

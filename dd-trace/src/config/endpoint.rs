@@ -1,0 +1,166 @@
+//! The agent's address: parsed from `DD_TRACE_AGENT_URL` or a builder URL at start.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::error::AgentUrlError;
+
+/// Where the agent listens.
+///
+/// ```
+/// use dd_trace::AgentEndpoint;
+///
+/// let uds = AgentEndpoint::parse("unix:///var/run/datadog/apm.socket")?;
+/// assert_eq!(uds, AgentEndpoint::Unix("/var/run/datadog/apm.socket".into()));
+/// let tcp = AgentEndpoint::parse("http://datadog-agent:8126")?;
+/// assert_eq!(tcp.to_string(), "http://datadog-agent:8126");
+/// assert!(AgentEndpoint::parse("https://datadog-agent:8126").is_err());
+/// # Ok::<(), dd_trace::AgentUrlError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentEndpoint {
+    /// HTTP over a Unix domain socket.
+    Unix(PathBuf),
+    /// HTTP over TCP. `host` is a name, an IPv4 address or a bracketed IPv6 address.
+    Http {
+        /// Host name or address.
+        host: String,
+        /// TCP port.
+        port: u16,
+    },
+}
+
+impl AgentEndpoint {
+    /// Parses `unix:///path` or `http://host[:port]` (port 80 when none is given).
+    ///
+    /// # Errors
+    /// [`AgentUrlError`] saying what is wrong with `url`: an unsupported scheme (including
+    /// `https`), a missing socket path or host, or a malformed port.
+    pub fn parse(url: &str) -> Result<Self, AgentUrlError> {
+        let url = url.trim();
+        if let Some(path) = url.strip_prefix("unix://") {
+            if path.is_empty() {
+                return Err(AgentUrlError::MissingSocketPath);
+            }
+            return Ok(AgentEndpoint::Unix(PathBuf::from(path)));
+        }
+        if let Some(rest) = url.strip_prefix("http://") {
+            let authority = rest.split('/').next().unwrap_or_default();
+            let (host, port) = split_host_port(authority)?;
+            if host.is_empty() {
+                return Err(AgentUrlError::MissingHost);
+            }
+            return Ok(AgentEndpoint::Http {
+                host: bracket_ipv6(host),
+                port: port.unwrap_or(80),
+            });
+        }
+        if url.starts_with("https://") {
+            return Err(AgentUrlError::HttpsUnsupported);
+        }
+        let scheme = url.split_once("://").map_or("", |(s, _)| s);
+        Err(AgentUrlError::UnsupportedScheme {
+            scheme: scheme.to_string(),
+        })
+    }
+}
+
+fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), AgentUrlError> {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let end = rest.find(']').ok_or(AgentUrlError::UnclosedBracket)?;
+        let port = rest[end + 1..].strip_prefix(':');
+        (&authority[..end + 2], port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        None => None,
+        Some(p) => Some(p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| {
+            AgentUrlError::InvalidPort {
+                port: p.to_string(),
+            }
+        })?),
+    };
+    Ok((host, port))
+}
+
+/// `::1` → `[::1]`, so the host can be joined with a port.
+pub(crate) fn bracket_ipv6(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+impl fmt::Display for AgentEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AgentEndpoint::Unix(path) => write!(f, "unix://{}", path.display()),
+            AgentEndpoint::Http { host, port } => write!(f, "http://{host}:{port}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_urls_parse_ipv6_and_default_port() {
+        assert_eq!(
+            AgentEndpoint::parse("http://[::1]:8126")
+                .unwrap()
+                .to_string(),
+            "http://[::1]:8126"
+        );
+        assert_eq!(
+            AgentEndpoint::parse("http://agent").unwrap().to_string(),
+            "http://agent:80"
+        );
+        assert_eq!(
+            AgentEndpoint::parse(" http://agent:9000/ignored/path ")
+                .unwrap()
+                .to_string(),
+            "http://agent:9000"
+        );
+    }
+
+    #[test]
+    fn each_malformed_url_gets_its_own_error() {
+        let cases = [
+            (
+                "ftp://x",
+                AgentUrlError::UnsupportedScheme {
+                    scheme: "ftp".into(),
+                },
+            ),
+            (
+                "agent:8126",
+                AgentUrlError::UnsupportedScheme {
+                    scheme: String::new(),
+                },
+            ),
+            ("https://agent:8126", AgentUrlError::HttpsUnsupported),
+            ("unix://", AgentUrlError::MissingSocketPath),
+            ("http://:80", AgentUrlError::MissingHost),
+            ("http://[::1:80", AgentUrlError::UnclosedBracket),
+            (
+                "http://h:99999",
+                AgentUrlError::InvalidPort {
+                    port: "99999".into(),
+                },
+            ),
+            (
+                "http://h:0",
+                AgentUrlError::InvalidPort { port: "0".into() },
+            ),
+        ];
+        for (url, want) in cases {
+            assert_eq!(AgentEndpoint::parse(url), Err(want), "{url}");
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Names of the environment variables dd-trace reads, one constant each.
+
+/// Service name of the spans this process creates.
+pub const DD_SERVICE: &str = "DD_SERVICE";
+/// Deployment environment (`env` tag).
+pub const DD_ENV: &str = "DD_ENV";
+/// Application version (`version` tag).
+pub const DD_VERSION: &str = "DD_VERSION";
+/// Tags added to every span: `k:v` pairs separated by commas or spaces.
+pub const DD_TAGS: &str = "DD_TAGS";
+/// `false` turns tracing off: no spans are built and nothing is sent.
+pub const DD_TRACE_ENABLED: &str = "DD_TRACE_ENABLED";
+/// Rate in `[0, 1]` at which traces are kept.
+pub const DD_TRACE_SAMPLE_RATE: &str = "DD_TRACE_SAMPLE_RATE";
+/// Agent URL: `unix:///path/to/apm.socket` or `http://host:port`.
+pub const DD_TRACE_AGENT_URL: &str = "DD_TRACE_AGENT_URL";
+/// Agent host, used when `DD_TRACE_AGENT_URL` is unset.
+pub const DD_AGENT_HOST: &str = "DD_AGENT_HOST";
+/// Agent trace port, used when `DD_TRACE_AGENT_URL` is unset.
+pub const DD_TRACE_AGENT_PORT: &str = "DD_TRACE_AGENT_PORT";
+/// Timeout of one request to the agent, in seconds.
+pub const DD_TRACE_AGENT_TIMEOUT: &str = "DD_TRACE_AGENT_TIMEOUT";
+/// Entity id (in Kubernetes, the pod UID), used when no container id can be detected.
+pub const DD_ENTITY_ID: &str = "DD_ENTITY_ID";
+/// Sent to the agent as `Datadog-External-Env`.
+pub const DD_EXTERNAL_ENV: &str = "DD_EXTERNAL_ENV";
+/// `true` prints one `DATADOG TRACER CONFIGURATION {json}` line at start.
+pub const DD_TRACE_STARTUP_LOGS: &str = "DD_TRACE_STARTUP_LOGS";
+/// `true` prints the tracer's debug diagnostics.
+pub const DD_TRACE_DEBUG: &str = "DD_TRACE_DEBUG";
+/// `false` generates 64-bit trace ids instead of 128-bit ones.
+pub const DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED: &str =
+    "DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED";
+/// `false` makes log correlation write the decimal low 64 bits of trace ids.
+pub const DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED: &str =
+    "DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED";
+/// `true` sends a long trace's finished spans before the trace ends.
+pub const DD_TRACE_PARTIAL_FLUSH_ENABLED: &str = "DD_TRACE_PARTIAL_FLUSH_ENABLED";
+/// Finished spans that trigger a partial flush.
+pub const DD_TRACE_PARTIAL_FLUSH_MIN_SPANS: &str = "DD_TRACE_PARTIAL_FLUSH_MIN_SPANS";

@@ -1,0 +1,87 @@
+//! The `DATADOG TRACER CONFIGURATION {json}` line printed once at start (unless
+//! `DD_TRACE_STARTUP_LOGS=false`), on the thread that builds the tracer.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::export::transport::{RUSTC_VERSION, TRACER_VERSION};
+
+/// The startup line's JSON.
+#[derive(Serialize)]
+struct StartupInfo<'a> {
+    date: String,
+    os_name: &'static str,
+    architecture: &'static str,
+    version: &'static str,
+    lang: &'static str,
+    lang_version: &'static str,
+    enabled: bool,
+    service: &'a str,
+    env: Option<&'a str>,
+    dd_version: Option<&'a str>,
+    agent_url: &'a str,
+    debug: bool,
+    sample_rate: Option<f64>,
+    tags: BTreeMap<&'a str, &'a str>,
+    runtime_id: &'a str,
+    trace_id_128_bit_generation_enabled: bool,
+    partial_flush_enabled: bool,
+    partial_flush_min_spans: usize,
+    entity_id: Option<&'a str>,
+}
+
+/// Prints the startup line for `config`; `destination` is where traces go.
+pub(crate) fn print(config: &Config, destination: &str, runtime_id: &str, entity_id: Option<&str>) {
+    let info = StartupInfo {
+        date: rfc3339_seconds(SystemTime::now()),
+        os_name: std::env::consts::OS,
+        architecture: std::env::consts::ARCH,
+        version: TRACER_VERSION,
+        lang: "rust",
+        lang_version: RUSTC_VERSION,
+        enabled: config.enabled,
+        service: &config.service,
+        env: config.env.as_deref(),
+        dd_version: config.version.as_deref(),
+        agent_url: destination,
+        debug: config.debug,
+        sample_rate: config.sample_rate,
+        tags: config
+            .tags
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
+        runtime_id,
+        trace_id_128_bit_generation_enabled: config.trace_id_128_bit,
+        partial_flush_enabled: config.partial_flush,
+        partial_flush_min_spans: config.partial_flush_min_spans,
+        entity_id,
+    };
+    if let Ok(json) = serde_json::to_string(&info) {
+        super::log::raw(&format!("DATADOG TRACER CONFIGURATION {json}"));
+    }
+}
+
+/// `t` as RFC 3339 UTC, to the second.
+fn rfc3339_seconds(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn startup_dates_are_rfc3339_utc_seconds() {
+        let leap_day = UNIX_EPOCH + Duration::from_secs(951_782_400) + Duration::from_millis(999);
+        assert_eq!(rfc3339_seconds(leap_day), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(1_764_547_199)),
+            "2025-11-30T23:59:59Z"
+        );
+    }
+}

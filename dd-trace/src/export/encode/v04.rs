@@ -1,0 +1,536 @@
+//! The v0.4 payload (spec §1.1–1.2): a msgpack array of chunks, each an array of span maps,
+//! written with rmp-serde.
+//!
+//! In: chunks and their trace-level tags, on the worker thread. Out: [`Payload`]s. The encoding
+//! buffer is reused from payload to payload; a payload is cut once it passes the flush
+//! threshold, splitting a large chunk into several chunks of the same trace if need be, so no
+//! payload grows far past it.
+
+use bytes::Bytes;
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+
+use super::{
+    EncodeContext, Entries, Payload, PayloadFormat, SpanView, DEFAULT_PAYLOAD_FLUSH_BYTES,
+};
+use crate::model::clock::WallClock;
+use crate::model::span::SpanLink;
+use crate::model::trace::{Chunk, TraceLevelTags};
+
+/// msgpack `array 32` marker: a fixed-size header that can be patched once the count is known.
+const ARRAY32: u8 = 0xdd;
+
+/// Builds v0.4 payloads chunk by chunk into one reused buffer.
+pub(crate) struct PayloadEncoder {
+    buf: Vec<u8>,
+    chunks: u32,
+    spans: u64,
+    flush_bytes: usize,
+    ctx: EncodeContext,
+    clock: WallClock,
+}
+
+impl PayloadEncoder {
+    pub(crate) fn new(ctx: EncodeContext, flush_bytes: usize) -> Self {
+        let mut enc = PayloadEncoder {
+            buf: Vec::with_capacity(flush_bytes.min(DEFAULT_PAYLOAD_FLUSH_BYTES) + 64 * 1024),
+            chunks: 0,
+            spans: 0,
+            flush_bytes,
+            ctx,
+            clock: WallClock::now(),
+        };
+        enc.reset();
+        enc
+    }
+
+    fn reset(&mut self) {
+        self.buf.clear();
+        self.buf.extend_from_slice(&[ARRAY32, 0, 0, 0, 0]);
+        self.chunks = 0;
+        self.spans = 0;
+    }
+
+    /// Takes a fresh reading of the clocks that turn span instants into Unix time.
+    pub(crate) fn set_clock(&mut self, clock: WallClock) {
+        self.clock = clock;
+    }
+
+    /// Whether the payload has passed its flush threshold.
+    pub(crate) fn is_full(&self) -> bool {
+        self.buf.len() >= self.flush_bytes
+    }
+
+    /// Encodes `chunk` with its trace-level tags. Whenever the payload passes the flush
+    /// threshold with spans of the chunk left, the payload is finished and handed to `emit`,
+    /// and the rest of the chunk continues as a new chunk in a new payload.
+    pub(crate) fn push_chunk(
+        &mut self,
+        chunk: &Chunk,
+        trace_tags: &TraceLevelTags,
+        emit: &mut dyn FnMut(Payload),
+    ) {
+        let local_root = chunk.trace.local_root_span_id();
+        let trace_id = chunk.trace.trace_id();
+        let mut spans = chunk.spans.iter().peekable();
+        while spans.peek().is_some() {
+            let header_at = self.buf.len();
+            self.buf.extend_from_slice(&[ARRAY32, 0, 0, 0, 0]);
+            let mut count: u32 = 0;
+            while let Some(span) = spans.next() {
+                let record = SpanRecord {
+                    view: SpanView {
+                        span,
+                        trace: trace_tags,
+                        ctx: &self.ctx,
+                        chunk_first: count == 0,
+                        local_root: span.span_id == local_root,
+                    },
+                    trace_id: trace_id.low(),
+                    clock: &self.clock,
+                };
+                let mut ser = rmp_serde::Serializer::new(&mut self.buf);
+                // Writing to a Vec cannot fail, and every map length is computed up front.
+                let _ = record.serialize(&mut ser);
+                count += 1;
+                if self.buf.len() >= self.flush_bytes && spans.peek().is_some() {
+                    break;
+                }
+            }
+            patch_u32(&mut self.buf, header_at, count);
+            self.chunks += 1;
+            self.spans += u64::from(count);
+            if spans.peek().is_some() {
+                if let Some(payload) = self.finish() {
+                    emit(payload);
+                }
+            }
+        }
+    }
+
+    /// The payload built so far, or `None` if it holds no chunk. The buffer is kept for reuse.
+    pub(crate) fn finish(&mut self) -> Option<Payload> {
+        if self.chunks == 0 {
+            return None;
+        }
+        patch_u32(&mut self.buf, 0, self.chunks);
+        let payload = Payload {
+            format: PayloadFormat::V04,
+            body: Bytes::copy_from_slice(&self.buf),
+            chunks: self.chunks,
+            spans: self.spans,
+        };
+        self.reset();
+        Some(payload)
+    }
+}
+
+fn patch_u32(buf: &mut [u8], at: usize, value: u32) {
+    buf[at + 1..at + 5].copy_from_slice(&value.to_be_bytes());
+}
+
+/// One span as a v0.4 map.
+struct SpanRecord<'a> {
+    view: SpanView<'a>,
+    trace_id: u64,
+    clock: &'a WallClock,
+}
+
+impl<V: Serialize> Serialize for Entries<'_, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for SpanRecord<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let span = self.view.span;
+        let name = span.operation_name();
+        let span_type = span.span_type();
+        let links = !span.fields.links.is_empty();
+        let len = 11 + usize::from(span_type.is_some()) + usize::from(links);
+        let mut map = s.serialize_map(Some(len))?;
+        map.serialize_entry("trace_id", &self.trace_id)?;
+        map.serialize_entry("span_id", &span.span_id)?;
+        map.serialize_entry("parent_id", &span.parent_id)?;
+        map.serialize_entry("name", name)?;
+        map.serialize_entry("resource", span.resource())?;
+        map.serialize_entry("service", self.view.service())?;
+        if let Some(t) = span_type {
+            map.serialize_entry("type", t)?;
+        }
+        map.serialize_entry("start", &self.clock.unix_ns(span.start))?;
+        map.serialize_entry("duration", &span.duration_ns())?;
+        map.serialize_entry("error", &i32::from(span.fields.error))?;
+        map.serialize_entry("meta", &self.view.meta())?;
+        map.serialize_entry("metrics", &self.view.metrics())?;
+        if links {
+            map.serialize_entry("span_links", &Links(&span.fields.links))?;
+        }
+        map.end()
+    }
+}
+
+struct Links<'a>(&'a [SpanLink]);
+
+impl Serialize for Links<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for link in self.0 {
+            seq.serialize_element(&LinkRecord(link))?;
+        }
+        seq.end()
+    }
+}
+
+struct LinkRecord<'a>(&'a SpanLink);
+
+impl Serialize for LinkRecord<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let link = self.0;
+        let high = link.trace_id.high();
+        let len = 2
+            + usize::from(high != 0)
+            + usize::from(link.flags != 0)
+            + usize::from(link.tracestate.is_some())
+            + usize::from(!link.attributes.is_empty());
+        let mut map = s.serialize_map(Some(len))?;
+        map.serialize_entry("trace_id", &link.trace_id.low())?;
+        if high != 0 {
+            map.serialize_entry("trace_id_high", &high)?;
+        }
+        map.serialize_entry("span_id", &link.span_id)?;
+        if let Some(tracestate) = &link.tracestate {
+            map.serialize_entry("tracestate", tracestate)?;
+        }
+        if !link.attributes.is_empty() {
+            map.serialize_entry("attributes", &Attributes(&link.attributes))?;
+        }
+        if link.flags != 0 {
+            map.serialize_entry("flags", &link.flags)?;
+        }
+        map.end()
+    }
+}
+
+struct Attributes<'a>(&'a [(std::borrow::Cow<'static, str>, String)]);
+
+impl Serialize for Attributes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            map.serialize_entry(&**k, v)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::process::Processor;
+    use crate::model::id::TraceId;
+    use crate::model::span::tests::span;
+    use crate::model::span::ParentService;
+    use rmpv::Value;
+    use std::time::Instant;
+
+    fn ctx() -> EncodeContext {
+        EncodeContext {
+            service: "svc".into(),
+            env: Some("test".into()),
+            version: Some("1.0".into()),
+            global_tags: vec![
+                ("team".into(), "core".into()),
+                ("env".into(), "ignored".into()),
+            ],
+            runtime_id: "rid".into(),
+            process_id: 42.0,
+        }
+    }
+
+    fn chunk(n: u64, rate: Option<f64>) -> Chunk {
+        let trace =
+            crate::model::trace::tests::trace(TraceId::from_parts(0x6638_b0e8_0000_0000, 77), rate);
+        let spans = (1..=n)
+            .map(|i| {
+                let mut s = span(i, i - 1);
+                s.start = base() + std::time::Duration::from_nanos(i);
+                s.end = s.start + std::time::Duration::from_nanos(1000);
+                if i > 1 {
+                    s.parent_service = ParentService::DefaultService;
+                }
+                s
+            })
+            .collect();
+        Chunk {
+            trace,
+            spans,
+            partial: false,
+        }
+    }
+
+    /// The instant that encodes as Unix time 1.7e18 (see `encoder`).
+    fn base() -> Instant {
+        static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *BASE.get_or_init(Instant::now)
+    }
+
+    fn encoder(flush_bytes: usize) -> PayloadEncoder {
+        let mut enc = PayloadEncoder::new(ctx(), flush_bytes);
+        enc.set_clock(WallClock::at(base(), 1_700_000_000_000_000_000));
+        enc
+    }
+
+    /// Encodes `chunk` as the worker does: through the processing stage.
+    fn push(enc: &mut PayloadEncoder, chunk: &Chunk, emit: &mut dyn FnMut(Payload)) {
+        let mut processor = Processor::default();
+        enc.push_chunk(chunk, processor.process(chunk), emit);
+    }
+
+    fn decode(p: &Payload) -> Vec<Vec<Value>> {
+        let v: Value = rmp_serde::from_slice(&p.body).expect("valid msgpack");
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_array().unwrap().clone())
+            .collect()
+    }
+
+    fn get<'a>(map: &'a Value, key: &str) -> Option<&'a Value> {
+        map.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    fn meta<'a>(span: &'a Value, key: &str) -> Option<&'a str> {
+        get(get(span, "meta")?, key)?.as_str()
+    }
+
+    fn metric(span: &Value, key: &str) -> Option<f64> {
+        get(get(span, "metrics")?, key)?.as_f64()
+    }
+
+    #[test]
+    fn payload_decodes_back_to_the_spans_with_spec_tags() {
+        let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
+        let mut c = chunk(2, None);
+        c.spans[1].fields.tags.set_str("http.method", "GET");
+        push(&mut enc, &c, &mut |_| panic!("no early payload"));
+        let p = enc.finish().unwrap();
+        assert_eq!((p.chunks, p.spans), (1, 2));
+        let chunks = decode(&p);
+        assert_eq!(chunks.len(), 1);
+        let (root, child) = (&chunks[0][0], &chunks[0][1]);
+
+        assert_eq!(get(root, "trace_id").unwrap().as_u64(), Some(77));
+        assert_eq!(get(root, "span_id").unwrap().as_u64(), Some(1));
+        assert_eq!(get(root, "parent_id").unwrap().as_u64(), Some(0));
+        assert_eq!(get(child, "parent_id").unwrap().as_u64(), Some(1));
+        assert_eq!(get(root, "name").unwrap().as_str(), Some("op"));
+        assert_eq!(get(root, "resource").unwrap().as_str(), Some("op"));
+        assert_eq!(get(root, "service").unwrap().as_str(), Some("svc"));
+        assert_eq!(
+            get(root, "start").unwrap().as_i64(),
+            Some(1_700_000_000_000_000_001)
+        );
+        assert_eq!(get(root, "duration").unwrap().as_i64(), Some(1000));
+        assert_eq!(get(root, "error").unwrap().as_i64(), Some(0));
+
+        // Every span: env (DD_ENV wins over DD_TAGS), version, DD_TAGS.
+        for s in [root, child] {
+            assert_eq!(meta(s, "env"), Some("test"));
+            assert_eq!(meta(s, "version"), Some("1.0"));
+            assert_eq!(meta(s, "team"), Some("core"));
+        }
+        assert_eq!(meta(child, "http.method"), Some("GET"));
+        // Trace-level tags on the first span of the chunk only.
+        assert_eq!(meta(root, "_dd.p.tid"), Some("6638b0e800000000"));
+        assert_eq!(meta(root, "_dd.p.dm"), Some("-0"));
+        assert_eq!(meta(root, "language"), Some("rust"));
+        assert_eq!(meta(root, "runtime-id"), Some("rid"));
+        assert_eq!(metric(root, "_sampling_priority_v1"), Some(1.0));
+        assert_eq!(metric(root, "process_id"), Some(42.0));
+        assert_eq!(metric(root, "_dd.top_level"), Some(1.0));
+        assert_eq!(meta(child, "_dd.p.tid"), None);
+        assert_eq!(metric(child, "_sampling_priority_v1"), None);
+        assert_eq!(metric(child, "_dd.top_level"), None);
+    }
+
+    #[test]
+    fn sample_rate_decisions_carry_rule_tags() {
+        let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
+        push(&mut enc, &chunk(1, Some(1.0)), &mut |_| {});
+        push(&mut enc, &chunk(1, Some(0.0)), &mut |_| {});
+        let chunks = decode(&enc.finish().unwrap());
+        let (kept, dropped) = (&chunks[0][0], &chunks[1][0]);
+        assert_eq!(metric(kept, "_sampling_priority_v1"), Some(2.0));
+        assert_eq!(meta(kept, "_dd.p.dm"), Some("-3"));
+        assert_eq!(metric(kept, "_dd.rule_psr"), Some(1.0));
+        assert_eq!(meta(kept, "_dd.p.ksr"), Some("1"));
+        assert_eq!(metric(dropped, "_sampling_priority_v1"), Some(-1.0));
+        assert_eq!(
+            meta(dropped, "_dd.p.dm"),
+            None,
+            "dm only while priority > 0"
+        );
+        assert_eq!(metric(dropped, "_dd.rule_psr"), Some(0.0));
+    }
+
+    #[test]
+    fn other_services_get_base_service_and_no_version() {
+        let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
+        let mut c2 = chunk(2, None);
+        set_service(&mut c2.spans[1], "postgres");
+        push(&mut enc, &c2, &mut |_| {});
+        let chunks = decode(&enc.finish().unwrap());
+        let db = &chunks[0][1];
+        assert_eq!(get(db, "service").unwrap().as_str(), Some("postgres"));
+        assert_eq!(meta(db, "version"), None);
+        assert_eq!(meta(db, "_dd.base_service"), Some("svc"));
+        assert_eq!(metric(db, "_dd.top_level"), Some(1.0));
+    }
+
+    fn set_service(span: &mut crate::model::span::SpanData, service: &str) {
+        span.fields.record_str("service.name".into(), service, true);
+    }
+
+    #[test]
+    fn big_chunks_are_split_and_payloads_stay_near_the_threshold() {
+        let mut enc = encoder(4096);
+        let mut payloads = Vec::new();
+        push(&mut enc, &chunk(200, None), &mut |p| payloads.push(p));
+        payloads.extend(enc.finish());
+        assert!(payloads.len() > 3, "{} payloads", payloads.len());
+        let mut ids = Vec::new();
+        for p in &payloads {
+            assert!(p.body.len() < 4096 + 1024, "{} bytes", p.body.len());
+            for c in decode(p) {
+                // Each piece is a chunk of its own: trace tags on its first span.
+                assert_eq!(metric(&c[0], "_sampling_priority_v1"), Some(1.0));
+                assert_eq!(meta(&c[0], "_dd.p.tid"), Some("6638b0e800000000"));
+                ids.extend(
+                    c.iter()
+                        .map(|s| get(s, "span_id").unwrap().as_u64().unwrap()),
+                );
+            }
+        }
+        assert_eq!(ids, (1..=200).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn links_are_encoded_with_high_bits_and_flags() {
+        let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
+        let mut c = chunk(1, None);
+        c.spans[0].fields.links.push(SpanLink {
+            trace_id: TraceId::from_parts(5, 6),
+            span_id: 7,
+            flags: 0x8000_0001,
+            tracestate: Some("dd=s:1,other=x".into()),
+            attributes: vec![("reason".into(), "terminated_context".into())],
+        });
+        push(&mut enc, &c, &mut |_| {});
+        let chunks = decode(&enc.finish().unwrap());
+        let link = &get(&chunks[0][0], "span_links")
+            .unwrap()
+            .as_array()
+            .unwrap()[0];
+        assert_eq!(get(link, "trace_id").unwrap().as_u64(), Some(6));
+        assert_eq!(get(link, "trace_id_high").unwrap().as_u64(), Some(5));
+        assert_eq!(get(link, "span_id").unwrap().as_u64(), Some(7));
+        assert_eq!(get(link, "flags").unwrap().as_u64(), Some(0x8000_0001));
+        assert_eq!(
+            get(link, "tracestate").unwrap().as_str(),
+            Some("dd=s:1,other=x")
+        );
+        let attributes = get(link, "attributes").unwrap();
+        assert_eq!(
+            get(attributes, "reason").unwrap().as_str(),
+            Some("terminated_context")
+        );
+    }
+
+    #[test]
+    fn encoder_buffer_is_reused_across_payloads() {
+        let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
+        push(&mut enc, &chunk(3, None), &mut |_| {});
+        let first = enc.finish().unwrap();
+        let ptr = enc.buf.as_ptr();
+        push(&mut enc, &chunk(3, None), &mut |_| {});
+        let second = enc.finish().unwrap();
+        assert_eq!(enc.buf.as_ptr(), ptr);
+        assert_eq!(first.body.len(), second.body.len());
+        assert!(enc.finish().is_none());
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::export::process::Processor;
+    use crate::model::id::TraceId;
+    use crate::model::span::tests::span;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the field values, the payload decodes back to them.
+        #[test]
+        fn any_field_values_round_trip(
+            text in ".{0,300}",
+            number in any::<i64>(),
+            flag in any::<bool>(),
+            spans in 1usize..40,
+            flush_bytes in 256usize..20_000,
+        ) {
+            let trace = crate::model::trace::tests::trace(TraceId::from_parts(7, 9), None);
+            let mut chunk = Chunk { trace, spans: Default::default(), partial: false };
+            for i in 1..=spans as u64 {
+                let mut s = span(i, i - 1);
+                s.fields.record_str("s".into(), &text, true);
+                s.fields.record_num("n".into(), number as f64, format_args!("{number}"), true);
+                s.fields.record_bool("error".into(), flag, true);
+                chunk.spans.push(s);
+            }
+            let ctx = EncodeContext {
+                service: "svc".into(),
+                env: None,
+                version: None,
+                global_tags: vec![],
+                runtime_id: "r".into(),
+                process_id: 1.0,
+            };
+            let mut enc = PayloadEncoder::new(ctx, flush_bytes);
+            let mut payloads = Vec::new();
+            let mut processor = Processor::default();
+            enc.push_chunk(&chunk, processor.process(&chunk), &mut |p| payloads.push(p));
+            payloads.extend(enc.finish());
+            let mut seen = 0u64;
+            for p in &payloads {
+                let v: rmpv::Value = rmp_serde::from_slice(&p.body).unwrap();
+                let chunks = v.as_array().unwrap();
+                prop_assert_eq!(chunks.len() as u32, p.chunks);
+                for c in chunks {
+                    for s in c.as_array().unwrap() {
+                        seen += 1;
+                        let map = s.as_map().unwrap();
+                        let get = |k: &str| map.iter().find(|(key, _)| key.as_str() == Some(k)).map(|(_, v)| v.clone());
+                        prop_assert_eq!(get("span_id").unwrap().as_u64(), Some(seen));
+                        prop_assert_eq!(get("error").unwrap().as_i64(), Some(i64::from(flag)));
+                        let meta = get("meta").unwrap();
+                        let s_val = meta.as_map().unwrap().iter().find(|(k, _)| k.as_str() == Some("s")).map(|(_, v)| v.as_str().unwrap().to_string());
+                        prop_assert_eq!(s_val.as_deref(), Some(text.as_str()));
+                        let metrics = get("metrics").unwrap();
+                        let n = metrics.as_map().unwrap().iter().find(|(k, _)| k.as_str() == Some("n")).and_then(|(_, v)| v.as_f64());
+                        prop_assert_eq!(n, Some(number as f64));
+                    }
+                }
+            }
+            prop_assert_eq!(seen, spans as u64);
+        }
+    }
+}

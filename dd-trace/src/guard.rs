@@ -1,0 +1,179 @@
+//! The guard: owns the worker thread and is how the app flushes and shuts the tracer down.
+//!
+//! In: calls from the app (`flush`, `shutdown`, drop), on whatever thread holds the guard; these
+//! block that thread for at most their timeout, and are the only blocking calls in the crate.
+//! Out: commands to the worker, whose answer they wait for.
+
+use std::sync::mpsc::{sync_channel, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::diagnostics::{TracerStatus, TracerStatusHandle};
+use crate::error::{FlushError, InitError};
+use crate::export::worker::Command;
+use crate::tracer::Tracer;
+use crate::DatadogLayer;
+
+/// The running worker, as the guard sees it.
+pub(crate) struct WorkerHandle {
+    tracer: Arc<Tracer>,
+    commands: UnboundedSender<Command>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    pub(crate) fn new(
+        tracer: Arc<Tracer>,
+        commands: UnboundedSender<Command>,
+        thread: JoinHandle<()>,
+    ) -> Self {
+        WorkerHandle {
+            tracer,
+            commands,
+            thread: Some(thread),
+        }
+    }
+}
+
+/// Keeps the tracer's worker running. Dropping it sends every finished trace, waiting at most
+/// the shutdown timeout (default [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::config::DEFAULT_SHUTDOWN_TIMEOUT));
+/// keep it alive for as long as the app traces, typically in `main`.
+#[must_use = "dropping the guard stops the tracer: hold it until the app exits"]
+pub struct DatadogGuard {
+    worker: Option<WorkerHandle>,
+    shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for DatadogGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatadogGuard")
+            .field("running", &self.worker.is_some())
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+impl DatadogGuard {
+    pub(crate) fn new(worker: Option<WorkerHandle>, shutdown_timeout: Duration) -> Self {
+        DatadogGuard {
+            worker,
+            shutdown_timeout,
+        }
+    }
+
+    /// Sends every trace finished so far and waits until the agent has answered (or delivery
+    /// was given up on), at most the shutdown timeout. Blocks the calling thread.
+    ///
+    /// # Errors
+    /// [`FlushError::Timeout`] if the deadline passed, [`FlushError::Stopped`] if the worker is
+    /// gone.
+    pub fn flush(&self) -> Result<(), FlushError> {
+        self.flush_timeout(self.shutdown_timeout)
+    }
+
+    /// [`flush`](Self::flush) with a deadline of `timeout`.
+    ///
+    /// # Errors
+    /// As [`flush`](Self::flush).
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
+        let Some(worker) = &self.worker else {
+            return Ok(());
+        };
+        let (reply, done) = sync_channel(1);
+        worker
+            .commands
+            .send(Command::Flush(reply))
+            .map_err(|_| FlushError::Stopped)?;
+        match done.recv_timeout(timeout) {
+            Ok(()) => Ok(()),
+            Err(RecvTimeoutError::Timeout) => Err(FlushError::Timeout(timeout)),
+            Err(RecvTimeoutError::Disconnected) => Err(FlushError::Stopped),
+        }
+    }
+
+    /// Sends every finished trace, waiting at most `timeout`, and stops the worker. Spans that
+    /// finish afterwards are dropped and counted. If anything was dropped over the tracer's
+    /// life, one line on stderr says how much and why.
+    ///
+    /// # Errors
+    /// [`FlushError::Timeout`] if the deadline passed first (what was still in flight is
+    /// dropped and counted); [`FlushError::Stopped`] if the worker had already stopped.
+    pub fn shutdown(mut self, timeout: Duration) -> Result<(), FlushError> {
+        self.stop(timeout)
+    }
+
+    fn stop(&mut self, timeout: Duration) -> Result<(), FlushError> {
+        let Some(mut worker) = self.worker.take() else {
+            return Ok(());
+        };
+        let (reply, done) = sync_channel(1);
+        // The worker gives up slightly before the caller stops waiting, so it can count drops.
+        let worker_deadline = tokio::time::Instant::now() + timeout.mul_f64(0.9);
+        if worker
+            .commands
+            .send(Command::Shutdown(worker_deadline, reply))
+            .is_err()
+        {
+            worker.tracer.queue.close();
+            return Err(FlushError::Stopped);
+        }
+        match done.recv_timeout(timeout) {
+            Ok(()) => {
+                if let Some(thread) = worker.thread.take() {
+                    let _ = thread.join();
+                }
+                Ok(())
+            }
+            Err(RecvTimeoutError::Timeout) => Err(FlushError::Timeout(timeout)),
+            Err(RecvTimeoutError::Disconnected) => Err(FlushError::Stopped),
+        }
+    }
+
+    /// The tracer's counters and latest agent state.
+    pub fn status(&self) -> TracerStatus {
+        self.status_handle().status()
+    }
+
+    /// A handle that reads the status from anywhere, even after the guard is gone.
+    pub fn status_handle(&self) -> TracerStatusHandle {
+        TracerStatusHandle::new(self.worker.as_ref().map(|w| Arc::clone(&w.tracer)))
+    }
+}
+
+impl Drop for DatadogGuard {
+    fn drop(&mut self) {
+        let _ = self.stop(self.shutdown_timeout);
+    }
+}
+
+/// Installs a global subscriber of `Registry` + [`DatadogLayer`] configured from the `DD_*`
+/// environment, and returns the guard to hold until the app exits. Never panics: on failure it
+/// prints one warning and returns a guard that does nothing.
+///
+/// To keep other layers (formatting, filtering, log correlation), compose
+/// [`DatadogLayer::builder`] into your own subscriber instead.
+pub fn init() -> DatadogGuard {
+    try_init().unwrap_or_else(|e| {
+        crate::diagnostics::log::warn(format_args!("tracing is not set up: {e}"));
+        DatadogGuard::new(None, crate::config::DEFAULT_SHUTDOWN_TIMEOUT)
+    })
+}
+
+/// Like [`init`], but returns the error.
+///
+/// # Errors
+/// [`InitError::Build`] if the tracer cannot be built, [`InitError::AlreadySet`] if a global
+/// subscriber exists already.
+pub fn try_init() -> Result<DatadogGuard, InitError> {
+    let (layer, guard) = DatadogLayer::builder().build()?;
+    tracing_subscriber::registry()
+        .with(layer)
+        .try_init()
+        .map_err(|_| InitError::AlreadySet)?;
+    Ok(guard)
+}

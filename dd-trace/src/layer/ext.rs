@@ -1,0 +1,273 @@
+//! The span write API: [`DatadogSpanExt`] on `tracing::Span` handles, and [`ids_of`] for other
+//! layers.
+//!
+//! In: calls on the app's threads, with a span handle. Out: changes to that span's record in its
+//! extensions (tags, resource, service, error), or its ids. A handle reaches the layer through
+//! the subscriber's `downcast_raw`: the layer registers a [`SpanAccess`] for the subscriber it
+//! is added to, so this works whatever the subscriber stack looks like, as long as it is built
+//! on a `Registry`-like span store. Each call takes only that span's extensions lock (and, for
+//! ids, its trace's context lock); a handle without a [`DatadogLayer`](crate::DatadogLayer)
+//! behind it does nothing.
+
+use std::borrow::Cow;
+
+use tracing::span::Id;
+use tracing::{Dispatch, Subscriber};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+use super::OpenSpan;
+use crate::diagnostics::{describe_chain, ChainStyle};
+use crate::model::id::{SpanId, TraceId};
+
+/// The Datadog ids of a span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DatadogIds {
+    /// The trace's id.
+    pub trace_id: TraceId,
+    /// The span's id.
+    pub span_id: SpanId,
+}
+
+/// A value for [`DatadogSpanExt::set_tag`]: strings and booleans become `meta` tags, numbers
+/// `metrics`. Converted from `&str`, `&String`, `bool` and the integer and float types.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum TagValue<'a> {
+    /// A string tag.
+    Str(&'a str),
+    /// A boolean, sent as the string `true` or `false`.
+    Bool(bool),
+    /// A signed integer metric.
+    I64(i64),
+    /// An unsigned integer metric.
+    U64(u64),
+    /// A floating-point metric.
+    F64(f64),
+}
+
+impl<'a> From<&'a str> for TagValue<'a> {
+    fn from(v: &'a str) -> Self {
+        TagValue::Str(v)
+    }
+}
+
+impl<'a> From<&'a String> for TagValue<'a> {
+    fn from(v: &'a String) -> Self {
+        TagValue::Str(v)
+    }
+}
+
+impl<'a> From<&'a Cow<'_, str>> for TagValue<'a> {
+    fn from(v: &'a Cow<'_, str>) -> Self {
+        TagValue::Str(v)
+    }
+}
+
+impl From<bool> for TagValue<'_> {
+    fn from(v: bool) -> Self {
+        TagValue::Bool(v)
+    }
+}
+
+macro_rules! tag_value_from {
+    ($variant:ident($wide:ty): $($t:ty),*) => {
+        $(impl From<$t> for TagValue<'_> {
+            fn from(v: $t) -> Self {
+                TagValue::$variant(<$wide>::from(v))
+            }
+        })*
+    };
+}
+tag_value_from!(I64(i64): i8, i16, i32, i64);
+tag_value_from!(U64(u64): u8, u16, u32, u64);
+tag_value_from!(F64(f64): f32, f64);
+
+/// The Datadog ids of `span`, or of its nearest ancestor that dd-trace recorded (a span a
+/// per-layer filter hid from the layer has none of its own). `None` when dd-trace is not in the
+/// subscriber or is disabled. For use inside other layers, which hold a `SpanRef`; with a
+/// `tracing::Span` handle, use [`DatadogSpanExt::datadog_ids`].
+pub fn ids_of<S>(span: &SpanRef<'_, S>) -> Option<DatadogIds>
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    span.scope().find_map(|s| {
+        let ext = s.extensions();
+        let open = ext.get::<OpenSpan>()?;
+        Some(DatadogIds {
+            trace_id: open.trace.trace_id(),
+            span_id: SpanId::new(open.data.span_id)?,
+        })
+    })
+}
+
+/// Reads and writes the Datadog side of a [`tracing::Span`] handle: its ids, tags with keys
+/// known only at run time, its resource, service and error.
+///
+/// Works for any subscriber that has a [`DatadogLayer`](crate::DatadogLayer) in its stack; on a
+/// disabled span, or one whose subscriber has no `DatadogLayer`, every method does nothing (and
+/// [`datadog_ids`](Self::datadog_ids) returns `None`).
+///
+/// ```
+/// use dd_trace::DatadogSpanExt;
+///
+/// # let tracer = dd_trace::testing::TestTracer::new();
+/// # tracer.in_scope(|| {
+/// let span = tracing::info_span!("request", resource.name = "GET /users/{id}");
+/// let tenant = "acme";
+/// span.set_tag(format!("tenant.{tenant}.plan"), "gold"); // a key known only at run time
+/// span.set_tag("retries", 2);
+/// if let Some(ids) = span.datadog_ids() {
+///     // e.g. an `x-trace-id` response header, in the form log correlation writes
+///     let header_value = ids.trace_id.to_string();
+///     # assert!(!header_value.is_empty());
+/// }
+/// # });
+/// # let span = &tracer.spans()[0];
+/// # assert_eq!(span.meta["tenant.acme.plan"], "gold");
+/// # assert_eq!(span.metrics["retries"], 2.0);
+/// ```
+pub trait DatadogSpanExt {
+    /// The span's Datadog ids (or its nearest recorded ancestor's, see [`ids_of`]).
+    fn datadog_ids(&self) -> Option<DatadogIds>;
+
+    /// Sets a tag: strings and booleans go to `meta`, numbers to `metrics`. A later value for
+    /// the same key replaces the earlier one. Keys mean what the same `tracing` field names mean
+    /// (`resource.name`, `span.kind`, `error.message`, `http.status_code`, … see the crate
+    /// docs); a `&'static str` key costs no allocation.
+    fn set_tag<'v>(&self, key: impl Into<Cow<'static, str>>, value: impl Into<TagValue<'v>>);
+
+    /// Sets the span's resource, e.g. `GET /users/{id}`.
+    fn set_resource(&self, resource: &str);
+
+    /// Sets the span's service (spans of another service than the tracer's get
+    /// `_dd.base_service` and no `version`).
+    fn set_service(&self, service: &str);
+
+    /// Marks the span as failed with `error`: `error = 1`, `error.message` (its `Display`),
+    /// `error.type` (its type's path, when `E` is a concrete type rather than `dyn Error`) and
+    /// `error.stack` (the message and its chain of sources).
+    fn set_error<E>(&self, error: &E)
+    where
+        E: std::error::Error + ?Sized + 'static;
+}
+
+impl DatadogSpanExt for tracing::Span {
+    fn datadog_ids(&self) -> Option<DatadogIds> {
+        self.with_subscriber(|(id, dispatch)| {
+            let access = dispatch.downcast_ref::<SpanAccess>()?;
+            (access.ids)(dispatch, id)
+        })?
+    }
+
+    fn set_tag<'v>(&self, key: impl Into<Cow<'static, str>>, value: impl Into<TagValue<'v>>) {
+        let key = key.into();
+        let value = value.into();
+        with_open_span(self, |open| {
+            let fields = &mut open.data.fields;
+            match value {
+                TagValue::Str(v) => fields.record_str(key, v, true),
+                TagValue::Bool(v) => fields.record_bool(key, v, true),
+                TagValue::I64(v) => fields.record_num(key, v as f64, format_args!("{v}"), true),
+                TagValue::U64(v) => fields.record_num(key, v as f64, format_args!("{v}"), true),
+                TagValue::F64(v) => fields.record_num(key, v, format_args!("{v}"), true),
+            }
+        });
+    }
+
+    fn set_resource(&self, resource: &str) {
+        with_open_span(self, |open| {
+            open.data
+                .fields
+                .record_str(Cow::Borrowed("resource.name"), resource, true);
+        });
+    }
+
+    fn set_service(&self, service: &str) {
+        with_open_span(self, |open| {
+            open.data
+                .fields
+                .record_str(Cow::Borrowed("service.name"), service, true);
+        });
+    }
+
+    fn set_error<E>(&self, error: &E)
+    where
+        E: std::error::Error + ?Sized + 'static,
+    {
+        // Format before taking the span's lock: `Display` may itself reach the tracer.
+        let message = error.to_string();
+        let stack = describe_chain(&message, error.source(), ChainStyle::Stack);
+        let type_name = std::any::type_name::<E>();
+        let kind = (!type_name.starts_with("dyn ")).then_some(type_name);
+        with_open_span(self, |open| {
+            open.data
+                .fields
+                .set_error(Some(&message), kind, Some(&stack));
+        });
+    }
+}
+
+/// Runs `f` on the record of `span`, if a `DatadogLayer` recorded it.
+fn with_open_span(span: &tracing::Span, f: impl FnOnce(&mut OpenSpan)) {
+    let mut f = Some(f);
+    span.with_subscriber(|(id, dispatch)| {
+        if let Some(access) = dispatch.downcast_ref::<SpanAccess>() {
+            (access.with_span)(dispatch, id, &mut |open| {
+                if let Some(f) = f.take() {
+                    f(open);
+                }
+            });
+        }
+    });
+}
+
+/// How a span handle reaches the records of the layer, registered by the layer for the
+/// subscriber type `S` it was added to (see `Layer::on_layer`) and found through the
+/// subscriber's `downcast_raw`.
+#[derive(Clone, Copy)]
+pub(crate) struct SpanAccess {
+    with_span: WithSpan,
+    ids: fn(&Dispatch, &Id) -> Option<DatadogIds>,
+}
+
+/// Runs a closure on the record of a span, if dd-trace recorded it.
+type WithSpan = fn(&Dispatch, &Id, &mut dyn FnMut(&mut OpenSpan));
+
+impl std::fmt::Debug for SpanAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SpanAccess")
+    }
+}
+
+impl SpanAccess {
+    /// The access for spans stored by the subscriber `S`.
+    pub(crate) fn new<S>() -> Self
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        SpanAccess {
+            with_span: with_span::<S>,
+            ids: ids::<S>,
+        }
+    }
+}
+
+fn with_span<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut OpenSpan))
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(span) = dispatch.downcast_ref::<S>().and_then(|s| s.span(id)) else {
+        return;
+    };
+    let mut ext = span.extensions_mut();
+    if let Some(open) = ext.get_mut::<OpenSpan>() {
+        f(open);
+    }
+}
+
+fn ids<S>(dispatch: &Dispatch, id: &Id) -> Option<DatadogIds>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    ids_of(&dispatch.downcast_ref::<S>()?.span(id)?)
+}

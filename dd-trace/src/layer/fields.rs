@@ -1,0 +1,125 @@
+//! Field recording: `tracing`'s [`Visit`] callbacks into the span model's [`Fields`].
+//!
+//! In: a span's attributes (at creation), later `Span::record` values, and ERROR events, on
+//! the app's thread that produces them. Out: the span's [`Fields`], through the mapping that
+//! [`Fields`] implements. The field values are visited outside the span's extensions lock,
+//! since a value's `Debug` may itself reach the tracer.
+
+use std::fmt;
+
+use tracing::field::{Field, Visit};
+
+use crate::diagnostics::{error_chain, ChainStyle};
+use crate::model::span::Fields;
+
+/// Records `tracing` field values into [`Fields`].
+pub(crate) struct FieldRecorder<'a> {
+    pub(crate) fields: &'a mut Fields,
+    /// False while recording a new span's attributes, whose field names are distinct.
+    pub(crate) dedup: bool,
+}
+
+impl FieldRecorder<'_> {
+    fn number(&mut self, field: &Field, value: f64, display: fmt::Arguments<'_>) {
+        self.fields
+            .record_num(field.name().into(), value, display, self.dedup);
+    }
+}
+
+impl Visit for FieldRecorder<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.number(field, value, format_args!("{value}"));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.number(field, value as f64, format_args!("{value}"));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.number(field, value as f64, format_args!("{value}"));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.number(field, value as f64, format_args!("{value}"));
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.number(field, value as f64, format_args!("{value}"));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.fields
+            .record_bool(field.name().into(), value, self.dedup);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.fields
+            .record_str(field.name().into(), value, self.dedup);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.fields
+            .record_error(field.name().into(), value, self.dedup);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.fields
+            .record_fmt(field.name().into(), format_args!("{value:?}"), self.dedup);
+    }
+}
+
+/// Collects the error fields of an ERROR event (such as the one `#[instrument(err)]` emits) and
+/// applies them to the span the event happened in.
+#[derive(Default)]
+pub(crate) struct ErrorEvent {
+    message: Option<String>,
+    error: Option<String>,
+    error_message: Option<String>,
+    error_type: Option<String>,
+    error_stack: Option<String>,
+}
+
+impl ErrorEvent {
+    pub(crate) fn apply(self, fields: &mut Fields) {
+        let message = self.error_message.or(self.error).or(self.message);
+        fields.set_error(
+            message.as_deref(),
+            self.error_type.as_deref(),
+            self.error_stack.as_deref(),
+        );
+    }
+
+    fn slot(&mut self, field: &Field) -> Option<&mut Option<String>> {
+        match field.name() {
+            "message" => Some(&mut self.message),
+            "error" => Some(&mut self.error),
+            "error.message" => Some(&mut self.error_message),
+            "error.type" => Some(&mut self.error_type),
+            "error.stack" => Some(&mut self.error_stack),
+            _ => None,
+        }
+    }
+}
+
+impl Visit for ErrorEvent {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if let Some(slot) = self.slot(field) {
+            *slot = Some(value.to_string());
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if let Some(slot) = self.slot(field) {
+            *slot = Some(value.to_string());
+            if value.source().is_some() && self.error_stack.is_none() {
+                self.error_stack = Some(error_chain(value, ChainStyle::Stack));
+            }
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if let Some(slot) = self.slot(field) {
+            *slot = Some(format!("{value:?}"));
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! One trace as this process sees it: its fixed parts, its changeable context, and its
+//! finished spans.
+//!
+//! In: span starts and closes from the layer (app threads), context changes from the span write
+//! API (app threads). Out: a [`Chunk`] of finished spans when the trace's last open span closes
+//! (or it buffers its flush threshold of finished spans), handed to the export queue; and, on
+//! the worker, a snapshot of the trace-level tags ([`TraceLevelTags`]) for each chunk it
+//! encodes.
+//!
+//! Locking: the open-span count is atomic. Each trace has two locks of its own, never one shared
+//! across traces: `finished` (taken once per span close) and `context` (taken when the context
+//! is read or changed: ids for log correlation, links, sampling, and once per chunk by the
+//! worker). Neither lock is held while the other is taken.
+
+use std::mem;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use super::id::TraceId;
+use super::span::{SpanData, TagList};
+use crate::sampling::SamplingDecision;
+
+/// Everything about a trace that can change after it started, and most of what crosses process
+/// boundaries with it: its id (a local root may adopt a remote parent), its sampling decision
+/// and whether that is locked, its origin, propagated `_dd.p.*` tags, other vendors' W3C
+/// `tracestate` and its baggage.
+#[derive(Debug)]
+pub(crate) struct TraceContext {
+    pub(crate) trace_id: TraceId,
+    pub(crate) sampling: SamplingDecision,
+    /// Set at the first injection of the context: the decision may no longer change (nor may
+    /// it once the local root has finished, see [`LocalTrace::decision_locked`]).
+    pub(crate) locked: bool,
+    /// `_dd.origin` (`synthetics`, `rum`, …), written on every span.
+    pub(crate) origin: Option<String>,
+    /// Propagated `_dd.p.*` tags from upstream or set locally, other than those derived from the
+    /// decision and the id (`_dd.p.dm`, `_dd.p.ksr`, `_dd.p.tid`).
+    pub(crate) propagated: TagList,
+    /// Other vendors' W3C `tracestate` list-members, forwarded unchanged.
+    pub(crate) tracestate: Option<String>,
+    /// W3C baggage items.
+    pub(crate) baggage: Vec<(String, String)>,
+}
+
+impl TraceContext {
+    pub(crate) fn new(trace_id: TraceId, sampling: SamplingDecision) -> Self {
+        TraceContext {
+            trace_id,
+            sampling,
+            locked: false,
+            origin: None,
+            propagated: TagList::default(),
+            tracestate: None,
+            baggage: Vec::new(),
+        }
+    }
+
+    /// Makes a recycled context new, keeping its buffers.
+    fn reset(&mut self, trace_id: TraceId, sampling: SamplingDecision) {
+        self.trace_id = trace_id;
+        self.sampling = sampling;
+        self.locked = false;
+        self.origin = None;
+        self.propagated.clear_within(1024, 16);
+        self.tracestate = None;
+        self.baggage.clear();
+    }
+
+    /// Writes the trace-level tags a chunk of this trace carries into `out` (cleared first).
+    pub(crate) fn write_trace_level_tags(&self, out: &mut TraceLevelTags) {
+        out.clear();
+        out.priority = self.sampling.priority;
+        for (key, value) in self.propagated.iter() {
+            if let super::span::TagRef::Str(v) = value {
+                out.chunk.set_str(key.to_string(), v);
+            }
+        }
+        if self.trace_id.high() != 0 {
+            let tid = format!("{:016x}", self.trace_id.high());
+            out.chunk.set_str("_dd.p.tid", &tid);
+        }
+        self.sampling.write_tags(&mut out.chunk, &mut out.root);
+        if let Some(origin) = &self.origin {
+            out.every_span.set_str("_dd.origin", origin);
+        }
+    }
+}
+
+/// The trace-level tags of one chunk, frozen by the worker when it takes the chunk, so the
+/// encoder never locks the trace. Strings go to `meta`, numbers to `metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct TraceLevelTags {
+    /// On the first span of each chunk and on the local root: `_dd.p.*`,
+    /// `_sampling_priority_v1`.
+    pub(crate) chunk: TagList,
+    /// On the local root only: the rates that made the sampling decision.
+    pub(crate) root: TagList,
+    /// On every span: `_dd.origin`.
+    pub(crate) every_span: TagList,
+    /// The trace's sampling priority.
+    pub(crate) priority: i8,
+}
+
+impl TraceLevelTags {
+    fn clear(&mut self) {
+        for list in [&mut self.chunk, &mut self.root, &mut self.every_span] {
+            list.clear_within(4096, 64);
+        }
+        self.priority = 0;
+    }
+}
+
+/// What all spans of one trace in this process share.
+#[derive(Debug)]
+pub(crate) struct LocalTrace {
+    /// The span id of this process's root span of the trace.
+    local_root_span_id: u64,
+    open: AtomicUsize,
+    /// The local root has finished (kept outside `context` so closing the root takes no lock).
+    root_finished: AtomicBool,
+    finished: Mutex<Spans>,
+    context: Mutex<TraceContext>,
+}
+
+impl LocalTrace {
+    /// A new trace whose local root is `root_span_id`; the root counts as open.
+    pub(crate) fn new(root_span_id: u64, context: TraceContext) -> Self {
+        LocalTrace {
+            local_root_span_id: root_span_id,
+            open: AtomicUsize::new(1),
+            root_finished: AtomicBool::new(false),
+            finished: Mutex::new(Spans::new()),
+            context: Mutex::new(context),
+        }
+    }
+
+    /// Makes a recycled trace new (see `export::pool`); `finished` is already empty.
+    pub(crate) fn reset(
+        &mut self,
+        root_span_id: u64,
+        trace_id: TraceId,
+        sampling: SamplingDecision,
+    ) {
+        self.local_root_span_id = root_span_id;
+        *self.open.get_mut() = 1;
+        *self.root_finished.get_mut() = false;
+        self.finished
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.context
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .reset(trace_id, sampling);
+    }
+
+    pub(crate) fn local_root_span_id(&self) -> u64 {
+        self.local_root_span_id
+    }
+
+    /// The trace's changeable context, locked. Hold it briefly and never across a call that
+    /// could reach the layer.
+    pub(crate) fn context(&self) -> MutexGuard<'_, TraceContext> {
+        self.context.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the sampling decision in `context` (this trace's, locked) may no longer change:
+    /// the context was injected, or the local root has finished.
+    #[allow(dead_code)] // read by sampling rules and injection, which build on this model
+    pub(crate) fn decision_locked(&self, context: &TraceContext) -> bool {
+        context.locked || self.root_finished.load(Ordering::Acquire)
+    }
+
+    /// The trace's id (read under the context lock: a local root may adopt a remote one).
+    pub(crate) fn trace_id(&self) -> TraceId {
+        self.context().trace_id
+    }
+
+    /// Counts a new child span as open.
+    pub(crate) fn span_started(&self) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Forgets a child counted by [`span_started`](Self::span_started) that will not be
+    /// recorded after all.
+    pub(crate) fn span_abandoned(&self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Records a finished span. Returns the chunk to send when this was the trace's last open
+    /// span, or when `flush_at` finished spans are waiting (a partial flush).
+    pub(crate) fn span_finished(
+        self: Arc<Self>,
+        mut span: Box<SpanData>,
+        end: Instant,
+        flush_at: usize,
+    ) -> Option<Chunk> {
+        span.end = end;
+        if span.span_id == self.local_root_span_id {
+            self.root_finished.store(true, Ordering::Release);
+        }
+        let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+        finished.push(span);
+        // Decrement under the lock so that the last span sees every other span's push.
+        let last = self.open.fetch_sub(1, Ordering::AcqRel) == 1;
+        let flush = last || finished.len() >= flush_at;
+        let spans = if flush {
+            mem::take(&mut *finished)
+        } else {
+            Spans::new()
+        };
+        drop(finished);
+        flush.then(|| Chunk {
+            trace: self,
+            spans,
+            partial: !last,
+        })
+    }
+}
+
+/// Finished spans of a trace; small traces need no allocation of their own.
+pub(crate) type Spans = smallvec::SmallVec<[Box<SpanData>; 4]>;
+
+/// Finished spans of one trace, sent together.
+#[derive(Debug)]
+pub(crate) struct Chunk {
+    pub(crate) trace: Arc<LocalTrace>,
+    pub(crate) spans: Spans,
+    /// More spans of this trace are still open.
+    pub(crate) partial: bool,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::span::tests::span;
+    use crate::model::span::TagRef;
+    use crate::sampling::Sampler;
+
+    pub(crate) fn trace(trace_id: TraceId, rate: Option<f64>) -> Arc<LocalTrace> {
+        let sampling = Sampler::new(rate).decide_for_id(trace_id);
+        Arc::new(LocalTrace::new(1, TraceContext::new(trace_id, sampling)))
+    }
+
+    #[test]
+    fn chunk_leaves_when_the_last_open_span_closes_in_any_order() {
+        let t = trace(TraceId::from_parts(1, 2), None);
+        t.span_started(); // child 2
+        t.span_started(); // child 3
+        let now = Instant::now();
+        // The root closes first: children may outlive it.
+        assert!(t
+            .clone()
+            .span_finished(span(1, 0), now, usize::MAX)
+            .is_none());
+        assert!(
+            t.decision_locked(&t.context()),
+            "the root's end locks the decision"
+        );
+        assert!(t
+            .clone()
+            .span_finished(span(2, 1), now, usize::MAX)
+            .is_none());
+        let chunk = t
+            .clone()
+            .span_finished(span(3, 1), now, usize::MAX)
+            .unwrap();
+        assert!(!chunk.partial);
+        let ids: Vec<u64> = chunk.spans.iter().map(|s| s.span_id).collect();
+        assert_eq!(ids, [1, 2, 3]);
+    }
+
+    #[test]
+    fn partial_chunks_leave_at_the_threshold() {
+        let t = trace(TraceId::from_parts(1, 2), None);
+        for _ in 0..4 {
+            t.span_started();
+        }
+        let now = Instant::now();
+        assert!(t.clone().span_finished(span(2, 1), now, 2).is_none());
+        let c = t.clone().span_finished(span(3, 1), now, 2).unwrap();
+        assert!(c.partial);
+        assert_eq!(c.spans.len(), 2);
+        assert!(!t.decision_locked(&t.context()));
+        assert!(t.clone().span_finished(span(4, 1), now, 2).is_none());
+        let c = t.clone().span_finished(span(5, 1), now, 2).unwrap();
+        assert!(c.partial);
+        let c = t.clone().span_finished(span(1, 0), now, 2).unwrap();
+        assert!(!c.partial);
+        assert_eq!(c.spans.len(), 1);
+    }
+
+    #[test]
+    fn trace_level_tags_come_from_the_context() {
+        let t = trace(TraceId::from_parts(0x6638_b0e8_0000_0000, 7), Some(1.0));
+        {
+            let mut ctx = t.context();
+            ctx.origin = Some("synthetics".into());
+            ctx.propagated.set_str("_dd.p.usr.id", "dXNlcg==");
+        }
+        let mut tags = TraceLevelTags::default();
+        t.context().write_trace_level_tags(&mut tags);
+        let chunk: Vec<_> = tags.chunk.iter().collect();
+        assert_eq!(
+            chunk,
+            [
+                ("_dd.p.usr.id", TagRef::Str("dXNlcg==")),
+                ("_dd.p.tid", TagRef::Str("6638b0e800000000")),
+                ("_sampling_priority_v1", TagRef::Num(2.0)),
+                ("_dd.p.dm", TagRef::Str("-3")),
+                ("_dd.p.ksr", TagRef::Str("1")),
+            ]
+        );
+        assert_eq!(tags.root.get("_dd.rule_psr"), Some(TagRef::Num(1.0)));
+        assert_eq!(
+            tags.every_span.get("_dd.origin"),
+            Some(TagRef::Str("synthetics"))
+        );
+        assert_eq!(tags.priority, 2);
+
+        // A 64-bit id has no `_dd.p.tid`; refilling clears what was there.
+        let t = trace(TraceId::from_parts(0, 7), None);
+        t.context().write_trace_level_tags(&mut tags);
+        assert_eq!(tags.chunk.get("_dd.p.tid"), None);
+        assert_eq!(tags.chunk.get("_dd.p.dm"), Some(TagRef::Str("-0")));
+        assert!(tags.every_span.is_empty() && tags.root.is_empty());
+    }
+}

@@ -1,0 +1,288 @@
+//! Testing support (cargo feature `testing`): an in-memory exporter that receives exactly what
+//! the agent would, and a ready test tracer around it, to test instrumentation without an agent.
+//!
+//! With [`InMemoryExporter`], everything runs as in production (the layer, the hand-off queue,
+//! the worker thread, the processing stage and the v0.4 encoder) except the HTTP request: the
+//! worker hands each payload to the exporter, which decodes it into [`CapturedChunk`]s of
+//! [`CapturedSpan`]s, plain structs with every tag the agent would see.
+//!
+//! ```
+//! use dd_trace::testing::TestTracer;
+//! use dd_trace::DatadogSpanExt;
+//!
+//! let tracer = TestTracer::with_builder(|b| b.with_service("checkout").with_env("test"));
+//! tracer.in_scope(|| {
+//!     let span = tracing::info_span!("request", resource.name = "GET /cart");
+//!     span.in_scope(|| tracing::info_span!("db.query").in_scope(|| {}));
+//!     span.set_tag("cart.items", 3);
+//! });
+//! let spans = tracer.spans(); // flushes first
+//! let request = spans.iter().find(|s| s.name == "request").unwrap();
+//! assert_eq!(request.resource, "GET /cart");
+//! assert_eq!(request.service, "checkout");
+//! assert_eq!(request.meta["env"], "test");
+//! assert_eq!(request.metrics["cart.items"], 3.0);
+//! let child = spans.iter().find(|s| s.name == "db.query").unwrap();
+//! assert_eq!(child.parent_id, request.span_id);
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::Deserialize;
+use tracing::Dispatch;
+use tracing_subscriber::layer::SubscriberExt;
+
+use crate::export::encode::{Payload, PayloadFormat};
+use crate::export::transport::{AgentRates, SendError};
+use crate::model::id::TraceId;
+use crate::{DatadogGuard, DatadogLayer, DatadogLayerBuilder, TracerStatus};
+
+/// One span as the agent receives it.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[non_exhaustive]
+pub struct CapturedSpan {
+    /// The low 64 bits of the trace id (the high bits are the chunk's `_dd.p.tid`; see
+    /// [`CapturedChunk::trace_id`]).
+    pub trace_id: u64,
+    /// The span's id.
+    pub span_id: u64,
+    /// The parent's span id; 0 for a trace's root.
+    pub parent_id: u64,
+    /// The operation name.
+    pub name: String,
+    /// The resource.
+    pub resource: String,
+    /// The service.
+    pub service: String,
+    /// The span type (`web`, `db`, …), if any.
+    #[serde(rename = "type", default)]
+    pub span_type: Option<String>,
+    /// Start, in nanoseconds since the Unix epoch.
+    pub start: i64,
+    /// Duration in nanoseconds.
+    pub duration: i64,
+    /// 1 for a failed span.
+    pub error: i32,
+    /// String tags.
+    #[serde(default)]
+    pub meta: BTreeMap<String, String>,
+    /// Numeric tags.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+    /// Links to other spans.
+    #[serde(default)]
+    pub span_links: Vec<CapturedLink>,
+}
+
+impl CapturedSpan {
+    /// Whether the span is marked as failed.
+    pub fn is_error(&self) -> bool {
+        self.error != 0
+    }
+}
+
+/// A span link as the agent receives it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct CapturedLink {
+    /// The linked trace id's low 64 bits.
+    pub trace_id: u64,
+    /// Its high 64 bits (0 when absent).
+    #[serde(default)]
+    pub trace_id_high: u64,
+    /// The linked span's id.
+    pub span_id: u64,
+    /// W3C flags with bit 31 set, or 0 when absent.
+    #[serde(default)]
+    pub flags: u32,
+    /// The linked context's W3C tracestate, if any.
+    #[serde(default)]
+    pub tracestate: Option<String>,
+    /// Attributes, e.g. the reason for the link.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A chunk of one trace's spans, as sent together.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct CapturedChunk {
+    /// The spans, in the order they finished.
+    pub spans: Vec<CapturedSpan>,
+}
+
+impl CapturedChunk {
+    /// The chunk's full 128-bit trace id: the spans' `trace_id` with the first span's
+    /// `_dd.p.tid` as the high bits.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        let first = self.spans.first()?;
+        let high = match first.meta.get("_dd.p.tid") {
+            Some(tid) => u64::from_str_radix(tid, 16).ok()?,
+            None => 0,
+        };
+        Some(TraceId::from_parts(high, first.trace_id))
+    }
+}
+
+/// Receives what the tracer would send to the agent, in memory. Give it to
+/// [`DatadogLayerBuilder::with_in_memory_exporter`]; clones share what was received.
+#[derive(Clone, Debug, Default)]
+pub struct InMemoryExporter {
+    chunks: Arc<Mutex<Vec<CapturedChunk>>>,
+}
+
+impl InMemoryExporter {
+    /// An exporter that has received nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every chunk received so far, in the order received. Only what the worker delivered is
+    /// here: call [`DatadogGuard::flush`] first.
+    pub fn chunks(&self) -> Vec<CapturedChunk> {
+        self.lock().clone()
+    }
+
+    /// Every span received so far, chunk after chunk.
+    pub fn spans(&self) -> Vec<CapturedSpan> {
+        self.lock()
+            .iter()
+            .flat_map(|c| c.spans.iter().cloned())
+            .collect()
+    }
+
+    /// Forgets what was received.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<CapturedChunk>> {
+        self.chunks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes a payload as the agent would: decodes it, or rejects it with a 400.
+    pub(crate) fn receive(&self, payload: &Payload) -> Result<Option<AgentRates>, SendError> {
+        let chunks: Vec<Vec<CapturedSpan>> = match payload.format {
+            PayloadFormat::V04 => rmp_serde::from_slice(&payload.body)
+                .map_err(|e| SendError::Status(400, format!("undecodable v0.4 payload: {e}")))?,
+        };
+        self.lock()
+            .extend(chunks.into_iter().map(|spans| CapturedChunk { spans }));
+        Ok(None)
+    }
+}
+
+/// A tracer that delivers to an [`InMemoryExporter`], with its dispatcher and guard: the
+/// fixture for tests of instrumented code (see the [module docs](self)).
+///
+/// It reads no `DD_*` variable from the process environment and prints no startup line; its
+/// service is `test-service` unless configured otherwise.
+#[derive(Debug)]
+pub struct TestTracer {
+    dispatch: Dispatch,
+    guard: DatadogGuard,
+    exporter: InMemoryExporter,
+}
+
+impl Default for TestTracer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestTracer {
+    /// A `Registry` + [`DatadogLayer`] test tracer with the default configuration.
+    ///
+    /// # Panics
+    /// If the tracer cannot be built (its worker thread cannot start).
+    pub fn new() -> Self {
+        Self::with_builder(|b| b)
+    }
+
+    /// A `Registry` + [`DatadogLayer`] test tracer whose builder `configure` adjusts.
+    ///
+    /// # Panics
+    /// If `configure` makes the build fail.
+    pub fn with_builder(
+        configure: impl FnOnce(DatadogLayerBuilder) -> DatadogLayerBuilder,
+    ) -> Self {
+        Self::with_subscriber(configure, |layer| {
+            Dispatch::new(tracing_subscriber::registry().with(layer))
+        })
+    }
+
+    /// A test tracer whose layer goes into the subscriber `subscriber` builds (to add other
+    /// layers, e.g. a log formatter).
+    ///
+    /// # Panics
+    /// If `configure` makes the build fail.
+    pub fn with_subscriber(
+        configure: impl FnOnce(DatadogLayerBuilder) -> DatadogLayerBuilder,
+        subscriber: impl FnOnce(DatadogLayer) -> Dispatch,
+    ) -> Self {
+        let exporter = InMemoryExporter::new();
+        let builder = DatadogLayer::builder()
+            .with_variable_source(|_| None)
+            .with_startup_logs(false)
+            .with_service("test-service");
+        let (layer, guard) = configure(builder)
+            .with_in_memory_exporter(&exporter)
+            .build()
+            .unwrap_or_else(|e| panic!("the test tracer does not build: {e}"));
+        TestTracer {
+            dispatch: subscriber(layer),
+            guard,
+            exporter,
+        }
+    }
+
+    /// Runs `f` with this tracer as the thread's default subscriber.
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        tracing::dispatcher::with_default(&self.dispatch, f)
+    }
+
+    /// The dispatcher, e.g. for other threads or `WithSubscriber::with_subscriber` on futures.
+    pub fn dispatch(&self) -> &Dispatch {
+        &self.dispatch
+    }
+
+    /// The guard.
+    pub fn guard(&self) -> &DatadogGuard {
+        &self.guard
+    }
+
+    /// The exporter.
+    pub fn exporter(&self) -> &InMemoryExporter {
+        &self.exporter
+    }
+
+    /// The tracer's status.
+    pub fn status(&self) -> TracerStatus {
+        self.guard.status()
+    }
+
+    /// Flushes, then returns every chunk delivered so far.
+    ///
+    /// # Panics
+    /// If the flush times out or the worker has stopped.
+    pub fn chunks(&self) -> Vec<CapturedChunk> {
+        self.flush();
+        self.exporter.chunks()
+    }
+
+    /// Flushes, then returns every span delivered so far.
+    ///
+    /// # Panics
+    /// If the flush times out or the worker has stopped.
+    pub fn spans(&self) -> Vec<CapturedSpan> {
+        self.flush();
+        self.exporter.spans()
+    }
+
+    fn flush(&self) {
+        if let Err(e) = self.guard.flush() {
+            panic!("the test tracer did not flush: {e}");
+        }
+    }
+}

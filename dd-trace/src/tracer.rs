@@ -1,0 +1,130 @@
+//! The tracer: the state the layer, the worker and the guard share, and how it starts.
+//!
+//! In: a validated [`Config`], on the thread that calls `build()`. Out: the [`DatadogLayer`]
+//! (which records spans on the app's threads) and the [`DatadogGuard`] (which owns the worker
+//! thread). Everything in [`Tracer`] is either fixed at start, atomic, or behind a lock that
+//! only the worker and status readers take: the layer never locks it.
+
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use tokio::sync::mpsc::unbounded_channel;
+
+use crate::config::{Config, MAX_BUFFERED_SPANS_PER_TRACE};
+use crate::diagnostics::{startup, Counters};
+use crate::error::BuildError;
+use crate::export::encode::{EncodeContext, PayloadEncoder, DEFAULT_PAYLOAD_FLUSH_BYTES};
+use crate::export::queue::ChunkQueue;
+use crate::export::transport::container::ContainerInfo;
+use crate::export::transport::{AgentRates, Destination, Transport};
+use crate::export::worker;
+use crate::guard::{DatadogGuard, WorkerHandle};
+use crate::model::clock::WallClock;
+use crate::sampling::Sampler;
+use crate::DatadogLayer;
+
+/// What the layer, the worker and the guard share.
+pub(crate) struct Tracer {
+    pub(crate) queue: ChunkQueue,
+    pub(crate) counters: Counters,
+    pub(crate) sampler: Sampler,
+    /// Read at start; gives trace ids their start second without a wall-clock read per trace.
+    pub(crate) clock: WallClock,
+    pub(crate) trace_id_128_bit: bool,
+    /// Finished spans of an open trace that trigger a (partial) flush.
+    pub(crate) flush_at: usize,
+    pub(crate) identity: Identity,
+    /// Where traces go, for status and messages.
+    pub(crate) destination: String,
+    pub(crate) agent_rates: ArcSwap<AgentRates>,
+    pub(crate) last_error: Mutex<Option<String>>,
+}
+
+/// The service identity that spans default to and log correlation writes.
+#[derive(Debug)]
+pub(crate) struct Identity {
+    pub(crate) service: String,
+    pub(crate) env: Option<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) log_trace_id_128_bit: bool,
+}
+
+/// Starts a tracer configured by `config`: prints the startup line, and unless tracing is
+/// disabled, starts the worker.
+pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
+    let runtime_id = uuid::Uuid::new_v4().to_string();
+    let container = ContainerInfo::detect(config.entity_id.as_deref());
+    let destination = destination(&config);
+    if config.startup_logs {
+        startup::print(
+            &config,
+            &destination.to_string(),
+            &runtime_id,
+            container.entity_id.as_deref(),
+        );
+    }
+    if !config.enabled {
+        return Ok((
+            DatadogLayer::new(None),
+            DatadogGuard::new(None, config.shutdown_timeout),
+        ));
+    }
+    let flush_at = if config.partial_flush {
+        config.partial_flush_min_spans
+    } else {
+        MAX_BUFFERED_SPANS_PER_TRACE
+    };
+    let tracer = Arc::new(Tracer {
+        queue: ChunkQueue::new(config.queue_capacity),
+        counters: Counters::default(),
+        sampler: Sampler::new(config.sample_rate),
+        clock: WallClock::now(),
+        trace_id_128_bit: config.trace_id_128_bit,
+        flush_at: flush_at.min(MAX_BUFFERED_SPANS_PER_TRACE),
+        identity: Identity {
+            service: config.service.clone(),
+            env: config.env.clone(),
+            version: config.version.clone(),
+            log_trace_id_128_bit: config.log_trace_id_128_bit,
+        },
+        destination: destination.to_string(),
+        agent_rates: ArcSwap::default(),
+        last_error: Mutex::new(None),
+    });
+    let encoder = PayloadEncoder::new(
+        EncodeContext {
+            service: config.service.clone(),
+            env: config.env.clone(),
+            version: config.version.clone(),
+            global_tags: config.tags.clone(),
+            runtime_id,
+            process_id: f64::from(std::process::id()),
+        },
+        DEFAULT_PAYLOAD_FLUSH_BYTES,
+    );
+    let (commands, receiver) = unbounded_channel();
+    let timeout = config.agent_timeout;
+    let external_env = config.external_env.clone();
+    let thread = worker::spawn(
+        Arc::clone(&tracer),
+        encoder,
+        move || Transport::new(destination, timeout, &container, external_env.as_deref()),
+        config.flush_interval,
+        receiver,
+    )?;
+    Ok((
+        DatadogLayer::new(Some(Arc::clone(&tracer))),
+        DatadogGuard::new(
+            Some(WorkerHandle::new(tracer, commands, thread)),
+            config.shutdown_timeout,
+        ),
+    ))
+}
+
+fn destination(config: &Config) -> Destination {
+    #[cfg(any(test, feature = "testing"))]
+    if let Some(exporter) = &config.in_memory {
+        return Destination::Memory(exporter.clone());
+    }
+    Destination::Agent(config.agent.clone())
+}
