@@ -12,6 +12,8 @@
 
 mod ext;
 mod fields;
+#[cfg(test)]
+mod tests;
 
 pub use ext::{ids_of, DatadogIds, DatadogSpanExt, TagValue};
 

@@ -92,6 +92,7 @@ impl TagList {
     }
 
     /// Makes room for `n` more tags, so recording a span's declared fields rarely regrows.
+    #[inline]
     fn reserve(&mut self, n: usize) {
         if n > self.tags.capacity() - self.tags.len() {
             self.text.reserve(32 + n * 32);
@@ -160,6 +161,7 @@ impl TagList {
             .map(|&(_, v)| self.resolve(v))
     }
 
+    #[inline]
     pub(crate) fn push_str(&mut self, s: &str) -> Text {
         let start = self.text.len();
         self.text.push_str(s);
@@ -177,6 +179,7 @@ impl TagList {
         self.text_range(start)
     }
 
+    #[inline]
     fn text_range(&mut self, start: usize) -> Text {
         // Over 4 GiB of text in one list: keep what fits in the index.
         if self.text.len() > u32::MAX as usize {
@@ -194,23 +197,46 @@ impl TagList {
 
     /// Sets `key`. With `dedup`, an existing value of the same key is replaced; without it the
     /// caller knows the key is new (a span's declared fields have distinct names).
+    #[inline(always)]
     pub(crate) fn set(&mut self, key: Cow<'static, str>, value: Value, dedup: bool) {
-        if dedup {
-            if let Some(slot) = self.tags.iter().position(|&(k, _)| self.key(k) == key) {
-                self.tags[slot].1 = value;
-                return;
-            }
+        if dedup && self.replace(&key, value) {
+            return;
         }
         let key = match key {
             Cow::Borrowed(s) => Key::Static(s),
-            Cow::Owned(s) => Key::Text(self.push_str(&s)),
+            Cow::Owned(s) => self.runtime_key(&s),
         };
         self.tags.push((key, value));
+    }
+
+    /// A key known only at run time, kept in the text buffer (off the path `tracing` fields
+    /// take).
+    #[cold]
+    #[inline(never)]
+    fn runtime_key(&mut self, key: &str) -> Key {
+        Key::Text(self.push_str(key))
+    }
+
+    /// Replaces the value of `key` if it is set; returns whether it was.
+    fn replace(&mut self, key: &str, value: Value) -> bool {
+        match self.tags.iter().position(|&(k, _)| self.key(k) == key) {
+            Some(slot) => {
+                self.tags[slot].1 = value;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Sets `key` to the string `value`, replacing an earlier value.
     pub(crate) fn set_str(&mut self, key: impl Into<Cow<'static, str>>, value: &str) {
         let t = self.push_str(value);
+        self.set(key.into(), Value::Str(t), true);
+    }
+
+    /// Sets `key` to the formatted `value`, replacing an earlier value.
+    pub(crate) fn set_fmt(&mut self, key: impl Into<Cow<'static, str>>, value: fmt::Arguments<'_>) {
+        let t = self.push_fmt(value);
         self.set(key.into(), Value::Str(t), true);
     }
 
@@ -256,6 +282,7 @@ pub(crate) struct Fields {
 
 impl Fields {
     /// Makes room for `n` fields.
+    #[inline]
     pub(crate) fn reserve(&mut self, n: usize) {
         self.tags.reserve(n);
     }
@@ -281,6 +308,7 @@ impl Fields {
     }
 
     /// Records a string value named `key`.
+    #[inline]
     pub(crate) fn record_str(&mut self, key: Cow<'static, str>, value: &str, dedup: bool) {
         let t = self.tags.push_str(value);
         self.apply_text(key, t, dedup);
@@ -363,6 +391,7 @@ impl Fields {
 
     /// Applies a string value (already in the text buffer as `t`) named `key`: the mapping of
     /// the crate docs' table.
+    #[inline]
     fn apply_text(&mut self, key: Cow<'static, str>, t: Text, dedup: bool) {
         match &*key {
             "resource.name" | "resource" => self.resource = Some(t),

@@ -23,8 +23,7 @@ use crate::sampling::SamplingDecision;
 
 /// Everything about a trace that can change after it started, and most of what crosses process
 /// boundaries with it: its id (a local root may adopt a remote parent), its sampling decision
-/// and whether that is locked, its origin, propagated `_dd.p.*` tags, other vendors' W3C
-/// `tracestate` and its baggage.
+/// and whether that is locked, and what propagation brings or adds ([`Propagated`]).
 #[derive(Debug)]
 pub(crate) struct TraceContext {
     pub(crate) trace_id: TraceId,
@@ -32,11 +31,19 @@ pub(crate) struct TraceContext {
     /// Set at the first injection of the context: the decision may no longer change (nor may
     /// it once the local root has finished, see [`LocalTrace::decision_locked`]).
     pub(crate) locked: bool,
+    /// Allocated only for traces that have any, so a plain local trace stays small.
+    pub(crate) propagated: Option<Box<Propagated>>,
+}
+
+/// What a trace carries across process boundaries besides its id and decision.
+#[derive(Debug, Default)]
+#[allow(dead_code)] // tracestate and baggage are read by propagation, which builds on this model
+pub(crate) struct Propagated {
     /// `_dd.origin` (`synthetics`, `rum`, …), written on every span.
     pub(crate) origin: Option<String>,
     /// Propagated `_dd.p.*` tags from upstream or set locally, other than those derived from the
     /// decision and the id (`_dd.p.dm`, `_dd.p.ksr`, `_dd.p.tid`).
-    pub(crate) propagated: TagList,
+    pub(crate) tags: TagList,
     /// Other vendors' W3C `tracestate` list-members, forwarded unchanged.
     pub(crate) tracestate: Option<String>,
     /// W3C baggage items.
@@ -49,57 +56,65 @@ impl TraceContext {
             trace_id,
             sampling,
             locked: false,
-            origin: None,
-            propagated: TagList::default(),
-            tracestate: None,
-            baggage: Vec::new(),
+            propagated: None,
         }
     }
 
-    /// Makes a recycled context new, keeping its buffers.
-    fn reset(&mut self, trace_id: TraceId, sampling: SamplingDecision) {
-        self.trace_id = trace_id;
-        self.sampling = sampling;
-        self.locked = false;
-        self.origin = None;
-        self.propagated.clear_within(1024, 16);
-        self.tracestate = None;
-        self.baggage.clear();
+    /// The propagated part, created on first use.
+    #[allow(dead_code)] // written by propagation, which builds on this model
+    pub(crate) fn propagated_mut(&mut self) -> &mut Propagated {
+        self.propagated.get_or_insert_with(Box::default)
     }
 
     /// Writes the trace-level tags a chunk of this trace carries into `out` (cleared first).
     pub(crate) fn write_trace_level_tags(&self, out: &mut TraceLevelTags) {
         out.clear();
+        out.trace_id = self.trace_id;
         out.priority = self.sampling.priority;
-        for (key, value) in self.propagated.iter() {
-            if let super::span::TagRef::Str(v) = value {
-                out.chunk.set_str(key.to_string(), v);
+        if let Some(p) = &self.propagated {
+            for (key, value) in p.tags.iter() {
+                if let super::span::TagRef::Str(v) = value {
+                    out.chunk.set_str(key.to_string(), v);
+                }
+            }
+            if let Some(origin) = &p.origin {
+                out.every_span.set_str("_dd.origin", origin);
             }
         }
         if self.trace_id.high() != 0 {
-            let tid = format!("{:016x}", self.trace_id.high());
-            out.chunk.set_str("_dd.p.tid", &tid);
+            out.chunk
+                .set_fmt("_dd.p.tid", format_args!("{:016x}", self.trace_id.high()));
         }
         self.sampling.write_tags(&mut out.chunk, &mut out.root);
-        if let Some(origin) = &self.origin {
-            out.every_span.set_str("_dd.origin", origin);
-        }
     }
 }
 
 /// The trace-level tags of one chunk, frozen by the worker when it takes the chunk, so the
 /// encoder never locks the trace. Strings go to `meta`, numbers to `metrics`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TraceLevelTags {
-    /// On the first span of each chunk and on the local root: `_dd.p.*`,
-    /// `_sampling_priority_v1`.
+    /// The trace's id when the chunk was taken.
+    pub(crate) trace_id: TraceId,
+    /// On the first span of each chunk: `_dd.p.*`, `_sampling_priority_v1`.
     pub(crate) chunk: TagList,
-    /// On the local root only: the rates that made the sampling decision.
+    /// On the local root: `_sampling_priority_v1` and the rates that made the decision.
     pub(crate) root: TagList,
     /// On every span: `_dd.origin`.
     pub(crate) every_span: TagList,
     /// The trace's sampling priority.
     pub(crate) priority: i8,
+}
+
+impl Default for TraceLevelTags {
+    fn default() -> Self {
+        TraceLevelTags {
+            trace_id: TraceId::from_u128(0),
+            chunk: TagList::with_capacity(128, 8),
+            root: TagList::with_capacity(0, 4),
+            every_span: TagList::default(),
+            priority: 0,
+        }
+    }
 }
 
 impl TraceLevelTags {
@@ -149,10 +164,10 @@ impl LocalTrace {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
-        self.context
+        *self
+            .context
             .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .reset(trace_id, sampling);
+            .unwrap_or_else(PoisonError::into_inner) = TraceContext::new(trace_id, sampling);
     }
 
     pub(crate) fn local_root_span_id(&self) -> u64 {
@@ -204,14 +219,12 @@ impl LocalTrace {
         finished.push(span);
         // Decrement under the lock so that the last span sees every other span's push.
         let last = self.open.fetch_sub(1, Ordering::AcqRel) == 1;
-        let flush = last || finished.len() >= flush_at;
-        let spans = if flush {
-            mem::take(&mut *finished)
-        } else {
-            Spans::new()
-        };
+        if !last && finished.len() < flush_at {
+            return None;
+        }
+        let spans = mem::take(&mut *finished);
         drop(finished);
-        flush.then(|| Chunk {
+        Some(Chunk {
             trace: self,
             spans,
             partial: !last,
@@ -292,12 +305,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_plain_local_trace_stays_small() {
+        // Recycled and reset on the app's threads for every trace: keep it to a few lines.
+        assert!(
+            std::mem::size_of::<LocalTrace>() <= 160,
+            "{}",
+            std::mem::size_of::<LocalTrace>()
+        );
+    }
+
+    #[test]
     fn trace_level_tags_come_from_the_context() {
         let t = trace(TraceId::from_parts(0x6638_b0e8_0000_0000, 7), Some(1.0));
         {
             let mut ctx = t.context();
-            ctx.origin = Some("synthetics".into());
-            ctx.propagated.set_str("_dd.p.usr.id", "dXNlcg==");
+            let p = ctx.propagated_mut();
+            p.origin = Some("synthetics".into());
+            p.tags.set_str("_dd.p.usr.id", "dXNlcg==");
         }
         let mut tags = TraceLevelTags::default();
         t.context().write_trace_level_tags(&mut tags);
@@ -312,7 +336,15 @@ pub(crate) mod tests {
                 ("_dd.p.ksr", TagRef::Str("1")),
             ]
         );
-        assert_eq!(tags.root.get("_dd.rule_psr"), Some(TagRef::Num(1.0)));
+        let root: Vec<_> = tags.root.iter().collect();
+        assert_eq!(
+            root,
+            [
+                ("_sampling_priority_v1", TagRef::Num(2.0)),
+                ("_dd.rule_psr", TagRef::Num(1.0))
+            ]
+        );
+        assert_eq!(tags.trace_id, TraceId::from_parts(0x6638_b0e8_0000_0000, 7));
         assert_eq!(
             tags.every_span.get("_dd.origin"),
             Some(TagRef::Str("synthetics"))
@@ -324,6 +356,7 @@ pub(crate) mod tests {
         t.context().write_trace_level_tags(&mut tags);
         assert_eq!(tags.chunk.get("_dd.p.tid"), None);
         assert_eq!(tags.chunk.get("_dd.p.dm"), Some(TagRef::Str("-0")));
-        assert!(tags.every_span.is_empty() && tags.root.is_empty());
+        assert!(tags.every_span.is_empty());
+        assert_eq!(tags.root.len(), 1, "the priority only");
     }
 }

@@ -37,12 +37,14 @@ pub(crate) struct SamplingDecision {
 }
 
 impl SamplingDecision {
-    /// Writes the decision's tags: `_sampling_priority_v1`, `_dd.p.dm` and `_dd.p.ksr` for every
-    /// chunk, `_dd.rule_psr` for the local root.
+    /// Writes the decision's tags: `_sampling_priority_v1`, `_dd.p.dm` and `_dd.p.ksr` for the
+    /// first span of every chunk; `_sampling_priority_v1` and `_dd.rule_psr` for the local root.
     pub(crate) fn write_tags(&self, chunk: &mut TagList, root: &mut TagList) {
-        chunk.set_num("_sampling_priority_v1", f64::from(self.priority));
+        let priority = f64::from(self.priority);
+        chunk.set_num("_sampling_priority_v1", priority);
+        root.set_num("_sampling_priority_v1", priority);
         if self.priority > 0 {
-            chunk.set_str("_dd.p.dm", &format!("-{}", self.mechanism));
+            chunk.set_fmt("_dd.p.dm", format_args!("-{}", self.mechanism));
         }
         if let Some(rate) = self.rule_rate {
             chunk.set_str("_dd.p.ksr", &format_rate(rate));
@@ -51,21 +53,22 @@ impl SamplingDecision {
     }
 }
 
-/// What the sampler knows about a new trace: its local root as recorded at creation.
+/// What the sampler knows about a new trace: its local root as recorded at creation. Each
+/// property is read from the root's record on demand, so a sampler that needs only the id pays
+/// for nothing else.
 #[derive(Clone, Copy, Debug)]
-#[allow(dead_code)] // the fields beyond the id are read by sampling rules
 pub(crate) struct SamplingInput<'a> {
     pub(crate) trace_id: TraceId,
-    /// The root's service, or the tracer's when the root set none.
-    pub(crate) service: &'a str,
-    pub(crate) operation_name: &'a str,
-    pub(crate) resource: &'a str,
-    tags: &'a TagList,
+    root: &'a SpanData,
+    default_service: &'a str,
 }
 
+// The properties beyond the id are read by sampling rules, which build on this input.
+#[allow(dead_code)]
 impl<'a> SamplingInput<'a> {
     /// The input for the local root `root` of trace `trace_id`; `default_service` is the
     /// tracer's service.
+    #[inline]
     pub(crate) fn for_root(
         root: &'a SpanData,
         trace_id: TraceId,
@@ -73,17 +76,29 @@ impl<'a> SamplingInput<'a> {
     ) -> Self {
         SamplingInput {
             trace_id,
-            service: root.service().unwrap_or(default_service),
-            operation_name: root.operation_name(),
-            resource: root.resource(),
-            tags: &root.fields.tags,
+            root,
+            default_service,
         }
     }
 
+    /// The root's service, or the tracer's when the root set none.
+    pub(crate) fn service(&self) -> &'a str {
+        self.root.service().unwrap_or(self.default_service)
+    }
+
+    /// The root's operation name.
+    pub(crate) fn operation_name(&self) -> &'a str {
+        self.root.operation_name()
+    }
+
+    /// The root's resource.
+    pub(crate) fn resource(&self) -> &'a str {
+        self.root.resource()
+    }
+
     /// The root's tag `key` (a string tag, or a number recorded as a metric).
-    #[allow(dead_code)] // read by sampling rules
     pub(crate) fn tag(&self, key: &str) -> Option<TagRef<'a>> {
-        self.tags.get(key)
+        self.root.fields.tags.get(key)
     }
 }
 
@@ -110,6 +125,7 @@ impl Sampler {
     }
 
     /// Decides for a new trace.
+    #[inline]
     pub(crate) fn decide(&self, input: &SamplingInput<'_>) -> SamplingDecision {
         self.decide_for_id(input.trace_id)
     }
@@ -208,13 +224,13 @@ mod tests {
         root.fields
             .record_num("http.status_code".into(), 200.0, format_args!("200"), false);
         let input = SamplingInput::for_root(&root, TraceId::from_parts(0, 1), "web");
-        assert_eq!(input.service, "web");
-        assert_eq!(input.operation_name, "request");
-        assert_eq!(input.resource, "GET /health");
+        assert_eq!(input.service(), "web");
+        assert_eq!(input.operation_name(), "request");
+        assert_eq!(input.resource(), "GET /health");
         assert_eq!(input.tag("http.status_code"), Some(TagRef::Str("200")));
         root.fields.record_str("service.name".into(), "api", true);
         let input = SamplingInput::for_root(&root, TraceId::from_parts(0, 1), "web");
-        assert_eq!(input.service, "api");
+        assert_eq!(input.service(), "api");
     }
 
     #[test]

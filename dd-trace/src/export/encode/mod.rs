@@ -76,7 +76,8 @@ impl<'a> SpanView<'a> {
         self.span.service().unwrap_or(&self.ctx.service)
     }
 
-    /// Trace-level tags go on the first span of each chunk and on the local root.
+    /// The tracer's trace-level tags (`language`, `runtime-id`, `process_id`) go on the first
+    /// span of each chunk and on the local root.
     fn carries_trace_tags(&self) -> bool {
         self.chunk_first || self.local_root
     }
@@ -115,6 +116,8 @@ impl<'a> SpanView<'a> {
         if self.carries_trace_tags() {
             meta.push("language", "rust");
             meta.push("runtime-id", &ctx.runtime_id);
+        }
+        if self.chunk_first {
             for (k, v) in strings(&trace.chunk) {
                 meta.push(k, v);
             }
@@ -148,10 +151,12 @@ impl<'a> SpanView<'a> {
         ) {
             metrics.push("_dd.measured", 1.0);
         }
-        if self.carries_trace_tags() {
+        if self.chunk_first {
             for (k, v) in numbers(&trace.chunk) {
                 metrics.push(k, v);
             }
+        }
+        if self.carries_trace_tags() {
             metrics.push("process_id", self.ctx.process_id);
         }
         if self.local_root {

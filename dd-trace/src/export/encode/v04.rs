@@ -1,5 +1,5 @@
 //! The v0.4 payload (spec §1.1–1.2): a msgpack array of chunks, each an array of span maps,
-//! written with rmp-serde.
+//! written with rmp's encoders.
 //!
 //! In: chunks and their trace-level tags, on the worker thread. Out: [`Payload`]s. The encoding
 //! buffer is reused from payload to payload; a payload is cut once it passes the flush
@@ -7,12 +7,9 @@
 //! payload grows far past it.
 
 use bytes::Bytes;
-use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Serialize, Serializer};
+use rmp::encode;
 
-use super::{
-    EncodeContext, Entries, Payload, PayloadFormat, SpanView, DEFAULT_PAYLOAD_FLUSH_BYTES,
-};
+use super::{EncodeContext, Payload, PayloadFormat, SpanView, DEFAULT_PAYLOAD_FLUSH_BYTES};
 use crate::model::clock::WallClock;
 use crate::model::span::SpanLink;
 use crate::model::trace::{Chunk, TraceLevelTags};
@@ -71,27 +68,21 @@ impl PayloadEncoder {
         emit: &mut dyn FnMut(Payload),
     ) {
         let local_root = chunk.trace.local_root_span_id();
-        let trace_id = chunk.trace.trace_id();
+        let trace_id = trace_tags.trace_id;
         let mut spans = chunk.spans.iter().peekable();
         while spans.peek().is_some() {
             let header_at = self.buf.len();
             self.buf.extend_from_slice(&[ARRAY32, 0, 0, 0, 0]);
             let mut count: u32 = 0;
             while let Some(span) = spans.next() {
-                let record = SpanRecord {
-                    view: SpanView {
-                        span,
-                        trace: trace_tags,
-                        ctx: &self.ctx,
-                        chunk_first: count == 0,
-                        local_root: span.span_id == local_root,
-                    },
-                    trace_id: trace_id.low(),
-                    clock: &self.clock,
+                let view = SpanView {
+                    span,
+                    trace: trace_tags,
+                    ctx: &self.ctx,
+                    chunk_first: count == 0,
+                    local_root: span.span_id == local_root,
                 };
-                let mut ser = rmp_serde::Serializer::new(&mut self.buf);
-                // Writing to a Vec cannot fail, and every map length is computed up front.
-                let _ = record.serialize(&mut ser);
+                write_span(&mut self.buf, &view, trace_id.low(), &self.clock);
                 count += 1;
                 if self.buf.len() >= self.flush_bytes && spans.peek().is_some() {
                     break;
@@ -129,104 +120,90 @@ fn patch_u32(buf: &mut [u8], at: usize, value: u32) {
     buf[at + 1..at + 5].copy_from_slice(&value.to_be_bytes());
 }
 
-/// One span as a v0.4 map.
-struct SpanRecord<'a> {
-    view: SpanView<'a>,
-    trace_id: u64,
-    clock: &'a WallClock,
-}
-
-impl<V: Serialize> Serialize for Entries<'_, V> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            map.serialize_entry(k, v)?;
+/// Writes one span as a v0.4 map with rmp's encoders (the bytes rmp-serde would write, without
+/// serde's indirection on this per-span path). Writing to a `Vec` cannot fail, and every map
+/// length is computed before its entries are written.
+fn write_span(buf: &mut Vec<u8>, view: &SpanView<'_>, trace_id: u64, clock: &WallClock) {
+    let span = view.span;
+    let span_type = span.span_type();
+    let links = &span.fields.links;
+    let len = 11 + u32::from(span_type.is_some()) + u32::from(!links.is_empty());
+    let _ = encode::write_map_len(buf, len);
+    write_key_uint(buf, "trace_id", trace_id);
+    write_key_uint(buf, "span_id", span.span_id);
+    write_key_uint(buf, "parent_id", span.parent_id);
+    write_key_str(buf, "name", span.operation_name());
+    write_key_str(buf, "resource", span.resource());
+    write_key_str(buf, "service", view.service());
+    if let Some(t) = span_type {
+        write_key_str(buf, "type", t);
+    }
+    write_key_sint(buf, "start", clock.unix_ns(span.start));
+    write_key_sint(buf, "duration", span.duration_ns());
+    write_key_sint(buf, "error", i64::from(span.fields.error));
+    let meta = view.meta();
+    let _ = encode::write_str(buf, "meta");
+    let _ = encode::write_map_len(buf, meta.0.len() as u32);
+    for (k, v) in &meta.0 {
+        write_key_str(buf, k, v);
+    }
+    let metrics = view.metrics();
+    let _ = encode::write_str(buf, "metrics");
+    let _ = encode::write_map_len(buf, metrics.0.len() as u32);
+    for (k, v) in &metrics.0 {
+        let _ = encode::write_str(buf, k);
+        let _ = encode::write_f64(buf, *v);
+    }
+    if !links.is_empty() {
+        let _ = encode::write_str(buf, "span_links");
+        let _ = encode::write_array_len(buf, links.len() as u32);
+        for link in links {
+            write_link(buf, link);
         }
-        map.end()
     }
 }
 
-impl Serialize for SpanRecord<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let span = self.view.span;
-        let name = span.operation_name();
-        let span_type = span.span_type();
-        let links = !span.fields.links.is_empty();
-        let len = 11 + usize::from(span_type.is_some()) + usize::from(links);
-        let mut map = s.serialize_map(Some(len))?;
-        map.serialize_entry("trace_id", &self.trace_id)?;
-        map.serialize_entry("span_id", &span.span_id)?;
-        map.serialize_entry("parent_id", &span.parent_id)?;
-        map.serialize_entry("name", name)?;
-        map.serialize_entry("resource", span.resource())?;
-        map.serialize_entry("service", self.view.service())?;
-        if let Some(t) = span_type {
-            map.serialize_entry("type", t)?;
+fn write_link(buf: &mut Vec<u8>, link: &SpanLink) {
+    let high = link.trace_id.high();
+    let len = 2
+        + u32::from(high != 0)
+        + u32::from(link.flags != 0)
+        + u32::from(link.tracestate.is_some())
+        + u32::from(!link.attributes.is_empty());
+    let _ = encode::write_map_len(buf, len);
+    write_key_uint(buf, "trace_id", link.trace_id.low());
+    if high != 0 {
+        write_key_uint(buf, "trace_id_high", high);
+    }
+    write_key_uint(buf, "span_id", link.span_id);
+    if let Some(tracestate) = &link.tracestate {
+        write_key_str(buf, "tracestate", tracestate);
+    }
+    if !link.attributes.is_empty() {
+        let _ = encode::write_str(buf, "attributes");
+        let _ = encode::write_map_len(buf, link.attributes.len() as u32);
+        for (k, v) in &link.attributes {
+            write_key_str(buf, k, v);
         }
-        map.serialize_entry("start", &self.clock.unix_ns(span.start))?;
-        map.serialize_entry("duration", &span.duration_ns())?;
-        map.serialize_entry("error", &i32::from(span.fields.error))?;
-        map.serialize_entry("meta", &self.view.meta())?;
-        map.serialize_entry("metrics", &self.view.metrics())?;
-        if links {
-            map.serialize_entry("span_links", &Links(&span.fields.links))?;
-        }
-        map.end()
+    }
+    if link.flags != 0 {
+        write_key_uint(buf, "flags", u64::from(link.flags));
     }
 }
 
-struct Links<'a>(&'a [SpanLink]);
-
-impl Serialize for Links<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for link in self.0 {
-            seq.serialize_element(&LinkRecord(link))?;
-        }
-        seq.end()
-    }
+fn write_key_str(buf: &mut Vec<u8>, key: &str, value: &str) {
+    let _ = encode::write_str(buf, key);
+    let _ = encode::write_str(buf, value);
 }
 
-struct LinkRecord<'a>(&'a SpanLink);
-
-impl Serialize for LinkRecord<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let link = self.0;
-        let high = link.trace_id.high();
-        let len = 2
-            + usize::from(high != 0)
-            + usize::from(link.flags != 0)
-            + usize::from(link.tracestate.is_some())
-            + usize::from(!link.attributes.is_empty());
-        let mut map = s.serialize_map(Some(len))?;
-        map.serialize_entry("trace_id", &link.trace_id.low())?;
-        if high != 0 {
-            map.serialize_entry("trace_id_high", &high)?;
-        }
-        map.serialize_entry("span_id", &link.span_id)?;
-        if let Some(tracestate) = &link.tracestate {
-            map.serialize_entry("tracestate", tracestate)?;
-        }
-        if !link.attributes.is_empty() {
-            map.serialize_entry("attributes", &Attributes(&link.attributes))?;
-        }
-        if link.flags != 0 {
-            map.serialize_entry("flags", &link.flags)?;
-        }
-        map.end()
-    }
+fn write_key_uint(buf: &mut Vec<u8>, key: &str, value: u64) {
+    let _ = encode::write_str(buf, key);
+    let _ = encode::write_uint(buf, value);
 }
 
-struct Attributes<'a>(&'a [(std::borrow::Cow<'static, str>, String)]);
-
-impl Serialize for Attributes<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            map.serialize_entry(&**k, v)?;
-        }
-        map.end()
-    }
+fn write_key_sint(buf: &mut Vec<u8>, key: &str, value: i64) {
+    let _ = encode::write_str(buf, key);
+    let _ = encode::write_sint(buf, value);
 }
 
 #[cfg(test)]

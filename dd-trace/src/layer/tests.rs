@@ -1,0 +1,447 @@
+//! Layer behaviour, end to end through the worker and the v0.4 encoder, on the in-memory
+//! exporter: what a user's spans become.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use tracing::{info_span, Instrument};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::Layer as _;
+
+use crate::testing::{CapturedSpan, InMemoryExporter, TestTracer};
+use crate::{DatadogLayer, DatadogSpanExt, TraceId};
+
+fn by_name(spans: &[CapturedSpan]) -> HashMap<&str, &CapturedSpan> {
+    spans.iter().map(|s| (s.name.as_str(), s)).collect()
+}
+
+#[test]
+fn nested_spans_share_a_trace_and_point_at_their_parents() {
+    let tracer = TestTracer::with_builder(|b| b.with_service("shop").with_version("1.2"));
+    let ids = tracer.in_scope(|| {
+        let root = info_span!("request");
+        let _r = root.enter();
+        let child = info_span!("child");
+        let _c = child.enter();
+        info_span!("grandchild").in_scope(|| {});
+        root.datadog_ids().unwrap()
+    });
+    let chunks = tracer.chunks();
+    assert_eq!(chunks.len(), 1, "one trace, sent once its last span closed");
+    assert_eq!(chunks[0].trace_id(), Some(ids.trace_id));
+    let spans = by_name(&chunks[0].spans);
+    assert_eq!(spans["request"].parent_id, 0);
+    assert_eq!(spans["request"].span_id, ids.span_id.to_u64());
+    assert_eq!(spans["child"].parent_id, spans["request"].span_id);
+    assert_eq!(spans["grandchild"].parent_id, spans["child"].span_id);
+    for s in spans.values() {
+        assert_eq!(s.trace_id, ids.trace_id.low());
+        assert_eq!(s.service, "shop");
+        assert_eq!(s.meta["version"], "1.2");
+    }
+    // The chunk's first span carries the propagated trace tags; the local root, which
+    // finished last, the priority and the tracer's tags.
+    let first = &chunks[0].spans[0];
+    assert_eq!(first.name, "grandchild");
+    assert_eq!(first.meta["_dd.p.dm"], "-0");
+    assert_eq!(first.meta["_dd.p.tid"].len(), 16);
+    assert_eq!(first.metrics["_sampling_priority_v1"], 1.0);
+    let root = spans["request"];
+    assert_eq!(root.metrics["_sampling_priority_v1"], 1.0);
+    assert!(!root.meta.contains_key("_dd.p.dm"));
+    assert_eq!(root.meta["language"], "rust");
+    assert!(!spans["child"].metrics.contains_key("_sampling_priority_v1"));
+    assert_eq!(root.metrics["_dd.top_level"], 1.0);
+    assert!(!spans["grandchild"].metrics.contains_key("_dd.top_level"));
+    // Children end before their parents, inside them in time.
+    let end = |s: &CapturedSpan| s.start + s.duration;
+    assert!(spans["grandchild"].start >= spans["child"].start);
+    assert!(end(spans["grandchild"]) <= end(spans["child"]));
+    assert!(end(spans["child"]) <= end(root));
+}
+
+#[test]
+fn spans_on_other_threads_join_their_parents_trace() {
+    let tracer = TestTracer::new();
+    tracer.in_scope(|| {
+        let root = info_span!("request");
+        let _r = root.enter();
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let parent = root.clone();
+                let dispatch = tracer.dispatch().clone();
+                std::thread::spawn(move || {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        info_span!(parent: &parent, "worker", i).in_scope(|| {
+                            info_span!("step").in_scope(|| {});
+                        });
+                    })
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+    let chunks = tracer.chunks();
+    assert_eq!(chunks.len(), 1);
+    let spans = &chunks[0].spans;
+    assert_eq!(spans.len(), 9);
+    let root = spans.iter().find(|s| s.name == "request").unwrap();
+    let workers: Vec<_> = spans.iter().filter(|s| s.name == "worker").collect();
+    assert_eq!(workers.len(), 4);
+    assert!(workers.iter().all(|w| w.parent_id == root.span_id));
+    for step in spans.iter().filter(|s| s.name == "step") {
+        assert!(workers.iter().any(|w| w.span_id == step.parent_id));
+    }
+}
+
+#[test]
+fn spans_follow_their_future_across_await_points_and_tasks() {
+    let tracer = TestTracer::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    // The runtime's thread has the tracer as its default: the registry closes a parent through
+    // the default dispatcher of the thread where its last child closes.
+    tracer.in_scope(|| {
+        runtime.block_on(
+            async {
+                let task = tokio::spawn(
+                    async {
+                        tokio::task::yield_now().await;
+                        info_span!("in.task").in_scope(|| {});
+                    }
+                    .instrument(info_span!("task")),
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                info_span!("after.sleep").in_scope(|| {});
+                task.await.unwrap();
+            }
+            .instrument(info_span!("handler")),
+        )
+    });
+    let chunks = tracer.chunks();
+    assert_eq!(chunks.len(), 1, "{chunks:#?}");
+    let spans = by_name(&chunks[0].spans);
+    let handler = spans["handler"];
+    assert_eq!(spans["task"].parent_id, handler.span_id);
+    assert_eq!(spans["in.task"].parent_id, spans["task"].span_id);
+    assert_eq!(spans["after.sleep"].parent_id, handler.span_id);
+    assert!(handler.duration >= 2_000_000, "the handler spans the sleep");
+}
+
+#[derive(Debug)]
+struct Declined {
+    cause: std::io::Error,
+}
+
+impl fmt::Display for Declined {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("card declined")
+    }
+}
+
+impl std::error::Error for Declined {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.cause)
+    }
+}
+
+fn declined() -> Declined {
+    Declined {
+        cause: std::io::Error::other("issuer unavailable"),
+    }
+}
+
+#[tracing::instrument(err)]
+fn charge() -> Result<(), Declined> {
+    Err(declined())
+}
+
+#[test]
+fn errors_from_fields_events_and_set_error_mark_their_span() {
+    let tracer = TestTracer::new();
+    tracer.in_scope(|| {
+        let _ = charge();
+        info_span!("flagged", error = true).in_scope(|| {});
+        info_span!(
+            "field",
+            error = &declined() as &(dyn std::error::Error + 'static)
+        )
+        .in_scope(|| {});
+        let typed = info_span!("typed");
+        typed.set_error(&declined());
+        drop(typed);
+        let dynamic = info_span!("dynamic");
+        let boxed: Box<dyn std::error::Error> = Box::new(declined());
+        dynamic.set_error(&*boxed);
+        drop(dynamic);
+        info_span!("fine").in_scope(|| {});
+    });
+    let spans = tracer.spans();
+    let spans = by_name(&spans);
+    let charge = spans["charge"];
+    assert!(charge.is_error());
+    assert_eq!(charge.meta["error.message"], "card declined");
+    assert!(spans["flagged"].is_error());
+    assert_eq!(spans["field"].meta["error.message"], "card declined");
+    assert_eq!(
+        spans["field"].meta["error.stack"],
+        "card declined\nCaused by:\n    0: issuer unavailable"
+    );
+    let typed = spans["typed"];
+    assert!(typed.is_error());
+    assert_eq!(typed.meta["error.message"], "card declined");
+    assert_eq!(typed.meta["error.type"], "dd_trace::layer::tests::Declined");
+    assert_eq!(
+        typed.meta["error.stack"],
+        "card declined\nCaused by:\n    0: issuer unavailable"
+    );
+    let dynamic = spans["dynamic"];
+    assert!(dynamic.is_error());
+    assert!(
+        !dynamic.meta.contains_key("error.type"),
+        "no type name behind dyn Error"
+    );
+    assert!(!spans["fine"].is_error());
+}
+
+#[test]
+fn follows_from_becomes_a_span_link_with_the_sampled_flag() {
+    let tracer = TestTracer::new();
+    tracer.in_scope(|| {
+        let first = info_span!("first");
+        first.in_scope(|| {});
+        let second = info_span!("second");
+        second.follows_from(&first);
+        drop(first);
+        second.in_scope(|| {});
+    });
+    let chunks = tracer.chunks();
+    assert_eq!(chunks.len(), 2, "two traces");
+    let spans = tracer.exporter().spans();
+    let spans = by_name(&spans);
+    let (first, second) = (spans["first"], spans["second"]);
+    assert_ne!(first.trace_id, second.trace_id);
+    let link = &second.span_links[0];
+    assert_eq!(link.trace_id, first.trace_id);
+    assert_eq!(link.span_id, first.span_id);
+    assert_eq!(link.flags, 0x8000_0001);
+    let first_chunk = chunks.iter().find(|c| c.spans[0].name == "first").unwrap();
+    assert_eq!(
+        link.trace_id_high,
+        first_chunk.trace_id().unwrap().high(),
+        "the link carries all 128 bits"
+    );
+}
+
+#[test]
+fn set_tag_takes_runtime_keys_and_maps_values_like_fields() {
+    let tracer = TestTracer::new();
+    tracer.in_scope(|| {
+        let span = info_span!(
+            "request",
+            plan = "free",
+            http.status_code = tracing::field::Empty
+        );
+        let tenant = String::from("acme");
+        span.set_tag(format!("tenant.{tenant}"), "gold"); // runtime key
+        span.set_tag("plan", "paid"); // replaces the field's value
+        span.set_tag("retries", 3u8);
+        span.set_tag("latency.ratio", 0.25);
+        span.set_tag("offset", -7i64);
+        span.set_tag("cached", true);
+        span.set_tag("http.status_code", 503); // a string tag, as Datadog expects
+        span.set_tag("span.kind", "server");
+        span.set_tag("header", &tenant);
+        span.set_resource("GET /users/{id}");
+        span.set_service("users-api");
+        span.record("http.status_code", 504); // a later record still wins
+    });
+    let spans = tracer.spans();
+    let s = &spans[0];
+    assert_eq!(s.meta["tenant.acme"], "gold");
+    assert_eq!(s.meta["plan"], "paid");
+    assert_eq!(s.metrics["retries"], 3.0);
+    assert_eq!(s.metrics["latency.ratio"], 0.25);
+    assert_eq!(s.metrics["offset"], -7.0);
+    assert_eq!(s.meta["cached"], "true");
+    assert_eq!(s.meta["http.status_code"], "504");
+    assert_eq!(s.meta["span.kind"], "server");
+    assert_eq!(s.meta["header"], "acme");
+    assert_eq!(s.resource, "GET /users/{id}");
+    assert_eq!(s.service, "users-api");
+    assert_eq!(s.meta["_dd.base_service"], "test-service");
+    assert_eq!(s.metrics["_dd.top_level"], 1.0);
+}
+
+#[test]
+fn the_write_api_reaches_the_layer_wherever_it_sits_in_the_stack() {
+    // Not the outermost layer, behind a per-layer filter, inside a boxed layer.
+    let exporter = InMemoryExporter::new();
+    let (layer, guard) = DatadogLayer::builder()
+        .with_variable_source(|_| None)
+        .with_startup_logs(false)
+        .with_in_memory_exporter(&exporter)
+        .build()
+        .unwrap();
+    let filtered = layer.with_filter(tracing_subscriber::filter::filter_fn(|m| {
+        m.name() != "hidden"
+    }));
+    let subscriber = tracing_subscriber::registry()
+        .with(filtered.boxed())
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink));
+    let (visible_ids, hidden_ids) = tracing::subscriber::with_default(subscriber, || {
+        let span = info_span!("visible");
+        let _e = span.enter();
+        span.set_tag(String::from("dynamic.key"), "v");
+        let hidden = info_span!("hidden");
+        hidden.set_tag("lost", "nowhere to go");
+        (span.datadog_ids(), hidden.datadog_ids())
+    });
+    guard.flush().unwrap();
+    let spans = exporter.spans();
+    assert_eq!(spans.len(), 1, "the filtered span is not sent");
+    assert_eq!(spans[0].meta["dynamic.key"], "v");
+    assert!(!spans[0].meta.contains_key("lost"));
+    let visible_ids = visible_ids.expect("ids through the filter and the box");
+    assert_eq!(visible_ids.span_id.to_u64(), spans[0].span_id);
+    assert_eq!(
+        hidden_ids,
+        Some(visible_ids),
+        "a hidden span reports its nearest recorded ancestor"
+    );
+}
+
+#[test]
+fn span_handles_without_a_datadog_layer_do_nothing() {
+    let check = || {
+        let span = info_span!("plain");
+        span.set_tag("k", "v");
+        span.set_resource("r");
+        span.set_service("s");
+        span.set_error(&declined());
+        span.datadog_ids()
+    };
+    assert_eq!(check(), None, "no subscriber at all");
+    let registry_only = tracing_subscriber::registry();
+    assert_eq!(
+        tracing::subscriber::with_default(registry_only, check),
+        None
+    );
+    let disabled = TestTracer::with_builder(|b| b.with_enabled(false));
+    assert_eq!(disabled.in_scope(check), None);
+    assert!(disabled.spans().is_empty());
+    assert_eq!(tracing::Span::none().datadog_ids(), None);
+}
+
+#[test]
+fn two_layers_in_one_stack_send_each_span_once() {
+    let build = |exporter: &InMemoryExporter| {
+        DatadogLayer::builder()
+            .with_variable_source(|_| None)
+            .with_startup_logs(false)
+            .with_in_memory_exporter(exporter)
+            .build()
+            .unwrap()
+    };
+    let (first_exporter, second_exporter) = (InMemoryExporter::new(), InMemoryExporter::new());
+    let ((first, first_guard), (second, second_guard)) =
+        (build(&first_exporter), build(&second_exporter));
+    let subscriber = tracing_subscriber::registry().with(first).with(second);
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..3 {
+            let root = info_span!("root");
+            root.set_tag("via", "ext");
+            root.in_scope(|| info_span!("child").in_scope(|| {}));
+        }
+    });
+    first_guard.flush().unwrap();
+    second_guard.flush().unwrap();
+    let (a, b) = (first_exporter.spans(), second_exporter.spans());
+    assert_eq!(a.len() + b.len(), 6, "each span is sent once, by one layer");
+    let roots: Vec<_> = a.iter().chain(&b).filter(|s| s.name == "root").collect();
+    assert!(roots.iter().all(|r| r.meta["via"] == "ext"));
+}
+
+#[test]
+fn sample_rate_decisions_and_their_tags_reach_every_chunk() {
+    let tracer = TestTracer::with_builder(|b| b.with_sample_rate(0.0));
+    tracer.in_scope(|| info_span!("root").in_scope(|| info_span!("child").in_scope(|| {})));
+    let spans = tracer.spans();
+    let root = spans.iter().find(|s| s.name == "root").unwrap();
+    assert_eq!(root.metrics["_sampling_priority_v1"], -1.0);
+    assert_eq!(root.metrics["_dd.rule_psr"], 0.0);
+    let child = spans.iter().find(|s| s.name == "child").unwrap();
+    assert_eq!(
+        child.metrics["_sampling_priority_v1"], -1.0,
+        "the first span of the chunk"
+    );
+    assert_eq!(child.meta["_dd.p.ksr"], "0");
+    assert!(
+        !child.meta.contains_key("_dd.p.dm"),
+        "no decision maker when dropped"
+    );
+    assert!(
+        !child.metrics.contains_key("_dd.rule_psr"),
+        "rates only on the local root"
+    );
+}
+
+#[test]
+fn trace_ids_print_as_log_correlation_writes_them() {
+    let tracer = TestTracer::with_builder(|b| b.with_128_bit_trace_ids(false));
+    let ids = tracer.in_scope(|| info_span!("root").datadog_ids().unwrap());
+    assert_eq!(ids.trace_id.high(), 0);
+    assert_eq!(ids.trace_id.to_string(), ids.trace_id.low().to_string());
+    let tracer = TestTracer::new();
+    let ids = tracer.in_scope(|| info_span!("root").datadog_ids().unwrap());
+    assert_eq!(ids.trace_id.to_string().len(), 32);
+    assert_eq!(
+        TraceId::from_u128(u128::from_str_radix(&ids.trace_id.to_string(), 16).unwrap()),
+        ids.trace_id
+    );
+    assert_eq!(ids.span_id.to_string(), ids.span_id.to_u64().to_string());
+}
+
+#[test]
+fn partial_chunks_carry_the_trace_level_tags_too() {
+    let tracer =
+        TestTracer::with_builder(|b| b.with_partial_flush(true).with_partial_flush_min_spans(2));
+    let root = tracer.in_scope(|| {
+        let root = info_span!("long.job");
+        root.in_scope(|| {
+            for i in 0..4 {
+                info_span!("item", i).in_scope(|| {});
+            }
+        });
+        root
+    });
+    let partial = tracer.chunks();
+    assert_eq!(partial.len(), 2);
+    assert_eq!(tracer.status().counters.partial_flushes, 2);
+    for chunk in &partial {
+        assert_eq!(chunk.spans.len(), 2);
+        assert_eq!(chunk.spans[0].metrics["_sampling_priority_v1"], 1.0);
+        assert!(chunk.spans[0].meta.contains_key("_dd.p.tid"));
+        assert!(!chunk.spans[1].meta.contains_key("_dd.p.tid"));
+    }
+    drop(root);
+    assert_eq!(tracer.spans().len(), 5);
+}
+
+#[test]
+fn status_handles_read_counters_without_the_guard() {
+    let tracer = TestTracer::new();
+    let handle = tracer.guard().status_handle();
+    tracer.in_scope(|| info_span!("a").in_scope(|| {}));
+    tracer.spans();
+    let status = std::thread::spawn(move || handle.status()).join().unwrap();
+    assert!(status.enabled);
+    assert_eq!(status.agent_url, "in-memory");
+    assert_eq!(status.counters.spans_sent, 1);
+    assert_eq!(status.counters.payloads_sent, 1);
+    assert_eq!(status.counters.spans_dropped(), 0);
+}
