@@ -2,8 +2,9 @@
 //!
 //! It handles a handful of simulated HTTP requests on a multi-threaded tokio runtime: each
 //! request is a server span with a database child span (another service), a cache lookup in a
-//! spawned task, JSON log lines correlated with the trace, and one request that fails through
-//! `#[instrument(err)]`. Run it with the README's first command to see its traces arrive at
+//! spawned task, tags whose keys are only known at run time (the feature flags the request saw),
+//! JSON log lines correlated with the trace, the trace id returned as a response header, and one
+//! request that fails through `#[instrument(err)]`. Run it with the README's first command to see its traces arrive at
 //! Datadog's test agent.
 //!
 //! ```sh
@@ -13,6 +14,7 @@
 
 use std::time::Duration;
 
+use dd_trace::DatadogSpanExt;
 use tracing::{info, info_span, instrument, warn, Instrument};
 use tracing_subscriber::prelude::*;
 
@@ -57,6 +59,14 @@ async fn charge(order: u64, amount: u64) -> Result<(), PaymentDeclined> {
     Ok(())
 }
 
+/// The feature flags this request was served with, as a flag service would return them.
+fn feature_flags(order: u64) -> Vec<(String, bool)> {
+    vec![
+        ("checkout_v2".to_string(), order % 2 == 0),
+        (format!("experiment_{}", order % 3), true),
+    ]
+}
+
 async fn handle(order: u64) {
     let route = "/orders/{id}/checkout";
     let span = info_span!(
@@ -70,6 +80,11 @@ async fn handle(order: u64) {
         order.id = order,
     );
     async move {
+        let span = tracing::Span::current();
+        // Keys known only at run time: `tracing` fields cannot express them.
+        for (flag, on) in feature_flags(order) {
+            span.set_tag(format!("feature_flag.{flag}"), on);
+        }
         info!(order, "checkout started");
         let amount = load_order(order).await;
         // A cache refresh on another task (and possibly another thread) of the same trace.
@@ -88,8 +103,10 @@ async fn handle(order: u64) {
             }
         };
         let _ = cache.await;
-        tracing::Span::current().record("http.status_code", status);
-        info!(status, "checkout finished");
+        span.record("http.status_code", status);
+        // What a handler would send back as `x-trace-id`, for support tickets.
+        let trace_id = span.datadog_ids().map(|ids| ids.trace_id.to_string());
+        info!(status, x_trace_id = trace_id.as_deref(), "checkout finished");
     }
     .instrument(span)
     .await

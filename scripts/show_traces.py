@@ -46,6 +46,10 @@ def main():
             extra = f" [{kind}]" if kind else ""
             print(f"  {'  ' * depth}{span['name']} · {span['resource']} · service={span['service']}"
                   f"{extra} · {span['duration'] / 1e6:.1f} ms{err}")
+            # Tags the app set with keys known only at run time (DatadogSpanExt::set_tag).
+            flags = {k: v for k, v in span.get("meta", {}).items() if k.startswith("feature_flag.")}
+            if flags:
+                print(f"  {'  ' * depth}  tags: " + ", ".join(f"{k}={v}" for k, v in sorted(flags.items())))
             for child in sorted(children.get(span["span_id"], []), key=lambda s: s["start"]):
                 show(child, depth + 1)
 
@@ -55,7 +59,8 @@ def main():
         matched = [l for l in logs if l.get("dd.trace_id") in ids]
         for l in matched:
             span_name = next((s["name"] for s in spans.values() if str(s["span_id"]) == l.get("dd.span_id")), "?")
-            print(f"    log [{l.get('level')}] {l.get('message') or l.get('error')}  (span {span_name}, "
+            header = f" x_trace_id={l['x_trace_id']}" if l.get("x_trace_id") else ""
+            print(f"    log [{l.get('level')}] {l.get('message') or l.get('error')}{header}  (span {span_name}, "
                   f"dd.service={l.get('dd.service')}, dd.env={l.get('dd.env')}, dd.version={l.get('dd.version')})")
     summary = get(base, "/test/trace_check/summary") or {}
     failed = sum(v.get("Failed_Checks", 0) for v in summary.values())

@@ -350,3 +350,74 @@ fn partial_flush_sends_finished_spans_of_a_trace_still_open() {
     drop(guard);
     agent.assert_checks_passed();
 }
+
+#[derive(Debug)]
+struct QuotaExceeded;
+impl std::fmt::Display for QuotaExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("quota exceeded")
+    }
+}
+impl std::error::Error for QuotaExceeded {}
+
+/// A request handler as a service writes one: tags whose keys come from the request, the
+/// resource once the route is known, an error, and the trace id for the response.
+#[tracing::instrument(name = "http.request", skip_all, fields(span.kind = "server"))]
+async fn handle(tenant: &str, flags: &[(&str, bool)]) -> String {
+    use dd_trace::DatadogSpanExt;
+    tokio::task::yield_now().await;
+    let span = tracing::Span::current();
+    span.set_tag(format!("tenant.{tenant}.plan"), "gold");
+    for (flag, on) in flags {
+        span.set_tag(format!("feature_flag.{flag}"), *on);
+    }
+    span.set_tag("quota.remaining", 0);
+    span.set_resource("POST /tenants/{tenant}/orders");
+    span.set_error(&QuotaExceeded);
+    let ids = span.datadog_ids().expect("the handler's span has Datadog ids");
+    ids.trace_id.to_string() // e.g. an `x-trace-id` response header
+}
+
+#[test]
+fn tags_with_runtime_keys_set_in_a_request_handler_arrive_at_the_agent() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(&agent.unix_url(), &[("DD_SERVICE", "tenants")]);
+    let d = dispatch.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(move || {
+            let guard = tracing::dispatcher::set_default(&d);
+            RUNTIME_DISPATCH.with(|g| *g.borrow_mut() = Some(guard));
+        })
+        .enable_all()
+        .build()
+        .unwrap();
+    let header = runtime.block_on(async {
+        tokio::spawn(
+            handle("acme", &[("checkout_v2", true), ("dark_mode", false)])
+                .with_subscriber(dispatch.clone()),
+        )
+        .await
+        .unwrap()
+    });
+    drop(runtime);
+    drop(guard);
+
+    let spans = agent.spans();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    let s = &spans[0];
+    assert_eq!(s["meta"]["tenant.acme.plan"], "gold");
+    assert_eq!(s["meta"]["feature_flag.checkout_v2"], "true");
+    assert_eq!(s["meta"]["feature_flag.dark_mode"], "false");
+    assert_eq!(s["metrics"]["quota.remaining"], 0.0);
+    assert_eq!(s["resource"], "POST /tenants/{tenant}/orders");
+    assert_eq!(s["error"], 1);
+    assert_eq!(s["meta"]["error.message"], "quota exceeded");
+    assert_eq!(s["meta"]["error.type"], "agent::QuotaExceeded");
+    assert_eq!(s["meta"]["span.kind"], "server");
+    // The id the handler returned is the trace's full 128-bit id.
+    let high = s["meta"]["_dd.p.tid"].as_str().unwrap();
+    let low = s["trace_id"].as_u64().unwrap();
+    assert_eq!(header, format!("{high}{low:016x}"));
+    agent.assert_checks_passed();
+}
