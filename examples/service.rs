@@ -106,7 +106,11 @@ async fn handle(order: u64) {
         span.record("http.status_code", status);
         // What a handler would send back as `x-trace-id`, for support tickets.
         let trace_id = span.datadog_ids().map(|ids| ids.trace_id.to_string());
-        info!(status, x_trace_id = trace_id.as_deref(), "checkout finished");
+        info!(
+            status,
+            x_trace_id = trace_id.as_deref(),
+            "checkout finished"
+        );
     }
     .instrument(span)
     .await

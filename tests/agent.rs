@@ -374,7 +374,9 @@ async fn handle(tenant: &str, flags: &[(&str, bool)]) -> String {
     span.set_tag("quota.remaining", 0);
     span.set_resource("POST /tenants/{tenant}/orders");
     span.set_error(&QuotaExceeded);
-    let ids = span.datadog_ids().expect("the handler's span has Datadog ids");
+    let ids = span
+        .datadog_ids()
+        .expect("the handler's span has Datadog ids");
     ids.trace_id.to_string() // e.g. an `x-trace-id` response header
 }
 

@@ -1,11 +1,15 @@
 //! Log correlation for [dd-trace](dd_trace): JSON log lines that carry `dd.trace_id`,
 //! `dd.span_id`, `dd.service`, `dd.env` and `dd.version` at their root, so Datadog connects each
-//! log to its trace (spec §7).
+//! log to its trace.
 //!
-//! ```no_run
+//! ```
 //! use tracing_subscriber::prelude::*;
 //!
-//! let (datadog, _guard) = dd_trace::DatadogLayer::builder().build().expect("tracer");
+//! let (datadog, _guard) = dd_trace::DatadogLayer::builder()
+//!     # .with_variable_source(|_| None).with_startup_logs(false)
+//!     # .with_in_memory_exporter(&dd_trace::testing::InMemoryExporter::new())
+//!     .build()
+//!     .expect("tracer");
 //! let logs = tracing_subscriber::fmt::layer().event_format(dd_trace_log::JsonFormat::new(&datadog));
 //! tracing_subscriber::registry().with(datadog).with(logs).init();
 //!
@@ -158,7 +162,7 @@ mod tests {
             .collect();
         let (datadog, guard) = DatadogLayer::builder()
             .with_variable_source(move |k| vars.get(k).cloned())
-            .with_agent_url("unix:///nonexistent/dd-trace-log-test.sock")
+            .with_in_memory_exporter(&dd_trace::testing::InMemoryExporter::new())
             .with_startup_logs(false)
             .build()
             .unwrap();

@@ -26,33 +26,40 @@ use rand::{Rng, SeedableRng};
 /// assert_eq!(dd_trace::TraceId::from_parts(0, 42).to_string(), "42");
 /// assert_eq!(format!("{:x}", dd_trace::TraceId::from_parts(0, 42)), "0000000000000000000000000000002a");
 /// ```
+// Two halves rather than a `u128`: 8-byte alignment keeps the structures that hold an id small.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TraceId(u128);
+pub struct TraceId {
+    high: u64,
+    low: u64,
+}
 
 impl TraceId {
     /// Builds a trace id from its 128-bit value.
     pub const fn from_u128(value: u128) -> Self {
-        TraceId(value)
+        TraceId {
+            high: (value >> 64) as u64,
+            low: value as u64,
+        }
     }
 
     /// Builds a trace id from its high and low halves.
     pub const fn from_parts(high: u64, low: u64) -> Self {
-        TraceId(((high as u128) << 64) | low as u128)
+        TraceId { high, low }
     }
 
     /// The full 128-bit value.
     pub const fn to_u128(self) -> u128 {
-        self.0
+        ((self.high as u128) << 64) | self.low as u128
     }
 
     /// The low 64 bits: the wire `trace_id`, and the id used for sampling decisions.
     pub const fn low(self) -> u64 {
-        self.0 as u64
+        self.low
     }
 
     /// The high 64 bits (zero for a 64-bit id).
     pub const fn high(self) -> u64 {
-        (self.0 >> 64) as u64
+        self.high
     }
 
     /// A new random trace id. With `with_high_bits`, the high half carries `unix_seconds` in
@@ -81,7 +88,7 @@ impl TraceId {
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.high() != 0 {
-            write!(f, "{:032x}", self.0)
+            write!(f, "{:016x}{:016x}", self.high, self.low)
         } else {
             fmt::Display::fmt(&self.low(), f)
         }
@@ -90,14 +97,14 @@ impl fmt::Display for TraceId {
 
 impl fmt::Debug for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TraceId({:032x})", self.0)
+        write!(f, "TraceId({:016x}{:016x})", self.high, self.low)
     }
 }
 
 /// Formats as 32 lowercase hex digits.
 impl fmt::LowerHex for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+        write!(f, "{:016x}{:016x}", self.high, self.low)
     }
 }
 

@@ -308,7 +308,7 @@ pub(crate) mod tests {
     fn a_plain_local_trace_stays_small() {
         // Recycled and reset on the app's threads for every trace: keep it to a few lines.
         assert!(
-            std::mem::size_of::<LocalTrace>() <= 160,
+            std::mem::size_of::<LocalTrace>() <= 144,
             "{}",
             std::mem::size_of::<LocalTrace>()
         );
