@@ -16,6 +16,22 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
+/// A two-thread tokio runtime whose threads have `dispatch` as their default. Scoped
+/// dispatchers must be the default on the runtime's threads too: the registry closes a parent
+/// through the default dispatcher of the thread where its last child closes.
+fn runtime_with(dispatch: &tracing::Dispatch) -> tokio::runtime::Runtime {
+    let d = dispatch.clone();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(move || {
+            let guard = tracing::dispatcher::set_default(&d);
+            RUNTIME_DISPATCH.with(|g| *g.borrow_mut() = Some(guard));
+        })
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn by_name(spans: &[Value]) -> HashMap<String, Value> {
     spans
         .iter()
@@ -44,18 +60,7 @@ fn nested_spans_across_threads_and_async_tasks_arrive_over_the_unix_socket() {
             ("DD_TAGS", "team:payments,tier:1"),
         ],
     );
-    // Scoped dispatchers must be the default on the runtime's threads too: the registry closes
-    // a parent through the default dispatcher of the thread where its last child closes.
-    let d = dispatch.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .on_thread_start(move || {
-            let guard = tracing::dispatcher::set_default(&d);
-            RUNTIME_DISPATCH.with(|g| *g.borrow_mut() = Some(guard));
-        })
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime_with(&dispatch);
     tracing::dispatcher::with_default(&dispatch, || {
         let root = info_span!("request", http.method = "GET");
         let _entered = root.enter();
@@ -384,16 +389,7 @@ async fn handle(tenant: &str, flags: &[(&str, bool)]) -> String {
 fn tags_with_runtime_keys_set_in_a_request_handler_arrive_at_the_agent() {
     let agent = TestAgent::start();
     let (dispatch, guard) = tracer(&agent.unix_url(), &[("DD_SERVICE", "tenants")]);
-    let d = dispatch.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .on_thread_start(move || {
-            let guard = tracing::dispatcher::set_default(&d);
-            RUNTIME_DISPATCH.with(|g| *g.borrow_mut() = Some(guard));
-        })
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime_with(&dispatch);
     let header = runtime.block_on(async {
         tokio::spawn(
             handle("acme", &[("checkout_v2", true), ("dark_mode", false)])
