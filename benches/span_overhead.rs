@@ -10,23 +10,25 @@
 //!
 //! Run: `cargo bench -p dd-trace-benches --bench span_overhead`
 //!
-//! Latest results, 2026-11-21, the 2-core shared machine of `peer-benchmarks.md`; per 2-span
-//! trace, criterion's point estimate, three runs (the machine is noisy: compare ratios within
-//! one run):
+//! Latest results, 2026-12-01, the 2-core shared machine of `peer-benchmarks.md`; per 2-span
+//! trace, criterion's point estimate, three runs interleaved with the same bench built from the
+//! commit before the architecture step (b8d7279), in one session (the machine is noisy and
+//! bimodal: compare ratios within one run):
 //!
-//! | row                             | run 1    | run 2    | run 3    | × Registry + no-op |
-//! |---------------------------------|---------:|---------:|---------:|-------------------:|
-//! | wall: Registry + no-op layer    |   304 ns |   305 ns |   325 ns |                  1 |
-//! | wall: Registry + DatadogLayer   | 1 970 ns | 1 505 ns | 1 715 ns |            4.9–6.5 |
-//! | cpu: Registry + no-op layer     |   330 ns |   246 ns |   249 ns |                  1 |
-//! | cpu: Registry + DatadogLayer    | 1 364 ns | 1 247 ns | 1 104 ns |            4.1–5.1 |
+//! | row                             | run 1    | run 2    | run 3    | × Registry + no-op | b8d7279, same runs |
+//! |---------------------------------|---------:|---------:|---------:|-------------------:|-------------------:|
+//! | wall: Registry + no-op layer    |   181 ns |   182 ns |   176 ns |                  1 |                  1 |
+//! | wall: Registry + DatadogLayer   |   855 ns | 1 548 ns | 1 579 ns |            4.7–9.0 |            4.5–7.9 |
+//! | cpu: Registry + no-op layer     |   188 ns |   179 ns |   178 ns |                  1 |                  1 |
+//! | cpu: Registry + DatadogLayer    |   816 ns |   759 ns |   778 ns |            4.2–4.4 |            4.2–7.9 |
 //!
-//! The worker delivered 53–66 % of the spans this flat-out producer made (the rest were
+//! The worker delivered 68–95 % of the spans this flat-out producer made (the rest were
 //! dropped and counted at the full queue; the in-process sink shares the 2 cores), at 344 wire
 //! bytes per span. Peers, measured the same way: 14–19× (`peer-benchmarks.md`). Instruction
 //! counts, which noise does not move (`valgrind --tool=callgrind --toggle-collect='*one_trace*'`
-//! on this workload with pauses that let the worker keep up): 6 041 vs 2 149 instructions per
-//! trace, 2.8×.
+//! on this workload paced at 100 traces per 30 ms so the worker keeps up): 5 978 instructions
+//! per trace on the producing thread (b8d7279: 6 036); the worker, 6 656 instructions per chunk
+//! (b8d7279: 7 447).
 
 use std::hint::black_box;
 use std::time::Duration;
