@@ -160,6 +160,47 @@ fn an_unreachable_agent_and_a_bad_variable_each_give_one_warning() {
     );
 }
 
+#[test]
+fn a_full_queue_warns_once_with_the_remedy_and_shutdown_sums_up_the_drops() {
+    let agent = FaultAgent::start(vec![]);
+    let out = Command::new(env!("CARGO_BIN_EXE_dd-trace-probe"))
+        .env("DD_TRACE_AGENT_URL", agent.url())
+        .env("DD_TRACE_STARTUP_LOGS", "false")
+        .env("PROBE_QUEUE_CAPACITY", "2")
+        .env("PROBE_QUIET", "1")
+        .env("PROBE_TRACES", "20000")
+        .env("PROBE_ROUNDS", "2")
+        .output()
+        .expect("probe runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning, however many drops: {stderr}"
+    );
+    assert!(
+        warnings[0].contains("hand-off queue")
+            && warnings[0].contains("with_queue_capacity, now 2"),
+        "{}",
+        warnings[0]
+    );
+    let summary = stderr
+        .lines()
+        .find(|l| l.contains("INFO: shut down"))
+        .unwrap_or_else(|| panic!("a shutdown summary: {stderr}"));
+    // "... spans sent to http://…, N dropped (M at the full hand-off queue, …)"
+    let dropped: u64 = summary
+        .split(" dropped (")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a count of dropped spans: {summary}"));
+    assert!(dropped > 0, "{summary}");
+    assert!(summary.contains("at the full hand-off queue"), "{summary}");
+}
+
 /// A field whose `Debug` calls back into the tracer through a span handle, as a value that
 /// holds its own span might.
 struct Reentrant(tracing::Span);

@@ -1,6 +1,7 @@
 //! A small traced program for the fault tests: configured only by `DD_*` variables, it makes
 //! `PROBE_TRACES` two-span traces per round for `PROBE_ROUNDS` rounds a little over one flush
-//! interval apart, logging JSON with correlation ids to stdout.
+//! interval apart, logging JSON with correlation ids to stdout (unless `PROBE_QUIET` is set).
+//! `PROBE_QUEUE_CAPACITY` sets the hand-off queue's capacity.
 
 use std::time::Duration;
 
@@ -18,12 +19,16 @@ fn main() {
     let guard = if std::env::var_os("PROBE_INIT").is_some() {
         dd_trace::init()
     } else {
-        let (datadog, guard) = dd_trace::DatadogLayer::builder()
-            .build()
-            .expect("tracer builds");
-        let logs = tracing_subscriber::fmt::layer()
-            .event_format(dd_trace_log::JsonFormat::new(&datadog))
-            .with_writer(std::io::stdout);
+        let mut builder = dd_trace::DatadogLayer::builder();
+        if let Some(capacity) = std::env::var("PROBE_QUEUE_CAPACITY").ok() {
+            builder = builder.with_queue_capacity(capacity.parse().expect("a capacity"));
+        }
+        let (datadog, guard) = builder.build().expect("tracer builds");
+        let logs = std::env::var_os("PROBE_QUIET").is_none().then(|| {
+            tracing_subscriber::fmt::layer()
+                .event_format(dd_trace_log::JsonFormat::new(&datadog))
+                .with_writer(std::io::stdout)
+        });
         tracing_subscriber::registry()
             .with(datadog)
             .with(logs)

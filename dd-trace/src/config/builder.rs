@@ -1,4 +1,8 @@
 //! The builder: `with_*` overrides merged over the `DD_*` environment, then the tracer starts.
+//!
+//! In: the app's `with_*` calls and the variables. Out: a validated configuration handed to
+//! `tracer::start`, or a [`BuildError`] for an invalid builder value. Runs on the thread that
+//! calls [`DatadogLayerBuilder::build`], once.
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,4 +1,7 @@
-//! The agent's address: parsed from `DD_TRACE_AGENT_URL` or a builder URL at start.
+//! The agent's address.
+//!
+//! In: `DD_TRACE_AGENT_URL` or the builder's URL, on the thread that builds the tracer. Out: an
+//! [`AgentEndpoint`] for the transport, or an [`AgentUrlError`] saying what is wrong.
 
 use std::fmt;
 use std::path::PathBuf;

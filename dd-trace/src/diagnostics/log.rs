@@ -1,4 +1,5 @@
-//! The tracer's own diagnostics: warnings and debug lines on stderr.
+//! The tracer's own diagnostics: warnings and debug lines on stderr, written by the worker and
+//! at start (never on the span path).
 //!
 //! They never go through `tracing`, so they cannot feed back into the tracer, and they reach
 //! the pod's log even when the app's subscriber has no formatting layer. Writes that fail are
