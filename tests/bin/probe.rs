@@ -20,7 +20,7 @@ fn main() {
         dd_trace::init()
     } else {
         let mut builder = dd_trace::DatadogLayer::builder();
-        if let Some(capacity) = std::env::var("PROBE_QUEUE_CAPACITY").ok() {
+        if let Ok(capacity) = std::env::var("PROBE_QUEUE_CAPACITY") {
             builder = builder.with_queue_capacity(capacity.parse().expect("a capacity"));
         }
         let (datadog, guard) = builder.build().expect("tracer builds");
