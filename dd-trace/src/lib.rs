@@ -54,7 +54,7 @@
 //! | `service.name` (or `service`) | `service` (default `DD_SERVICE`); spans of another service get `_dd.base_service` and no `version` |
 //! | `span.type` | `type`: `web`, `db`, `cache`, `http`, … |
 //! | `span.kind` (or `otel.kind`) | `span.kind` meta; `server`/`client`/`producer`/`consumer`/`internal` |
-//! | `error = true` | `error = 1` |
+//! | `error = true` (or a non-zero number) | `error = 1` (`false` or 0: no error) |
 //! | `error = <value>` (e.g. `%e`, or an `&dyn Error`) | `error = 1`, `error.message`; an error's sources go to `error.stack` |
 //! | `error.message`, `error.type`, `error.stack` | those tags, and `error = 1` |
 //! | `http.status_code` | a string tag, as Datadog expects, even when recorded as a number |
