@@ -250,7 +250,13 @@ fn disabled_tracing_sends_nothing() {
 #[test]
 fn sample_rate_decisions_follow_knuth_and_every_chunk_is_still_sent() {
     let agent = TestAgent::start();
-    let (dispatch, guard) = tracer(&agent.http_url(), &[("DD_TRACE_SAMPLE_RATE", "0.5")]);
+    let (dispatch, guard) = tracer(
+        &agent.http_url(),
+        &[
+            ("DD_TRACE_SAMPLE_RATE", "0.5"),
+            ("DD_TRACE_RATE_LIMIT", "100000"),
+        ],
+    );
     tracing::dispatcher::with_default(&dispatch, || {
         for _ in 0..300 {
             info_span!("root").in_scope(|| info_span!("child").in_scope(|| {}));
@@ -268,9 +274,12 @@ fn sample_rate_decisions_follow_knuth_and_every_chunk_is_still_sent() {
         assert_eq!(root["metrics"]["_dd.rule_psr"], 0.5);
         if id.wrapping_mul(KNUTH) <= threshold {
             assert_eq!(priority, 2.0, "trace {id}");
+            // The limiter saw only the kept traces, and allowed them all.
+            assert_eq!(root["metrics"]["_dd.limit_psr"], 1.0);
             kept += 1;
         } else {
             assert_eq!(priority, -1.0, "trace {id}");
+            assert!(root["metrics"].get("_dd.limit_psr").is_none());
             dropped += 1;
         }
         let first = &t[0];
@@ -417,5 +426,174 @@ fn tags_with_runtime_keys_set_in_a_request_handler_arrive_at_the_agent() {
     let high = s["meta"]["_dd.p.tid"].as_str().unwrap();
     let low = s["trace_id"].as_u64().unwrap();
     assert_eq!(header, format!("{high}{low:016x}"));
+    agent.assert_checks_passed();
+}
+
+/// Makes `n` one-span traces named `name` and flushes them.
+fn send_traces(dispatch: &tracing::Dispatch, guard: &dd_trace::DatadogGuard, name: &str, n: usize) {
+    tracing::dispatcher::with_default(dispatch, || {
+        for _ in 0..n {
+            info_span!("t", operation.name = name).in_scope(|| {});
+        }
+    });
+    guard.flush().unwrap();
+}
+
+#[test]
+fn the_agents_rates_decide_the_traces_sent_after_its_first_reply() {
+    let agent = TestAgent::start();
+    agent.reply_with_rates(r#"{"service:rated,env:test":0.5}"#);
+    let (dispatch, guard) = tracer(
+        &agent.unix_url(),
+        &[("DD_SERVICE", "rated"), ("DD_ENV", "test")],
+    );
+    send_traces(&dispatch, &guard, "before", 5);
+    assert_eq!(
+        guard
+            .status()
+            .sampling
+            .applied_agent_rates
+            .get("service:rated,env:test"),
+        Some(&0.5)
+    );
+    send_traces(&dispatch, &guard, "after", 200);
+    drop(guard);
+
+    let spans = agent.spans();
+    let threshold = (0.5 * u64::MAX as f64) as u64;
+    let (mut kept, mut dropped) = (0, 0);
+    for s in &spans {
+        let priority = s["metrics"]["_sampling_priority_v1"].as_f64().unwrap();
+        if s["name"] == "before" {
+            assert_eq!(priority, 1.0, "kept by default before the agent answered");
+            assert_eq!(s["meta"]["_dd.p.dm"], "-0");
+            assert!(s["metrics"].get("_dd.agent_psr").is_none());
+            continue;
+        }
+        let id = s["trace_id"].as_u64().unwrap();
+        let expected = if id.wrapping_mul(KNUTH) <= threshold {
+            kept += 1;
+            1.0
+        } else {
+            dropped += 1;
+            0.0
+        };
+        assert_eq!(priority, expected, "trace {id}");
+        assert_eq!(s["metrics"]["_dd.agent_psr"], 0.5);
+        assert_eq!(s["meta"]["_dd.p.ksr"], "0.5");
+        let dm = s["meta"].get("_dd.p.dm").and_then(Value::as_str);
+        assert_eq!(dm, (expected > 0.0).then_some("-1"));
+    }
+    assert_eq!(kept + dropped, 200);
+    assert!(kept > 0 && dropped > 0);
+    agent.assert_checks_passed();
+}
+
+#[test]
+fn manual_decisions_and_span_rules_arrive_at_the_agent_as_the_spec_tags_them() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(
+        &agent.unix_url(),
+        &[
+            ("DD_TRACE_SAMPLE_RATE", "0"),
+            (
+                "DD_SPAN_SAMPLING_RULES",
+                r#"[{"name":"db.*","sample_rate":1.0,"max_per_second":100}]"#,
+            ),
+            (
+                "DD_TRACE_SAMPLING_RULES",
+                r#"[{"resource":"GET /health","sample_rate":1},{"sample_rate":"bad"}]"#,
+            ),
+        ],
+    );
+    tracing::dispatcher::with_default(&dispatch, || {
+        info_span!("kept").in_scope(|| {
+            info_span!("db.query").in_scope(|| {});
+            dd_trace::DatadogSpanExt::keep_trace(&tracing::Span::current());
+        });
+        info_span!("dropped", manual.drop = true).in_scope(|| {});
+        info_span!("sampled.out").in_scope(|| info_span!("db.query").in_scope(|| {}));
+        info_span!("health", resource.name = "GET /health").in_scope(|| {});
+    });
+    drop(guard);
+    let traces = agent.traces();
+    let root = |name: &str| -> Value {
+        traces
+            .iter()
+            .flatten()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} arrived"))
+            .clone()
+    };
+    assert_eq!(root("kept")["metrics"]["_sampling_priority_v1"], 2.0);
+    assert_eq!(root("dropped")["metrics"]["_sampling_priority_v1"], -1.0);
+    assert!(root("dropped")["meta"].get("manual.drop").is_none());
+    let sampled_out = root("sampled.out");
+    assert_eq!(sampled_out["metrics"]["_sampling_priority_v1"], -1.0);
+    assert_eq!(sampled_out["metrics"]["_dd.rule_psr"], 0.0);
+    // The second rule was invalid and skipped; the first still applies.
+    let health = root("health");
+    assert_eq!(health["metrics"]["_sampling_priority_v1"], 2.0);
+    assert_eq!(health["metrics"]["_dd.rule_psr"], 1.0);
+    assert_eq!(health["metrics"]["_dd.limit_psr"], 1.0);
+    // Span rules only act on dropped traces.
+    let db: Vec<&Value> = traces
+        .iter()
+        .flatten()
+        .filter(|s| s["name"] == "db.query")
+        .collect();
+    assert_eq!(db.len(), 2);
+    let by_trace = |root: &Value| {
+        db.iter()
+            .find(|s| s["trace_id"] == root["trace_id"])
+            .copied()
+            .unwrap()
+            .clone()
+    };
+    let in_dropped = by_trace(&sampled_out);
+    assert_eq!(in_dropped["metrics"]["_dd.span_sampling.mechanism"], 8.0);
+    assert_eq!(in_dropped["metrics"]["_dd.span_sampling.rule_rate"], 1.0);
+    assert_eq!(
+        in_dropped["metrics"]["_dd.span_sampling.max_per_second"],
+        100.0
+    );
+    let in_kept = by_trace(&root("kept"));
+    assert!(in_kept["metrics"]
+        .get("_dd.span_sampling.mechanism")
+        .is_none());
+    agent.assert_checks_passed();
+}
+
+#[test]
+fn the_rate_limiter_caps_rule_kept_traces_and_reports_its_effective_rate() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(
+        &agent.unix_url(),
+        &[("DD_TRACE_SAMPLE_RATE", "1"), ("DD_TRACE_RATE_LIMIT", "10")],
+    );
+    send_traces(&dispatch, &guard, "burst", 40);
+    drop(guard);
+    let spans = agent.spans();
+    assert_eq!(spans.len(), 40);
+    let kept: Vec<&Value> = spans
+        .iter()
+        .filter(|s| s["metrics"]["_sampling_priority_v1"] == 2.0)
+        .collect();
+    // A full bucket of 10, and a token more for each 0.1 s the burst took.
+    assert!((10..=14).contains(&kept.len()), "{} kept", kept.len());
+    for s in &spans {
+        assert_eq!(s["meta"]["_dd.p.dm"].as_str().unwrap_or("-3"), "-3");
+        let psr = s["metrics"]["_dd.limit_psr"].as_f64().unwrap();
+        assert!(psr > 0.0 && psr <= 1.0, "{psr}");
+        assert_eq!(s["metrics"]["_dd.rule_psr"], 1.0);
+    }
+    let last = spans
+        .iter()
+        .map(|s| s["metrics"]["_dd.limit_psr"].as_f64().unwrap());
+    let lowest = last.fold(1.0, f64::min);
+    assert!(
+        lowest <= 14.0 / 40.0 + 1e-9,
+        "the effective rate fell to kept/seen: {lowest}"
+    );
     agent.assert_checks_passed();
 }

@@ -55,6 +55,12 @@ pub enum BuildError {
         /// The rate given.
         rate: f64,
     },
+    /// The limit given to `with_rate_limit` is negative or not a number.
+    #[error("invalid rate limit {limit}: it must be a number of traces per second, at least 0")]
+    InvalidRateLimit {
+        /// The limit given.
+        limit: f64,
+    },
     /// The count given to `with_partial_flush_min_spans` is not from 1 to 99 999.
     #[error("invalid partial flush threshold {min_spans}: it must be from 1 to 99999 spans")]
     InvalidPartialFlushMinSpans {

@@ -58,6 +58,7 @@
 //! | `error = <value>` (e.g. `%e`, or an `&dyn Error`) | `error = 1`, `error.message`; an error's sources go to `error.stack` |
 //! | `error.message`, `error.type`, `error.stack` | those tags, and `error = 1` |
 //! | `http.status_code` | a string tag, as Datadog expects, even when recorded as a number |
+//! | `manual.keep` / `manual.drop` (any value but `false`) | keeps / drops the whole trace (see Sampling); not a tag |
 //! | any other string, bool or `Debug`/`Display` field | a `meta` tag |
 //! | any other number | a `metrics` entry |
 //!
@@ -111,13 +112,70 @@
 //!
 //! # Sampling
 //!
-//! The decision is made once per trace, when its local root starts (after the fields it was
-//! created with are recorded). With `DD_TRACE_SAMPLE_RATE` set, a trace is kept or dropped by
-//! Knuth's multiplicative hash of the low 64 bits of its id, so every tracer in the fleet decides
-//! the same for the same trace: kept traces get priority 2, dropped ones −1, with
-//! `_dd.rule_psr`, `_dd.p.ksr` and `_dd.p.dm = -3`. Otherwise every trace gets priority 1
-//! (`_dd.p.dm = -0`). Every chunk is sent either way: the agent computes stats on all of them
-//! and drops what the priority says.
+//! Sampling decides which traces Datadog ingests; it means here exactly what it means in
+//! Datadog's Go, Java and Python tracers, so a trace crossing services in several languages gets
+//! one decision. The decision is made once per trace, when its local root starts (after the
+//! fields it was created with are recorded), as a *priority* on the root and the first span of
+//! each chunk (`_sampling_priority_v1`):
+//!
+//! | priority | meaning | set by |
+//! |---|---|---|
+//! | 2 (`USER_KEEP`) | ingested, kept by the backend's retention | a rule (within the rate limit), `manual.keep` |
+//! | 1 (`AUTO_KEEP`) | ingested | the agent's rate, or the default when nothing else applies |
+//! | 0 (`AUTO_REJECT`) | not ingested (counted in the agent's stats) | the agent's rate |
+//! | −1 (`USER_REJECT`) | not ingested (counted in the agent's stats) | a rule, the rate limiter, `manual.drop` |
+//!
+//! In order, the first that applies decides:
+//!
+//! 1. **`manual.keep` / `manual.drop`**: a field of that name on any span of the trace (any
+//!    value but `false`), or [`DatadogSpanExt::keep_trace`] / [`DatadogSpanExt::drop_trace`];
+//!    decision maker `-4`. A manual decision is never overridden.
+//! 2. **Trace rules**, `DD_TRACE_SAMPLING_RULES`, in order: the first rule whose patterns all
+//!    match the root decides. `DD_TRACE_SAMPLE_RATE` is a last rule that matches everything. A
+//!    rule keeps the trace when the trace id passes Knuth's hash at the rule's `sample_rate`, and
+//!    the rate limiter (`DD_TRACE_RATE_LIMIT`, 100 traces/s by default) lets it through: priority
+//!    2, else −1; decision maker `-3`; tags `_dd.rule_psr` (the rule's rate), `_dd.p.ksr`, and
+//!    `_dd.limit_psr` (the limiter's effective rate) when the limiter was asked.
+//! 3. **The agent's rates** (`rate_by_service` in its replies, for the root's service and
+//!    `DD_ENV`, else the agent's default): priority 1 or 0 by the same hash; decision maker
+//!    `-1`; `_dd.agent_psr` and `_dd.p.ksr`. A rate the agent raises is applied at most twice
+//!    the previous rate per second.
+//! 4. Otherwise the trace is kept with priority 1 (`_dd.p.dm = -0`).
+//!
+//! While the root is open and the decision is not locked (by the first injection of the
+//! trace's context into outgoing headers, or the root's end), recording a resource, a service or
+//! a tag on the root runs the rules again: a rule on `resource.name` applies even when the
+//! resource is only known after routing. Every chunk is still sent: the agent computes its stats
+//! on all of them and drops what the priority says.
+//!
+//! Rules are a JSON array of objects with `service`, `name` (operation name), `resource` and
+//! `tags` patterns (absent means any) and a `sample_rate` (default 1). Patterns are globs: `*`
+//! any run of characters, `?` one character, case-insensitive, over the whole value; there are
+//! no classes or escapes. A tag pattern matches a string tag, or a numeric tag with an integer
+//! value as its decimal text (`http.status_code` is always a string tag):
+//!
+//! ```text
+//! DD_TRACE_SAMPLING_RULES='[
+//!   {"service": "checkout", "resource": "GET /health*", "sample_rate": 0},
+//!   {"tags": {"http.status_code": "5??"}, "sample_rate": 1},
+//!   {"service": "checkout*", "sample_rate": 0.25}
+//! ]'
+//! DD_TRACE_SAMPLE_RATE=0.05
+//! ```
+//!
+//! A value that is not a JSON array, or a rule that is not valid, prints one warning naming the
+//! variable and the rule; that rule is skipped and the others apply. In code, use
+//! [`TraceSamplingRule`] with [`DatadogLayerBuilder::with_trace_sampling_rule`].
+//!
+//! **Single-span sampling.** In a trace the trace sampler dropped, the spans matching a span rule
+//! (`DD_SPAN_SAMPLING_RULES`, or a file named by `DD_SPAN_SAMPLING_RULES_FILE`: the same JSON
+//! with `service`, `name`, `resource`, `tags`, `sample_rate` and `max_per_second`) are kept by
+//! a hash of their span id, at most `max_per_second` a second per rule, and tagged
+//! `_dd.span_sampling.mechanism = 8`, `_dd.span_sampling.rule_rate` and
+//! `_dd.span_sampling.max_per_second`, so Datadog ingests them on their own. In code:
+//! [`SpanSamplingRule`].
+//!
+//! The rules in effect and the agent's rates as applied are in [`TracerStatus::sampling`].
 //!
 //! # Delivery
 //!
@@ -151,7 +209,11 @@
 //! | `DD_VERSION` | none | [`with_version`](DatadogLayerBuilder::with_version) | `version` tag on spans of `DD_SERVICE` |
 //! | `DD_TAGS` | none | [`with_tag`](DatadogLayerBuilder::with_tag) (adds) | `k:v` tags on every span, separated by commas (or spaces when there is no comma) |
 //! | `DD_TRACE_ENABLED` | `true` | [`with_enabled`](DatadogLayerBuilder::with_enabled) | `false`: no spans are recorded, no worker runs, nothing is sent |
-//! | `DD_TRACE_SAMPLE_RATE` | unset (keep all) | [`with_sample_rate`](DatadogLayerBuilder::with_sample_rate) | rate in `[0, 1]` at which traces are kept |
+//! | `DD_TRACE_SAMPLE_RATE` | unset | [`with_sample_rate`](DatadogLayerBuilder::with_sample_rate) | rate in `[0, 1]` of the rule that comes after all others and matches every trace |
+//! | `DD_TRACE_SAMPLING_RULES` | none | [`with_trace_sampling_rule`](DatadogLayerBuilder::with_trace_sampling_rule) | trace sampling rules, a JSON array (see Sampling) |
+//! | `DD_TRACE_RATE_LIMIT` | `100` | [`with_rate_limit`](DatadogLayerBuilder::with_rate_limit) | traces per second the rules may keep; 0 keeps none |
+//! | `DD_SPAN_SAMPLING_RULES` | none | [`with_span_sampling_rule`](DatadogLayerBuilder::with_span_sampling_rule) | span sampling rules, a JSON array (see Sampling) |
+//! | `DD_SPAN_SAMPLING_RULES_FILE` | none | (the rules) | a file of span sampling rules; the variable above wins |
 //! | `DD_TRACE_AGENT_URL` | unset | [`with_agent_url`](DatadogLayerBuilder::with_agent_url) | `unix:///path/to/apm.socket` or `http://host:port`; wins over host and port |
 //! | `DD_AGENT_HOST` | `localhost` | (the agent URL) | agent host |
 //! | `DD_TRACE_AGENT_PORT` | `8126` | (the agent URL) | agent trace port |
@@ -183,10 +245,10 @@
 //!
 //! # Not yet supported
 //!
-//! Sampling rules (`DD_TRACE_SAMPLING_RULES`), the rate limiter and applying the agent's rates;
-//! manual keep/drop; single-span sampling; context propagation (Datadog, W3C, B3 headers);
-//! client-side stats; the v0.5 and v1.0 payloads; `/info` discovery; DogStatsD health metrics;
-//! TLS to the agent.
+//! Context propagation (Datadog, W3C, B3 headers) and the upstream priority it brings; sampling
+//! rules from remote configuration; client-side stats (and with them, not sending dropped
+//! traces); the v0.5 and v1.0 payloads; `/info` discovery; DogStatsD health metrics; TLS to the
+//! agent.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -209,9 +271,10 @@ pub mod testing;
 mod tracer;
 
 pub use config::{AgentEndpoint, DatadogLayerBuilder};
-pub use diagnostics::{CounterSnapshot, TracerStatus, TracerStatusHandle};
+pub use diagnostics::{CounterSnapshot, SamplingStatus, TracerStatus, TracerStatusHandle};
 pub use error::{AgentUrlError, BuildError, FlushError, InitError};
 pub use export::transport::TRACER_VERSION;
 pub use guard::{init, try_init, DatadogGuard};
 pub use layer::{ids_of, DatadogIds, DatadogLayer, DatadogSpanExt, TagValue};
 pub use model::id::{SpanId, TraceId};
+pub use sampling::{SpanSamplingRule, TraceSamplingRule};

@@ -14,13 +14,14 @@ use crate::config::{Config, MAX_BUFFERED_SPANS_PER_TRACE};
 use crate::diagnostics::{startup, Counters};
 use crate::error::BuildError;
 use crate::export::encode::{EncodeContext, PayloadEncoder, DEFAULT_PAYLOAD_FLUSH_BYTES};
+use crate::export::process::Processor;
 use crate::export::queue::ChunkQueue;
 use crate::export::transport::container::ContainerInfo;
 use crate::export::transport::{AgentRates, Destination, Transport};
 use crate::export::worker;
 use crate::guard::{DatadogGuard, WorkerHandle};
 use crate::model::clock::WallClock;
-use crate::sampling::Sampler;
+use crate::sampling::{Sampler, SamplerConfig, SpanSampler};
 use crate::DatadogLayer;
 
 /// What the layer, the worker and the guard share.
@@ -36,6 +37,8 @@ pub(crate) struct Tracer {
     pub(crate) identity: Identity,
     /// Where traces go, for status and messages.
     pub(crate) destination: String,
+    /// The span sampling rules in effect (the worker owns them), for status.
+    pub(crate) span_sampling_rules: Vec<String>,
     pub(crate) agent_rates: ArcSwap<AgentRates>,
     pub(crate) last_error: Mutex<Option<String>>,
 }
@@ -77,7 +80,15 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
     let tracer = Arc::new(Tracer {
         queue: ChunkQueue::new(config.queue_capacity),
         counters: Counters::default(),
-        sampler: Sampler::new(config.sample_rate),
+        sampler: Sampler::new(SamplerConfig {
+            rules: config.sampling_rules.clone(),
+            sample_rate: config.sample_rate,
+            rate_limit: config.rate_limit,
+            service: config.service.clone(),
+            env: config.env.clone(),
+            version: config.version.clone(),
+            tags: config.tags.clone(),
+        }),
         clock: WallClock::now(),
         trace_id_128_bit: config.trace_id_128_bit,
         flush_at: flush_at.min(MAX_BUFFERED_SPANS_PER_TRACE),
@@ -88,6 +99,11 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
             log_trace_id_128_bit: config.log_trace_id_128_bit,
         },
         destination: destination.to_string(),
+        span_sampling_rules: config
+            .span_sampling_rules
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         agent_rates: ArcSwap::default(),
         last_error: Mutex::new(None),
     });
@@ -105,8 +121,10 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
     let (commands, receiver) = unbounded_channel();
     let timeout = config.agent_timeout;
     let external_env = config.external_env.clone();
+    let processor = Processor::new(SpanSampler::new(config.span_sampling_rules.clone()));
     let thread = worker::spawn(
         Arc::clone(&tracer),
+        processor,
         encoder,
         move || Transport::new(destination, timeout, &container, external_env.as_deref()),
         config.flush_interval,

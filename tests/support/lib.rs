@@ -148,6 +148,17 @@ impl TestAgent {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
     }
 
+    /// Makes the agent answer trace payloads with `rates` (a JSON object of
+    /// `service:<svc>,env:<env>` → rate) as its `rate_by_service`. It starts the session of
+    /// requests without a test-session token, which is what a tracer sends.
+    pub fn reply_with_rates(&self, rates: &str) {
+        let path = format!(
+            "/test/session/start?agent_sample_rate_by_service={}",
+            percent_encode(rates)
+        );
+        http_get(self.port, &path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    }
+
     /// Every trace received: a list of span lists.
     pub fn traces(&self) -> Vec<Vec<Value>> {
         serde_json::from_value(self.get("/test/traces")).expect("trace list")
@@ -202,6 +213,18 @@ impl Drop for TestAgent {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// `s` with every byte but the URL-unreserved ones percent-encoded.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// A minimal HTTP/1.0 GET against 127.0.0.1:`port`, returning the body of a 200 answer.

@@ -41,6 +41,9 @@ pub struct DatadogLayerBuilder {
     tags: Vec<(String, String)>,
     enabled: Option<bool>,
     sample_rate: Option<f64>,
+    trace_sampling_rules: Vec<crate::sampling::TraceRule>,
+    rate_limit: Option<f64>,
+    span_sampling_rules: Vec<crate::sampling::SpanRule>,
     agent_url: Option<String>,
     agent_timeout: Option<Duration>,
     entity_id: Option<String>,
@@ -122,6 +125,27 @@ impl DatadogLayerBuilder {
     /// Keeps traces at this rate in `[0, 1]` (overrides `DD_TRACE_SAMPLE_RATE`).
     pub fn with_sample_rate(mut self, rate: f64) -> Self {
         self.sample_rate = Some(rate);
+        self
+    }
+
+    /// Adds a trace sampling rule, after those added before. Rules given here replace those of
+    /// `DD_TRACE_SAMPLING_RULES`; the sample rate still comes after all of them.
+    pub fn with_trace_sampling_rule(mut self, rule: crate::TraceSamplingRule) -> Self {
+        self.trace_sampling_rules.push(rule.into_rule());
+        self
+    }
+
+    /// Traces per second that sampling rules may keep, at least 0 (overrides
+    /// `DD_TRACE_RATE_LIMIT`).
+    pub fn with_rate_limit(mut self, traces_per_second: f64) -> Self {
+        self.rate_limit = Some(traces_per_second);
+        self
+    }
+
+    /// Adds a span sampling rule, after those added before. Rules given here replace those of
+    /// `DD_SPAN_SAMPLING_RULES` and its file.
+    pub fn with_span_sampling_rule(mut self, rule: crate::SpanSamplingRule) -> Self {
+        self.span_sampling_rules.push(rule.into_rule());
         self
     }
 
@@ -253,6 +277,18 @@ impl DatadogLayerBuilder {
                 return Err(BuildError::InvalidSampleRate { rate });
             }
             config.sample_rate = Some(rate);
+        }
+        if let Some(limit) = self.rate_limit {
+            if limit.is_nan() || limit < 0.0 {
+                return Err(BuildError::InvalidRateLimit { limit });
+            }
+            config.rate_limit = limit;
+        }
+        if !self.trace_sampling_rules.is_empty() {
+            config.sampling_rules = self.trace_sampling_rules;
+        }
+        if !self.span_sampling_rules.is_empty() {
+            config.span_sampling_rules = self.span_sampling_rules;
         }
         if let Some(min_spans) = self.partial_flush_min_spans {
             if !valid_partial_flush_min_spans(&min_spans) {

@@ -12,6 +12,15 @@ pub const DD_TAGS: &str = "DD_TAGS";
 pub const DD_TRACE_ENABLED: &str = "DD_TRACE_ENABLED";
 /// Rate in `[0, 1]` at which traces are kept.
 pub const DD_TRACE_SAMPLE_RATE: &str = "DD_TRACE_SAMPLE_RATE";
+/// Trace sampling rules: a JSON array of `{service, name, resource, tags, sample_rate}`.
+pub const DD_TRACE_SAMPLING_RULES: &str = "DD_TRACE_SAMPLING_RULES";
+/// Traces per second that sampling rules may keep.
+pub const DD_TRACE_RATE_LIMIT: &str = "DD_TRACE_RATE_LIMIT";
+/// Span sampling rules: a JSON array of `{service, name, resource, tags, sample_rate,
+/// max_per_second}`.
+pub const DD_SPAN_SAMPLING_RULES: &str = "DD_SPAN_SAMPLING_RULES";
+/// A file holding the span sampling rules (`DD_SPAN_SAMPLING_RULES` wins when both are set).
+pub const DD_SPAN_SAMPLING_RULES_FILE: &str = "DD_SPAN_SAMPLING_RULES_FILE";
 /// Agent URL: `unix:///path/to/apm.socket` or `http://host:port`.
 pub const DD_TRACE_AGENT_URL: &str = "DD_TRACE_AGENT_URL";
 /// Agent host, used when `DD_TRACE_AGENT_URL` is unset.

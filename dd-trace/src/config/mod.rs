@@ -19,6 +19,7 @@ pub mod env;
 pub use builder::DatadogLayerBuilder;
 pub use endpoint::AgentEndpoint;
 
+use crate::sampling::{parse_span_rules, parse_trace_rules, SpanRule, TraceRule};
 use endpoint::bracket_ipv6;
 
 /// Agent host used when neither `DD_TRACE_AGENT_URL` nor the socket is available.
@@ -40,6 +41,8 @@ pub const DEFAULT_PARTIAL_FLUSH_MIN_SPANS: usize = 1000;
 /// Finished spans one open trace may buffer: past this they are sent as a partial chunk
 /// even when partial flushing is off, so a trace that never ends cannot grow without bound.
 pub const MAX_BUFFERED_SPANS_PER_TRACE: usize = 10_000;
+/// Traces per second sampling rules may keep when `DD_TRACE_RATE_LIMIT` is unset.
+pub const DEFAULT_TRACE_RATE_LIMIT: f64 = 100.0;
 /// How long dropping the guard waits for finished traces to be sent.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -52,6 +55,9 @@ pub(crate) struct Config {
     pub(crate) tags: Vec<(String, String)>,
     pub(crate) enabled: bool,
     pub(crate) sample_rate: Option<f64>,
+    pub(crate) sampling_rules: Vec<TraceRule>,
+    pub(crate) rate_limit: f64,
+    pub(crate) span_sampling_rules: Vec<SpanRule>,
     pub(crate) agent: AgentEndpoint,
     pub(crate) agent_timeout: Duration,
     pub(crate) entity_id: Option<String>,
@@ -96,6 +102,23 @@ pub(crate) fn from_env(
         "unset: every trace is kept",
         |s| s.parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r)),
     );
+    let sampling_rules = r
+        .string(env::DD_TRACE_SAMPLING_RULES)
+        .map(|json| {
+            let (rules, warnings) = parse_trace_rules(env::DD_TRACE_SAMPLING_RULES, &json);
+            r.warnings.extend(warnings);
+            rules
+        })
+        .unwrap_or_default();
+    let rate_limit = r
+        .parse(
+            env::DD_TRACE_RATE_LIMIT,
+            "a number of traces per second, at least 0",
+            "100",
+            |s| s.parse::<f64>().ok().filter(|l| *l >= 0.0 && !l.is_nan()),
+        )
+        .unwrap_or(DEFAULT_TRACE_RATE_LIMIT);
+    let span_sampling_rules = span_rules(&mut r);
     let agent = resolve_agent(&mut r, socket_exists);
     let agent_timeout = r
         .parse(
@@ -136,6 +159,9 @@ pub(crate) fn from_env(
         tags,
         enabled,
         sample_rate,
+        sampling_rules,
+        rate_limit,
+        span_sampling_rules,
         agent,
         agent_timeout,
         entity_id,
@@ -153,6 +179,36 @@ pub(crate) fn from_env(
         in_memory: None,
     };
     (config, r.warnings)
+}
+
+/// `DD_SPAN_SAMPLING_RULES`, else the file `DD_SPAN_SAMPLING_RULES_FILE` names.
+fn span_rules(r: &mut Reader<'_>) -> Vec<SpanRule> {
+    let (var, json) = if let Some(json) = r.string(env::DD_SPAN_SAMPLING_RULES) {
+        if r.string(env::DD_SPAN_SAMPLING_RULES_FILE).is_some() {
+            r.warnings.push(format!(
+                "both {} and {} are set: using {0}",
+                env::DD_SPAN_SAMPLING_RULES,
+                env::DD_SPAN_SAMPLING_RULES_FILE
+            ));
+        }
+        (env::DD_SPAN_SAMPLING_RULES, json)
+    } else if let Some(path) = r.string(env::DD_SPAN_SAMPLING_RULES_FILE) {
+        match std::fs::read_to_string(&path) {
+            Ok(json) => (env::DD_SPAN_SAMPLING_RULES_FILE, json),
+            Err(e) => {
+                r.warnings.push(format!(
+                    "invalid {}={path:?}: cannot read it ({e}); no span sampling rule applies",
+                    env::DD_SPAN_SAMPLING_RULES_FILE
+                ));
+                return Vec::new();
+            }
+        }
+    } else {
+        return Vec::new();
+    };
+    let (rules, warnings) = parse_span_rules(var, &json);
+    r.warnings.extend(warnings);
+    rules
 }
 
 /// Whether `n` is a usable `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS`.
@@ -372,6 +428,63 @@ mod tests {
             let line = w.iter().find(|l| l.contains(var)).expect(var);
             assert!(line.contains(&format!("default ({default}")), "{line}");
         }
+    }
+
+    #[test]
+    fn sampling_variables_are_read_and_bad_rules_skipped_one_warning_each() {
+        let (c, w) = load(
+            &[
+                (
+                    "DD_TRACE_SAMPLING_RULES",
+                    r#"[{"service":"a","sample_rate":0.5},{"service":"b","sample_rate":2}]"#,
+                ),
+                ("DD_TRACE_RATE_LIMIT", "25"),
+                ("DD_SPAN_SAMPLING_RULES", r#"[{"name":"db.*"}]"#),
+            ],
+            false,
+        );
+        assert_eq!(c.sampling_rules.len(), 1);
+        assert_eq!(c.rate_limit, 25.0);
+        assert_eq!(c.span_sampling_rules.len(), 1);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("DD_TRACE_SAMPLING_RULES") && w[0].contains(r#""service":"b""#));
+
+        let (c, w) = load(&[("DD_TRACE_RATE_LIMIT", "-5")], false);
+        assert_eq!(c.rate_limit, DEFAULT_TRACE_RATE_LIMIT);
+        assert!(w[0].contains("DD_TRACE_RATE_LIMIT") && w[0].contains("default (100)"));
+    }
+
+    #[test]
+    fn span_rules_come_from_the_variable_else_its_file() {
+        let path =
+            std::env::temp_dir().join(format!("dd-trace-span-rules-{}.json", std::process::id()));
+        std::fs::write(&path, r#"[{"service":"from-file"}]"#).unwrap();
+        let file = path.to_string_lossy().to_string();
+        let (c, w) = load(&[("DD_SPAN_SAMPLING_RULES_FILE", &file)], false);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(
+            c.span_sampling_rules[0].matcher.service.as_str(),
+            "from-file"
+        );
+        let (c, w) = load(
+            &[
+                ("DD_SPAN_SAMPLING_RULES_FILE", &file),
+                ("DD_SPAN_SAMPLING_RULES", r#"[{"service":"from-var"}]"#),
+            ],
+            false,
+        );
+        assert_eq!(
+            c.span_sampling_rules[0].matcher.service.as_str(),
+            "from-var"
+        );
+        assert_eq!(w.len(), 1, "both set: {w:?}");
+        let _ = std::fs::remove_file(&path);
+        let (c, w) = load(
+            &[("DD_SPAN_SAMPLING_RULES_FILE", "/nonexistent/rules.json")],
+            false,
+        );
+        assert!(c.span_sampling_rules.is_empty());
+        assert!(w[0].contains("DD_SPAN_SAMPLING_RULES_FILE") && w[0].contains("cannot read"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod status;
 
 pub use counters::CounterSnapshot;
 pub(crate) use counters::Counters;
-pub use status::{TracerStatus, TracerStatusHandle};
+pub use status::{SamplingStatus, TracerStatus, TracerStatusHandle};
 
 use std::error::Error;
 use std::fmt::{self, Write as _};

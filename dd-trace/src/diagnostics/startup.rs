@@ -25,6 +25,9 @@ struct StartupInfo<'a> {
     agent_url: &'a str,
     debug: bool,
     sample_rate: Option<f64>,
+    sampling_rules: Vec<serde_json::Value>,
+    sample_rate_limit: f64,
+    span_sampling_rules: Vec<serde_json::Value>,
     tags: BTreeMap<&'a str, &'a str>,
     runtime_id: &'a str,
     trace_id_128_bit_generation_enabled: bool,
@@ -49,6 +52,9 @@ pub(crate) fn print(config: &Config, destination: &str, runtime_id: &str, entity
         agent_url: destination,
         debug: config.debug,
         sample_rate: config.sample_rate,
+        sampling_rules: as_json(&config.sampling_rules),
+        sample_rate_limit: config.rate_limit,
+        span_sampling_rules: as_json(&config.span_sampling_rules),
         tags: config
             .tags
             .iter()
@@ -63,6 +69,14 @@ pub(crate) fn print(config: &Config, destination: &str, runtime_id: &str, entity
     if let Ok(json) = serde_json::to_string(&info) {
         super::log::raw(&format!("DATADOG TRACER CONFIGURATION {json}"));
     }
+}
+
+/// Rules as JSON values (they display as JSON).
+fn as_json<R: std::fmt::Display>(rules: &[R]) -> Vec<serde_json::Value> {
+    rules
+        .iter()
+        .filter_map(|r| serde_json::from_str(&r.to_string()).ok())
+        .collect()
 }
 
 /// `t` as RFC 3339 UTC, to the second.

@@ -21,8 +21,26 @@ pub struct TracerStatus {
     pub counters: CounterSnapshot,
     /// The last delivery error, if any.
     pub last_error: Option<String>,
-    /// The agent's latest sampling rates by `service:<svc>,env:<env>`.
+    /// The agent's latest sampling rates by `service:<svc>,env:<env>`, as it sent them.
     pub agent_rates: HashMap<String, f64>,
+    /// How traces and spans are sampled.
+    pub sampling: SamplingStatus,
+}
+
+/// The sampling configuration in effect, in [`TracerStatus::sampling`].
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct SamplingStatus {
+    /// The trace sampling rules, in the order they apply, as JSON; a `DD_TRACE_SAMPLE_RATE`
+    /// shows as the last rule, which matches everything.
+    pub trace_rules: Vec<String>,
+    /// Traces per second the rules may keep.
+    pub rate_limit: f64,
+    /// The span sampling rules, as JSON.
+    pub span_rules: Vec<String>,
+    /// The agent's rates as the sampler applies them (increases are capped at twice the
+    /// previous rate per second), by `service:<svc>,env:<env>`.
+    pub applied_agent_rates: HashMap<String, f64>,
 }
 
 /// A cheap, cloneable handle that reads a tracer's [`TracerStatus`]: hand it to a health
@@ -79,6 +97,12 @@ impl TracerStatusHandle {
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
             agent_rates: t.agent_rates.load().by_service.clone(),
+            sampling: SamplingStatus {
+                trace_rules: t.sampler.rules().iter().map(ToString::to_string).collect(),
+                rate_limit: t.sampler.rate_limit(),
+                span_rules: t.span_sampling_rules.clone(),
+                applied_agent_rates: t.sampler.agent_rates().applied().to_keys(),
+            },
         }
     }
 }

@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn released_records_and_traces_come_back_cleared() {
         let mut recycler = Recycler::default();
-        let sampling = crate::sampling::Sampler::new(None).decide_for_id(TraceId::from_parts(0, 1));
+        let sampling = crate::sampling::SamplingDecision::DEFAULT_KEEP;
         let mut released_spans = Vec::new();
         let mut released_traces = Vec::new();
         for i in 0..BATCH as u64 {
@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn a_trace_still_referenced_is_not_recycled() {
-        let sampling = crate::sampling::Sampler::new(None).decide_for_id(TraceId::from_parts(0, 1));
+        let sampling = crate::sampling::SamplingDecision::DEFAULT_KEEP;
         let trace = Arc::new(LocalTrace::new(
             1,
             TraceContext::new(TraceId::from_parts(0, 1), sampling),

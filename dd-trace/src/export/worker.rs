@@ -42,6 +42,7 @@ pub(crate) enum Command {
 /// Starts the worker thread.
 pub(crate) fn spawn(
     tracer: Arc<Tracer>,
+    processor: Processor,
     encoder: PayloadEncoder,
     make_transport: impl FnOnce() -> Result<Transport, String> + Send + 'static,
     flush_interval: Duration,
@@ -76,7 +77,7 @@ pub(crate) fn spawn(
                 };
                 Worker {
                     tracer,
-                    processor: Processor::default(),
+                    processor,
                     encoder,
                     transport: Arc::new(transport),
                     sends: JoinSet::new(),
@@ -229,8 +230,8 @@ impl Worker {
         self.report_queue_full();
         self.encoder.set_clock(WallClock::now());
         let mut ready = Vec::new();
-        while let Some(chunk) = self.tracer.queue.pop() {
-            let trace_tags = self.processor.process(&chunk);
+        while let Some(mut chunk) = self.tracer.queue.pop() {
+            let trace_tags = self.processor.process(&mut chunk, &self.tracer.sampler);
             self.encoder
                 .push_chunk(&chunk, trace_tags, &mut |p| ready.push(p));
             self.recycler.release(chunk);
@@ -304,8 +305,16 @@ impl Worker {
                 Counters::add(&c.chunks_sent, u64::from(payload.chunks));
                 Counters::add(&c.spans_sent, payload.spans);
                 Counters::add(&c.bytes_sent, payload.body.len() as u64);
-                if let Some(rates) = rates {
-                    self.tracer.agent_rates.store(Arc::new(rates));
+                let now = std::time::Instant::now();
+                match rates {
+                    Some(rates) => {
+                        self.tracer
+                            .sampler
+                            .agent_rates()
+                            .update(&rates.by_service, now);
+                        self.tracer.agent_rates.store(Arc::new(rates));
+                    }
+                    None => self.tracer.sampler.agent_rates().unchanged(now),
                 }
                 if self.failing.take().is_some() {
                     log::info(format_args!(

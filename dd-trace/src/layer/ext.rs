@@ -15,9 +15,13 @@ use tracing::span::Id;
 use tracing::{Dispatch, Subscriber};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
-use super::OpenSpan;
+use std::sync::Arc;
+
+use super::{after_change, OpenSpan};
 use crate::diagnostics::{describe_chain, ChainStyle};
 use crate::model::id::{SpanId, TraceId};
+use crate::sampling::SamplingDecision;
+use crate::tracer::Tracer;
 
 /// The Datadog ids of a span.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -149,6 +153,14 @@ pub trait DatadogSpanExt {
     fn set_error<E>(&self, error: &E)
     where
         E: std::error::Error + ?Sized + 'static;
+
+    /// Keeps the span's whole trace (priority 2, decision maker `-4`), whatever the samplers
+    /// decide: the same as a `manual.keep` field. Works from any span of the trace.
+    fn keep_trace(&self);
+
+    /// Drops the span's whole trace (priority −1, decision maker `-4`), whatever the samplers
+    /// decide: the same as a `manual.drop` field. Works from any span of the trace.
+    fn drop_trace(&self);
 }
 
 impl DatadogSpanExt for tracing::Span {
@@ -162,7 +174,7 @@ impl DatadogSpanExt for tracing::Span {
     fn set_tag<'v>(&self, key: impl Into<Cow<'static, str>>, value: impl Into<TagValue<'v>>) {
         let key = key.into();
         let value = value.into();
-        with_open_span(self, |open| {
+        with_open_span(self, |open, tracer| {
             let fields = &mut open.data.fields;
             match value {
                 TagValue::Str(v) => fields.record_str(key, v, true),
@@ -171,22 +183,37 @@ impl DatadogSpanExt for tracing::Span {
                 TagValue::U64(v) => fields.record_num(key, v as f64, format_args!("{v}"), true),
                 TagValue::F64(v) => fields.record_num(key, v, format_args!("{v}"), true),
             }
+            after_change(tracer, open);
         });
     }
 
     fn set_resource(&self, resource: &str) {
-        with_open_span(self, |open| {
+        with_open_span(self, |open, tracer| {
             open.data
                 .fields
                 .record_str(Cow::Borrowed("resource.name"), resource, true);
+            after_change(tracer, open);
         });
     }
 
     fn set_service(&self, service: &str) {
-        with_open_span(self, |open| {
+        with_open_span(self, |open, tracer| {
             open.data
                 .fields
                 .record_str(Cow::Borrowed("service.name"), service, true);
+            after_change(tracer, open);
+        });
+    }
+
+    fn keep_trace(&self) {
+        with_open_span(self, |open, _| {
+            open.trace.context().sampling = SamplingDecision::manual(true);
+        });
+    }
+
+    fn drop_trace(&self) {
+        with_open_span(self, |open, _| {
+            open.trace.context().sampling = SamplingDecision::manual(false);
         });
     }
 
@@ -199,22 +226,30 @@ impl DatadogSpanExt for tracing::Span {
         let stack = describe_chain(&message, error.source(), ChainStyle::Stack);
         let type_name = std::any::type_name::<E>();
         let kind = (!type_name.starts_with("dyn ")).then_some(type_name);
-        with_open_span(self, |open| {
+        with_open_span(self, |open, tracer| {
             open.data
                 .fields
                 .set_error(Some(&message), kind, Some(&stack));
+            after_change(tracer, open);
         });
     }
 }
 
-/// Runs `f` on the record of `span`, if a `DatadogLayer` recorded it.
-fn with_open_span(span: &tracing::Span, f: impl FnOnce(&mut OpenSpan)) {
+/// Locks the sampling decision of `span`'s trace, as injecting its context does.
+#[cfg(test)]
+pub(crate) fn lock_decision(span: &tracing::Span) {
+    with_open_span(span, |open, _| open.trace.context().locked = true);
+}
+
+/// Runs `f` on the record of `span`, if a `DatadogLayer` recorded it, with that layer's tracer.
+fn with_open_span(span: &tracing::Span, f: impl FnOnce(&mut OpenSpan, Option<&Tracer>)) {
     let mut f = Some(f);
     span.with_subscriber(|(id, dispatch)| {
         if let Some(access) = dispatch.downcast_ref::<SpanAccess>() {
+            let tracer = access.tracer.as_deref();
             (access.with_span)(dispatch, id, &mut |open| {
                 if let Some(f) = f.take() {
-                    f(open);
+                    f(open, tracer);
                 }
             });
         }
@@ -223,11 +258,12 @@ fn with_open_span(span: &tracing::Span, f: impl FnOnce(&mut OpenSpan)) {
 
 /// How a span handle reaches the records of the layer, registered by the layer for the
 /// subscriber type `S` it was added to (see `Layer::on_layer`) and found through the
-/// subscriber's `downcast_raw`.
-#[derive(Clone, Copy)]
+/// subscriber's `downcast_raw`; with the layer's tracer, for the samplers.
+#[derive(Clone)]
 pub(crate) struct SpanAccess {
     with_span: WithSpan,
     ids: fn(&Dispatch, &Id) -> Option<DatadogIds>,
+    tracer: Option<Arc<Tracer>>,
 }
 
 /// Runs a closure on the record of a span, if dd-trace recorded it.
@@ -240,14 +276,15 @@ impl std::fmt::Debug for SpanAccess {
 }
 
 impl SpanAccess {
-    /// The access for spans stored by the subscriber `S`.
-    pub(crate) fn new<S>() -> Self
+    /// The access for spans stored by the subscriber `S`, recorded by `tracer`'s layer.
+    pub(crate) fn new<S>(tracer: Option<Arc<Tracer>>) -> Self
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         SpanAccess {
             with_span: with_span::<S>,
             ids: ids::<S>,
+            tracer,
         }
     }
 }

@@ -32,7 +32,7 @@ use crate::export::pool;
 use crate::model::id::{SpanId, TraceId};
 use crate::model::span::{Fields, ParentService, SpanData, SpanLink};
 use crate::model::trace::LocalTrace;
-use crate::sampling::SamplingInput;
+use crate::sampling::SamplingDecision;
 use crate::tracer::Tracer;
 use ext::SpanAccess;
 use fields::{ErrorEvent, FieldRecorder};
@@ -100,12 +100,39 @@ impl DatadogLayer {
     }
 }
 
+/// After a span's fields changed: a `manual.keep`/`manual.drop` among them decides its trace
+/// (always: a manual decision wins over every sampler); a change to the trace's local root runs
+/// the trace rules again, unless the decision is locked. Takes the trace's context lock, with
+/// the span's extensions lock held (the documented lock order).
+pub(crate) fn after_change(tracer: Option<&Tracer>, open: &mut OpenSpan) {
+    if let Some(keep) = open.data.fields.manual.take() {
+        open.trace.context().sampling = SamplingDecision::manual(keep);
+        return;
+    }
+    let Some(tracer) = tracer else {
+        return;
+    };
+    if tracer.sampler.rules().is_empty() || open.data.span_id != open.trace.local_root_span_id() {
+        return;
+    }
+    let mut context = open.trace.context();
+    if open.trace.decision_locked(&context) {
+        return;
+    }
+    if let Some(next) = tracer
+        .sampler
+        .redecide(&open.data, context.trace_id, &context.sampling)
+    {
+        context.sampling = next;
+    }
+}
+
 impl<S> Layer<S> for DatadogLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_layer(&mut self, _subscriber: &mut S) {
-        self.access = Some(SpanAccess::new::<S>());
+        self.access = Some(SpanAccess::new::<S>(self.tracer.clone()));
     }
 
     // `tracing-subscriber` finds layers by type through this method, which its trait declares
@@ -165,8 +192,10 @@ where
                 let trace_id =
                     TraceId::generate(tracer.clock.unix_secs(now), tracer.trace_id_128_bit);
                 // Decided now that the root's initial fields are recorded.
-                let input = SamplingInput::for_root(&data, trace_id, &tracer.identity.service);
-                let sampling = tracer.sampler.decide(&input);
+                let sampling = match data.fields.manual.take() {
+                    Some(keep) => SamplingDecision::manual(keep),
+                    None => tracer.sampler.decide(&data, trace_id),
+                };
                 (pool::new_trace(span_id, trace_id, sampling), false)
             }
         };
@@ -179,6 +208,9 @@ where
             }
             pool::keep_span(data);
             return;
+        }
+        if let Some(keep) = data.fields.manual.take() {
+            trace.context().sampling = SamplingDecision::manual(keep);
         }
         ext.insert(OpenSpan { trace, data });
     }
@@ -199,6 +231,7 @@ where
         let mut ext = span.extensions_mut();
         if let Some(open) = ext.get_mut::<OpenSpan>() {
             open.data.fields.merge(&later);
+            after_change(self.tracer.as_deref(), open);
         }
     }
 

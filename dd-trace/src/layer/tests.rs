@@ -445,3 +445,162 @@ fn status_handles_read_counters_without_the_guard() {
     assert_eq!(status.counters.payloads_sent, 1);
     assert_eq!(status.counters.spans_dropped(), 0);
 }
+
+#[test]
+fn a_rule_on_a_resource_recorded_after_creation_applies() {
+    let tracer = TestTracer::with_builder(|b| {
+        b.with_trace_sampling_rule(crate::TraceSamplingRule::new(0.0).with_resource("GET /health*"))
+            .with_trace_sampling_rule(
+                crate::TraceSamplingRule::new(1.0).with_tag("http.status_code", "5??"),
+            )
+    });
+    tracer.in_scope(|| {
+        // Known at creation.
+        info_span!("a", resource.name = "GET /health").in_scope(|| {});
+        // Recorded later.
+        let span = info_span!("b", resource.name = tracing::field::Empty);
+        span.record("resource.name", "GET /healthz");
+        drop(span);
+        // Written through the span API, as a tag a rule looks at.
+        let span = info_span!("c");
+        span.set_tag("http.status_code", 503);
+        drop(span);
+        // No rule matches: the default.
+        info_span!("d").in_scope(|| {});
+    });
+    let spans = tracer.spans();
+    let spans = by_name(&spans);
+    for name in ["a", "b"] {
+        assert_eq!(spans[name].metrics["_sampling_priority_v1"], -1.0, "{name}");
+        assert_eq!(spans[name].metrics["_dd.rule_psr"], 0.0, "{name}");
+        assert!(!spans[name].metrics.contains_key("_dd.limit_psr"), "{name}");
+    }
+    let c = spans["c"];
+    assert_eq!(c.metrics["_sampling_priority_v1"], 2.0);
+    assert_eq!(c.meta["_dd.p.dm"], "-3");
+    assert_eq!(c.metrics["_dd.rule_psr"], 1.0);
+    assert_eq!(c.metrics["_dd.limit_psr"], 1.0);
+    assert_eq!(c.meta["_dd.p.ksr"], "1");
+    let d = spans["d"];
+    assert_eq!(d.metrics["_sampling_priority_v1"], 1.0);
+    assert_eq!(d.meta["_dd.p.dm"], "-0");
+}
+
+#[test]
+fn a_locked_decision_no_longer_follows_the_root() {
+    let tracer = TestTracer::with_builder(|b| {
+        b.with_trace_sampling_rule(crate::TraceSamplingRule::new(0.0).with_resource("late"))
+    });
+    tracer.in_scope(|| {
+        let span = info_span!("root");
+        super::ext::lock_decision(&span); // as injecting its context will
+        span.set_resource("late");
+    });
+    let spans = tracer.spans();
+    assert_eq!(spans[0].resource, "late");
+    assert_eq!(
+        spans[0].metrics["_sampling_priority_v1"], 1.0,
+        "decided before the lock"
+    );
+}
+
+#[test]
+fn manual_keep_and_drop_win_from_any_span_of_the_trace() {
+    let tracer = TestTracer::with_builder(|b| b.with_sample_rate(0.0));
+    tracer.in_scope(|| {
+        info_span!("kept.by.field").in_scope(|| {
+            info_span!("child", manual.keep = true).in_scope(|| {});
+        });
+        let root = info_span!("kept.by.api");
+        root.in_scope(|| tracing::Span::current().keep_trace());
+        drop(root);
+        let root = info_span!("dropped.by.api");
+        root.drop_trace();
+        // A rule change after a manual decision does not override it.
+        root.set_resource("anything");
+        drop(root);
+        let root = info_span!("kept.by.record", manual.keep = tracing::field::Empty);
+        root.record("manual.keep", true);
+        drop(root);
+    });
+    let spans = tracer.spans();
+    for (name, priority) in [
+        ("kept.by.field", 2.0),
+        ("kept.by.api", 2.0),
+        ("dropped.by.api", -1.0),
+        ("kept.by.record", 2.0),
+    ] {
+        let s = spans.iter().find(|s| s.name == name).unwrap();
+        assert_eq!(s.metrics["_sampling_priority_v1"], priority, "{name}");
+        assert!(
+            !s.metrics.contains_key("_dd.rule_psr"),
+            "{name}: no rate tags"
+        );
+        assert!(!s.meta.contains_key("manual.keep"), "{name}: not a tag");
+    }
+    let kept = spans.iter().find(|s| s.name == "child").unwrap();
+    assert_eq!(
+        kept.meta["_dd.p.dm"], "-4",
+        "the chunk's first span carries dm"
+    );
+}
+
+#[test]
+fn span_rules_keep_matching_spans_of_dropped_traces() {
+    let tracer = TestTracer::with_builder(|b| {
+        b.with_sample_rate(0.0).with_span_sampling_rule(
+            crate::SpanSamplingRule::new(1.0)
+                .with_name("db.*")
+                .with_max_per_second(2.0),
+        )
+    });
+    tracer.in_scope(|| {
+        for _ in 0..3 {
+            info_span!("request").in_scope(|| info_span!("db.query").in_scope(|| {}));
+        }
+    });
+    let spans = tracer.spans();
+    let db: Vec<_> = spans.iter().filter(|s| s.name == "db.query").collect();
+    let kept: Vec<_> = db
+        .iter()
+        .filter(|s| s.metrics.contains_key("_dd.span_sampling.mechanism"))
+        .collect();
+    assert_eq!(kept.len(), 2, "the rule's limit");
+    for s in kept {
+        assert_eq!(s.metrics["_dd.span_sampling.mechanism"], 8.0);
+        assert_eq!(s.metrics["_dd.span_sampling.rule_rate"], 1.0);
+        assert_eq!(s.metrics["_dd.span_sampling.max_per_second"], 2.0);
+    }
+    assert!(spans
+        .iter()
+        .filter(|s| s.name == "request")
+        .all(|s| !s.metrics.contains_key("_dd.span_sampling.mechanism")));
+    // Kept traces are left alone.
+    let tracer =
+        TestTracer::with_builder(|b| b.with_span_sampling_rule(crate::SpanSamplingRule::new(1.0)));
+    tracer.in_scope(|| info_span!("kept").in_scope(|| {}));
+    assert!(!tracer.spans()[0]
+        .metrics
+        .contains_key("_dd.span_sampling.mechanism"));
+}
+
+#[test]
+fn the_status_shows_the_sampling_rules_in_effect() {
+    let tracer = TestTracer::with_builder(|b| {
+        b.with_trace_sampling_rule(crate::TraceSamplingRule::new(0.5).with_service("web*"))
+            .with_sample_rate(0.1)
+            .with_rate_limit(50.0)
+            .with_span_sampling_rule(crate::SpanSamplingRule::new(1.0).with_name("db"))
+    });
+    let s = tracer.status().sampling;
+    assert_eq!(
+        s.trace_rules,
+        [
+            r#"{"service":"web*","sample_rate":0.5}"#,
+            r#"{"sample_rate":0.1}"#
+        ]
+    );
+    assert_eq!(s.rate_limit, 50.0);
+    assert_eq!(s.span_rules, [r#"{"name":"db","sample_rate":1}"#]);
+    assert!(s.applied_agent_rates.is_empty());
+}

@@ -278,6 +278,9 @@ pub(crate) struct Fields {
     pub(crate) kind: Option<SpanKind>,
     pub(crate) error: bool,
     pub(crate) links: Vec<SpanLink>,
+    /// `manual.keep` (`true`) or `manual.drop` (`false`) was recorded and not yet applied to
+    /// the trace's decision.
+    pub(crate) manual: Option<bool>,
 }
 
 impl Fields {
@@ -300,6 +303,7 @@ impl Fields {
         self.span_type = None;
         self.kind = None;
         self.error = false;
+        self.manual = None;
         kept
     }
 
@@ -338,15 +342,30 @@ impl Fields {
             // Datadog reads the status code as a string tag.
             "http.status_code" => self.record_fmt(key, display, dedup),
             "error" => self.error = value != 0.0,
+            "manual.keep" | "manual.drop" => {
+                if value != 0.0 {
+                    self.manual = Some(key == "manual.keep");
+                }
+            }
             _ => self.tags.set(key, Value::Num(value), dedup),
         }
     }
 
     /// Records a boolean named `key`: `error` sets the error flag, anything else a string tag.
     pub(crate) fn record_bool(&mut self, key: Cow<'static, str>, value: bool, dedup: bool) {
-        if key == "error" {
-            self.error = value;
-            return;
+        match &*key {
+            "error" => {
+                self.error = value;
+                return;
+            }
+            // `manual.keep = false` asks for nothing.
+            "manual.keep" | "manual.drop" => {
+                if value {
+                    self.manual = Some(key == "manual.keep");
+                }
+                return;
+            }
+            _ => {}
         }
         let t = self.tags.push_str(if value { "true" } else { "false" });
         self.tags.set(key, Value::Str(t), dedup);
@@ -418,6 +437,12 @@ impl Fields {
                 self.error = true;
                 self.tags.set(key, Value::Str(t), dedup);
             }
+            // Any value but `false` asks for it; the mark is not a tag.
+            "manual.keep" | "manual.drop" => {
+                if !self.tags.text(t).eq_ignore_ascii_case("false") {
+                    self.manual = Some(key == "manual.keep");
+                }
+            }
             _ => self.tags.set(key, Value::Str(t), dedup),
         }
     }
@@ -451,6 +476,7 @@ impl Fields {
         }
         self.error |= later.error;
         self.links.extend(later.links.iter().cloned());
+        self.manual = later.manual.or(self.manual);
     }
 }
 
@@ -607,6 +633,29 @@ pub(crate) mod tests {
         );
         assert_eq!(f.tags.get("quota"), Some(TagRef::Num(3.0)));
         assert_eq!(f.tags.get("missing"), None);
+    }
+
+    #[test]
+    fn manual_keep_and_drop_are_marks_not_tags() {
+        for (key, value, want) in [
+            ("manual.keep", "", Some(true)),
+            ("manual.keep", "true", Some(true)),
+            ("manual.drop", "yes", Some(false)),
+            ("manual.keep", "FALSE", None),
+        ] {
+            let mut f = Fields::default();
+            f.record_str(key.into(), value, true);
+            assert_eq!(f.manual, want, "{key}={value:?}");
+            assert!(f.tags.is_empty());
+        }
+        let mut f = Fields::default();
+        f.record_bool("manual.keep".into(), false, true);
+        assert_eq!(f.manual, None);
+        f.record_bool("manual.drop".into(), true, true);
+        assert_eq!(f.manual, Some(false));
+        f.record_num("manual.keep".into(), 1.0, format_args!("1"), true);
+        assert_eq!(f.manual, Some(true));
+        assert!(f.tags.is_empty());
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! worker). Neither lock is held while the other is taken.
 
 use std::mem;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -131,7 +131,7 @@ impl TraceLevelTags {
 pub(crate) struct LocalTrace {
     /// The span id of this process's root span of the trace.
     local_root_span_id: u64,
-    open: AtomicUsize,
+    open: AtomicU32,
     /// The local root has finished (kept outside `context` so closing the root takes no lock).
     root_finished: AtomicBool,
     finished: Mutex<Spans>,
@@ -143,7 +143,7 @@ impl LocalTrace {
     pub(crate) fn new(root_span_id: u64, context: TraceContext) -> Self {
         LocalTrace {
             local_root_span_id: root_span_id,
-            open: AtomicUsize::new(1),
+            open: AtomicU32::new(1),
             root_finished: AtomicBool::new(false),
             finished: Mutex::new(Spans::new()),
             context: Mutex::new(context),
@@ -182,7 +182,6 @@ impl LocalTrace {
 
     /// Whether the sampling decision in `context` (this trace's, locked) may no longer change:
     /// the context was injected, or the local root has finished.
-    #[allow(dead_code)] // read by sampling rules and injection, which build on this model
     pub(crate) fn decision_locked(&self, context: &TraceContext) -> bool {
         context.locked || self.root_finished.load(Ordering::Acquire)
     }
@@ -252,7 +251,7 @@ pub(crate) mod tests {
     use crate::sampling::Sampler;
 
     pub(crate) fn trace(trace_id: TraceId, rate: Option<f64>) -> Arc<LocalTrace> {
-        let sampling = Sampler::new(rate).decide_for_id(trace_id);
+        let sampling = Sampler::with_rate(rate).decide(&SpanData::blank(0, 0), trace_id);
         Arc::new(LocalTrace::new(1, TraceContext::new(trace_id, sampling)))
     }
 
@@ -341,7 +340,8 @@ pub(crate) mod tests {
             root,
             [
                 ("_sampling_priority_v1", TagRef::Num(2.0)),
-                ("_dd.rule_psr", TagRef::Num(1.0))
+                ("_dd.rule_psr", TagRef::Num(1.0)),
+                ("_dd.limit_psr", TagRef::Num(1.0)),
             ]
         );
         assert_eq!(tags.trace_id, TraceId::from_parts(0x6638_b0e8_0000_0000, 7));

@@ -1,104 +1,211 @@
-//! SAMPLE: the trace-level sampling decision.
+//! SAMPLE: the trace-level sampling decision, and the span rules the worker applies.
 //!
-//! In: a [`SamplingInput`] describing a new local root (its trace id, service, operation name,
-//! resource and tags as recorded at creation), from the layer on the app's thread that creates
-//! the root. Out: a [`SamplingDecision`] (priority, decision maker, rate) stored in the trace's
-//! context, which the worker turns into tags. Today only `DD_TRACE_SAMPLE_RATE` is applied, as
-//! the catch-all rule; every chunk is still sent and the agent drops what the priority says.
-//! One decision per trace, no lock, no allocation.
+//! In: a new local root (its trace id, service, operation name, resource and tags as recorded
+//! at creation), from the layer on the app's thread that creates it; the same root again when
+//! its resource, service or tags change; manual keep/drop from fields or the span API; the
+//! agent's rates from the worker. Out: a [`SamplingDecision`] (priority, decision maker, the
+//! rates that decided) stored in the trace's context; the worker turns it into tags.
+//!
+//! Order, as Datadog's tracers apply it: an upstream priority is kept (never resampled); else
+//! the first matching trace rule (`DD_TRACE_SAMPLING_RULES`, then `DD_TRACE_SAMPLE_RATE` as the
+//! catch-all) samples by the trace id at its rate, and a kept trace must also pass the rate
+//! limiter; else the agent's rate for the root's service and env; else keep. A manual decision
+//! wins over all of them. One decision per trace, O(rules); matching allocates nothing and the
+//! limiter is lock-free.
+
+mod agent_rates;
+mod glob;
+mod limiter;
+mod rules;
+mod span_rules;
+
+pub use rules::{SpanSamplingRule, TraceSamplingRule};
+
+pub(crate) use agent_rates::AgentRates;
+pub(crate) use rules::{parse_span_rules, parse_trace_rules, SpanRule, TraceRule};
+pub(crate) use span_rules::SpanSampler;
 
 use crate::model::id::TraceId;
 use crate::model::span::{SpanData, TagList, TagRef};
+use limiter::RateLimiter;
+use rules::RuleSubject;
 
 /// Knuth's multiplicative hashing constant (spec §3.2).
 pub(crate) const KNUTH_FACTOR: u64 = 1_111_111_111_111_111_111;
 
-/// `USER_REJECT`: a rule dropped the trace.
+/// `USER_REJECT`: a rule, the limiter or `manual.drop` dropped the trace.
 pub(crate) const PRIORITY_USER_REJECT: i8 = -1;
-/// `AUTO_KEEP`: kept by default or by agent rates.
+/// `AUTO_REJECT`: the agent's rate dropped the trace.
+pub(crate) const PRIORITY_AUTO_REJECT: i8 = 0;
+/// `AUTO_KEEP`: kept by default or by the agent's rate.
 pub(crate) const PRIORITY_AUTO_KEEP: i8 = 1;
-/// `USER_KEEP`: a rule kept the trace.
+/// `USER_KEEP`: a rule or `manual.keep` kept the trace.
 pub(crate) const PRIORITY_USER_KEEP: i8 = 2;
 
 /// Decision maker: no sampler ran.
 pub(crate) const MECHANISM_DEFAULT: u8 = 0;
+/// Decision maker: the agent's rate for the service.
+pub(crate) const MECHANISM_AGENT_RATE: u8 = 1;
 /// Decision maker: a local trace rule, including the `DD_TRACE_SAMPLE_RATE` catch-all.
 pub(crate) const MECHANISM_LOCAL_RULE: u8 = 3;
+/// Decision maker: `manual.keep` / `manual.drop`.
+pub(crate) const MECHANISM_MANUAL: u8 = 4;
+/// Decision maker of a span kept by a span rule.
+pub(crate) const MECHANISM_SPAN_RULE: u8 = 8;
+
+/// An optional rate in 8 bytes (NaN for none), so a decision stays small.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rate(f64);
+
+impl Rate {
+    pub(crate) const NONE: Rate = Rate(f64::NAN);
+
+    pub(crate) fn get(self) -> Option<f64> {
+        (!self.0.is_nan()).then_some(self.0)
+    }
+}
+
+impl PartialEq for Rate {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl From<Option<f64>> for Rate {
+    fn from(r: Option<f64>) -> Self {
+        r.map_or(Rate::NONE, Rate)
+    }
+}
+
+/// What made a decision, which decides whether it may be revisited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DecisionSource {
+    /// No rule, no agent rate: kept by default.
+    Default,
+    /// The agent's rate.
+    AgentRate,
+    /// Trace rule number `index`.
+    Rule { index: u16 },
+    /// `manual.keep` / `manual.drop`: never overridden by a sampler.
+    Manual,
+    /// The priority came with a remote parent: never resampled.
+    #[allow(dead_code)] // set by propagation
+    Upstream,
+}
 
 /// The sampling decision of one trace.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct SamplingDecision {
     /// `_sampling_priority_v1`.
     pub(crate) priority: i8,
-    /// Decision maker, written as `_dd.p.dm = -<mechanism>` while the priority is positive.
-    pub(crate) mechanism: u8,
-    /// The rule's rate (`_dd.rule_psr`, `_dd.p.ksr`) when a rule decided.
-    pub(crate) rule_rate: Option<f64>,
+    /// Decision maker (`_dd.p.dm = -<mechanism>`, written while the priority is positive);
+    /// `None` when unknown (an upstream decision without one).
+    pub(crate) mechanism: Option<u8>,
+    /// `_dd.rule_psr`: the rate of the rule that decided.
+    pub(crate) rule_rate: Rate,
+    /// `_dd.limit_psr`: the limiter's effective rate, when it was consulted.
+    pub(crate) limit_rate: Rate,
+    /// `_dd.agent_psr`: the agent's rate that decided.
+    pub(crate) agent_rate: Rate,
+    pub(crate) source: DecisionSource,
 }
 
 impl SamplingDecision {
-    /// Writes the decision's tags: `_sampling_priority_v1`, `_dd.p.dm` and `_dd.p.ksr` for the
-    /// first span of every chunk; `_sampling_priority_v1` and `_dd.rule_psr` for the local root.
+    /// The decision when nothing else applies: keep, as no sampler ran.
+    pub(crate) const DEFAULT_KEEP: SamplingDecision = SamplingDecision {
+        priority: PRIORITY_AUTO_KEEP,
+        mechanism: Some(MECHANISM_DEFAULT),
+        rule_rate: Rate::NONE,
+        limit_rate: Rate::NONE,
+        agent_rate: Rate::NONE,
+        source: DecisionSource::Default,
+    };
+
+    /// `manual.keep` (priority 2) or `manual.drop` (−1).
+    pub(crate) fn manual(keep: bool) -> Self {
+        SamplingDecision {
+            priority: if keep {
+                PRIORITY_USER_KEEP
+            } else {
+                PRIORITY_USER_REJECT
+            },
+            mechanism: Some(MECHANISM_MANUAL),
+            source: DecisionSource::Manual,
+            ..Self::DEFAULT_KEEP
+        }
+    }
+
+    /// Writes the decision's tags: `_sampling_priority_v1`, `_dd.p.dm` (while the priority is
+    /// positive) and `_dd.p.ksr` for the first span of every chunk; `_sampling_priority_v1` and
+    /// the deciding rates (`_dd.rule_psr`, `_dd.limit_psr`, `_dd.agent_psr`) for the local root.
     pub(crate) fn write_tags(&self, chunk: &mut TagList, root: &mut TagList) {
         let priority = f64::from(self.priority);
         chunk.set_num("_sampling_priority_v1", priority);
         root.set_num("_sampling_priority_v1", priority);
-        if self.priority > 0 {
-            chunk.set_fmt("_dd.p.dm", format_args!("-{}", self.mechanism));
+        if let (true, Some(mechanism)) = (self.priority > 0, self.mechanism) {
+            chunk.set_fmt("_dd.p.dm", format_args!("-{mechanism}"));
         }
-        if let Some(rate) = self.rule_rate {
-            chunk.set_str("_dd.p.ksr", &format_rate(rate));
-            root.set_num("_dd.rule_psr", rate);
+        // `_dd.p.ksr`: the rate the trace was kept or dropped at, by a rule or the agent.
+        if let Some(ksr) = self.rule_rate.get().or(self.agent_rate.get()) {
+            chunk.set_str("_dd.p.ksr", &format_rate(ksr));
+        }
+        for (key, rate) in [
+            ("_dd.rule_psr", self.rule_rate),
+            ("_dd.limit_psr", self.limit_rate),
+            ("_dd.agent_psr", self.agent_rate),
+        ] {
+            if let Some(rate) = rate.get() {
+                root.set_num(key, rate);
+            }
         }
     }
 }
 
-/// What the sampler knows about a new trace: its local root as recorded at creation. Each
-/// property is read from the root's record on demand, so a sampler that needs only the id pays
-/// for nothing else.
+/// A span (for trace rules, a trace's local root) as rules see it: its service (or the
+/// tracer's), operation name, resource, and tags (its own, then the tracer's `env`, `version`
+/// and `DD_TAGS`). Read from the record on demand, so a sampler that needs only the id pays for
+/// nothing else.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct SamplingInput<'a> {
-    pub(crate) trace_id: TraceId,
-    root: &'a SpanData,
+pub(crate) struct SpanSubject<'a> {
+    span: &'a SpanData,
     default_service: &'a str,
+    tracer_tags: &'a [(String, String)],
 }
 
-// The properties beyond the id are read by sampling rules, which build on this input.
-#[allow(dead_code)]
-impl<'a> SamplingInput<'a> {
-    /// The input for the local root `root` of trace `trace_id`; `default_service` is the
-    /// tracer's service.
-    #[inline]
-    pub(crate) fn for_root(
-        root: &'a SpanData,
-        trace_id: TraceId,
+impl<'a> SpanSubject<'a> {
+    pub(crate) fn new(
+        span: &'a SpanData,
         default_service: &'a str,
+        tracer_tags: &'a [(String, String)],
     ) -> Self {
-        SamplingInput {
-            trace_id,
-            root,
+        SpanSubject {
+            span,
             default_service,
+            tracer_tags,
         }
     }
+}
 
-    /// The root's service, or the tracer's when the root set none.
-    pub(crate) fn service(&self) -> &'a str {
-        self.root.service().unwrap_or(self.default_service)
+impl<'a> RuleSubject<'a> for SpanSubject<'a> {
+    fn service(&self) -> &'a str {
+        self.span.service().unwrap_or(self.default_service)
     }
 
-    /// The root's operation name.
-    pub(crate) fn operation_name(&self) -> &'a str {
-        self.root.operation_name()
+    fn operation_name(&self) -> &'a str {
+        self.span.operation_name()
     }
 
-    /// The root's resource.
-    pub(crate) fn resource(&self) -> &'a str {
-        self.root.resource()
+    fn resource(&self) -> &'a str {
+        self.span.resource()
     }
 
-    /// The root's tag `key` (a string tag, or a number recorded as a metric).
-    pub(crate) fn tag(&self, key: &str) -> Option<TagRef<'a>> {
-        self.root.fields.tags.get(key)
+    fn tag(&self, key: &str) -> Option<TagRef<'a>> {
+        self.span.fields.tags.get(key).or_else(|| {
+            self.tracer_tags
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| TagRef::Str(v))
+        })
     }
 }
 
@@ -113,42 +220,180 @@ pub(crate) fn sampled_by_rate(id: u64, rate: f64) -> bool {
     id.wrapping_mul(KNUTH_FACTOR) <= (rate * u64::MAX as f64) as u64
 }
 
-/// Samples traces at `DD_TRACE_SAMPLE_RATE` when set, else keeps every trace with priority 1.
-#[derive(Clone, Debug)]
+/// How the tracer samples: its trace rules (the catch-all last), the rate limiter, the agent's
+/// rates. Shared by every app thread; nothing in it takes a lock on the app's path.
+#[derive(Debug)]
 pub(crate) struct Sampler {
-    sample_rate: Option<f64>,
+    rules: Vec<TraceRule>,
+    limiter: RateLimiter,
+    agent: AgentRates,
+    /// `DD_ENV`, for the agent's `service:…,env:…` keys.
+    env: String,
+    /// `env`, `version` and `DD_TAGS`, which rules may match as tags.
+    tracer_tags: Vec<(String, String)>,
+    default_service: String,
+}
+
+/// What the sampler is configured with.
+#[derive(Clone, Debug)]
+pub(crate) struct SamplerConfig {
+    pub(crate) rules: Vec<TraceRule>,
+    pub(crate) sample_rate: Option<f64>,
+    pub(crate) rate_limit: f64,
+    pub(crate) service: String,
+    pub(crate) env: Option<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) tags: Vec<(String, String)>,
 }
 
 impl Sampler {
-    pub(crate) fn new(sample_rate: Option<f64>) -> Self {
-        Sampler { sample_rate }
+    pub(crate) fn new(config: SamplerConfig) -> Self {
+        let mut rules = config.rules;
+        if let Some(rate) = config.sample_rate {
+            rules.push(TraceRule::catch_all(rate));
+        }
+        let mut tracer_tags = config.tags;
+        if let Some(v) = &config.version {
+            tracer_tags.insert(0, ("version".into(), v.clone()));
+        }
+        if let Some(e) = &config.env {
+            tracer_tags.insert(0, ("env".into(), e.clone()));
+        }
+        Sampler {
+            rules,
+            limiter: RateLimiter::new(config.rate_limit),
+            agent: AgentRates::default(),
+            env: config.env.unwrap_or_default(),
+            tracer_tags,
+            default_service: config.service,
+        }
     }
 
-    /// Decides for a new trace.
-    #[inline]
-    pub(crate) fn decide(&self, input: &SamplingInput<'_>) -> SamplingDecision {
-        self.decide_for_id(input.trace_id)
+    /// A sampler with only a `DD_TRACE_SAMPLE_RATE` (tests).
+    #[cfg(test)]
+    pub(crate) fn with_rate(sample_rate: Option<f64>) -> Self {
+        Sampler::new(SamplerConfig {
+            rules: Vec::new(),
+            sample_rate,
+            rate_limit: crate::config::DEFAULT_TRACE_RATE_LIMIT,
+            service: "svc".into(),
+            env: None,
+            version: None,
+            tags: Vec::new(),
+        })
     }
 
-    /// The decision for `trace_id` from the rate alone (no rule looks at anything else yet).
-    pub(crate) fn decide_for_id(&self, trace_id: TraceId) -> SamplingDecision {
-        match self.sample_rate {
-            // The catch-all rule (spec §3.3 step 3).
+    /// The trace rules in effect, the catch-all last.
+    pub(crate) fn rules(&self) -> &[TraceRule] {
+        &self.rules
+    }
+
+    /// The rate limit of rule decisions, per second.
+    pub(crate) fn rate_limit(&self) -> f64 {
+        self.limiter.limit()
+    }
+
+    /// The agent's rates as applied.
+    pub(crate) fn agent_rates(&self) -> &AgentRates {
+        &self.agent
+    }
+
+    /// The tracer's service, for span rules.
+    pub(crate) fn default_service(&self) -> &str {
+        &self.default_service
+    }
+
+    /// `env`, `version` and `DD_TAGS`, for span rules.
+    pub(crate) fn tracer_tags(&self) -> &[(String, String)] {
+        &self.tracer_tags
+    }
+
+    /// The subject rules see for `span`.
+    pub(crate) fn subject<'a>(&'a self, span: &'a SpanData) -> SpanSubject<'a> {
+        SpanSubject::new(span, &self.default_service, &self.tracer_tags)
+    }
+
+    /// Decides for a new trace whose local root is `root`.
+    pub(crate) fn decide(&self, root: &SpanData, trace_id: TraceId) -> SamplingDecision {
+        if self.rules.is_empty() && !self.agent.has_rates() {
+            return SamplingDecision::DEFAULT_KEEP;
+        }
+        let subject = self.subject(root);
+        let rule = self.rules.iter().position(|r| r.matcher.matches(&subject));
+        self.decide_with(&subject, trace_id, rule)
+    }
+
+    /// Decides again for a trace whose root changed (resource, service, tags): `None` when the
+    /// decision stands. Only a newly matching rule changes it: a manual or upstream decision
+    /// always stands, and so does any decision when no rule matches, or when the rule that
+    /// decided still matches (its limiter is not asked twice for one trace).
+    pub(crate) fn redecide(
+        &self,
+        root: &SpanData,
+        trace_id: TraceId,
+        previous: &SamplingDecision,
+    ) -> Option<SamplingDecision> {
+        if matches!(
+            previous.source,
+            DecisionSource::Manual | DecisionSource::Upstream
+        ) {
+            return None;
+        }
+        let subject = self.subject(root);
+        let rule = self
+            .rules
+            .iter()
+            .position(|r| r.matcher.matches(&subject))?;
+        if previous.source == (DecisionSource::Rule { index: rule as u16 }) {
+            return None;
+        }
+        Some(self.decide_with(&subject, trace_id, Some(rule)))
+    }
+
+    fn decide_with(
+        &self,
+        subject: &SpanSubject<'_>,
+        trace_id: TraceId,
+        rule: Option<usize>,
+    ) -> SamplingDecision {
+        if let Some(index) = rule {
+            let r = &self.rules[index];
+            let rate = r.sample_rate;
+            let mut decision = SamplingDecision {
+                priority: PRIORITY_USER_REJECT,
+                mechanism: Some(r.provenance.mechanism()),
+                rule_rate: Rate(rate),
+                limit_rate: Rate::NONE,
+                agent_rate: Rate::NONE,
+                source: DecisionSource::Rule {
+                    index: u16::try_from(index).unwrap_or(u16::MAX),
+                },
+            };
+            // The limiter only sees traces the rule keeps.
+            if sampled_by_rate(trace_id.low(), rate) {
+                let verdict = self.limiter.allow_one();
+                decision.limit_rate = Rate(verdict.effective_rate);
+                if verdict.allowed {
+                    decision.priority = PRIORITY_USER_KEEP;
+                }
+            }
+            return decision;
+        }
+        let rates = self.agent.applied();
+        match rates.lookup(subject.service(), &self.env) {
             Some(rate) => SamplingDecision {
                 priority: if sampled_by_rate(trace_id.low(), rate) {
-                    PRIORITY_USER_KEEP
+                    PRIORITY_AUTO_KEEP
                 } else {
-                    PRIORITY_USER_REJECT
+                    PRIORITY_AUTO_REJECT
                 },
-                mechanism: MECHANISM_LOCAL_RULE,
-                rule_rate: Some(rate),
+                mechanism: Some(MECHANISM_AGENT_RATE),
+                rule_rate: Rate::NONE,
+                limit_rate: Rate::NONE,
+                agent_rate: Rate(rate),
+                source: DecisionSource::AgentRate,
             },
-            // No rules and no agent rates yet: keep (spec §3.3 step 5).
-            None => SamplingDecision {
-                priority: PRIORITY_AUTO_KEEP,
-                mechanism: MECHANISM_DEFAULT,
-                rule_rate: None,
-            },
+            None => SamplingDecision::DEFAULT_KEEP,
         }
     }
 }
@@ -161,96 +406,4 @@ pub(crate) fn format_rate(rate: f64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn knuth_decisions_match_hand_computed_values() {
-        // (id, rate, kept); id × K mod 2^64 as a fraction of 2^64 is in the comment.
-        let cases = [
-            (1u64, 0.06, false), // 0.0602
-            (1, 0.07, true),
-            (10, 0.5, false), // 0.6023
-            (10, 0.61, true),
-            (17, 0.5, true), // 0.0240
-            (17, 0.02, false),
-            (0, 0.0, false),       // rate 0 drops everything
-            (u64::MAX, 1.0, true), // rate 1 keeps everything
-        ];
-        for (id, rate, kept) in cases {
-            assert_eq!(sampled_by_rate(id, rate), kept, "id {id} rate {rate}");
-        }
-    }
-
-    #[test]
-    fn rate_keeps_about_that_fraction_of_random_ids() {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
-        let n = 100_000;
-        for rate in [0.1, 0.5, 0.9] {
-            let kept = (0..n)
-                .filter(|_| sampled_by_rate(rng.random(), rate))
-                .count() as f64;
-            // 5 standard deviations of a binomial: fails by chance ~1 in 3.5 million.
-            let sd = (n as f64 * rate * (1.0 - rate)).sqrt();
-            assert!(
-                (kept - n as f64 * rate).abs() < 5.0 * sd,
-                "rate {rate}: kept {kept}"
-            );
-        }
-    }
-
-    #[test]
-    fn sample_rate_gives_user_priorities_and_rule_mechanism() {
-        let id = TraceId::from_parts(0, 42);
-        let keep_all = Sampler::new(Some(1.0)).decide_for_id(id);
-        assert_eq!(keep_all.priority, PRIORITY_USER_KEEP);
-        assert_eq!(keep_all.mechanism, MECHANISM_LOCAL_RULE);
-        assert_eq!(keep_all.rule_rate, Some(1.0));
-        let drop_all = Sampler::new(Some(0.0)).decide_for_id(id);
-        assert_eq!(drop_all.priority, PRIORITY_USER_REJECT);
-        let default = Sampler::new(None).decide_for_id(id);
-        assert_eq!(default.priority, PRIORITY_AUTO_KEEP);
-        assert_eq!(default.mechanism, MECHANISM_DEFAULT);
-        assert_eq!(default.rule_rate, None);
-    }
-
-    #[test]
-    fn the_input_sees_the_roots_initial_fields() {
-        let mut root = SpanData::blank(0, 0);
-        root.name = "request";
-        root.fields
-            .record_str("resource.name".into(), "GET /health", false);
-        root.fields
-            .record_num("http.status_code".into(), 200.0, format_args!("200"), false);
-        let input = SamplingInput::for_root(&root, TraceId::from_parts(0, 1), "web");
-        assert_eq!(input.service(), "web");
-        assert_eq!(input.operation_name(), "request");
-        assert_eq!(input.resource(), "GET /health");
-        assert_eq!(input.tag("http.status_code"), Some(TagRef::Str("200")));
-        root.fields.record_str("service.name".into(), "api", true);
-        let input = SamplingInput::for_root(&root, TraceId::from_parts(0, 1), "web");
-        assert_eq!(input.service(), "api");
-    }
-
-    #[test]
-    fn dropped_decisions_carry_no_decision_maker() {
-        let mut chunk = TagList::default();
-        let mut root = TagList::default();
-        Sampler::new(Some(0.0))
-            .decide_for_id(TraceId::from_parts(0, 1))
-            .write_tags(&mut chunk, &mut root);
-        assert_eq!(chunk.get("_sampling_priority_v1"), Some(TagRef::Num(-1.0)));
-        assert_eq!(chunk.get("_dd.p.dm"), None);
-        assert_eq!(chunk.get("_dd.p.ksr"), Some(TagRef::Str("0")));
-        assert_eq!(root.get("_dd.rule_psr"), Some(TagRef::Num(0.0)));
-    }
-
-    #[test]
-    fn ksr_format_strips_trailing_zeros() {
-        assert_eq!(format_rate(0.5), "0.5");
-        assert_eq!(format_rate(1.0), "1");
-        assert_eq!(format_rate(0.1234567), "0.123457");
-        assert_eq!(format_rate(0.0), "0");
-    }
-}
+mod tests;

@@ -264,9 +264,11 @@ mod tests {
     }
 
     /// Encodes `chunk` as the worker does: through the processing stage.
-    fn push(enc: &mut PayloadEncoder, chunk: &Chunk, emit: &mut dyn FnMut(Payload)) {
+    fn push(enc: &mut PayloadEncoder, chunk: &mut Chunk, emit: &mut dyn FnMut(Payload)) {
         let mut processor = Processor::default();
-        enc.push_chunk(chunk, processor.process(chunk), emit);
+        let sampler = crate::sampling::Sampler::with_rate(None);
+        let tags = processor.process(chunk, &sampler);
+        enc.push_chunk(chunk, tags, emit);
     }
 
     fn decode(p: &Payload) -> Vec<Vec<Value>> {
@@ -298,7 +300,7 @@ mod tests {
         let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
         let mut c = chunk(2, None);
         c.spans[1].fields.tags.set_str("http.method", "GET");
-        push(&mut enc, &c, &mut |_| panic!("no early payload"));
+        push(&mut enc, &mut c, &mut |_| panic!("no early payload"));
         let p = enc.finish().unwrap();
         assert_eq!((p.chunks, p.spans), (1, 2));
         let chunks = decode(&p);
@@ -342,8 +344,8 @@ mod tests {
     #[test]
     fn sample_rate_decisions_carry_rule_tags() {
         let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
-        push(&mut enc, &chunk(1, Some(1.0)), &mut |_| {});
-        push(&mut enc, &chunk(1, Some(0.0)), &mut |_| {});
+        push(&mut enc, &mut chunk(1, Some(1.0)), &mut |_| {});
+        push(&mut enc, &mut chunk(1, Some(0.0)), &mut |_| {});
         let chunks = decode(&enc.finish().unwrap());
         let (kept, dropped) = (&chunks[0][0], &chunks[1][0]);
         assert_eq!(metric(kept, "_sampling_priority_v1"), Some(2.0));
@@ -364,7 +366,7 @@ mod tests {
         let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
         let mut c2 = chunk(2, None);
         set_service(&mut c2.spans[1], "postgres");
-        push(&mut enc, &c2, &mut |_| {});
+        push(&mut enc, &mut c2, &mut |_| {});
         let chunks = decode(&enc.finish().unwrap());
         let db = &chunks[0][1];
         assert_eq!(get(db, "service").unwrap().as_str(), Some("postgres"));
@@ -381,7 +383,7 @@ mod tests {
     fn big_chunks_are_split_and_payloads_stay_near_the_threshold() {
         let mut enc = encoder(4096);
         let mut payloads = Vec::new();
-        push(&mut enc, &chunk(200, None), &mut |p| payloads.push(p));
+        push(&mut enc, &mut chunk(200, None), &mut |p| payloads.push(p));
         payloads.extend(enc.finish());
         assert!(payloads.len() > 3, "{} payloads", payloads.len());
         let mut ids = Vec::new();
@@ -411,7 +413,7 @@ mod tests {
             tracestate: Some("dd=s:1,other=x".into()),
             attributes: vec![("reason".into(), "terminated_context".into())],
         });
-        push(&mut enc, &c, &mut |_| {});
+        push(&mut enc, &mut c, &mut |_| {});
         let chunks = decode(&enc.finish().unwrap());
         let link = &get(&chunks[0][0], "span_links")
             .unwrap()
@@ -435,10 +437,10 @@ mod tests {
     #[test]
     fn encoder_buffer_is_reused_across_payloads() {
         let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
-        push(&mut enc, &chunk(3, None), &mut |_| {});
+        push(&mut enc, &mut chunk(3, None), &mut |_| {});
         let first = enc.finish().unwrap();
         let ptr = enc.buf.as_ptr();
-        push(&mut enc, &chunk(3, None), &mut |_| {});
+        push(&mut enc, &mut chunk(3, None), &mut |_| {});
         let second = enc.finish().unwrap();
         assert_eq!(enc.buf.as_ptr(), ptr);
         assert_eq!(first.body.len(), second.body.len());
@@ -484,7 +486,10 @@ mod proptests {
             let mut enc = PayloadEncoder::new(ctx, flush_bytes);
             let mut payloads = Vec::new();
             let mut processor = Processor::default();
-            enc.push_chunk(&chunk, processor.process(&chunk), &mut |p| payloads.push(p));
+            let sampler = crate::sampling::Sampler::with_rate(None);
+            let mut chunk = chunk;
+            let tags = processor.process(&mut chunk, &sampler);
+            enc.push_chunk(&chunk, tags, &mut |p| payloads.push(p));
             payloads.extend(enc.finish());
             let mut seen = 0u64;
             for p in &payloads {
