@@ -310,11 +310,10 @@ impl Worker {
                     Some(rates) => {
                         self.tracer
                             .sampler
-                            .agent_rates()
-                            .update(&rates.by_service, now);
+                            .update_agent_rates(&rates.by_service, now);
                         self.tracer.agent_rates.store(Arc::new(rates));
                     }
-                    None => self.tracer.sampler.agent_rates().unchanged(now),
+                    None => self.tracer.sampler.agent_rates_unchanged(now),
                 }
                 if self.failing.take().is_some() {
                     log::info(format_args!(

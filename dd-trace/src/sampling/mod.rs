@@ -227,6 +227,9 @@ pub(crate) struct Sampler {
     rules: Vec<TraceRule>,
     limiter: RateLimiter,
     agent: AgentRates,
+    /// The agent's rate for the tracer's own service and env, as `f64` bits (NaN: none): most
+    /// roots use that service, and reading one atomic is cheaper than the table.
+    own_rate: std::sync::atomic::AtomicU64,
     /// `DD_ENV`, for the agent's `service:…,env:…` keys.
     env: String,
     /// `env`, `version` and `DD_TAGS`, which rules may match as tags.
@@ -263,6 +266,7 @@ impl Sampler {
             rules,
             limiter: RateLimiter::new(config.rate_limit),
             agent: AgentRates::default(),
+            own_rate: std::sync::atomic::AtomicU64::new(f64::NAN.to_bits()),
             env: config.env.unwrap_or_default(),
             tracer_tags,
             default_service: config.service,
@@ -296,6 +300,43 @@ impl Sampler {
     /// The agent's rates as applied.
     pub(crate) fn agent_rates(&self) -> &AgentRates {
         &self.agent
+    }
+
+    /// The agent replied with `rates` (by its keys) at `now` (worker).
+    pub(crate) fn update_agent_rates(
+        &self,
+        rates: &std::collections::HashMap<String, f64>,
+        now: std::time::Instant,
+    ) {
+        self.agent.update(rates, now);
+        self.refresh_own_rate();
+    }
+
+    /// The agent replied that its rates are unchanged, at `now` (worker).
+    pub(crate) fn agent_rates_unchanged(&self, now: std::time::Instant) {
+        self.agent.unchanged(now);
+        self.refresh_own_rate();
+    }
+
+    fn refresh_own_rate(&self) {
+        let rate = self
+            .agent
+            .applied()
+            .lookup(&self.default_service, &self.env)
+            .unwrap_or(f64::NAN);
+        self.own_rate
+            .store(rate.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The agent's rate for `service` (the tracer's own when `None`).
+    fn agent_rate(&self, service: Option<&str>) -> Option<f64> {
+        match service {
+            None => Rate(f64::from_bits(
+                self.own_rate.load(std::sync::atomic::Ordering::Relaxed),
+            ))
+            .get(),
+            Some(service) => self.agent.applied().lookup(service, &self.env),
+        }
     }
 
     /// The tracer's service, for span rules.
@@ -379,8 +420,7 @@ impl Sampler {
             }
             return decision;
         }
-        let rates = self.agent.applied();
-        match rates.lookup(subject.service(), &self.env) {
+        match self.agent_rate(subject.span.service()) {
             Some(rate) => SamplingDecision {
                 priority: if sampled_by_rate(trace_id.low(), rate) {
                     PRIORITY_AUTO_KEEP

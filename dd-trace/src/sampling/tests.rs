@@ -145,7 +145,7 @@ fn agent_rates_decide_when_no_rule_matches_with_the_default_key_as_fallback() {
         ("service:,env:".to_string(), 1.0),
     ]
     .into();
-    s.agent_rates().update(&rates, std::time::Instant::now());
+    s.update_agent_rates(&rates, std::time::Instant::now());
     let web = s.decide(&root("r", &[]), id(1));
     assert_eq!(web.priority, PRIORITY_AUTO_REJECT);
     assert_eq!(web.mechanism, Some(MECHANISM_AGENT_RATE));
@@ -157,6 +157,9 @@ fn agent_rates_decide_when_no_rule_matches_with_the_default_key_as_fallback() {
     let db = s.decide(&root("r", &[("service.name", "db")]), id(1));
     assert_eq!(db.priority, PRIORITY_AUTO_KEEP, "the default key");
     assert_eq!(db.agent_rate.get(), Some(1.0));
+    // The tracer's own service by name reads the table, without a name the cached rate: same.
+    let named = s.decide(&root("r", &[("service.name", "web")]), id(1));
+    assert_eq!(named, web);
 }
 
 #[test]
