@@ -147,7 +147,7 @@ impl SamplingDecision {
         }
         // `_dd.p.ksr`: the rate the trace was kept or dropped at, by a rule or the agent.
         if let Some(ksr) = self.rule_rate.get().or(self.agent_rate.get()) {
-            chunk.set_str("_dd.p.ksr", &format_rate(ksr));
+            chunk.set_fmt("_dd.p.ksr", format_args!("{}", KsrRate(ksr)));
         }
         for (key, rate) in [
             ("_dd.rule_psr", self.rule_rate),
@@ -438,11 +438,28 @@ impl Sampler {
     }
 }
 
-/// `_dd.p.ksr`: at most 6 decimals, trailing zeros stripped (`0.5`, `1`).
+/// A rate as `_dd.p.ksr` writes it: at most 6 decimals, trailing zeros stripped (`0.5`, `1`).
+/// Formats through a stack buffer: no allocation per chunk.
+pub(crate) struct KsrRate(pub(crate) f64);
+
+impl std::fmt::Display for KsrRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut buf = [0u8; 32];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        if std::io::Write::write_fmt(&mut cursor, format_args!("{:.6}", self.0)).is_err() {
+            // Out of the buffer's range (not a rate): the plain form.
+            return write!(f, "{}", self.0);
+        }
+        let len = cursor.position() as usize;
+        let text = std::str::from_utf8(&buf[..len]).map_err(|_| std::fmt::Error)?;
+        f.write_str(text.trim_end_matches('0').trim_end_matches('.'))
+    }
+}
+
+/// `_dd.p.ksr` as a string.
+#[cfg(test)]
 pub(crate) fn format_rate(rate: f64) -> String {
-    let s = format!("{rate:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    s.to_string()
+    KsrRate(rate).to_string()
 }
 
 #[cfg(test)]
