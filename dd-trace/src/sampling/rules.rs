@@ -171,6 +171,39 @@ impl fmt::Display for SpanRule {
     }
 }
 
+/// The `with_service`, `with_name`, `with_resource` and `with_tag` setters of a public rule
+/// type whose compiled rule is `self.rule`.
+macro_rules! pattern_setters {
+    ($what:literal) => {
+        #[doc = concat!("Only ", $what, " service matches `pattern`.")]
+        pub fn with_service(mut self, pattern: &str) -> Self {
+            self.rule.matcher.service = Glob::new(pattern);
+            self
+        }
+
+        #[doc = concat!("Only ", $what, " operation name matches `pattern`.")]
+        pub fn with_name(mut self, pattern: &str) -> Self {
+            self.rule.matcher.name = Glob::new(pattern);
+            self
+        }
+
+        #[doc = concat!("Only ", $what, " resource matches `pattern`.")]
+        pub fn with_resource(mut self, pattern: &str) -> Self {
+            self.rule.matcher.resource = Glob::new(pattern);
+            self
+        }
+
+        #[doc = concat!(
+            "Only ", $what, " tag `key` matches `pattern` (a numeric tag with an integer value ",
+            "matches as its decimal text)."
+        )]
+        pub fn with_tag(mut self, key: &str, pattern: &str) -> Self {
+            self.rule.matcher.tags.push((key.to_string(), Glob::new(pattern)));
+            self
+        }
+    };
+}
+
 /// A trace sampling rule for [`DatadogLayerBuilder::with_trace_sampling_rule`]: the traces whose
 /// local root matches every pattern given are kept at `sample_rate` (by the same hash of the
 /// trace id every Datadog tracer uses), within the rate limit. Patterns are globs: `*` for any
@@ -193,43 +226,12 @@ pub struct TraceSamplingRule {
 impl TraceSamplingRule {
     /// A rule matching every trace, keeping it at `sample_rate` (clamped to `[0, 1]`).
     pub fn new(sample_rate: f64) -> Self {
-        let sample_rate = if sample_rate.is_nan() {
-            0.0
-        } else {
-            sample_rate.clamp(0.0, 1.0)
-        };
         TraceSamplingRule {
-            rule: TraceRule::catch_all(sample_rate),
+            rule: TraceRule::catch_all(clamp_rate(sample_rate)),
         }
     }
 
-    /// Only traces whose root's service matches `pattern`.
-    pub fn with_service(mut self, pattern: &str) -> Self {
-        self.rule.matcher.service = Glob::new(pattern);
-        self
-    }
-
-    /// Only traces whose root's operation name matches `pattern`.
-    pub fn with_name(mut self, pattern: &str) -> Self {
-        self.rule.matcher.name = Glob::new(pattern);
-        self
-    }
-
-    /// Only traces whose root's resource matches `pattern`.
-    pub fn with_resource(mut self, pattern: &str) -> Self {
-        self.rule.matcher.resource = Glob::new(pattern);
-        self
-    }
-
-    /// Only traces whose root has tag `key` matching `pattern` (an integer metric matches as its
-    /// decimal text).
-    pub fn with_tag(mut self, key: &str, pattern: &str) -> Self {
-        self.rule
-            .matcher
-            .tags
-            .push((key.to_string(), Glob::new(pattern)));
-        self
-    }
+    pattern_setters!("traces whose root's");
 
     pub(crate) fn into_rule(self) -> TraceRule {
         self.rule
@@ -260,46 +262,16 @@ pub struct SpanSamplingRule {
 impl SpanSamplingRule {
     /// A rule matching every span, keeping it at `sample_rate` (clamped to `[0, 1]`), unlimited.
     pub fn new(sample_rate: f64) -> Self {
-        let sample_rate = if sample_rate.is_nan() {
-            0.0
-        } else {
-            sample_rate.clamp(0.0, 1.0)
-        };
         SpanSamplingRule {
             rule: SpanRule {
                 matcher: Matcher::all(),
-                sample_rate,
+                sample_rate: clamp_rate(sample_rate),
                 max_per_second: None,
             },
         }
     }
 
-    /// Only spans whose service matches `pattern`.
-    pub fn with_service(mut self, pattern: &str) -> Self {
-        self.rule.matcher.service = Glob::new(pattern);
-        self
-    }
-
-    /// Only spans whose operation name matches `pattern`.
-    pub fn with_name(mut self, pattern: &str) -> Self {
-        self.rule.matcher.name = Glob::new(pattern);
-        self
-    }
-
-    /// Only spans whose resource matches `pattern`.
-    pub fn with_resource(mut self, pattern: &str) -> Self {
-        self.rule.matcher.resource = Glob::new(pattern);
-        self
-    }
-
-    /// Only spans with tag `key` matching `pattern`.
-    pub fn with_tag(mut self, key: &str, pattern: &str) -> Self {
-        self.rule
-            .matcher
-            .tags
-            .push((key.to_string(), Glob::new(pattern)));
-        self
-    }
+    pattern_setters!("spans whose");
 
     /// At most this many spans a second kept by this rule.
     pub fn with_max_per_second(mut self, max_per_second: f64) -> Self {
@@ -309,6 +281,15 @@ impl SpanSamplingRule {
 
     pub(crate) fn into_rule(self) -> SpanRule {
         self.rule
+    }
+}
+
+/// A sample rate given in code, made usable: NaN is 0, the rest is clamped to `[0, 1]`.
+fn clamp_rate(rate: f64) -> f64 {
+    if rate.is_nan() {
+        0.0
+    } else {
+        rate.clamp(0.0, 1.0)
     }
 }
 
