@@ -101,6 +101,18 @@
 //! otherwise. Inside another layer, [`ids_of`] reads the ids from a `SpanRef`, which is how the
 //! `dd-trace-log` formatter finds them.
 //!
+//! # Distributed tracing
+//!
+//! A request that crosses services forms one trace when each hop hands on its context in
+//! headers. [`propagation::extract`] reads an incoming request's headers (Datadog's
+//! `x-datadog-*`, W3C `traceparent`/`tracestate`, B3, W3C `baggage`) and
+//! [`DatadogSpanExt::set_parent`] makes the result the server span's remote parent: the trace
+//! id, the caller's sampling decision, origin, propagated tags and baggage carry on here.
+//! [`DatadogSpanExt::inject_context`] writes the current span's context into an outgoing
+//! request's headers (and locks the trace's sampling decision). Carriers implement
+//! [`propagation::Extractor`] / [`propagation::Injector`]; `http::HeaderMap` does. See the
+//! [`propagation`] module for an example and the styles.
+//!
 //! **Timing.** A span starts when it is created and ends when it is last exited (if it was ever
 //! entered), else when it closes: the `Registry` keeps a parent open while any child lives, so a
 //! request span that spawned a longer background task still ends when the request did.
@@ -198,9 +210,9 @@
 //!
 //! # Configuration
 //!
-//! Every variable is read once, at `build()`; the builder method beside it overrides it. A
-//! malformed value prints one warning naming the variable and the default used; it never fails
-//! or panics.
+//! Every variable is read once, at `build()`; the builder method beside it, where there is one,
+//! overrides it. A malformed value prints one warning naming the variable and the default used;
+//! it never fails or panics.
 //!
 //! | Variable | Default | Builder method | Meaning |
 //! |---|---|---|---|
@@ -219,6 +231,14 @@
 //! | `DD_TRACE_AGENT_PORT` | `8126` | (the agent URL) | agent trace port |
 //! | (none of the three) | | | `/var/run/datadog/apm.socket` if it exists, else `http://localhost:8126` |
 //! | `DD_TRACE_AGENT_TIMEOUT` | `10` | [`with_agent_timeout`](DatadogLayerBuilder::with_agent_timeout) | seconds one request to the agent may take |
+//! | `DD_TRACE_PROPAGATION_STYLE` | `datadog,tracecontext,baggage` | [`with_propagation_styles`](DatadogLayerBuilder::with_propagation_styles) | styles read and written: `datadog`, `tracecontext`, `b3multi`, `b3` (single header), `baggage`, `none` |
+//! | `DD_TRACE_PROPAGATION_STYLE_INJECT` | the above | [`with_inject_styles`](DatadogLayerBuilder::with_inject_styles) | styles written into outgoing requests |
+//! | `DD_TRACE_PROPAGATION_STYLE_EXTRACT` | the above | [`with_extract_styles`](DatadogLayerBuilder::with_extract_styles) | styles read from incoming requests, in order; the first valid context wins |
+//! | `OTEL_PROPAGATORS` | unset | — | used when no `DD_TRACE_PROPAGATION_STYLE*` is set |
+//! | `DD_TRACE_PROPAGATION_EXTRACT_FIRST` | `false` | — | `true`: look no further than the first valid context |
+//! | `DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT` | `continue` | — | `restart`: start a new trace linked to the incoming one; `ignore`: extract nothing |
+//! | `DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH` | `512` | — | bytes `x-datadog-tags` may take (at most 512; 0 sends none) |
+//! | `DD_TRACE_BAGGAGE_MAX_ITEMS` / `_BYTES` | `64` / `8192` | — | baggage items and bytes propagated at most |
 //! | `DD_ENTITY_ID` | unset | [`with_entity_id`](DatadogLayerBuilder::with_entity_id) | sent as `Datadog-Entity-ID` when no container id or cgroup inode can be detected |
 //! | `DD_EXTERNAL_ENV` | unset | [`with_external_env`](DatadogLayerBuilder::with_external_env) | sent as `Datadog-External-Env` |
 //! | `DD_TRACE_STARTUP_LOGS` | `true` | [`with_startup_logs`](DatadogLayerBuilder::with_startup_logs) | print one `DATADOG TRACER CONFIGURATION {json}` line to stderr at start |
@@ -245,7 +265,8 @@
 //!
 //! # Not yet supported
 //!
-//! Context propagation (Datadog, W3C, B3 headers) and the upstream priority it brings; sampling
+//! Ready-made server and client middleware (tower, reqwest) and an OpenTelemetry propagator:
+//! today servers call `extract` + `set_parent` and clients `inject_context` themselves; sampling
 //! rules from remote configuration; client-side stats (and with them, not sending dropped
 //! traces); the v0.5 and v1.0 payloads; `/info` discovery; DogStatsD health metrics; TLS to the
 //! agent.
@@ -265,6 +286,7 @@ mod export;
 mod guard;
 mod layer;
 mod model;
+pub mod propagation;
 mod sampling;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

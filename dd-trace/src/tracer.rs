@@ -21,6 +21,7 @@ use crate::export::transport::{AgentRates, Destination, Transport};
 use crate::export::worker;
 use crate::guard::{DatadogGuard, WorkerHandle};
 use crate::model::clock::WallClock;
+use crate::propagation::PropagationConfig;
 use crate::sampling::{Sampler, SamplerConfig, SpanSampler};
 use crate::DatadogLayer;
 
@@ -41,6 +42,8 @@ pub(crate) struct Tracer {
     pub(crate) span_sampling_rules: Vec<String>,
     pub(crate) agent_rates: ArcSwap<AgentRates>,
     pub(crate) last_error: Mutex<Option<String>>,
+    /// How traces are extracted from and injected into headers.
+    pub(crate) propagation: Arc<PropagationConfig>,
 }
 
 /// The service identity that spans default to and log correlation writes.
@@ -106,6 +109,7 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
             .collect(),
         agent_rates: ArcSwap::default(),
         last_error: Mutex::new(None),
+        propagation: Arc::new(config.propagation.clone()),
     });
     let encoder = PayloadEncoder::new(
         EncodeContext {

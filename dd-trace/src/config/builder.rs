@@ -44,6 +44,8 @@ pub struct DatadogLayerBuilder {
     trace_sampling_rules: Vec<crate::sampling::TraceRule>,
     rate_limit: Option<f64>,
     span_sampling_rules: Vec<crate::sampling::SpanRule>,
+    inject_styles: Option<Vec<crate::propagation::PropagationStyle>>,
+    extract_styles: Option<Vec<crate::propagation::PropagationStyle>>,
     agent_url: Option<String>,
     agent_timeout: Option<Duration>,
     entity_id: Option<String>,
@@ -146,6 +148,25 @@ impl DatadogLayerBuilder {
     /// `DD_SPAN_SAMPLING_RULES` and its file.
     pub fn with_span_sampling_rule(mut self, rule: crate::SpanSamplingRule) -> Self {
         self.span_sampling_rules.push(rule.into_rule());
+        self
+    }
+
+    /// Propagation styles for both directions (overrides `DD_TRACE_PROPAGATION_STYLE`); an
+    /// empty list propagates nothing.
+    pub fn with_propagation_styles(self, styles: &[crate::propagation::PropagationStyle]) -> Self {
+        self.with_inject_styles(styles).with_extract_styles(styles)
+    }
+
+    /// Styles written into outgoing requests (overrides `DD_TRACE_PROPAGATION_STYLE_INJECT`).
+    pub fn with_inject_styles(mut self, styles: &[crate::propagation::PropagationStyle]) -> Self {
+        self.inject_styles = Some(styles.to_vec());
+        self
+    }
+
+    /// Styles read from incoming requests, in order (overrides
+    /// `DD_TRACE_PROPAGATION_STYLE_EXTRACT`).
+    pub fn with_extract_styles(mut self, styles: &[crate::propagation::PropagationStyle]) -> Self {
+        self.extract_styles = Some(styles.to_vec());
         self
     }
 
@@ -289,6 +310,12 @@ impl DatadogLayerBuilder {
         }
         if !self.span_sampling_rules.is_empty() {
             config.span_sampling_rules = self.span_sampling_rules;
+        }
+        if let Some(styles) = self.inject_styles {
+            config.propagation.inject = styles;
+        }
+        if let Some(styles) = self.extract_styles {
+            config.propagation.extract = styles;
         }
         if let Some(min_spans) = self.partial_flush_min_spans {
             if !valid_partial_flush_min_spans(&min_spans) {

@@ -47,3 +47,22 @@ pub const DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED: &str =
 pub const DD_TRACE_PARTIAL_FLUSH_ENABLED: &str = "DD_TRACE_PARTIAL_FLUSH_ENABLED";
 /// Finished spans that trigger a partial flush.
 pub const DD_TRACE_PARTIAL_FLUSH_MIN_SPANS: &str = "DD_TRACE_PARTIAL_FLUSH_MIN_SPANS";
+/// Propagation styles for both directions: `datadog`, `tracecontext`, `b3multi`, `b3`,
+/// `baggage`, `none`, comma-separated.
+pub const DD_TRACE_PROPAGATION_STYLE: &str = "DD_TRACE_PROPAGATION_STYLE";
+/// Propagation styles written into outgoing requests (wins over `DD_TRACE_PROPAGATION_STYLE`).
+pub const DD_TRACE_PROPAGATION_STYLE_INJECT: &str = "DD_TRACE_PROPAGATION_STYLE_INJECT";
+/// Propagation styles read from incoming requests (wins over `DD_TRACE_PROPAGATION_STYLE`).
+pub const DD_TRACE_PROPAGATION_STYLE_EXTRACT: &str = "DD_TRACE_PROPAGATION_STYLE_EXTRACT";
+/// OpenTelemetry's name for the propagators, used when no `DD_TRACE_PROPAGATION_STYLE*` is set.
+pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
+/// `true`: stop at the first style that finds a context.
+pub const DD_TRACE_PROPAGATION_EXTRACT_FIRST: &str = "DD_TRACE_PROPAGATION_EXTRACT_FIRST";
+/// What to do with an extracted context: `continue`, `restart` or `ignore`.
+pub const DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT: &str = "DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT";
+/// Bytes `x-datadog-tags` may take (0 disables the header).
+pub const DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH: &str = "DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH";
+/// Baggage items propagated at most.
+pub const DD_TRACE_BAGGAGE_MAX_ITEMS: &str = "DD_TRACE_BAGGAGE_MAX_ITEMS";
+/// Bytes the `baggage` header may take.
+pub const DD_TRACE_BAGGAGE_MAX_BYTES: &str = "DD_TRACE_BAGGAGE_MAX_BYTES";

@@ -19,6 +19,7 @@ pub mod env;
 pub use builder::DatadogLayerBuilder;
 pub use endpoint::AgentEndpoint;
 
+use crate::propagation::{parse_styles, ExtractBehavior, PropagationConfig, PropagationStyle};
 use crate::sampling::{parse_span_rules, parse_trace_rules, SpanRule, TraceRule};
 use endpoint::bracket_ipv6;
 
@@ -58,6 +59,7 @@ pub(crate) struct Config {
     pub(crate) sampling_rules: Vec<TraceRule>,
     pub(crate) rate_limit: f64,
     pub(crate) span_sampling_rules: Vec<SpanRule>,
+    pub(crate) propagation: PropagationConfig,
     pub(crate) agent: AgentEndpoint,
     pub(crate) agent_timeout: Duration,
     pub(crate) entity_id: Option<String>,
@@ -119,6 +121,7 @@ pub(crate) fn from_env(
         )
         .unwrap_or(DEFAULT_TRACE_RATE_LIMIT);
     let span_sampling_rules = span_rules(&mut r);
+    let propagation = propagation(&mut r);
     let agent = resolve_agent(&mut r, socket_exists);
     let agent_timeout = r
         .parse(
@@ -162,6 +165,7 @@ pub(crate) fn from_env(
         sampling_rules,
         rate_limit,
         span_sampling_rules,
+        propagation,
         agent,
         agent_timeout,
         entity_id,
@@ -179,6 +183,67 @@ pub(crate) fn from_env(
         in_memory: None,
     };
     (config, r.warnings)
+}
+
+/// The propagation variables.
+fn propagation(r: &mut Reader<'_>) -> PropagationConfig {
+    let defaults = PropagationConfig::default();
+    let mut styles = |var: &str| -> Option<Vec<PropagationStyle>> {
+        let raw = r.string(var)?;
+        let list = if var == env::OTEL_PROPAGATORS {
+            // OpenTelemetry's names: `b3` is the single header, `b3multi` the multi one.
+            raw.replace("xray", "")
+                .replace("jaeger", "")
+                .replace("ottrace", "")
+        } else {
+            raw.clone()
+        };
+        match parse_styles(&list) {
+            Ok(styles) => Some(styles),
+            Err(unknown) => {
+                r.warnings.push(format!(
+                    "invalid {var}={raw:?}: unknown style {unknown:?} (expected datadog, tracecontext, b3multi, b3, baggage or none); using the default"
+                ));
+                None
+            }
+        }
+    };
+    let both = styles(env::DD_TRACE_PROPAGATION_STYLE).or_else(|| styles(env::OTEL_PROPAGATORS));
+    let inject = styles(env::DD_TRACE_PROPAGATION_STYLE_INJECT)
+        .or_else(|| both.clone())
+        .unwrap_or_else(|| defaults.inject.clone());
+    let extract = styles(env::DD_TRACE_PROPAGATION_STYLE_EXTRACT)
+        .or(both)
+        .unwrap_or_else(|| defaults.extract.clone());
+    let behavior = r
+        .parse(
+            env::DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT,
+            "continue, restart or ignore",
+            "continue",
+            |s| match s.to_ascii_lowercase().as_str() {
+                "continue" => Some(ExtractBehavior::Continue),
+                "restart" => Some(ExtractBehavior::Restart),
+                "ignore" => Some(ExtractBehavior::Ignore),
+                _ => None,
+            },
+        )
+        .unwrap_or(ExtractBehavior::Continue);
+    let count = |r: &mut Reader<'_>, var: &str, default: usize| {
+        r.parse(var, "a whole number", &default.to_string(), |s| {
+            s.parse::<usize>().ok()
+        })
+        .unwrap_or(default)
+    };
+    PropagationConfig {
+        inject,
+        extract,
+        extract_first: r.bool(env::DD_TRACE_PROPAGATION_EXTRACT_FIRST, false),
+        behavior,
+        // Longer than 512 is not allowed: Datadog's tracers clamp it.
+        x_datadog_tags_max_length: count(r, env::DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH, 512).min(512),
+        baggage_max_items: count(r, env::DD_TRACE_BAGGAGE_MAX_ITEMS, 64),
+        baggage_max_bytes: count(r, env::DD_TRACE_BAGGAGE_MAX_BYTES, 8192),
+    }
 }
 
 /// `DD_SPAN_SAMPLING_RULES`, else the file `DD_SPAN_SAMPLING_RULES_FILE` names.

@@ -161,6 +161,32 @@ pub trait DatadogSpanExt {
     /// Drops the span's whole trace (priority −1, decision maker `-4`), whatever the samplers
     /// decide: the same as a `manual.drop` field. Works from any span of the trace.
     fn drop_trace(&self);
+
+    /// Makes `context` (from [`propagation::extract`](crate::propagation::extract)) this span's
+    /// remote parent: its trace id, parent id, sampling priority (kept, never resampled),
+    /// origin, propagated tags, `tracestate` and baggage become the span's trace's, and log
+    /// lines written afterwards carry the new ids. Call it right after creating the span,
+    /// before it has children: a span that has a local parent leaves that parent's trace to
+    /// start the remote one here. A context with only baggage adds the baggage to the span's
+    /// trace.
+    fn set_parent(&self, context: crate::propagation::RemoteContext);
+
+    /// Writes this span's context into `carrier` in the configured styles (for an outgoing
+    /// request made inside the span), and locks the trace's sampling decision: what was sent
+    /// downstream does not change.
+    fn inject_context(&self, carrier: &mut impl crate::propagation::Injector);
+
+    /// The value of baggage item `key` of the span's trace.
+    fn baggage_item(&self, key: &str) -> Option<String>;
+
+    /// Sets baggage item `key` on the span's trace (propagated to the services it calls).
+    fn set_baggage_item(&self, key: &str, value: &str);
+
+    /// Removes baggage item `key` from the span's trace.
+    fn remove_baggage_item(&self, key: &str);
+
+    /// Every baggage item of the span's trace.
+    fn baggage(&self) -> Vec<(String, String)>;
 }
 
 impl DatadogSpanExt for tracing::Span {
@@ -217,6 +243,71 @@ impl DatadogSpanExt for tracing::Span {
         });
     }
 
+    fn set_parent(&self, context: crate::propagation::RemoteContext) {
+        with_open_span(self, |open, tracer| super::adopt(tracer, open, context));
+    }
+
+    fn inject_context(&self, carrier: &mut impl crate::propagation::Injector) {
+        let mut taken = None;
+        with_open_span(self, |open, tracer| {
+            let mut context = open.trace.context();
+            context.locked = true;
+            let outgoing = context.outgoing(open.data.span_id);
+            drop(context);
+            let config = tracer.map_or_else(Default::default, |t| Arc::clone(&t.propagation));
+            taken = Some((outgoing, config, Arc::clone(&open.trace)));
+        });
+        // Written outside every lock: the carrier is the app's code.
+        if let Some((outgoing, config, trace)) = taken {
+            if let Some(error) = crate::propagation::inject_with(&outgoing, carrier, &config) {
+                trace.context().propagated_mut().propagation_error = Some(error.into());
+            }
+        }
+    }
+
+    fn baggage_item(&self, key: &str) -> Option<String> {
+        let mut found = None;
+        with_open_span(self, |open, _| {
+            let context = open.trace.context();
+            found = context.propagated.as_deref().and_then(|p| {
+                p.baggage
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.clone())
+            });
+        });
+        found
+    }
+
+    fn set_baggage_item(&self, key: &str, value: &str) {
+        with_open_span(self, |open, _| {
+            let mut context = open.trace.context();
+            let baggage = &mut context.propagated_mut().baggage;
+            match baggage.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value.to_string(),
+                None => baggage.push((key.to_string(), value.to_string())),
+            }
+        });
+    }
+
+    fn remove_baggage_item(&self, key: &str) {
+        with_open_span(self, |open, _| {
+            if let Some(p) = open.trace.context().propagated.as_deref_mut() {
+                p.baggage.retain(|(k, _)| k != key);
+            }
+        });
+    }
+
+    fn baggage(&self) -> Vec<(String, String)> {
+        let mut all = Vec::new();
+        with_open_span(self, |open, _| {
+            if let Some(p) = open.trace.context().propagated.as_deref() {
+                all = p.baggage.clone();
+            }
+        });
+        all
+    }
+
     fn set_error<E>(&self, error: &E)
     where
         E: std::error::Error + ?Sized + 'static,
@@ -233,6 +324,17 @@ impl DatadogSpanExt for tracing::Span {
             after_change(tracer, open);
         });
     }
+}
+
+/// The propagation settings of the current subscriber's `DatadogLayer`, else the defaults.
+pub(crate) fn current_propagation_config() -> Arc<crate::propagation::PropagationConfig> {
+    tracing::dispatcher::get_default(|dispatch| {
+        dispatch
+            .downcast_ref::<SpanAccess>()
+            .and_then(|access| access.tracer.as_ref())
+            .map(|tracer| Arc::clone(&tracer.propagation))
+    })
+    .unwrap_or_default()
 }
 
 /// Locks the sampling decision of `span`'s trace, as injecting its context does.

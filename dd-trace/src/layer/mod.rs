@@ -17,6 +17,8 @@ mod tests;
 
 pub use ext::{ids_of, DatadogIds, DatadogSpanExt, TagValue};
 
+pub(crate) use ext::current_propagation_config;
+
 use std::any::TypeId;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,7 +33,8 @@ use crate::diagnostics::{Counters, TracerStatusHandle};
 use crate::export::pool;
 use crate::model::id::{SpanId, TraceId};
 use crate::model::span::{Fields, ParentService, SpanData, SpanLink};
-use crate::model::trace::LocalTrace;
+use crate::model::trace::{LocalTrace, TraceContext};
+use crate::propagation::RemoteContext;
 use crate::sampling::SamplingDecision;
 use crate::tracer::Tracer;
 use ext::SpanAccess;
@@ -125,6 +128,71 @@ pub(crate) fn after_change(tracer: Option<&Tracer>, open: &mut OpenSpan) {
     {
         context.sampling = next;
     }
+}
+
+/// Makes `remote` the remote parent of the span `open` (see `DatadogSpanExt::set_parent`).
+pub(crate) fn adopt(tracer: Option<&Tracer>, open: &mut OpenSpan, remote: RemoteContext) {
+    let RemoteContext {
+        trace_id,
+        parent_id,
+        sampling_priority,
+        origin,
+        mut tags,
+        tracestate,
+        dd_parent_id,
+        baggage,
+        links,
+        propagation_error,
+        restart: _,
+    } = remote;
+    open.data.fields.links.extend(links);
+    let Some(trace_id) = trace_id else {
+        // Baggage alone (or a restarted trace): the span's trace stays its own.
+        if !baggage.is_empty() {
+            open.trace.context().propagated_mut().baggage = baggage;
+        }
+        return;
+    };
+    if open.data.span_id != open.trace.local_root_span_id() {
+        // The span leaves its local parent's trace: it is the local root of the remote one.
+        let old = std::mem::replace(
+            &mut open.trace,
+            Arc::new(LocalTrace::new(
+                open.data.span_id,
+                TraceContext::new(trace_id, SamplingDecision::DEFAULT_KEEP),
+            )),
+        );
+        old.span_abandoned();
+        open.data.parent_service = ParentService::LocalRoot;
+    }
+    open.data.parent_id = parent_id;
+    let mechanism = tags
+        .iter()
+        .position(|(k, _)| k == "_dd.p.dm")
+        .map(|i| tags.remove(i).1)
+        .and_then(|dm| dm.strip_prefix('-')?.parse::<u8>().ok());
+    let mut context = open.trace.context();
+    context.trace_id = trace_id;
+    context.sampling = match sampling_priority {
+        // An upstream decision is kept as it is.
+        Some(priority) => SamplingDecision::upstream(priority, mechanism),
+        None => {
+            tags.retain(|(k, _)| k != "_dd.p.ksr");
+            tracer.map_or(SamplingDecision::DEFAULT_KEEP, |t| {
+                t.sampler.decide(&open.data, trace_id)
+            })
+        }
+    };
+    let p = context.propagated_mut();
+    p.origin = origin;
+    p.tags.clear_within(1024, 16);
+    for (key, value) in tags {
+        p.tags.set_str(key, &value);
+    }
+    p.tracestate = tracestate;
+    p.baggage = baggage;
+    p.dd_parent_id = dd_parent_id;
+    p.propagation_error = propagation_error;
 }
 
 impl<S> Layer<S> for DatadogLayer

@@ -604,3 +604,195 @@ fn the_status_shows_the_sampling_rules_in_effect() {
     assert_eq!(s.span_rules, [r#"{"name":"db","sample_rate":1}"#]);
     assert!(s.applied_agent_rates.is_empty());
 }
+
+fn incoming(pairs: &[(&str, &str)]) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    h
+}
+
+#[test]
+fn an_adopted_remote_parent_gives_the_trace_its_ids_priority_and_tags() {
+    use crate::propagation;
+    let tracer = TestTracer::with_builder(|b| {
+        b.with_trace_sampling_rule(crate::TraceSamplingRule::new(0.0))
+    });
+    let headers = incoming(&[
+        ("x-datadog-trace-id", "7277407061855694839"),
+        ("x-datadog-parent-id", "42"),
+        ("x-datadog-sampling-priority", "2"),
+        ("x-datadog-origin", "rum"),
+        (
+            "x-datadog-tags",
+            "_dd.p.tid=6638b0e800000000,_dd.p.dm=-4,_dd.p.usr.id=dXNlcg==",
+        ),
+        ("baggage", "tenant=acme"),
+    ]);
+    let (ids, injected) = tracer.in_scope(|| {
+        let server = info_span!("server", span.kind = "server");
+        server.set_parent(propagation::extract(&headers).expect("a context"));
+        let _e = server.enter();
+        let ids = server.datadog_ids().unwrap();
+        let client = info_span!("client", span.kind = "client");
+        let mut out = http::HeaderMap::new();
+        client.inject_context(&mut out);
+        assert_eq!(client.baggage_item("tenant").as_deref(), Some("acme"));
+        (ids, out)
+    });
+    assert_eq!(ids.trace_id.to_string(), "6638b0e80000000064fe8b2a57d3eff7");
+    let spans = tracer.spans();
+    let spans = by_name(&spans);
+    let server = spans["server"];
+    assert_eq!(server.trace_id, 7_277_407_061_855_694_839);
+    assert_eq!(server.parent_id, 42);
+    assert_eq!(
+        server.metrics["_sampling_priority_v1"], 2.0,
+        "upstream, not the rule"
+    );
+    assert!(!server.metrics.contains_key("_dd.rule_psr"));
+    assert_eq!(server.meta["_dd.origin"], "rum");
+    assert_eq!(spans["client"].meta["_dd.origin"], "rum", "on every span");
+    assert_eq!(spans["client"].parent_id, server.span_id);
+    let first = &tracer.chunks()[0].spans[0];
+    assert_eq!(first.meta["_dd.p.dm"], "-4");
+    assert_eq!(first.meta["_dd.p.usr.id"], "dXNlcg==");
+    assert_eq!(first.meta["_dd.p.tid"], "6638b0e800000000");
+    // Handed on downstream unchanged, from the client span.
+    assert_eq!(injected["x-datadog-trace-id"], "7277407061855694839");
+    assert_eq!(
+        injected["x-datadog-parent-id"],
+        spans["client"].span_id.to_string()
+    );
+    assert_eq!(injected["x-datadog-sampling-priority"], "2");
+    assert_eq!(injected["x-datadog-origin"], "rum");
+    assert_eq!(
+        injected["x-datadog-tags"],
+        "_dd.p.tid=6638b0e800000000,_dd.p.dm=-4,_dd.p.usr.id=dXNlcg=="
+    );
+    assert_eq!(injected["baggage"], "tenant=acme");
+    assert!(injected["traceparent"]
+        .to_str()
+        .unwrap()
+        .starts_with("00-6638b0e80000000064fe8b2a57d3eff7-"));
+}
+
+#[test]
+fn a_context_without_a_priority_is_sampled_here_and_injection_locks_the_decision() {
+    let tracer = TestTracer::with_builder(|b| {
+        b.with_trace_sampling_rule(crate::TraceSamplingRule::new(0.0).with_resource("late"))
+    });
+    let headers = incoming(&[("x-datadog-trace-id", "10"), ("x-datadog-parent-id", "20")]);
+    let out = tracer.in_scope(|| {
+        let span = info_span!("server");
+        span.set_parent(crate::propagation::extract(&headers).unwrap());
+        let mut out = http::HeaderMap::new();
+        span.inject_context(&mut out);
+        // Too late: what was sent downstream holds.
+        span.set_resource("late");
+        out
+    });
+    assert_eq!(out["x-datadog-sampling-priority"], "1");
+    let spans = tracer.spans();
+    assert_eq!(spans[0].trace_id, 10);
+    assert_eq!(spans[0].metrics["_sampling_priority_v1"], 1.0);
+    assert_eq!(spans[0].meta["_dd.p.dm"], "-0");
+}
+
+#[test]
+fn a_span_with_a_local_parent_that_adopts_a_remote_one_starts_its_own_trace_here() {
+    let tracer = TestTracer::new();
+    let headers = incoming(&[
+        (
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+        ("tracestate", "dd=s:1;p:00f067aa0ba902b7,congo=t61rcWkgMzE"),
+    ]);
+    tracer.in_scope(|| {
+        let connection = info_span!("connection");
+        let _c = connection.enter();
+        let request = info_span!("request");
+        request.set_parent(crate::propagation::extract(&headers).unwrap());
+        request.in_scope(|| info_span!("handler").in_scope(|| {}));
+    });
+    let chunks = tracer.chunks();
+    assert_eq!(chunks.len(), 2, "{chunks:#?}");
+    let request_chunk = chunks
+        .iter()
+        .find(|c| c.spans.iter().any(|s| s.name == "request"))
+        .unwrap();
+    assert_eq!(
+        request_chunk.trace_id().unwrap().to_u128(),
+        0x0af7651916cd43dd8448eb211c80319c
+    );
+    let spans = by_name(&request_chunk.spans);
+    assert_eq!(spans["request"].parent_id, 0xb7ad6b7169203331);
+    assert_eq!(spans["request"].meta["_dd.parent_id"], "00f067aa0ba902b7");
+    assert_eq!(spans["request"].metrics["_dd.top_level"], 1.0);
+    assert_eq!(spans["handler"].parent_id, spans["request"].span_id);
+    let connection_chunk = chunks
+        .iter()
+        .find(|c| c.spans[0].name == "connection")
+        .unwrap();
+    assert_eq!(
+        connection_chunk.spans.len(),
+        1,
+        "the connection trace ends on its own"
+    );
+}
+
+#[test]
+fn baggage_is_read_written_and_removed_through_the_span() {
+    let tracer = TestTracer::new();
+    let out = tracer.in_scope(|| {
+        let root = info_span!("root");
+        root.set_baggage_item("user.id", "42");
+        root.set_baggage_item("tier", "gold");
+        root.set_baggage_item("tier", "silver");
+        root.remove_baggage_item("user.id");
+        let _e = root.enter();
+        let child = info_span!("child");
+        assert_eq!(
+            child.baggage(),
+            [("tier".to_string(), "silver".to_string())]
+        );
+        let mut out = http::HeaderMap::new();
+        child.inject_context(&mut out);
+        out
+    });
+    assert_eq!(out["baggage"], "tier=silver");
+    assert_eq!(info_span!("no.subscriber").baggage_item("tier"), None);
+}
+
+#[test]
+fn extraction_uses_the_current_tracers_styles() {
+    let tracer = TestTracer::with_builder(|b| {
+        b.with_propagation_styles(&[crate::propagation::PropagationStyle::B3Multi])
+    });
+    let headers = incoming(&[
+        ("x-datadog-trace-id", "10"),
+        ("x-datadog-parent-id", "20"),
+        ("x-b3-traceid", "000000000000000a"),
+        ("x-b3-spanid", "0000000000000063"),
+        ("x-b3-sampled", "1"),
+    ]);
+    let (ctx, out) = tracer.in_scope(|| {
+        let ctx = crate::propagation::extract(&headers).unwrap();
+        let span = info_span!("s");
+        span.set_parent(ctx.clone());
+        let mut out = http::HeaderMap::new();
+        span.inject_context(&mut out);
+        (ctx, out)
+    });
+    assert_eq!(ctx.parent_id(), 99, "only b3multi is read");
+    assert!(
+        out.get("x-datadog-trace-id").is_none(),
+        "only b3multi is written"
+    );
+    assert_eq!(out["x-b3-traceid"], "000000000000000a");
+}

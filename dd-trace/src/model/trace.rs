@@ -37,7 +37,6 @@ pub(crate) struct TraceContext {
 
 /// What a trace carries across process boundaries besides its id and decision.
 #[derive(Debug, Default)]
-#[allow(dead_code)] // tracestate and baggage are read by propagation, which builds on this model
 pub(crate) struct Propagated {
     /// `_dd.origin` (`synthetics`, `rum`, …), written on every span.
     pub(crate) origin: Option<String>,
@@ -48,6 +47,10 @@ pub(crate) struct Propagated {
     pub(crate) tracestate: Option<String>,
     /// W3C baggage items.
     pub(crate) baggage: Vec<(String, String)>,
+    /// `_dd.parent_id` for the local root: the last Datadog span before a W3C-only hop.
+    pub(crate) dd_parent_id: Option<String>,
+    /// `_dd.propagation_error` for the local root.
+    pub(crate) propagation_error: Option<String>,
 }
 
 impl TraceContext {
@@ -61,9 +64,36 @@ impl TraceContext {
     }
 
     /// The propagated part, created on first use.
-    #[allow(dead_code)] // written by propagation, which builds on this model
     pub(crate) fn propagated_mut(&mut self) -> &mut Propagated {
         self.propagated.get_or_insert_with(Box::default)
+    }
+
+    /// The context as injection writes it, for the span `span_id`.
+    pub(crate) fn outgoing(&self, span_id: u64) -> crate::propagation::OutgoingContext {
+        let mut tags = Vec::new();
+        if self.trace_id.high() != 0 {
+            tags.push(("_dd.p.tid".into(), format!("{:016x}", self.trace_id.high())));
+        }
+        if let (true, Some(m)) = (self.sampling.priority > 0, self.sampling.mechanism) {
+            tags.push(("_dd.p.dm".into(), format!("-{m}")));
+        }
+        let p = self.propagated.as_deref();
+        if let Some(p) = p {
+            for (key, value) in p.tags.iter() {
+                if let super::span::TagRef::Str(v) = value {
+                    tags.push((key.to_string(), v.to_string()));
+                }
+            }
+        }
+        crate::propagation::OutgoingContext {
+            trace_id: self.trace_id,
+            span_id,
+            priority: self.sampling.priority,
+            origin: p.and_then(|p| p.origin.clone()),
+            tags,
+            tracestate: p.and_then(|p| p.tracestate.clone()),
+            baggage: p.map(|p| p.baggage.clone()).unwrap_or_default(),
+        }
     }
 
     /// Writes the trace-level tags a chunk of this trace carries into `out` (cleared first).
@@ -79,6 +109,12 @@ impl TraceContext {
             }
             if let Some(origin) = &p.origin {
                 out.every_span.set_str("_dd.origin", origin);
+            }
+            if let Some(id) = &p.dd_parent_id {
+                out.root.set_str("_dd.parent_id", id);
+            }
+            if let Some(error) = &p.propagation_error {
+                out.root.set_str("_dd.propagation_error", error);
             }
         }
         if self.trace_id.high() != 0 {

@@ -89,7 +89,6 @@ pub(crate) enum DecisionSource {
     /// `manual.keep` / `manual.drop`: never overridden by a sampler.
     Manual,
     /// The priority came with a remote parent: never resampled.
-    #[allow(dead_code)] // set by propagation
     Upstream,
 }
 
@@ -131,6 +130,16 @@ impl SamplingDecision {
             },
             mechanism: Some(MECHANISM_MANUAL),
             source: DecisionSource::Manual,
+            ..Self::DEFAULT_KEEP
+        }
+    }
+
+    /// A priority that came with a remote parent, with the decision maker its `_dd.p.dm` named.
+    pub(crate) fn upstream(priority: i8, mechanism: Option<u8>) -> Self {
+        SamplingDecision {
+            priority,
+            mechanism,
+            source: DecisionSource::Upstream,
             ..Self::DEFAULT_KEEP
         }
     }

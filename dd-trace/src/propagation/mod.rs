@@ -1,0 +1,494 @@
+//! Distributed tracing: reading a trace's context from incoming headers and writing it into
+//! outgoing ones, in the styles Datadog's tracers speak.
+//!
+//! In: a request's headers, through an [`Extractor`], on the app's thread that handles it; a
+//! span to continue from, through an [`Injector`]. Out: a [`RemoteContext`] to adopt with
+//! [`DatadogSpanExt::set_parent`](crate::DatadogSpanExt::set_parent), or the headers of a
+//! span's context (written by
+//! [`DatadogSpanExt::inject_context`](crate::DatadogSpanExt::inject_context), which locks the
+//! trace's sampling decision). Parsing is bounded by the header lengths, allocates only what it
+//! keeps, and never panics.
+//!
+//! Styles (`DD_TRACE_PROPAGATION_STYLE`, or `_INJECT` / `_EXTRACT` for one direction; default
+//! `datadog,tracecontext,baggage`): `datadog` (`x-datadog-*`), `tracecontext` (W3C
+//! `traceparent` and `tracestate`), `b3multi` (`x-b3-*`), `b3` (the single `b3` header),
+//! `baggage` (W3C `baggage`), `none`.
+//!
+//! ```
+//! use dd_trace::propagation::{self, RemoteContext};
+//! use dd_trace::DatadogSpanExt;
+//!
+//! # let tracer = dd_trace::testing::TestTracer::new();
+//! # tracer.in_scope(|| {
+//! // Server side: continue the caller's trace.
+//! let mut incoming = http::HeaderMap::new();
+//! incoming.insert("x-datadog-trace-id", "1234".parse().unwrap());
+//! incoming.insert("x-datadog-parent-id", "5678".parse().unwrap());
+//! incoming.insert("x-datadog-sampling-priority", "2".parse().unwrap());
+//! let span = tracing::info_span!("http.request", span.kind = "server");
+//! if let Some(context) = propagation::extract(&incoming) {
+//!     span.set_parent(context);
+//! }
+//! let _entered = span.enter();
+//!
+//! // Client side: hand the trace on.
+//! let mut outgoing = http::HeaderMap::new();
+//! tracing::Span::current().inject_context(&mut outgoing);
+//! assert_eq!(outgoing["x-datadog-trace-id"], "1234");
+//! assert_eq!(outgoing["x-datadog-sampling-priority"], "2");
+//! # });
+//! ```
+
+mod b3;
+mod baggage;
+mod datadog;
+mod tracecontext;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::model::id::TraceId;
+use crate::model::span::SpanLink;
+
+/// Reads headers from a carrier (lowercase names; carriers should match case-insensitively).
+pub trait Extractor {
+    /// The first value of header `name`.
+    fn get(&self, name: &str) -> Option<&str>;
+
+    /// Every value of header `name`, in order (a repeated `traceparent` makes the W3C context
+    /// invalid).
+    fn get_all(&self, name: &str) -> Vec<&str> {
+        self.get(name).into_iter().collect()
+    }
+}
+
+/// Writes headers into a carrier.
+pub trait Injector {
+    /// Sets header `name` (lowercase) to `value`, replacing an earlier value.
+    fn set(&mut self, name: &str, value: String);
+}
+
+impl Extractor for http::HeaderMap {
+    fn get(&self, name: &str) -> Option<&str> {
+        http::HeaderMap::get(self, name).and_then(|v| v.to_str().ok())
+    }
+
+    fn get_all(&self, name: &str) -> Vec<&str> {
+        http::HeaderMap::get_all(self, name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    }
+}
+
+impl Injector for http::HeaderMap {
+    fn set(&mut self, name: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            self.insert(name, value);
+        }
+    }
+}
+
+impl<S: std::hash::BuildHasher> Extractor for HashMap<String, String, S> {
+    fn get(&self, name: &str) -> Option<&str> {
+        HashMap::get(self, name)
+            .or_else(|| {
+                self.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v)
+            })
+            .map(String::as_str)
+    }
+}
+
+impl<S: std::hash::BuildHasher> Injector for HashMap<String, String, S> {
+    fn set(&mut self, name: &str, value: String) {
+        self.insert(name.to_string(), value);
+    }
+}
+
+/// A list of `(name, value)` headers, repeats allowed.
+impl Extractor for Vec<(String, String)> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn get_all(&self, name: &str) -> Vec<&str> {
+        self.iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+impl Injector for Vec<(String, String)> {
+    fn set(&mut self, name: &str, value: String) {
+        match self.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+            Some(slot) => slot.1 = value,
+            None => self.push((name.to_string(), value)),
+        }
+    }
+}
+
+/// A propagation style.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PropagationStyle {
+    /// `x-datadog-trace-id`, `x-datadog-parent-id`, `x-datadog-sampling-priority`,
+    /// `x-datadog-origin`, `x-datadog-tags`.
+    Datadog,
+    /// W3C `traceparent` and `tracestate`.
+    TraceContext,
+    /// `x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled`, `x-b3-flags`.
+    B3Multi,
+    /// The single `b3` header.
+    B3Single,
+    /// W3C `baggage`.
+    Baggage,
+}
+
+impl PropagationStyle {
+    /// Parses a style name as the `DD_TRACE_PROPAGATION_STYLE*` variables spell it
+    /// (case-insensitive; `b3` and `b3 single header` are the single header).
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "datadog" => PropagationStyle::Datadog,
+            "tracecontext" => PropagationStyle::TraceContext,
+            "b3multi" => PropagationStyle::B3Multi,
+            "b3" | "b3 single header" | "b3single" => PropagationStyle::B3Single,
+            "baggage" => PropagationStyle::Baggage,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            PropagationStyle::Datadog => "datadog",
+            PropagationStyle::TraceContext => "tracecontext",
+            PropagationStyle::B3Multi => "b3multi",
+            PropagationStyle::B3Single => "b3",
+            PropagationStyle::Baggage => "baggage",
+        }
+    }
+}
+
+impl fmt::Display for PropagationStyle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What to do with an extracted context (`DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ExtractBehavior {
+    /// Continue the incoming trace.
+    Continue,
+    /// Start a new trace linked to the incoming one; keep its baggage.
+    Restart,
+    /// Extract nothing.
+    Ignore,
+}
+
+/// How the tracer propagates.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PropagationConfig {
+    pub(crate) inject: Vec<PropagationStyle>,
+    pub(crate) extract: Vec<PropagationStyle>,
+    pub(crate) extract_first: bool,
+    pub(crate) behavior: ExtractBehavior,
+    pub(crate) x_datadog_tags_max_length: usize,
+    pub(crate) baggage_max_items: usize,
+    pub(crate) baggage_max_bytes: usize,
+}
+
+/// The styles used when none is configured.
+pub(crate) const DEFAULT_STYLES: [PropagationStyle; 3] = [
+    PropagationStyle::Datadog,
+    PropagationStyle::TraceContext,
+    PropagationStyle::Baggage,
+];
+
+impl Default for PropagationConfig {
+    fn default() -> Self {
+        PropagationConfig {
+            inject: DEFAULT_STYLES.to_vec(),
+            extract: DEFAULT_STYLES.to_vec(),
+            extract_first: false,
+            behavior: ExtractBehavior::Continue,
+            x_datadog_tags_max_length: 512,
+            baggage_max_items: 64,
+            baggage_max_bytes: 8192,
+        }
+    }
+}
+
+/// Parses a comma-separated style list; `Err` names the first unknown style.
+pub(crate) fn parse_styles(list: &str) -> Result<Vec<PropagationStyle>, String> {
+    let mut styles = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if item.eq_ignore_ascii_case("none") {
+            return Ok(Vec::new());
+        }
+        let style = PropagationStyle::parse(item).ok_or_else(|| item.to_string())?;
+        if !styles.contains(&style) {
+            styles.push(style);
+        }
+    }
+    Ok(styles)
+}
+
+/// A trace context read from incoming headers, for
+/// [`DatadogSpanExt::set_parent`](crate::DatadogSpanExt::set_parent): the remote parent's ids,
+/// its sampling decision, origin and propagated tags, other vendors' `tracestate`, and baggage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteContext {
+    /// `None` for baggage alone.
+    pub(crate) trace_id: Option<TraceId>,
+    pub(crate) parent_id: u64,
+    pub(crate) sampling_priority: Option<i8>,
+    pub(crate) origin: Option<String>,
+    /// `_dd.p.*` tags, without `_dd.p.tid` (in the trace id).
+    pub(crate) tags: Vec<(String, String)>,
+    /// Other vendors' `tracestate` members.
+    pub(crate) tracestate: Option<String>,
+    /// `_dd.parent_id`: the last Datadog span before a W3C-only hop.
+    pub(crate) dd_parent_id: Option<String>,
+    pub(crate) baggage: Vec<(String, String)>,
+    /// Contexts of other traces the headers also carried.
+    pub(crate) links: Vec<SpanLink>,
+    /// `_dd.propagation_error`.
+    pub(crate) propagation_error: Option<String>,
+    /// Start a new trace linked to this one instead of continuing it.
+    pub(crate) restart: bool,
+}
+
+impl RemoteContext {
+    pub(crate) fn new(trace_id: TraceId, parent_id: u64) -> Self {
+        RemoteContext {
+            trace_id: Some(trace_id),
+            parent_id,
+            sampling_priority: None,
+            origin: None,
+            tags: Vec::new(),
+            tracestate: None,
+            dd_parent_id: None,
+            baggage: Vec::new(),
+            links: Vec::new(),
+            propagation_error: None,
+            restart: false,
+        }
+    }
+
+    fn baggage_only(baggage: Vec<(String, String)>) -> Self {
+        RemoteContext {
+            trace_id: None,
+            baggage,
+            ..RemoteContext::new(TraceId::from_u128(0), 0)
+        }
+    }
+
+    /// The trace id (zero for a context that carries only baggage).
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id.unwrap_or(TraceId::from_u128(0))
+    }
+
+    /// The remote parent's span id (0 when there is none, e.g. a synthetics test).
+    pub fn parent_id(&self) -> u64 {
+        self.parent_id
+    }
+
+    /// The upstream sampling priority, if it sent one.
+    pub fn sampling_priority(&self) -> Option<i8> {
+        self.sampling_priority
+    }
+
+    /// The origin (`synthetics`, `rum`, …), if any.
+    pub fn origin(&self) -> Option<&str> {
+        self.origin.as_deref()
+    }
+
+    /// A propagated `_dd.p.*` tag.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The baggage items.
+    pub fn baggage(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.baggage.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Whether the headers carried a trace context (not only baggage).
+    pub fn has_trace(&self) -> bool {
+        self.trace_id.is_some()
+    }
+
+    pub(crate) fn set_tag(&mut self, key: &str, value: &str) {
+        match self.tags.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value.to_string(),
+            None => self.tags.push((key.to_string(), value.to_string())),
+        }
+    }
+}
+
+/// A span's context as injection writes it, taken under its trace's lock.
+#[derive(Clone, Debug)]
+pub(crate) struct OutgoingContext {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: u64,
+    pub(crate) priority: i8,
+    pub(crate) origin: Option<String>,
+    /// `_dd.p.*` in injection order: `_dd.p.tid`, `_dd.p.dm`, then the others.
+    pub(crate) tags: Vec<(String, String)>,
+    pub(crate) tracestate: Option<String>,
+    pub(crate) baggage: Vec<(String, String)>,
+}
+
+impl OutgoingContext {
+    fn propagated_tags(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// Reads a trace context from `carrier` with the current subscriber's propagation settings
+/// (the defaults when it has no `DatadogLayer`): the first style (in the configured order)
+/// that finds a valid context wins; a later W3C context of the same trace adds its
+/// `tracestate` (and becomes the parent if its span id differs); contexts of other traces
+/// become span links. `None` when the headers carry neither a context nor baggage.
+pub fn extract(carrier: &impl Extractor) -> Option<RemoteContext> {
+    let config = crate::layer::current_propagation_config();
+    extract_with(carrier, &config)
+}
+
+/// [`extract`] with explicit settings.
+pub(crate) fn extract_with(
+    carrier: &dyn Extractor,
+    config: &PropagationConfig,
+) -> Option<RemoteContext> {
+    if config.behavior == ExtractBehavior::Ignore {
+        return None;
+    }
+    let mut winner: Option<(PropagationStyle, RemoteContext)> = None;
+    let mut baggage = None;
+    for &style in &config.extract {
+        if style == PropagationStyle::Baggage {
+            baggage = baggage::extract(carrier, config.baggage_max_items, config.baggage_max_bytes);
+            continue;
+        }
+        let Some(ctx) = extract_style(style, carrier, config) else {
+            continue;
+        };
+        let Some((_, first)) = &mut winner else {
+            winner = Some((style, ctx));
+            continue;
+        };
+        if config.extract_first {
+            continue;
+        }
+        if ctx.trace_id == first.trace_id {
+            if style == PropagationStyle::TraceContext {
+                first.tracestate = ctx.tracestate;
+                if ctx.parent_id != first.parent_id {
+                    first.dd_parent_id = ctx
+                        .dd_parent_id
+                        .or_else(|| Some(format!("{:016x}", first.parent_id)));
+                    first.parent_id = ctx.parent_id;
+                }
+            }
+        } else {
+            first.links.push(terminated_link(&ctx, style));
+        }
+    }
+    let result = match (winner, baggage) {
+        (Some((_, mut ctx)), baggage) => {
+            ctx.baggage = baggage.unwrap_or_default();
+            Some(ctx)
+        }
+        (None, Some(baggage)) => Some(RemoteContext::baggage_only(baggage)),
+        (None, None) => None,
+    };
+    match (result, config.behavior) {
+        (Some(ctx), ExtractBehavior::Restart) if ctx.has_trace() => {
+            let mut restarted = RemoteContext::baggage_only(ctx.baggage.clone());
+            let mut link = terminated_link(&ctx, PropagationStyle::Datadog);
+            link.attributes = vec![("reason".into(), "propagation_behavior_extract".into())];
+            restarted.links.push(link);
+            restarted.restart = true;
+            Some(restarted)
+        }
+        (result, _) => result,
+    }
+}
+
+fn extract_style(
+    style: PropagationStyle,
+    carrier: &dyn Extractor,
+    config: &PropagationConfig,
+) -> Option<RemoteContext> {
+    match style {
+        PropagationStyle::Datadog => datadog::extract(carrier, config.x_datadog_tags_max_length),
+        PropagationStyle::TraceContext => tracecontext::extract(carrier),
+        PropagationStyle::B3Multi => b3::extract_multi(carrier),
+        PropagationStyle::B3Single => b3::extract_single(carrier),
+        PropagationStyle::Baggage => None,
+    }
+}
+
+/// A link to the context of another trace that came in the same headers.
+fn terminated_link(ctx: &RemoteContext, style: PropagationStyle) -> SpanLink {
+    SpanLink {
+        trace_id: ctx.trace_id(),
+        span_id: ctx.parent_id,
+        flags: if ctx.sampling_priority.unwrap_or(1) > 0 {
+            0x8000_0001
+        } else {
+            0x8000_0000
+        },
+        tracestate: if style == PropagationStyle::TraceContext {
+            ctx.tracestate.clone()
+        } else {
+            None
+        },
+        attributes: vec![
+            ("reason".into(), "terminated_context".into()),
+            ("context_headers".into(), style.name().into()),
+        ],
+    }
+}
+
+/// Writes `ctx` in every configured style. Returns the propagation error to record on the
+/// trace, if any.
+pub(crate) fn inject_with(
+    ctx: &OutgoingContext,
+    carrier: &mut dyn Injector,
+    config: &PropagationConfig,
+) -> Option<&'static str> {
+    let mut error = None;
+    for &style in &config.inject {
+        match style {
+            PropagationStyle::Datadog => {
+                error = datadog::inject(ctx, carrier, config.x_datadog_tags_max_length).or(error);
+            }
+            PropagationStyle::TraceContext => tracecontext::inject(ctx, carrier),
+            PropagationStyle::B3Multi => b3::inject_multi(ctx, carrier),
+            PropagationStyle::B3Single => b3::inject_single(ctx, carrier),
+            PropagationStyle::Baggage => baggage::inject(
+                &ctx.baggage,
+                carrier,
+                config.baggage_max_items,
+                config.baggage_max_bytes,
+            ),
+        }
+    }
+    error
+}
+
+#[cfg(test)]
+mod tests;
