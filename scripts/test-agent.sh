@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Datadog's ddapm-test-agent, installed into .venv-agent (PyPI, no Docker).
-#   scripts/test-agent.sh install            install it if it is missing or broken
-#   scripts/test-agent.sh run DIR PORT       run it on 127.0.0.1:PORT and DIR/apm.socket (foreground)
+# Datadog's ddapm-test-agent, installed into .venv-agent (PyPI, no Docker), and Python's
+# ddtrace, the peer of the interop tests, installed into .venv-peer.
+#   scripts/test-agent.sh install            install the agent if it is missing or broken
+#   scripts/test-agent.sh install-peer       install ddtrace if it is missing or broken
+#   scripts/test-agent.sh run DIR PORT       run the agent on 127.0.0.1:PORT and DIR/apm.socket (foreground)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=1.69.1
@@ -19,8 +21,23 @@ install() {
   "$BIN" --version >/dev/null
 }
 
+PEER_VERSION=4.16.0
+PEER_VENV=.venv-peer
+
+install_peer() {
+  if "$PEER_VENV/bin/python" -c "import ddtrace; assert ddtrace.__version__ == '$PEER_VERSION'" >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "installing ddtrace $PEER_VERSION into $PEER_VENV ..." >&2
+  rm -rf "$PEER_VENV"
+  python3 -m venv "$PEER_VENV"
+  "$PEER_VENV/bin/pip" install --quiet --disable-pip-version-check "ddtrace==$PEER_VERSION"
+  "$PEER_VENV/bin/python" -c "import ddtrace" >/dev/null
+}
+
 case "${1:-}" in
   install) install ;;
+  install-peer) install_peer ;;
   run)
     install
     dir=$2 port=$3
@@ -31,5 +48,5 @@ case "${1:-}" in
       --otlp-http-port "$((port + 1))" --otlp-grpc-port "$((port + 2))" \
       --trace-uds-socket "$dir/apm.socket" --snapshot-dir "$dir/snapshots"
     ;;
-  *) echo "usage: $0 install | run DIR PORT" >&2; exit 2 ;;
+  *) echo "usage: $0 install | install-peer | run DIR PORT" >&2; exit 2 ;;
 esac

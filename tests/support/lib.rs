@@ -215,6 +215,53 @@ impl Drop for TestAgent {
     }
 }
 
+/// Where `scripts/test-agent.sh install-peer` puts Python's ddtrace.
+fn peer_python() -> PathBuf {
+    if let Ok(bin) = std::env::var("DD_TEST_PEER_PYTHON") {
+        return PathBuf::from(bin);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-peer/bin/python")
+}
+
+/// Runs the Python ddtrace peer (`tests/peer/ddtrace_peer.py`) with `args`, sending its spans
+/// to `agent_url`, with `vars` in its environment; returns the JSON it prints. Panics with
+/// instructions when the peer is not installed, and with its output when it fails.
+pub fn run_ddtrace_peer(agent_url: &str, args: &[&str], vars: &[(&str, &str)]) -> Value {
+    let python = peer_python();
+    assert!(
+        python.exists(),
+        "Python ddtrace not found at {}: run `scripts/test-agent.sh install-peer` (or the README's test command), or set DD_TEST_PEER_PYTHON",
+        python.display()
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../peer/ddtrace_peer.py");
+    let mut cmd = Command::new(&python);
+    cmd.arg(&script)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("DD_TRACE_AGENT_URL", agent_url)
+        .env("DD_SERVICE", "py-peer")
+        .env("DD_TELEMETRY_ENABLED", "false")
+        .env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
+        .env("DD_REMOTE_CONFIGURATION_ENABLED", "false")
+        .env("DD_TRACE_STARTUP_LOGS", "false");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the ddtrace peer failed ({}):\n{}\n{stdout}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("peer output {stdout:?}: {e}"))
+}
+
 /// `s` with every byte but the URL-unreserved ones percent-encoded.
 fn percent_encode(s: &str) -> String {
     s.bytes()
