@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The main job: start Datadog's test agent on a Unix socket, run the instrumented example
-# service against it (configured only by DD_* variables), and print what arrived: one tree per
-# trace with the log lines that carry its ids, and the agent's check summary.
+# The main job: start Datadog's test agent on a Unix socket, run the instrumented examples
+# against it (configured only by DD_* variables): the example service, and two services
+# calling each other over HTTP (one distributed trace each), and print what arrived: one tree
+# per trace with the log lines that carry its ids, and the agent's check summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/test-agent.sh install
-cargo build --quiet --example service
+cargo build --quiet --example service --example distributed
 
 dir=target/demo-agent
 port=${DEMO_AGENT_PORT:-18126}
@@ -25,5 +26,9 @@ DD_SERVICE=${DD_SERVICE:-checkout} DD_ENV=${DD_ENV:-demo} DD_VERSION=${DD_VERSIO
 DD_TAGS=${DD_TAGS:-team:payments,region:eu-west-1} \
 DD_TRACE_AGENT_URL="unix://$PWD/$dir/apm.socket" \
   target/debug/examples/service >"$dir/logs.jsonl"
+echo "== running examples/distributed.rs (storefront → inventory over HTTP) against the same agent"
+DD_SERVICE=storefront DD_ENV=${DD_ENV:-demo} DD_VERSION=${DD_VERSION:-1.4.2} \
+DD_TRACE_AGENT_URL="unix://$PWD/$dir/apm.socket" \
+  target/debug/examples/distributed >>"$dir/logs.jsonl"
 echo "== what arrived at the agent"
 python3 scripts/show_traces.py "http://127.0.0.1:$port" "$dir/logs.jsonl"

@@ -113,6 +113,15 @@
 //! [`propagation::Extractor`] / [`propagation::Injector`]; `http::HeaderMap` does. See the
 //! [`propagation`] module for an example and the styles.
 //!
+//! Ready-made, one line each, behind cargo features (default features stay lean):
+//!
+//! | feature | what | |
+//! |---|---|---|
+//! | `tower` | `integrations::tower::DatadogServerLayer` for servers (axum, hyper, tonic), `DatadogClientLayer` for tower clients | server span continues the caller's trace; client span hands it on |
+//! | `axum` | `tower`, and axum's matched route as `http.route` and in the resource (`GET /users/{id}`) | apply with `Router::layer` |
+//! | `reqwest` | `integrations::reqwest::DatadogMiddleware` for `reqwest_middleware` | |
+//! | `opentelemetry` | `integrations::opentelemetry::DatadogPropagator`, an OpenTelemetry `TextMapPropagator` | for crates that propagate through OpenTelemetry |
+//!
 //! **Timing.** A span starts when it is created and ends when it is last exited (if it was ever
 //! entered), else when it closes: the `Registry` keeps a parent open while any child lives, so a
 //! request span that spawned a longer background task still ends when the request did.
@@ -265,9 +274,7 @@
 //!
 //! # Not yet supported
 //!
-//! Ready-made server and client middleware (tower, reqwest) and an OpenTelemetry propagator:
-//! today servers call `extract` + `set_parent` and clients `inject_context` themselves; sampling
-//! rules from remote configuration; client-side stats (and with them, not sending dropped
+//! Sampling rules from remote configuration; client-side stats (and with them, not sending dropped
 //! traces); the v0.5 and v1.0 payloads; `/info` discovery; DogStatsD health metrics; TLS to the
 //! agent.
 #![warn(
@@ -284,6 +291,8 @@ mod diagnostics;
 mod error;
 mod export;
 mod guard;
+#[cfg(any(feature = "tower", feature = "reqwest", feature = "opentelemetry"))]
+pub mod integrations;
 mod layer;
 mod model;
 pub mod propagation;

@@ -1,0 +1,18 @@
+//! Ready-made instrumentation for HTTP servers and clients, and an OpenTelemetry propagator,
+//! each behind a cargo feature (`tower`, `axum`, `reqwest`, `opentelemetry`).
+//!
+//! In: requests and responses passing through the app's own server or client stack, on its
+//! threads. Out: one `tracing` span per request (the server span continues the caller's trace,
+//! the client span hands it on), with the HTTP tags Datadog's other tracers write. They use
+//! only the public API: [`crate::propagation`] and [`crate::DatadogSpanExt`].
+
+#[cfg(any(feature = "tower", feature = "reqwest"))]
+mod http;
+#[cfg(feature = "opentelemetry")]
+pub mod opentelemetry;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
+#[cfg(all(test, feature = "tower", feature = "opentelemetry"))]
+mod tests;
+#[cfg(feature = "tower")]
+pub mod tower;

@@ -1,0 +1,58 @@
+//! A reqwest-middleware middleware (feature `reqwest`): a client span per request, and the
+//! trace's context in the request's headers.
+//!
+//! In: each request sent through a `reqwest_middleware::ClientWithMiddleware`, on the task that
+//! awaits it. Out: a `tracing` span (`span.kind = client`, `http.method`, `http.url` without
+//! its query string, `http.status_code`; 4xx, 5xx and failed requests are errors), current
+//! while the request runs, its context written in the configured styles.
+//!
+//! ```
+//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//!     .with(dd_trace::integrations::reqwest::DatadogMiddleware::new())
+//!     .build();
+//! # let _ = client;
+//! ```
+
+use tracing::Instrument;
+
+use super::http::{client_span, record_status, url_without_query};
+use crate::DatadogSpanExt;
+
+/// Traces each request: see the [module docs](self).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DatadogMiddleware {
+    _private: (),
+}
+
+impl DatadogMiddleware {
+    /// The middleware.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for DatadogMiddleware {
+    async fn handle(
+        &self,
+        mut request: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let uri: http::Uri = request.url().as_str().parse().unwrap_or_default();
+        let url = url_without_query("http", None, &uri);
+        let span = client_span(request.method(), &url);
+        span.inject_context(request.headers_mut());
+        let result = next.run(request, extensions).instrument(span.clone()).await;
+        match &result {
+            Ok(response) => record_status(
+                &span,
+                response.status(),
+                |s| s.is_client_error() || s.is_server_error(),
+                None,
+            ),
+            Err(e) => span.set_tag("error.message", &e.to_string()),
+        }
+        result
+    }
+}

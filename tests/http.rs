@@ -1,0 +1,141 @@
+//! An axum service calling another through reqwest, each with one line of dd-trace setup,
+//! yields one trace at Datadog's test agent.
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use dd_trace::integrations::reqwest::DatadogMiddleware;
+use dd_trace::integrations::tower::{DatadogServerLayer, ErrorMessage};
+use dd_trace_test_support::{tracer, TestAgent};
+use serde_json::Value;
+
+thread_local! {
+    static RUNTIME_DISPATCH: std::cell::RefCell<Option<tracing::dispatcher::DefaultGuard>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    address
+}
+
+async fn stock(Path(sku): Path<u64>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if sku == 0 {
+        let mut response = StatusCode::SERVICE_UNAVAILABLE.into_response();
+        response
+            .extensions_mut()
+            .insert(ErrorMessage("warehouse offline".into()));
+        return response;
+    }
+    (sku * 3).to_string().into_response()
+}
+
+#[test]
+fn an_axum_service_calling_another_through_reqwest_yields_one_trace() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(&agent.unix_url(), &[("DD_SERVICE", "storefront")]);
+    let d = dispatch.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(move || {
+            let guard = tracing::dispatcher::set_default(&d);
+            RUNTIME_DISPATCH.with(|g| *g.borrow_mut() = Some(guard));
+        })
+        .enable_all()
+        .build()
+        .unwrap();
+    let statuses = runtime.block_on(async {
+        let inventory = serve(
+            Router::new()
+                .route("/stock/{sku}", get(stock))
+                .layer(DatadogServerLayer::new()),
+        )
+        .await;
+        let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(DatadogMiddleware::new())
+            .build();
+        let storefront = serve(
+            Router::new()
+                .route(
+                    "/checkout/{order}",
+                    get(move |Path(order): Path<u64>| async move {
+                        let r = client
+                            .get(format!("{inventory}/stock/{order}?secret=x"))
+                            .send()
+                            .await
+                            .unwrap();
+                        if r.status().is_success() {
+                            Ok(r.text().await.unwrap())
+                        } else {
+                            Err(StatusCode::BAD_GATEWAY)
+                        }
+                    }),
+                )
+                .layer(DatadogServerLayer::new()),
+        )
+        .await;
+        let mut statuses = Vec::new();
+        for order in [7, 0] {
+            let r = reqwest::get(format!("{storefront}/checkout/{order}"))
+                .await
+                .unwrap();
+            statuses.push(r.status().as_u16());
+        }
+        statuses
+    });
+    assert_eq!(statuses, [200, 502]);
+    drop(runtime);
+    drop(guard);
+
+    let traces = agent.traces();
+    assert_eq!(traces.len(), 2, "one trace per checkout: {traces:#?}");
+    for trace in &traces {
+        assert_eq!(trace.len(), 3, "{trace:#?}");
+        let find = |resource: &str, kind: &str| -> &Value {
+            trace
+                .iter()
+                .find(|s| s["resource"] == resource && s["meta"]["span.kind"] == kind)
+                .unwrap_or_else(|| panic!("{resource} {kind}: {trace:#?}"))
+        };
+        let front = find("GET /checkout/{order}", "server");
+        let client = find("GET", "client");
+        let back = find("GET /stock/{sku}", "server");
+        assert_eq!(front["parent_id"], 0);
+        assert_eq!(client["parent_id"], front["span_id"]);
+        assert_eq!(
+            back["parent_id"], client["span_id"],
+            "the client span is the server's parent"
+        );
+        assert_eq!(front["meta"]["http.route"], "/checkout/{order}");
+        assert!(
+            client["meta"]["http.url"]
+                .as_str()
+                .unwrap()
+                .ends_with("/stock/7")
+                || client["meta"]["http.url"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("/stock/0")
+        );
+        assert!(!client["meta"]["http.url"]
+            .as_str()
+            .unwrap()
+            .contains("secret"));
+        let failed = back["meta"]["http.status_code"] == "503";
+        if failed {
+            assert_eq!(back["error"], 1);
+            assert_eq!(back["meta"]["error.message"], "warehouse offline");
+            assert_eq!(client["error"], 1);
+            assert_eq!(front["error"], 1);
+            assert_eq!(front["meta"]["http.status_code"], "502");
+        } else {
+            assert_eq!(back["meta"]["http.status_code"], "200");
+            assert_eq!(front["error"], 0);
+        }
+    }
+    agent.assert_checks_passed();
+}
