@@ -223,6 +223,27 @@ mod tests {
     }
 
     #[test]
+    fn lines_after_a_remote_parent_is_adopted_carry_the_remote_trace_id() {
+        let (lines, _) = capture(&[], || {
+            use dd_trace::DatadogSpanExt;
+            let span = tracing::info_span!("request");
+            span.in_scope(|| tracing::info!("before"));
+            let headers: Vec<(String, String)> = vec![
+                ("x-datadog-trace-id".into(), "1234".into()),
+                ("x-datadog-parent-id".into(), "5678".into()),
+            ];
+            span.set_parent(dd_trace::propagation::extract(&headers).unwrap());
+            span.in_scope(|| tracing::info!("after"));
+            Some(span)
+        });
+        assert_ne!(lines[0]["dd.trace_id"], "1234");
+        assert_eq!(
+            lines[1]["dd.trace_id"], "1234",
+            "a 64-bit remote id, in decimal"
+        );
+    }
+
+    #[test]
     fn trace_ids_are_decimal_when_128_bit_logging_is_off() {
         let (lines, ids) = capture(
             &[("DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED", "false")],

@@ -322,3 +322,29 @@ mod proptests {
         }
     }
 }
+
+#[test]
+fn huge_and_repeated_headers_are_bounded_and_ignored_safely() {
+    let huge = "a=b,".repeat(256 * 1024); // 1 MiB
+    let mut h = headers(&DD_SAME[..3]);
+    h.push(("x-datadog-tags".into(), huge.clone()));
+    h.push(("traceparent".into(), format!("00-{}", "f".repeat(1 << 20))));
+    h.push(("tracestate".into(), huge.clone()));
+    h.push(("baggage".into(), huge.clone()));
+    for _ in 0..1000 {
+        h.push(("baggage".into(), "k=v".into()));
+    }
+    let c = extract_with(&h, &PropagationConfig::default()).unwrap();
+    assert_eq!(c.propagation_error.as_deref(), Some("extract_max_size"));
+    assert!(c.tags.is_empty(), "nothing kept from the oversized tags");
+    assert!(c.baggage.is_empty(), "oversized baggage is dropped whole");
+    assert_eq!(
+        c.trace_id().low(),
+        7_277_407_061_855_694_839,
+        "the ids still come through"
+    );
+    // A W3C context alone, with a huge tracestate: at most 32 members are kept.
+    let h = headers(&[("traceparent", TP_SAME), ("tracestate", &huge)]);
+    let c = extract_with(&h, &config(&[PropagationStyle::TraceContext])).unwrap();
+    assert!(c.tracestate.unwrap().split(',').count() <= 31);
+}
