@@ -597,3 +597,40 @@ fn the_rate_limiter_caps_rule_kept_traces_and_reports_its_effective_rate() {
     );
     agent.assert_checks_passed();
 }
+
+#[test]
+fn span_events_arrive_natively_on_their_span_when_the_agent_reads_them() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(&agent.unix_url(), &[("DD_TRACE_SPAN_EVENTS_LEVEL", "info")]);
+    // The agent's /info is asked when the worker starts: give it the moment it takes.
+    std::thread::sleep(Duration::from_millis(300));
+    tracing::dispatcher::with_default(&dispatch, || {
+        info_span!("request").in_scope(|| {
+            info_span!("inner").in_scope(|| tracing::info!(attempt = 2, ok = true, "retried"));
+            tracing::warn!(code = "E42", "degraded");
+        });
+    });
+    drop(guard);
+    let spans = agent.spans();
+    let events_of = |name: &str| -> Vec<Value> {
+        let span = spans.iter().find(|s| s["name"] == name).unwrap();
+        assert!(
+            span["meta"].get("events").is_none(),
+            "native, not the meta fallback"
+        );
+        span["span_events"].as_array().cloned().unwrap_or_default()
+    };
+    let inner = events_of("inner");
+    assert_eq!(inner.len(), 1, "{spans:#?}");
+    assert_eq!(inner[0]["name"], "retried");
+    let attributes = &inner[0]["attributes"];
+    assert!(
+        attributes.to_string().contains("attempt") && attributes.to_string().contains("ok"),
+        "{inner:#?}"
+    );
+    assert!(inner[0]["time_unix_nano"].as_u64().unwrap() > 1_600_000_000_000_000_000);
+    let request = events_of("request");
+    assert_eq!(request.len(), 1);
+    assert_eq!(request[0]["name"], "degraded");
+    agent.assert_checks_passed();
+}

@@ -42,6 +42,8 @@ pub(crate) struct Tracer {
     pub(crate) span_sampling_rules: Vec<String>,
     pub(crate) agent_rates: ArcSwap<AgentRates>,
     pub(crate) last_error: Mutex<Option<String>>,
+    /// Events at or above this level become span events.
+    pub(crate) span_events_level: Option<tracing::Level>,
     /// How traces are extracted from and injected into headers.
     pub(crate) propagation: Arc<PropagationConfig>,
 }
@@ -53,6 +55,7 @@ pub(crate) struct Identity {
     pub(crate) env: Option<String>,
     pub(crate) version: Option<String>,
     pub(crate) log_trace_id_128_bit: bool,
+    pub(crate) logs_injection: bool,
 }
 
 /// Starts a tracer configured by `config`: prints the startup line, and unless tracing is
@@ -100,7 +103,9 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
             env: config.env.clone(),
             version: config.version.clone(),
             log_trace_id_128_bit: config.log_trace_id_128_bit,
+            logs_injection: config.logs_injection,
         },
+        span_events_level: config.span_events_level,
         destination: destination.to_string(),
         span_sampling_rules: config
             .span_sampling_rules
@@ -119,6 +124,7 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
             global_tags: config.tags.clone(),
             runtime_id,
             process_id: f64::from(std::process::id()),
+            native_span_events: false,
         },
         DEFAULT_PAYLOAD_FLUSH_BYTES,
     );

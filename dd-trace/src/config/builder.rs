@@ -54,6 +54,8 @@ pub struct DatadogLayerBuilder {
     debug: Option<bool>,
     trace_id_128_bit: Option<bool>,
     log_trace_id_128_bit: Option<bool>,
+    logs_injection: Option<bool>,
+    span_events_level: Option<Option<tracing::Level>>,
     partial_flush: Option<bool>,
     partial_flush_min_spans: Option<usize>,
     flush_interval: Option<Duration>,
@@ -222,6 +224,20 @@ impl DatadogLayerBuilder {
         self
     }
 
+    /// Whether log correlation (`dd-trace-log`) writes the `dd.*` keys (overrides
+    /// `DD_LOGS_INJECTION`).
+    pub fn with_logs_injection(mut self, on: bool) -> Self {
+        self.logs_injection = Some(on);
+        self
+    }
+
+    /// Makes `tracing` events at or above `level` inside a span into span events on that span
+    /// (name, time, fields), or none with `None` (overrides `DD_TRACE_SPAN_EVENTS_LEVEL`).
+    pub fn with_span_events(mut self, level: Option<tracing::Level>) -> Self {
+        self.span_events_level = Some(level);
+        self
+    }
+
     /// Sends a long trace's finished spans before the trace ends, whenever
     /// [`with_partial_flush_min_spans`](Self::with_partial_flush_min_spans) of them are waiting
     /// (overrides `DD_TRACE_PARTIAL_FLUSH_ENABLED`).
@@ -339,6 +355,8 @@ impl DatadogLayerBuilder {
         set(&mut config.debug, self.debug);
         set(&mut config.trace_id_128_bit, self.trace_id_128_bit);
         set(&mut config.log_trace_id_128_bit, self.log_trace_id_128_bit);
+        set(&mut config.logs_injection, self.logs_injection);
+        set(&mut config.span_events_level, self.span_events_level);
         set(&mut config.partial_flush, self.partial_flush);
         set(
             &mut config.partial_flush_min_spans,

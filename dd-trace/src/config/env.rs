@@ -66,3 +66,8 @@ pub const DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH: &str = "DD_TRACE_X_DATADOG_TAGS_MA
 pub const DD_TRACE_BAGGAGE_MAX_ITEMS: &str = "DD_TRACE_BAGGAGE_MAX_ITEMS";
 /// Bytes the `baggage` header may take.
 pub const DD_TRACE_BAGGAGE_MAX_BYTES: &str = "DD_TRACE_BAGGAGE_MAX_BYTES";
+/// `false`: log correlation writes no `dd.*` keys.
+pub const DD_LOGS_INJECTION: &str = "DD_LOGS_INJECTION";
+/// `tracing` events at or above this level inside a span become span events on it (`trace`,
+/// `debug`, `info`, `warn`, `error`); unset or `off`: none.
+pub const DD_TRACE_SPAN_EVENTS_LEVEL: &str = "DD_TRACE_SPAN_EVENTS_LEVEL";

@@ -68,6 +68,9 @@ pub(crate) struct Config {
     pub(crate) debug: bool,
     pub(crate) trace_id_128_bit: bool,
     pub(crate) log_trace_id_128_bit: bool,
+    pub(crate) logs_injection: bool,
+    /// Events at or above this level become span events; `None`: none do.
+    pub(crate) span_events_level: Option<tracing::Level>,
     pub(crate) partial_flush: bool,
     pub(crate) partial_flush_min_spans: usize,
     pub(crate) flush_interval: Duration,
@@ -142,6 +145,18 @@ pub(crate) fn from_env(
     let debug = r.bool(env::DD_TRACE_DEBUG, false);
     let trace_id_128_bit = r.bool(env::DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED, true);
     let log_trace_id_128_bit = r.bool(env::DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED, true);
+    let logs_injection = r.bool(env::DD_LOGS_INJECTION, true);
+    let span_events_level = r
+        .parse(
+            env::DD_TRACE_SPAN_EVENTS_LEVEL,
+            "off, trace, debug, info, warn or error",
+            "off",
+            |s| match s.to_ascii_lowercase().as_str() {
+                "off" | "none" => Some(None),
+                level => level.parse::<tracing::Level>().ok().map(Some),
+            },
+        )
+        .flatten();
     let partial = r.bool(env::DD_TRACE_PARTIAL_FLUSH_ENABLED, false);
     let min_spans = r
         .parse(
@@ -174,6 +189,8 @@ pub(crate) fn from_env(
         debug,
         trace_id_128_bit,
         log_trace_id_128_bit,
+        logs_injection,
+        span_events_level,
         partial_flush: partial,
         partial_flush_min_spans: min_spans,
         flush_interval: DEFAULT_FLUSH_INTERVAL,

@@ -123,6 +123,14 @@ struct Worker {
 
 impl Worker {
     async fn run(mut self, flush_interval: Duration) {
+        // Span events are written natively only if the agent says it reads them; ask once,
+        // without holding up anything else.
+        let mut info = if self.tracer.span_events_level.is_some() {
+            let transport = Arc::clone(&self.transport);
+            Some(tokio::spawn(async move { transport.agent_info().await }))
+        } else {
+            None
+        };
         let mut flush = tokio::time::interval(flush_interval);
         flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut drain = tokio::time::interval(DRAIN_INTERVAL);
@@ -134,6 +142,17 @@ impl Worker {
                 _ = flush.tick() => {
                     self.drain(None).await;
                     self.submit_pending(None).await;
+                }
+                answer = async {
+                    match info.as_mut() {
+                        Some(task) => task.await.ok().flatten(),
+                        None => std::future::pending().await,
+                    }
+                }, if info.is_some() => {
+                    info = None;
+                    if let Some(agent) = answer {
+                        self.encoder.set_native_span_events(agent.span_events);
+                    }
                 }
                 Some(done) = self.sends.join_next(), if !self.sends.is_empty() => {
                     if let Ok(sent) = done {

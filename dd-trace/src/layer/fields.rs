@@ -10,7 +10,7 @@ use std::fmt;
 use tracing::field::{Field, Visit};
 
 use crate::diagnostics::{error_chain, ChainStyle};
-use crate::model::span::Fields;
+use crate::model::span::{EventValue, Fields, SpanEvent};
 
 /// Records `tracing` field values into [`Fields`].
 pub(crate) struct FieldRecorder<'a> {
@@ -121,5 +121,62 @@ impl Visit for ErrorEvent {
         if let Some(slot) = self.slot(field) {
             *slot = Some(format!("{value:?}"));
         }
+    }
+}
+
+/// Records an event's fields as a span event: its `message` as the name (else the event's
+/// name), the others as attributes.
+pub(crate) struct SpanEventRecorder {
+    pub(crate) event: SpanEvent,
+}
+
+impl SpanEventRecorder {
+    pub(crate) fn new(name: &str) -> Self {
+        SpanEventRecorder {
+            event: SpanEvent {
+                name: name.to_string(),
+                time: std::time::Instant::now(),
+                attributes: Vec::new(),
+            },
+        }
+    }
+
+    fn put(&mut self, field: &Field, value: EventValue) {
+        if field.name() == "message" {
+            if let EventValue::Str(s) = value {
+                self.event.name = s;
+                return;
+            }
+        }
+        self.event.attributes.push((field.name(), value));
+    }
+}
+
+impl Visit for SpanEventRecorder {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, EventValue::Float(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, EventValue::Int(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match i64::try_from(value) {
+            Ok(v) => self.put(field, EventValue::Int(v)),
+            Err(_) => self.put(field, EventValue::Str(value.to_string())),
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, EventValue::Bool(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, EventValue::Str(value.to_string()));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.put(field, EventValue::Str(format!("{value:?}")));
     }
 }

@@ -38,7 +38,7 @@ use crate::propagation::RemoteContext;
 use crate::sampling::SamplingDecision;
 use crate::tracer::Tracer;
 use ext::SpanAccess;
-use fields::{ErrorEvent, FieldRecorder};
+use fields::{ErrorEvent, FieldRecorder, SpanEventRecorder};
 
 /// The span's record plus the trace it belongs to: the one value dd-trace keeps in each span's
 /// extensions.
@@ -95,6 +95,14 @@ impl DatadogLayer {
         self.tracer
             .as_deref()
             .is_none_or(|t| t.identity.log_trace_id_128_bit)
+    }
+
+    /// Whether log correlation writes the `dd.*` keys (`DD_LOGS_INJECTION`, default on); off
+    /// when tracing is disabled.
+    pub fn logs_injection(&self) -> bool {
+        self.tracer
+            .as_deref()
+            .is_some_and(|t| t.identity.logs_injection)
     }
 
     /// A handle that reads the tracer's status from anywhere (see [`TracerStatusHandle`]).
@@ -335,18 +343,35 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        // Only ERROR events matter to spans (e.g. `#[instrument(err)]`); filter before any work.
-        if *event.metadata().level() != Level::ERROR || self.tracer.is_none() {
+        // ERROR events mark their span (e.g. `#[instrument(err)]`); with span events on,
+        // events at or above their level are kept on it. Filter before any work.
+        let Some(tracer) = self.tracer.as_deref() else {
+            return;
+        };
+        let level = *event.metadata().level();
+        let as_span_event = tracer.span_events_level.is_some_and(|min| level <= min);
+        if level != Level::ERROR && !as_span_event {
             return;
         }
         let Some(span) = ctx.event_span(event) else {
             return;
         };
-        let mut error = ErrorEvent::default();
-        event.record(&mut error);
+        let mut error = (level == Level::ERROR).then(ErrorEvent::default);
+        if let Some(error) = &mut error {
+            event.record(error);
+        }
+        let mut recorded = as_span_event.then(|| SpanEventRecorder::new(event.metadata().name()));
+        if let Some(recorded) = &mut recorded {
+            event.record(recorded);
+        }
         let mut ext = span.extensions_mut();
         if let Some(open) = ext.get_mut::<OpenSpan>() {
-            error.apply(&mut open.data.fields);
+            if let Some(error) = error {
+                error.apply(&mut open.data.fields);
+            }
+            if let Some(recorded) = recorded {
+                open.data.fields.events.push(recorded.event);
+            }
         }
     }
 

@@ -796,3 +796,33 @@ fn extraction_uses_the_current_tracers_styles() {
     );
     assert_eq!(out["x-b3-traceid"], "000000000000000a");
 }
+
+#[test]
+fn events_at_or_above_the_level_become_span_events_on_their_span() {
+    let tracer = TestTracer::with_builder(|b| b.with_span_events(Some(tracing::Level::INFO)));
+    tracer.in_scope(|| {
+        info_span!("request").in_scope(|| {
+            tracing::info!(user = 7, paid = true, ratio = 0.5, "charged");
+            tracing::debug!("too verbose");
+            tracing::warn!(reason = "slow", "retrying");
+        });
+        tracing::info!("outside any span");
+    });
+    let spans = tracer.spans();
+    let span = &spans[0];
+    let events: serde_json::Value = serde_json::from_str(&span.meta["events"]).unwrap();
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert_eq!(events[0]["name"], "charged");
+    assert_eq!(events[0]["attributes"]["user"], 7);
+    assert_eq!(events[0]["attributes"]["paid"], true);
+    assert_eq!(events[0]["attributes"]["ratio"], 0.5);
+    assert_eq!(events[1]["name"], "retrying");
+    assert_eq!(events[1]["attributes"]["reason"], "slow");
+    let t = events[0]["time_unix_nano"].as_i64().unwrap();
+    assert!(t >= span.start && t <= span.start + span.duration);
+    // Off by default.
+    let plain = TestTracer::new();
+    plain.in_scope(|| info_span!("r").in_scope(|| tracing::info!("x")));
+    assert!(!plain.spans()[0].meta.contains_key("events"));
+}

@@ -266,6 +266,23 @@ pub(crate) struct SpanLink {
     pub(crate) attributes: Vec<(Cow<'static, str>, String)>,
 }
 
+/// A `tracing` event recorded on its span as a Datadog span event.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SpanEvent {
+    pub(crate) name: String,
+    pub(crate) time: Instant,
+    pub(crate) attributes: Vec<(&'static str, EventValue)>,
+}
+
+/// A span event attribute's value.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum EventValue {
+    Str(String),
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+}
+
 /// The recorded fields of one span: its tags plus the fields with a place of their own in a
 /// Datadog span.
 #[derive(Debug, Default)]
@@ -278,6 +295,8 @@ pub(crate) struct Fields {
     pub(crate) kind: Option<SpanKind>,
     pub(crate) error: bool,
     pub(crate) links: Vec<SpanLink>,
+    /// Events recorded on the span (when span events are on).
+    pub(crate) events: Vec<SpanEvent>,
     /// `manual.keep` (`true`) or `manual.drop` (`false`) was recorded and not yet applied to
     /// the trace's decision.
     pub(crate) manual: Option<bool>,
@@ -297,6 +316,7 @@ impl Fields {
         const MAX_TAGS: usize = 64;
         let kept = self.tags.clear_within(MAX_TEXT, MAX_TAGS);
         self.links = Vec::new();
+        self.events = Vec::new();
         self.operation_name = None;
         self.resource = None;
         self.service = None;
@@ -476,6 +496,7 @@ impl Fields {
         }
         self.error |= later.error;
         self.links.extend(later.links.iter().cloned());
+        self.events.extend(later.events.iter().cloned());
         self.manual = later.manual.or(self.manual);
     }
 }

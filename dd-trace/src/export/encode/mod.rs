@@ -57,6 +57,9 @@ pub(crate) struct EncodeContext {
     pub(crate) global_tags: Vec<(String, String)>,
     pub(crate) runtime_id: String,
     pub(crate) process_id: f64,
+    /// The agent reads span events natively (`span_events` in its `/info`); else they go in
+    /// the `events` meta tag as JSON.
+    pub(crate) native_span_events: bool,
 }
 
 /// One span as every wire format sees it: its own fields plus the tags of its chunk, trace and
@@ -172,11 +175,43 @@ impl<'a> SpanView<'a> {
 pub(crate) struct Entries<'a, V>(pub(crate) Vec<(&'a str, V)>);
 
 impl<'a, V> Entries<'a, V> {
-    fn push(&mut self, key: &'a str, value: V) {
+    pub(crate) fn push(&mut self, key: &'a str, value: V) {
         if !self.0.iter().any(|(k, _)| *k == key) {
             self.0.push((key, value));
         }
     }
+}
+
+/// Span events as the `events` meta tag: a JSON array of `{name, time_unix_nano, attributes}`.
+pub(crate) fn events_meta_json(
+    events: &[crate::model::span::SpanEvent],
+    clock: &crate::model::clock::WallClock,
+) -> String {
+    use crate::model::span::EventValue;
+    let list: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            let attributes: serde_json::Map<String, serde_json::Value> = e
+                .attributes
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        EventValue::Str(s) => serde_json::Value::from(s.as_str()),
+                        EventValue::Bool(b) => serde_json::Value::from(*b),
+                        EventValue::Int(i) => serde_json::Value::from(*i),
+                        EventValue::Float(f) => serde_json::Value::from(*f),
+                    };
+                    (k.to_string(), v)
+                })
+                .collect();
+            serde_json::json!({
+                "name": e.name,
+                "time_unix_nano": clock.unix_ns(e.time),
+                "attributes": attributes,
+            })
+        })
+        .collect();
+    serde_json::Value::from(list).to_string()
 }
 
 /// `s` cut to at most `max` bytes, on a character boundary.

@@ -48,6 +48,11 @@ impl PayloadEncoder {
         self.spans = 0;
     }
 
+    /// Whether the agent reads span events natively (from its `/info`).
+    pub(crate) fn set_native_span_events(&mut self, native: bool) {
+        self.ctx.native_span_events = native;
+    }
+
     /// Takes a fresh reading of the clocks that turn span instants into Unix time.
     pub(crate) fn set_clock(&mut self, clock: WallClock) {
         self.clock = clock;
@@ -127,7 +132,14 @@ fn write_span(buf: &mut Vec<u8>, view: &SpanView<'_>, trace_id: u64, clock: &Wal
     let span = view.span;
     let span_type = span.span_type();
     let links = &span.fields.links;
-    let len = 11 + u32::from(span_type.is_some()) + u32::from(!links.is_empty());
+    let events = &span.fields.events;
+    let native_events = !events.is_empty() && view.ctx.native_span_events;
+    let events_json =
+        (!events.is_empty() && !native_events).then(|| super::events_meta_json(events, clock));
+    let len = 11
+        + u32::from(span_type.is_some())
+        + u32::from(!links.is_empty())
+        + u32::from(native_events);
     let _ = encode::write_map_len(buf, len);
     write_key_uint(buf, "trace_id", trace_id);
     write_key_uint(buf, "span_id", span.span_id);
@@ -141,7 +153,10 @@ fn write_span(buf: &mut Vec<u8>, view: &SpanView<'_>, trace_id: u64, clock: &Wal
     write_key_sint(buf, "start", clock.unix_ns(span.start));
     write_key_sint(buf, "duration", span.duration_ns());
     write_key_sint(buf, "error", i64::from(span.fields.error));
-    let meta = view.meta();
+    let mut meta = view.meta();
+    if let Some(json) = &events_json {
+        meta.push("events", json);
+    }
     let _ = encode::write_str(buf, "meta");
     let _ = encode::write_map_len(buf, meta.0.len() as u32);
     for (k, v) in &meta.0 {
@@ -159,6 +174,52 @@ fn write_span(buf: &mut Vec<u8>, view: &SpanView<'_>, trace_id: u64, clock: &Wal
         let _ = encode::write_array_len(buf, links.len() as u32);
         for link in links {
             write_link(buf, link);
+        }
+    }
+    if native_events {
+        let _ = encode::write_str(buf, "span_events");
+        let _ = encode::write_array_len(buf, events.len() as u32);
+        for event in events {
+            write_event(buf, event, clock);
+        }
+    }
+}
+
+/// A span event as the agent's v0.4 decoder reads it: attributes typed as its
+/// `AttributeAnyValue` (0 string, 1 bool, 2 int, 3 double).
+fn write_event(buf: &mut Vec<u8>, event: &crate::model::span::SpanEvent, clock: &WallClock) {
+    use crate::model::span::EventValue;
+    let _ = encode::write_map_len(buf, 3);
+    write_key_uint(
+        buf,
+        "time_unix_nano",
+        u64::try_from(clock.unix_ns(event.time)).unwrap_or(0),
+    );
+    write_key_str(buf, "name", &event.name);
+    let _ = encode::write_str(buf, "attributes");
+    let _ = encode::write_map_len(buf, event.attributes.len() as u32);
+    for (key, value) in &event.attributes {
+        let _ = encode::write_str(buf, key);
+        let _ = encode::write_map_len(buf, 2);
+        match value {
+            EventValue::Str(s) => {
+                write_key_uint(buf, "type", 0);
+                write_key_str(buf, "string_value", s);
+            }
+            EventValue::Bool(b) => {
+                write_key_uint(buf, "type", 1);
+                let _ = encode::write_str(buf, "bool_value");
+                let _ = encode::write_bool(buf, *b);
+            }
+            EventValue::Int(i) => {
+                write_key_uint(buf, "type", 2);
+                write_key_sint(buf, "int_value", *i);
+            }
+            EventValue::Float(f) => {
+                write_key_uint(buf, "type", 3);
+                let _ = encode::write_str(buf, "double_value");
+                let _ = encode::write_f64(buf, *f);
+            }
         }
     }
 }
@@ -227,6 +288,7 @@ mod tests {
             ],
             runtime_id: "rid".into(),
             process_id: 42.0,
+            native_span_events: false,
         }
     }
 
@@ -482,6 +544,7 @@ mod proptests {
                 global_tags: vec![],
                 runtime_id: "r".into(),
                 process_id: 1.0,
+                native_span_events: false,
             };
             let mut enc = PayloadEncoder::new(ctx, flush_bytes);
             let mut payloads = Vec::new();

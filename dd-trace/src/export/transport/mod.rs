@@ -347,6 +347,47 @@ impl Transport {
     }
 }
 
+/// What the agent's `/info` says it supports (the part the tracer uses so far).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub(crate) struct AgentInfo {
+    /// It reads span events from the `span_events` field of a span.
+    #[serde(default)]
+    pub(crate) span_events: bool,
+}
+
+impl Transport {
+    /// Asks the agent's `/info`; `None` when it cannot say (no answer, an old agent's 404, a
+    /// body that is not its JSON, or the in-memory exporter).
+    pub(crate) async fn agent_info(&self) -> Option<AgentInfo> {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(self.uri("/info").ok()?)
+            .body(Full::new(Bytes::new()))
+            .ok()?;
+        let exchange = async {
+            let response = match &self.connection {
+                Connection::Unix(c, _) => c.request(request).await.ok()?,
+                Connection::Tcp(c, _) => c.request(request).await.ok()?,
+                #[cfg(any(test, feature = "testing"))]
+                Connection::Memory(_) => return None,
+            };
+            if response.status() != StatusCode::OK {
+                return None;
+            }
+            let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+                .collect()
+                .await
+                .ok()?
+                .to_bytes();
+            serde_json::from_slice::<AgentInfo>(&body).ok()
+        };
+        tokio::time::timeout(self.timeout.min(Duration::from_secs(5)), exchange)
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
 /// Parses a 200 body. `{}` (rates unchanged) and unreadable bodies give `None`: keep the
 /// current rates.
 pub(crate) fn parse_rates(body: &[u8], version: Option<String>) -> Option<AgentRates> {
