@@ -3,8 +3,9 @@
 //! It handles a handful of simulated HTTP requests on a multi-threaded tokio runtime: each
 //! request is a server span with a database child span (another service), a cache lookup in a
 //! spawned task, tags whose keys are only known at run time (the feature flags the request saw),
-//! JSON log lines correlated with the trace, the trace id returned as a response header, and one
-//! request that fails through `#[instrument(err)]`. Run it with the README's first command to see its traces arrive at
+//! JSON log lines correlated with the trace (including a dependency's `log`-crate records), the
+//! trace id returned as a response header, and one request that fails through
+//! `#[instrument(err)]`. Run it with the README's first command to see its traces arrive at
 //! Datadog's test agent.
 //!
 //! ```sh
@@ -45,6 +46,9 @@ impl std::error::Error for PaymentDeclined {}
 )]
 async fn load_order(order: u64) -> u64 {
     tokio::time::sleep(Duration::from_millis(3)).await;
+    // A dependency that logs through the `log` crate: its lines carry the span's ids too.
+    log::debug!(target: "orders_db_driver", "fetched order {order}");
+    log::info!(target: "orders_db_driver", "1 row for order {order}");
     tracing::Span::current().record("db.rows", 1);
     order * 100
 }
@@ -129,8 +133,10 @@ fn main() {
         .with_writer(std::io::stdout);
     tracing_subscriber::registry()
         .with(datadog)
-        .with(logs)
+        .with(logs.with_filter(tracing_subscriber::filter::LevelFilter::INFO))
         .init();
+    // Records of the `log` crate become `tracing` events.
+    let _ = tracing_log::LogTracer::init();
 
     let requests: u64 = std::env::var("EXAMPLE_REQUESTS")
         .ok()

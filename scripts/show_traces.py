@@ -60,7 +60,7 @@ def main():
         for l in matched:
             span_name = next((s["name"] for s in spans.values() if str(s["span_id"]) == l.get("dd.span_id")), "?")
             header = f" x_trace_id={l['x_trace_id']}" if l.get("x_trace_id") else ""
-            print(f"    log [{l.get('level')}] {l.get('message') or l.get('error')}{header}  (span {span_name}, "
+            print(f"    log [{(l.get('status') or l.get('level') or '').upper()}] {l.get('message') or l.get('error')}{header}  (span {span_name}, {l.get('logger.name')}, "
                   f"dd.service={l.get('dd.service')}, dd.env={l.get('dd.env')}, dd.version={l.get('dd.version')})")
     summary = get(base, "/test/trace_check/summary") or {}
     failed = sum(v.get("Failed_Checks", 0) for v in summary.values())

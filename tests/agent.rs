@@ -634,3 +634,126 @@ fn span_events_arrive_natively_on_their_span_when_the_agent_reads_them() {
     assert_eq!(request[0]["name"], "degraded");
     agent.assert_checks_passed();
 }
+
+/// Collects what a `fmt` layer writes.
+#[derive(Clone, Default)]
+struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Lines {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+/// `dd.trace_id` as log lines write it → the wire's low 64 bits.
+fn low_bits(log_trace_id: &str) -> u64 {
+    if log_trace_id.len() == 32 {
+        u128::from_str_radix(log_trace_id, 16).unwrap() as u64
+    } else {
+        log_trace_id.parse().unwrap()
+    }
+}
+
+#[test]
+fn json_text_and_log_crate_lines_name_spans_the_agent_received() {
+    use dd_trace::DatadogSpanExt;
+    use tracing_subscriber::prelude::*;
+    let agent = TestAgent::start();
+    let url = agent.unix_url();
+    let (datadog, guard) = dd_trace::DatadogLayer::builder()
+        .with_variable_source(move |k| match k {
+            "DD_TRACE_AGENT_URL" => Some(url.clone()),
+            "DD_SERVICE" => Some("logs-svc".into()),
+            _ => None,
+        })
+        .with_startup_logs(false)
+        .build()
+        .unwrap();
+    let (json, text) = (Lines::default(), Lines::default());
+    let (json_out, text_out) = (json.clone(), text.clone());
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .event_format(dd_trace_log::JsonFormat::new(&datadog))
+                .with_writer(move || json_out.clone()),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .event_format(dd_trace_log::WithCorrelationIds::new(
+                    tracing_subscriber::fmt::format(),
+                    &datadog,
+                ))
+                .with_ansi(false)
+                .with_writer(move || text_out.clone()),
+        )
+        .with(datadog);
+    let _ = tracing_log::LogTracer::init();
+    tracing::subscriber::with_default(subscriber, || {
+        info_span!("local").in_scope(|| {
+            tracing::info!("tracing event");
+            info_span!("child").in_scope(|| log::info!(target: "a_log_crate", "log record"));
+        });
+        let remote = info_span!("continued");
+        let headers: Vec<(String, String)> = vec![
+            ("x-datadog-trace-id".into(), "987654321".into()),
+            ("x-datadog-parent-id".into(), "123".into()),
+        ];
+        remote.set_parent(dd_trace::propagation::extract(&headers).unwrap());
+        remote.in_scope(|| log::warn!(target: "a_log_crate", "after adoption"));
+    });
+    drop(guard);
+
+    let spans = agent.spans();
+    let received = |trace_low: u64, span_id: u64| -> &Value {
+        spans
+            .iter()
+            .find(|s| s["trace_id"] == trace_low && s["span_id"] == span_id)
+            .unwrap_or_else(|| panic!("no span {trace_low}/{span_id} at the agent: {spans:#?}"))
+    };
+    let json_lines: Vec<Value> = json
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(json_lines.len(), 3);
+    let mut names = Vec::new();
+    for line in &json_lines {
+        let span = received(
+            low_bits(line["dd.trace_id"].as_str().unwrap()),
+            line["dd.span_id"].as_str().unwrap().parse().unwrap(),
+        );
+        names.push(span["name"].as_str().unwrap().to_string());
+    }
+    assert_eq!(names, ["local", "child", "continued"]);
+    assert_eq!(json_lines[1]["logger.name"], "a_log_crate");
+    assert_eq!(
+        json_lines[2]["dd.trace_id"], "987654321",
+        "the remote trace, 64-bit"
+    );
+    let text_lines: Vec<String> = text.text().lines().map(str::to_string).collect();
+    assert_eq!(text_lines.len(), 3);
+    for (line, name) in text_lines.iter().zip(["local", "child", "continued"]) {
+        let value = |key: &str| {
+            line.split(' ')
+                .find_map(|w| w.strip_prefix(key))
+                .unwrap_or_else(|| panic!("{key} in {line}"))
+        };
+        let span = received(
+            low_bits(value("dd.trace_id=")),
+            value("dd.span_id=").parse().unwrap(),
+        );
+        assert_eq!(span["name"], name, "{line}");
+        assert!(line.ends_with("dd.service=logs-svc"), "{line}");
+    }
+    agent.assert_checks_passed();
+}

@@ -254,6 +254,8 @@
 //! | `DD_TRACE_DEBUG` | `false` | [`with_debug`](DatadogLayerBuilder::with_debug) | print the tracer's debug diagnostics to stderr |
 //! | `DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED` | `true` | [`with_128_bit_trace_ids`](DatadogLayerBuilder::with_128_bit_trace_ids) | `false`: 64-bit trace ids |
 //! | `DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED` | `true` | [`with_128_bit_trace_id_logging`](DatadogLayerBuilder::with_128_bit_trace_id_logging) | log correlation writes 128-bit ids as 32 hex digits |
+//! | `DD_LOGS_INJECTION` | `true` | [`with_logs_injection`](DatadogLayerBuilder::with_logs_injection) | `false`: `dd-trace-log` writes no `dd.*` keys |
+//! | `DD_TRACE_SPAN_EVENTS_LEVEL` | unset (none) | [`with_span_events`](DatadogLayerBuilder::with_span_events) | `tracing` events at or above this level inside a span become span events |
 //! | `DD_TRACE_PARTIAL_FLUSH_ENABLED` | `false` | [`with_partial_flush`](DatadogLayerBuilder::with_partial_flush) | send a long trace's finished spans before it ends |
 //! | `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS` | `1000` | [`with_partial_flush_min_spans`](DatadogLayerBuilder::with_partial_flush_min_spans) | finished spans that trigger a partial flush |
 //!

@@ -1,0 +1,161 @@
+//! The correlation values: where they come from and how they are written.
+//!
+//! In: the tracer's identity (captured from a `DatadogLayer` when a formatter is built, or read
+//! from the current subscriber) and the ids of the span a log record belongs to. Out: the
+//! `dd.*` keys, written without allocating (ids are formatted straight into the line).
+
+use std::fmt;
+
+use dd_trace::{DatadogIds, DatadogLayer, DatadogSpanExt, TraceId};
+
+/// What a formatter writes besides the ids: the tracer's service, env and version, and how.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub(crate) service: Option<String>,
+    pub(crate) env: Option<String>,
+    pub(crate) version: Option<String>,
+    /// 32 hex digits for a 128-bit trace id (`DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED`).
+    pub(crate) hex_128_bit: bool,
+    /// `DD_LOGS_INJECTION`.
+    pub(crate) enabled: bool,
+}
+
+impl Identity {
+    pub(crate) fn of(layer: &DatadogLayer) -> Self {
+        Identity {
+            service: layer.service().map(str::to_string),
+            env: layer.env().map(str::to_string),
+            version: layer.version().map(str::to_string),
+            hex_128_bit: layer.log_128_bit_trace_ids(),
+            enabled: layer.logs_injection(),
+        }
+    }
+
+    /// The `dd.*` keys as `(key, value)` pairs, ids first (when there is a span).
+    pub(crate) fn for_each(
+        &self,
+        ids: Option<DatadogIds>,
+        mut f: impl FnMut(&str, &dyn fmt::Display),
+    ) {
+        if !self.enabled {
+            return;
+        }
+        if let Some(ids) = ids {
+            f(
+                "dd.trace_id",
+                &LogTraceId {
+                    id: ids.trace_id,
+                    hex_128_bit: self.hex_128_bit,
+                },
+            );
+            f("dd.span_id", &ids.span_id);
+        }
+        for (key, value) in [
+            ("dd.service", &self.service),
+            ("dd.env", &self.env),
+            ("dd.version", &self.version),
+        ] {
+            if let Some(v) = value {
+                f(key, v);
+            }
+        }
+    }
+}
+
+/// A trace id as log correlation writes it: 32 lowercase hex digits when its high 64 bits are
+/// set and 128-bit logging is on, else the decimal low 64 bits.
+struct LogTraceId {
+    id: TraceId,
+    hex_128_bit: bool,
+}
+
+impl fmt::Display for LogTraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.hex_128_bit {
+            fmt::Display::fmt(&self.id, f)
+        } else {
+            fmt::Display::fmt(&self.id.low(), f)
+        }
+    }
+}
+
+/// The correlation values of a log record, for logging stacks other than
+/// `tracing_subscriber::fmt` (slog, a writer of your own): put each of [`pairs`](Self::pairs)
+/// in the record, at its root.
+///
+/// ```
+/// # let tracer = dd_trace::testing::TestTracer::with_builder(|b| b.with_env("prod"));
+/// # tracer.in_scope(|| {
+/// let span = tracing::info_span!("request");
+/// let _entered = span.enter();
+/// if let Some(c) = dd_trace_log::LogCorrelation::current() {
+///     for (key, value) in c.pairs() {
+///         println!("{key}={value}"); // dd.trace_id=…, dd.span_id=…, dd.service=…, dd.env=prod
+///     }
+///     # assert!(c.trace_id.is_some() && c.env.as_deref() == Some("prod"));
+/// }
+/// # });
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogCorrelation {
+    /// `dd.trace_id`; `None` outside any span.
+    pub trace_id: Option<String>,
+    /// `dd.span_id`; `None` outside any span.
+    pub span_id: Option<String>,
+    /// `dd.service`: the tracer's service (`DD_SERVICE`), not the span's.
+    pub service: Option<String>,
+    /// `dd.env`.
+    pub env: Option<String>,
+    /// `dd.version`.
+    pub version: Option<String>,
+}
+
+impl LogCorrelation {
+    /// The values for a record written now, in the current span: `None` when the current
+    /// subscriber has no `DatadogLayer`, or log injection is off (`DD_LOGS_INJECTION=false`).
+    pub fn current() -> Option<Self> {
+        Self::for_span(&tracing::Span::current())
+    }
+
+    /// The values for a record that belongs to `span` (its subscriber's tracer decides the
+    /// service, env and version). A disabled span (outside any span) gives only those.
+    pub fn for_span(span: &tracing::Span) -> Option<Self> {
+        let identity = match span
+            .with_subscriber(|(_, d)| d.downcast_ref::<DatadogLayer>().map(Identity::of))
+        {
+            Some(found) => found,
+            None => tracing::dispatcher::get_default(|d| {
+                d.downcast_ref::<DatadogLayer>().map(Identity::of)
+            }),
+        }?;
+        if !identity.enabled {
+            return None;
+        }
+        let mut c = LogCorrelation::default();
+        identity.for_each(span.datadog_ids(), |key, value| {
+            let value = Some(value.to_string());
+            match key {
+                "dd.trace_id" => c.trace_id = value,
+                "dd.span_id" => c.span_id = value,
+                "dd.service" => c.service = value,
+                "dd.env" => c.env = value,
+                _ => c.version = value,
+            }
+        });
+        Some(c)
+    }
+
+    /// The `dd.*` keys and their values, those known.
+    pub fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("dd.trace_id", &self.trace_id),
+            ("dd.span_id", &self.span_id),
+            ("dd.service", &self.service),
+            ("dd.env", &self.env),
+            ("dd.version", &self.version),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+    }
+}
