@@ -266,21 +266,24 @@ impl Visit for JsonFieldWriter<'_, '_> {
 }
 
 /// Writes `s` as a JSON string.
-fn json_str(w: &mut Writer<'_>, s: &str) -> fmt::Result {
+pub(crate) fn json_str<W: fmt::Write + ?Sized>(w: &mut W, s: &str) -> fmt::Result {
     json_display(w, &s)
 }
 
 /// Writes `value`'s `Display` as a JSON string, escaping as it goes.
-fn json_display(w: &mut Writer<'_>, value: &dyn fmt::Display) -> fmt::Result {
+pub(crate) fn json_display<W: fmt::Write + ?Sized>(
+    w: &mut W,
+    value: &dyn fmt::Display,
+) -> fmt::Result {
     w.write_char('"')?;
     write!(Escape(w), "{value}")?;
     w.write_char('"')
 }
 
 /// Escapes what JSON strings may not hold as themselves.
-struct Escape<'a, 'w>(&'a mut Writer<'w>);
+struct Escape<'a, W: ?Sized>(&'a mut W);
 
-impl fmt::Write for Escape<'_, '_> {
+impl<W: fmt::Write + ?Sized> fmt::Write for Escape<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let mut plain = 0;
         for (i, b) in s.bytes().enumerate() {

@@ -10,8 +10,9 @@
 //!    `logger.name`, `logger.thread_name`, the event's fields, optionally the span and its
 //!    parents) and the `dd.*` keys at the root. Any `MakeWriter`.
 //! 2. **[`WithCorrelationIds`]**: wraps any other `fmt` event format (the default text format,
-//!    `compact()`, your own JSON) and appends ` dd.trace_id=… dd.span_id=… dd.service=…` to each
-//!    line, as Datadog's log parsing expects of text logs.
+//!    `compact()`, `json()`, your own) and appends ` dd.trace_id=… dd.span_id=… dd.service=…`
+//!    to each text line, as Datadog's log parsing expects of text logs, or adds them as members
+//!    when the line is one JSON object.
 //! 3. **The `log` crate**: records from crates that use `log` become `tracing` events through
 //!    the `tracing-log` bridge (`tracing_log::LogTracer::init()`), and both formats treat them
 //!    like any other event: inside a span they carry its ids; `logger.name` is the record's

@@ -259,6 +259,46 @@ fn text_lines_end_with_the_ids_as_datadogs_parser_reads_them() {
 }
 
 #[test]
+fn a_json_layout_of_ones_own_gets_the_ids_as_members_of_its_object() {
+    let buffer = Buffer::default();
+    let out = buffer.clone();
+    let tracer = TestTracer::with_subscriber(
+        |b| identity()(b).with_version("2.0 \"beta\""),
+        move |datadog| {
+            let logs = tracing_subscriber::fmt::layer()
+                .event_format(WithCorrelationIds::new(
+                    tracing_subscriber::fmt::format().json().without_time(),
+                    &datadog,
+                ))
+                .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+                .with_writer(out);
+            tracing::Dispatch::new(tracing_subscriber::registry().with(datadog).with(logs))
+        },
+    );
+    let ids = tracer.in_scope(|| {
+        let span = tracing::info_span!("request");
+        span.in_scope(|| tracing::info!(items = 3, "checked out"));
+        tracing::info!("outside");
+        span.datadog_ids().unwrap()
+    });
+    let lines = buffer.lines();
+    let inside = json(&lines[0]);
+    assert_eq!(inside["fields"]["message"], "checked out", "{inside}");
+    assert_eq!(inside["fields"]["items"], 3);
+    assert_eq!(inside["span"]["name"], "request");
+    assert_eq!(
+        inside["dd.trace_id"],
+        format!("{:032x}", ids.trace_id.to_u128())
+    );
+    assert_eq!(inside["dd.span_id"], ids.span_id.to_string());
+    assert_eq!(inside["dd.service"], "shop");
+    assert_eq!(inside["dd.version"], "2.0 \"beta\"");
+    let outside = json(&lines[1]);
+    assert!(outside.get("dd.trace_id").is_none(), "{outside}");
+    assert_eq!(outside["dd.env"], "prod");
+}
+
+#[test]
 fn log_crate_records_carry_the_ids_of_the_span_they_are_written_in() {
     // The bridge is process-wide; it forwards to whichever dispatcher is current.
     let _ = tracing_log::LogTracer::init();

@@ -3,7 +3,8 @@
 //!
 //! In: each event the wrapped format writes, on the thread that emits it. Out: the same line
 //! with ` dd.trace_id=… dd.span_id=… dd.service=… dd.env=… dd.version=…` before its end, as
-//! Datadog's log parsing reads them. The inner format writes into a thread-local buffer
+//! Datadog's log parsing reads them, or with `"dd.trace_id":"…"` members when the line is one
+//! JSON object. The inner format writes into a thread-local buffer
 //! reused from line to line.
 
 use std::cell::RefCell;
@@ -17,9 +18,12 @@ use tracing_subscriber::registry::LookupSpan;
 use dd_trace::DatadogLayer;
 
 use crate::correlation::Identity;
+use crate::json::{json_display, json_str};
 
 /// Wraps a `tracing_subscriber::fmt` event format (the default text format, `compact()`, or
-/// your own) and appends the `dd.*` keys to each line. The wrapped format writes without ANSI
+/// your own) and adds the `dd.*` keys to each line: ` key=value` pairs at the end of a text
+/// line, or members of the object when the line is one JSON object (`format().json()`, a JSON
+/// layout of your own), so the line stays valid JSON. The wrapped format writes without ANSI
 /// colors (log files should not hold them).
 ///
 /// ```
@@ -71,15 +75,8 @@ where
         let mut write_line = |line: &mut String| -> fmt::Result {
             line.clear();
             self.inner.format_event(ctx, Writer::new(line), event)?;
-            writer.write_str(line.trim_end_matches('\n'))?;
             let ids = ctx.parent_span().as_ref().and_then(dd_trace::ids_of);
-            let mut result = Ok(());
-            self.identity.for_each(ids, |key, value| {
-                if result.is_ok() {
-                    result = write!(writer, " {key}={value}");
-                }
-            });
-            result?;
+            append_ids(&mut writer, line, |f| self.identity.for_each(ids, f))?;
             writer.write_char('\n')
         };
         let result = LINE.try_with(|line| match line.try_borrow_mut() {
@@ -97,6 +94,51 @@ where
         match result {
             Ok(Some(result)) => result,
             _ => write_line(&mut String::new()),
+        }
+    }
+}
+
+/// Writes `line` with the `dd.*` pairs `for_each` yields: as members before the closing brace
+/// when the line is one JSON object, else as ` key=value` text at its end.
+fn append_ids(
+    writer: &mut Writer<'_>,
+    line: &str,
+    for_each: impl FnOnce(&mut dyn FnMut(&str, &dyn fmt::Display)),
+) -> fmt::Result {
+    let line = line.trim_end();
+    let json_body = line
+        .strip_prefix('{')
+        .and_then(|rest| rest.strip_suffix('}'))
+        .map(|body| (body, !body.trim().is_empty()));
+    let mut result = Ok(());
+    match json_body {
+        Some((body, mut comma)) => {
+            writer.write_char('{')?;
+            writer.write_str(body.trim_end())?;
+            for_each(&mut |key, value| {
+                if result.is_ok() {
+                    result = (|| {
+                        if comma {
+                            writer.write_char(',')?;
+                        }
+                        comma = true;
+                        json_str(writer, key)?;
+                        writer.write_char(':')?;
+                        json_display(writer, value)
+                    })();
+                }
+            });
+            result?;
+            writer.write_char('}')
+        }
+        None => {
+            writer.write_str(line)?;
+            for_each(&mut |key, value| {
+                if result.is_ok() {
+                    result = write!(writer, " {key}={value}");
+                }
+            });
+            result
         }
     }
 }
