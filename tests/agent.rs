@@ -4,33 +4,12 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use dd_trace_test_support::{tracer, TestAgent};
+use dd_trace_test_support::{runtime_with, tracer, TestAgent};
 use serde_json::Value;
 use tracing::instrument::WithSubscriber;
 use tracing::{info_span, Instrument};
 
 const KNUTH: u64 = 1_111_111_111_111_111_111;
-
-thread_local! {
-    static RUNTIME_DISPATCH: std::cell::RefCell<Option<tracing::dispatcher::DefaultGuard>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// A two-thread tokio runtime whose threads have `dispatch` as their default. Scoped
-/// dispatchers must be the default on the runtime's threads too: the registry closes a parent
-/// through the default dispatcher of the thread where its last child closes.
-fn runtime_with(dispatch: &tracing::Dispatch) -> tokio::runtime::Runtime {
-    let d = dispatch.clone();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .on_thread_start(move || {
-            let guard = tracing::dispatcher::set_default(&d);
-            RUNTIME_DISPATCH.with(|g| *g.borrow_mut() = Some(guard));
-        })
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn by_name(spans: &[Value]) -> HashMap<String, Value> {
     spans

@@ -7,13 +7,8 @@ use axum::routing::get;
 use axum::Router;
 use dd_trace::integrations::reqwest::DatadogMiddleware;
 use dd_trace::integrations::tower::{DatadogServerLayer, ErrorMessage};
-use dd_trace_test_support::{tracer, TestAgent};
+use dd_trace_test_support::{runtime_with, tracer, TestAgent};
 use serde_json::Value;
-
-thread_local! {
-    static RUNTIME_DISPATCH: std::cell::RefCell<Option<tracing::dispatcher::DefaultGuard>> =
-        const { std::cell::RefCell::new(None) };
-}
 
 async fn serve(router: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -38,16 +33,7 @@ async fn stock(Path(sku): Path<u64>) -> axum::response::Response {
 fn an_axum_service_calling_another_through_reqwest_yields_one_trace() {
     let agent = TestAgent::start();
     let (dispatch, guard) = tracer(&agent.unix_url(), &[("DD_SERVICE", "storefront")]);
-    let d = dispatch.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .on_thread_start(move || {
-            let guard = tracing::dispatcher::set_default(&d);
-            RUNTIME_DISPATCH.with(|g| *g.borrow_mut() = Some(guard));
-        })
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime_with(&dispatch);
     let statuses = runtime.block_on(async {
         let inventory = serve(
             Router::new()

@@ -18,6 +18,27 @@ use serde_json::Value;
 use tracing::Dispatch;
 use tracing_subscriber::prelude::*;
 
+thread_local! {
+    static RUNTIME_DISPATCH: std::cell::RefCell<Option<tracing::dispatcher::DefaultGuard>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A two-thread tokio runtime whose threads have `dispatch` as their default. Scoped
+/// dispatchers must be the default on the runtime's threads too: the registry closes a parent
+/// through the default dispatcher of the thread where its last child closes.
+pub fn runtime_with(dispatch: &Dispatch) -> tokio::runtime::Runtime {
+    let d = dispatch.clone();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(move || {
+            let guard = tracing::dispatcher::set_default(&d);
+            RUNTIME_DISPATCH.with(|g| *g.borrow_mut() = Some(guard));
+        })
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 /// A `Registry` + `DatadogLayer` dispatcher sending to `agent_url`, configured by `vars` (and
 /// nothing from the process environment), with its guard. The periodic flush is an hour, so
 /// payloads go out only on `flush()` or drop and tests can count requests exactly.
