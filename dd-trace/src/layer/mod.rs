@@ -246,6 +246,7 @@ where
             fields: &mut data.fields,
             dedup: false,
         });
+        let manual = data.fields.manual.take();
         let parent = span.parent().and_then(|p| {
             let ext = p.extensions();
             let open = ext.get::<OpenSpan>()?;
@@ -268,7 +269,7 @@ where
                 let trace_id =
                     TraceId::generate(tracer.clock.unix_secs(now), tracer.trace_id_128_bit);
                 // Decided now that the root's initial fields are recorded.
-                let sampling = match data.fields.manual.take() {
+                let sampling = match manual {
                     Some(keep) => SamplingDecision::manual(keep),
                     None => tracer.sampler.decide(&data, trace_id),
                 };
@@ -285,7 +286,8 @@ where
             pool::keep_span(data);
             return;
         }
-        if let Some(keep) = data.fields.manual.take() {
+        // A child's manual keep/drop decides the trace it joins (a root's decided it above).
+        if let Some(keep) = manual.filter(|_| has_parent) {
             trace.context().sampling = SamplingDecision::manual(keep);
         }
         ext.insert(OpenSpan { trace, data });
@@ -327,11 +329,7 @@ where
             SpanLink {
                 trace_id: context.trace_id,
                 span_id: open.data.span_id,
-                flags: if context.sampling.priority > 0 {
-                    0x8000_0001
-                } else {
-                    0x8000_0000
-                },
+                flags: SpanLink::flags_for(context.sampling.priority > 0),
                 tracestate: None,
                 attributes: Vec::new(),
             }

@@ -266,6 +266,17 @@ pub(crate) struct SpanLink {
     pub(crate) attributes: Vec<(Cow<'static, str>, String)>,
 }
 
+impl SpanLink {
+    /// The `flags` of a link to a trace that is (or is not) sampled.
+    pub(crate) fn flags_for(sampled: bool) -> u32 {
+        if sampled {
+            0x8000_0001
+        } else {
+            0x8000_0000
+        }
+    }
+}
+
 /// A `tracing` event recorded on its span as a Datadog span event.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct SpanEvent {

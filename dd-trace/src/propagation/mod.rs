@@ -446,11 +446,7 @@ fn terminated_link(ctx: &RemoteContext, style: PropagationStyle) -> SpanLink {
     SpanLink {
         trace_id: ctx.trace_id(),
         span_id: ctx.parent_id,
-        flags: if ctx.sampling_priority.unwrap_or(1) > 0 {
-            0x8000_0001
-        } else {
-            0x8000_0000
-        },
+        flags: SpanLink::flags_for(ctx.sampling_priority.unwrap_or(1) > 0),
         tracestate: if style == PropagationStyle::TraceContext {
             ctx.tracestate.clone()
         } else {
