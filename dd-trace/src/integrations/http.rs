@@ -14,15 +14,23 @@ pub(crate) fn resource(method: &http::Method, route: Option<&str>) -> String {
     }
 }
 
-/// The URL without its query string, which may hold secrets.
-pub(crate) fn url_without_query(scheme: &str, host: Option<&str>, uri: &http::Uri) -> String {
-    let scheme = uri.scheme_str().unwrap_or(scheme);
-    let host = uri
-        .authority()
-        .map(|a| a.as_str())
-        .or(host)
-        .unwrap_or("localhost");
-    format!("{scheme}://{host}{}", uri.path())
+/// The URL without its query string or user info, which may hold secrets: the URI's own
+/// scheme and host when it has them (else `http` and `host`, e.g. the `Host` header).
+pub(crate) fn url_without_query(host: Option<&str>, uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let path = uri.path();
+    match uri.authority() {
+        Some(a) => match a.port_u16() {
+            Some(port) => format!("{scheme}://{}:{port}{path}", a.host()),
+            None => format!("{scheme}://{}{path}", a.host()),
+        },
+        None => format!("{scheme}://{}{path}", host.unwrap_or("localhost")),
+    }
+}
+
+/// Which responses mark a client span as failed: 4xx and 5xx.
+pub(crate) fn client_error_status(status: http::StatusCode) -> bool {
+    status.is_client_error() || status.is_server_error()
 }
 
 /// A server span for a request, not yet parented.
@@ -53,7 +61,7 @@ pub(crate) fn client_span(method: &http::Method, url: &str) -> Span {
 }
 
 /// Records the response status; `error_status` decides which statuses are errors (5xx for
-/// servers, 4xx and 5xx for clients). `message` is the handler's error message, if known.
+/// servers, [`client_error_status`] for clients). `message` is the handler's error message, if known.
 pub(crate) fn record_status(
     span: &Span,
     status: http::StatusCode,
@@ -75,5 +83,25 @@ pub(crate) fn record_status(
             }
         };
         span.set_tag("error.message", message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_query_and_user_info() {
+        let url = |host, uri: &str| url_without_query(host, &uri.parse().unwrap());
+        assert_eq!(
+            url(None, "https://user:secret@shop.local:8443/pay?card=4111"),
+            "https://shop.local:8443/pay"
+        );
+        assert_eq!(url(None, "http://shop.local/a?b=c"), "http://shop.local/a");
+        assert_eq!(
+            url(Some("shop.local"), "/orders?id=1"),
+            "http://shop.local/orders"
+        );
+        assert_eq!(url(None, "/orders"), "http://localhost/orders");
     }
 }

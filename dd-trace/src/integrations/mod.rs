@@ -3,8 +3,10 @@
 //!
 //! In: requests and responses passing through the app's own server or client stack, on its
 //! threads. Out: one `tracing` span per request (the server span continues the caller's trace,
-//! the client span hands it on), with the HTTP tags Datadog's other tracers write. They use
-//! only the public API: [`crate::propagation`] and [`crate::DatadogSpanExt`].
+//! the client span hands it on), with the HTTP tags Datadog's other tracers write. The HTTP
+//! integrations use only the public API ([`crate::propagation`] and [`crate::DatadogSpanExt`]);
+//! the OpenTelemetry propagator, which carries contexts that are not `tracing` spans, calls
+//! the propagation styles directly.
 
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 mod http;

@@ -15,7 +15,7 @@
 
 use tracing::Instrument;
 
-use super::http::{client_span, record_status, url_without_query};
+use super::http::{client_error_status, client_span, record_status};
 use crate::DatadogSpanExt;
 
 /// Traces each request: see the [module docs](self).
@@ -39,18 +39,17 @@ impl reqwest_middleware::Middleware for DatadogMiddleware {
         extensions: &mut http::Extensions,
         next: reqwest_middleware::Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let uri: http::Uri = request.url().as_str().parse().unwrap_or_default();
-        let url = url_without_query("http", None, &uri);
+        let url = request.url();
+        let url = match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{}://{host}:{port}{}", url.scheme(), url.path()),
+            (Some(host), None) => format!("{}://{host}{}", url.scheme(), url.path()),
+            (None, _) => format!("{}:{}", url.scheme(), url.path()),
+        };
         let span = client_span(request.method(), &url);
         span.inject_context(request.headers_mut());
         let result = next.run(request, extensions).instrument(span.clone()).await;
         match &result {
-            Ok(response) => record_status(
-                &span,
-                response.status(),
-                |s| s.is_client_error() || s.is_server_error(),
-                None,
-            ),
+            Ok(response) => record_status(&span, response.status(), client_error_status, None),
             Err(e) => span.set_tag("error.message", &e.to_string()),
         }
         result

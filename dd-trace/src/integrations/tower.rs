@@ -32,7 +32,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Span;
 
-use super::http::{client_span, record_status, server_span, url_without_query};
+use super::http::{
+    client_error_status, client_span, record_status, server_span, url_without_query,
+};
 use crate::{propagation, DatadogSpanExt};
 
 /// Put in a response's extensions, the handler's error message for a 5xx response's span.
@@ -94,7 +96,7 @@ where
             .headers()
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok());
-        let url = url_without_query("http", host, request.uri());
+        let url = url_without_query(host, request.uri());
         let route = route(&request);
         let span = server_span(request.method(), &url, route.as_deref());
         if let Some(context) = propagation::extract(request.headers()) {
@@ -150,14 +152,14 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let url = url_without_query("http", None, request.uri());
+        let url = url_without_query(None, request.uri());
         let span = client_span(request.method(), &url);
         span.inject_context(request.headers_mut());
         let inner = span.in_scope(|| self.inner.call(request));
         ResponseFuture {
             inner,
             span,
-            error_status: |s| s.is_client_error() || s.is_server_error(),
+            error_status: client_error_status,
         }
     }
 }

@@ -151,7 +151,6 @@ pub(crate) fn adopt(tracer: Option<&Tracer>, open: &mut OpenSpan, remote: Remote
         baggage,
         links,
         propagation_error,
-        restart: _,
     } = remote;
     open.data.fields.links.extend(links);
     let Some(trace_id) = trace_id else {

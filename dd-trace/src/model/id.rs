@@ -147,6 +147,15 @@ impl fmt::Display for SpanId {
     }
 }
 
+/// Parses exactly `digits` (at most 32) hex digits of either case; `None` for anything else
+/// (another length, a sign, a non-hex character).
+pub(crate) fn parse_hex(s: &str, digits: usize) -> Option<u128> {
+    if digits > 32 || s.len() != digits || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u128::from_str_radix(s, 16).ok()
+}
+
 thread_local! {
     static RNG: RefCell<SmallRng> = RefCell::new(SmallRng::from_os_rng());
 }
@@ -202,6 +211,27 @@ mod tests {
         assert_eq!(id.to_log_string(true), "6638b0e800000000000000000000002a");
         assert_eq!(id.to_log_string(false), "42");
         assert_eq!(TraceId::from_parts(0, 42).to_log_string(true), "42");
+    }
+
+    #[test]
+    fn hex_is_parsed_only_at_its_exact_length() {
+        assert_eq!(
+            parse_hex("00f067aa0ba902b7", 16),
+            Some(0x00f0_67aa_0ba9_02b7)
+        );
+        assert_eq!(
+            parse_hex("00F067AA0BA902B7", 16),
+            Some(0x00f0_67aa_0ba9_02b7)
+        );
+        for bad in [
+            "00f067aa0ba902b",
+            "+0f067aa0ba902b7",
+            "00f067aa0ba902bg",
+            "",
+        ] {
+            assert_eq!(parse_hex(bad, 16), None, "{bad:?}");
+        }
+        assert_eq!(parse_hex(&"f".repeat(33), 33), None);
     }
 
     #[test]

@@ -40,8 +40,9 @@ pub(crate) struct TraceContext {
 pub(crate) struct Propagated {
     /// `_dd.origin` (`synthetics`, `rum`, …), written on every span.
     pub(crate) origin: Option<String>,
-    /// Propagated `_dd.p.*` tags from upstream or set locally, other than those derived from the
-    /// decision and the id (`_dd.p.dm`, `_dd.p.ksr`, `_dd.p.tid`).
+    /// Propagated `_dd.p.*` tags from upstream or set locally, other than those derived from a
+    /// local decision and the id (`_dd.p.dm`, a local `_dd.p.ksr`, `_dd.p.tid`); an upstream
+    /// `_dd.p.ksr` stays here while the upstream decision is kept.
     pub(crate) tags: TagList,
     /// Other vendors' W3C `tracestate` list-members, forwarded unchanged.
     pub(crate) tracestate: Option<String>,

@@ -2,7 +2,7 @@
 //! `b3` single header (`b3: {trace id}-{span id}[-{sampled}[-{parent span id}]]`).
 
 use super::{Extractor, Injector, OutgoingContext, RemoteContext};
-use crate::model::id::TraceId;
+use crate::model::id::{parse_hex, TraceId};
 
 const TRACE_ID: &str = "x-b3-traceid";
 const SPAN_ID: &str = "x-b3-spanid";
@@ -13,20 +13,14 @@ const SINGLE: &str = "b3";
 /// A B3 trace id: 16 or 32 hex digits, not zero.
 fn trace_id(s: &str) -> Option<TraceId> {
     let s = s.trim();
-    if (s.len() != 16 && s.len() != 32) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let id = u128::from_str_radix(s, 16).ok()?;
+    let id = parse_hex(s, 16).or_else(|| parse_hex(s, 32))?;
     (id != 0).then(|| TraceId::from_u128(id))
 }
 
 /// A B3 span id: 16 hex digits, not zero.
 fn span_id(s: &str) -> Option<u64> {
-    let s = s.trim();
-    if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    u64::from_str_radix(s, 16).ok().filter(|&id| id != 0)
+    let id = parse_hex(s.trim(), 16)? as u64;
+    (id != 0).then_some(id)
 }
 
 /// Reads the multi-header form.
@@ -59,9 +53,8 @@ pub(crate) fn extract_single(carrier: &dyn Extractor) -> Option<RemoteContext> {
         Some("d") => Some(2),
         Some(_) => return None,
     };
-    if let Some(parent) = parts.next() {
-        span_id(parent)?;
-    }
+    // The parent span id part, if any, is ignored.
+    let _parent = parts.next();
     if parts.next().is_some() {
         return None;
     }
@@ -72,7 +65,7 @@ fn hex_trace_id(id: TraceId) -> String {
     if id.high() == 0 {
         format!("{:016x}", id.low())
     } else {
-        format!("{:032x}", id.to_u128())
+        format!("{id:x}")
     }
 }
 
@@ -171,6 +164,16 @@ mod tests {
                 .unwrap()
                 .sampling_priority,
             None
+        );
+        assert_eq!(
+            one("463ac35c9f6413ad-a2fb4a1d1a96d312-1-not-hex").map(|c| c.parent_id),
+            None,
+            "five parts are not a b3 header"
+        );
+        assert_eq!(
+            one("463ac35c9f6413ad-a2fb4a1d1a96d312-1-zz").map(|c| c.parent_id),
+            Some(0xa2fb4a1d1a96d312),
+            "the parent part is ignored"
         );
         for bad in [
             "0",

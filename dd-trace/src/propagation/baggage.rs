@@ -71,7 +71,7 @@ fn decode(s: &str) -> Option<String> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            out.push(crate::model::id::parse_hex(hex, 2)? as u8);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -126,7 +126,7 @@ mod tests {
             ])
         );
         assert_eq!(read("é=ü"), pairs(&[("é", "ü")]));
-        for bad in ["novalue", "=v", "k=%zz", "a=1,,b=2"] {
+        for bad in ["novalue", "=v", "k=%zz", "k=%+5", "a=1,,b=2"] {
             assert!(read(bad).is_empty(), "{bad:?}");
         }
         assert_eq!(extract(&Vec::<(String, String)>::new(), 64, 8192), None);

@@ -3,7 +3,7 @@
 //! `k=v` separated by commas, at most `DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH` bytes).
 
 use super::{Extractor, Injector, OutgoingContext, RemoteContext};
-use crate::model::id::TraceId;
+use crate::model::id::{parse_hex, TraceId};
 
 const TRACE_ID: &str = "x-datadog-trace-id";
 const PARENT_ID: &str = "x-datadog-parent-id";
@@ -52,8 +52,13 @@ fn parse_id(s: &str) -> Option<u64> {
 }
 
 /// Reads `x-datadog-tags` into `ctx`: only `_dd.p.*` keys; `_dd.p.tid` supplies the trace id's
-/// high bits.
+/// high bits. A header over `max_len` (or any, when `max_len` is 0: the header is disabled) or
+/// malformed brings nothing; a tag with characters the header may not carry is skipped.
 fn read_tags(ctx: &mut RemoteContext, header: &str, max_len: usize) {
+    if max_len == 0 {
+        ctx.propagation_error = Some("disabled".into());
+        return;
+    }
     if header.len() > max_len {
         ctx.propagation_error = Some("extract_max_size".into());
         return;
@@ -62,25 +67,32 @@ fn read_tags(ctx: &mut RemoteContext, header: &str, max_len: usize) {
         return;
     }
     let mut tags = Vec::new();
+    let mut skipped = false;
     for item in header.split(',') {
         let Some((key, value)) = item.split_once('=') else {
             ctx.propagation_error = Some("decoding_error".into());
             return;
         };
         let (key, value) = (key.trim(), value.trim());
-        if key.is_empty() || value.is_empty() || !valid_key(key) || !valid_value(value) {
+        if key.is_empty() || value.is_empty() {
             ctx.propagation_error = Some("decoding_error".into());
             return;
         }
-        if key.starts_with("_dd.p.") {
+        if !valid_key(key) || !valid_value(value) {
+            skipped = true;
+        } else if key.starts_with("_dd.p.") {
             tags.push((key.to_string(), value.to_string()));
         }
     }
+    if skipped {
+        ctx.propagation_error = Some("encoding_error".into());
+    }
     for (key, value) in tags {
         if key == "_dd.p.tid" {
-            match u64::from_str_radix(&value, 16) {
-                Ok(high) if value.len() == 16 && high != 0 && is_lower_hex(&value) => {
-                    ctx.trace_id = Some(TraceId::from_parts(high, ctx.trace_id().low()));
+            let lowercase = !value.bytes().any(|b| b.is_ascii_uppercase());
+            match parse_hex(&value, 16) {
+                Some(high) if high != 0 && lowercase => {
+                    ctx.trace_id = Some(TraceId::from_parts(high as u64, ctx.trace_id().low()));
                 }
                 _ => ctx.propagation_error = Some(format!("malformed_tid {value}")),
             }
@@ -88,11 +100,6 @@ fn read_tags(ctx: &mut RemoteContext, header: &str, max_len: usize) {
         }
         ctx.tags.push((key, value));
     }
-}
-
-fn is_lower_hex(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Keys: printable ASCII except space, `=` and `,`.
@@ -125,8 +132,10 @@ pub(crate) fn inject(
         return None;
     }
     let mut header = String::new();
+    let mut skipped = false;
     for (key, value) in ctx.propagated_tags() {
         if !valid_key(key) || !valid_value(value) {
+            skipped = true;
             continue;
         }
         if !header.is_empty() {
@@ -142,7 +151,7 @@ pub(crate) fn inject(
     if !header.is_empty() {
         carrier.set(TAGS, header);
     }
-    None
+    skipped.then_some("encoding_error")
 }
 
 #[cfg(test)]
@@ -240,6 +249,21 @@ mod tests {
             0,
             "uppercase"
         );
+        let c = with("_dd.p.dm=-4,_dd.p.bad\u{7f}=x,_dd.p.usr=a b");
+        assert_eq!(c.propagation_error.as_deref(), Some("encoding_error"));
+        assert_eq!(
+            c.tags,
+            [
+                ("_dd.p.dm".to_string(), "-4".to_string()),
+                ("_dd.p.usr".to_string(), "a b".to_string())
+            ],
+            "only the bad tag is skipped"
+        );
+        let mut h = headers(&base);
+        h.insert(TAGS.into(), "_dd.p.dm=-4".into());
+        let c = extract(&h, 0).unwrap();
+        assert_eq!(c.propagation_error.as_deref(), Some("disabled"));
+        assert!(c.tags.is_empty(), "a disabled header brings nothing");
         let long = format!("_dd.p.x={}", "a".repeat(600));
         let c = with(&long);
         assert_eq!(c.propagation_error.as_deref(), Some("extract_max_size"));

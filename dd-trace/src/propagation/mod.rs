@@ -6,8 +6,8 @@
 //! [`DatadogSpanExt::set_parent`](crate::DatadogSpanExt::set_parent), or the headers of a
 //! span's context (written by
 //! [`DatadogSpanExt::inject_context`](crate::DatadogSpanExt::inject_context), which locks the
-//! trace's sampling decision). Parsing is bounded by the header lengths, allocates only what it
-//! keeps, and never panics.
+//! trace's sampling decision). Parsing is bounded: every header has a size limit past which it
+//! is ignored or cut (`x-datadog-tags`, `tracestate`, `baggage`), and it never panics.
 //!
 //! Styles (`DD_TRACE_PROPAGATION_STYLE`, or `_INJECT` / `_EXTRACT` for one direction; default
 //! `datadog,tracecontext,baggage`): `datadog` (`x-datadog-*`), `tracecontext` (W3C
@@ -263,8 +263,6 @@ pub struct RemoteContext {
     pub(crate) links: Vec<SpanLink>,
     /// `_dd.propagation_error`.
     pub(crate) propagation_error: Option<String>,
-    /// Start a new trace linked to this one instead of continuing it.
-    pub(crate) restart: bool,
 }
 
 impl RemoteContext {
@@ -280,7 +278,6 @@ impl RemoteContext {
             baggage: Vec::new(),
             links: Vec::new(),
             propagation_error: None,
-            restart: false,
         }
     }
 
@@ -403,27 +400,30 @@ pub(crate) fn extract_with(
                 }
             }
         } else {
-            first.links.push(terminated_link(&ctx, style));
+            let mut link = context_link(&ctx, style);
+            link.attributes = vec![
+                ("reason".into(), "terminated_context".into()),
+                ("context_headers".into(), style.name().into()),
+            ];
+            first.links.push(link);
         }
     }
-    let result = match (winner, baggage) {
-        (Some((_, mut ctx)), baggage) => {
-            ctx.baggage = baggage.unwrap_or_default();
-            Some(ctx)
-        }
-        (None, Some(baggage)) => Some(RemoteContext::baggage_only(baggage)),
-        (None, None) => None,
-    };
-    match (result, config.behavior) {
-        (Some(ctx), ExtractBehavior::Restart) if ctx.has_trace() => {
-            let mut restarted = RemoteContext::baggage_only(ctx.baggage.clone());
-            let mut link = terminated_link(&ctx, PropagationStyle::Datadog);
+    let baggage = baggage.unwrap_or_default();
+    match (winner, config.behavior) {
+        (Some((style, ctx)), ExtractBehavior::Restart) => {
+            // A new trace, linked to the incoming one; the baggage is kept.
+            let mut restarted = RemoteContext::baggage_only(baggage);
+            let mut link = context_link(&ctx, style);
             link.attributes = vec![("reason".into(), "propagation_behavior_extract".into())];
             restarted.links.push(link);
-            restarted.restart = true;
             Some(restarted)
         }
-        (result, _) => result,
+        (Some((_, mut ctx)), _) => {
+            ctx.baggage = baggage;
+            Some(ctx)
+        }
+        (None, _) if !baggage.is_empty() => Some(RemoteContext::baggage_only(baggage)),
+        (None, _) => None,
     }
 }
 
@@ -441,8 +441,8 @@ fn extract_style(
     }
 }
 
-/// A link to the context of another trace that came in the same headers.
-fn terminated_link(ctx: &RemoteContext, style: PropagationStyle) -> SpanLink {
+/// A link to the incoming context `ctx`, read in `style` (attributes left to the caller).
+fn context_link(ctx: &RemoteContext, style: PropagationStyle) -> SpanLink {
     SpanLink {
         trace_id: ctx.trace_id(),
         span_id: ctx.parent_id,
@@ -452,10 +452,7 @@ fn terminated_link(ctx: &RemoteContext, style: PropagationStyle) -> SpanLink {
         } else {
             None
         },
-        attributes: vec![
-            ("reason".into(), "terminated_context".into()),
-            ("context_headers".into(), style.name().into()),
-        ],
+        attributes: Vec::new(),
     }
 }
 

@@ -346,5 +346,20 @@ fn huge_and_repeated_headers_are_bounded_and_ignored_safely() {
     // A W3C context alone, with a huge tracestate: at most 32 members are kept.
     let h = headers(&[("traceparent", TP_SAME), ("tracestate", &huge)]);
     let c = extract_with(&h, &config(&[PropagationStyle::TraceContext])).unwrap();
-    assert!(c.tracestate.unwrap().split(',').count() <= 31);
+    let kept = c.tracestate.unwrap();
+    assert!(kept.split(',').count() <= 31);
+    assert!(kept.len() < 4096 - 256, "{}", kept.len());
+
+    // One huge vendor member is dropped, the rest kept; a huge `dd=` member is read only within
+    // its 256 characters.
+    let huge_dd = (0..100_000)
+        .map(|i| format!("t.k{i}:v"))
+        .fold("dd=s:2".to_string(), |dd, field| dd + ";" + &field);
+    let huge_member = format!("big={}", "x".repeat(1 << 20));
+    let state = format!("{huge_dd},{huge_member},ok=1");
+    let h = headers(&[("traceparent", TP_SAME), ("tracestate", &state)]);
+    let c = extract_with(&h, &config(&[PropagationStyle::TraceContext])).unwrap();
+    assert_eq!(c.tracestate.as_deref(), Some("ok=1"));
+    assert_eq!(c.sampling_priority, Some(2));
+    assert!(!c.tags.is_empty() && c.tags.len() < 40, "{}", c.tags.len());
 }

@@ -2,7 +2,7 @@
 //! (`s:` priority, `o:` origin, `p:` last Datadog parent, `t.*` propagated tags).
 
 use super::{Extractor, Injector, OutgoingContext, RemoteContext};
-use crate::model::id::TraceId;
+use crate::model::id::{parse_hex, TraceId};
 
 const TRACEPARENT: &str = "traceparent";
 const TRACESTATE: &str = "tracestate";
@@ -10,36 +10,34 @@ const TRACESTATE: &str = "tracestate";
 const MAX_MEMBERS: usize = 32;
 /// Characters the `dd=` member may take.
 const MAX_DD_MEMBER: usize = 256;
+/// Characters another vendor's list-member may take to be kept (GO's limit).
+const MAX_OTHER_MEMBER: usize = 512;
+/// Characters the whole `tracestate` header may take (GO's limit).
+const MAX_TRACESTATE: usize = 4096;
 
 /// What `traceparent` carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct TraceParent {
-    pub(crate) trace_id: TraceId,
-    pub(crate) parent_id: u64,
-    pub(crate) sampled: bool,
+struct TraceParent {
+    trace_id: TraceId,
+    parent_id: u64,
+    sampled: bool,
 }
 
 /// Parses `traceparent`; `None` when it is not valid.
-pub(crate) fn parse_traceparent(value: &str) -> Option<TraceParent> {
+fn parse_traceparent(value: &str) -> Option<TraceParent> {
     let value = value.trim_matches(|c| c == ' ' || c == '\t' || c == '-');
     let mut parts = value.split('-');
     let (version, trace, parent, flags) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if version.len() != 2 || !is_hex(version) || version.eq_ignore_ascii_case("ff") {
+    if parse_hex(version, 2).is_none() || version.eq_ignore_ascii_case("ff") {
         return None;
     }
     if version == "00" && (value.len() != 55 || parts.next().is_some()) {
         return None;
     }
-    if trace.len() != 32 || parent.len() != 16 || flags.len() != 2 {
-        return None;
-    }
-    if !is_hex(trace) || !is_hex(parent) || !is_hex(flags) {
-        return None;
-    }
-    let trace_id = u128::from_str_radix(trace, 16).ok()?;
-    let parent_id = u64::from_str_radix(parent, 16).ok()?;
-    let flags = u8::from_str_radix(flags, 16).ok()?;
+    let trace_id = parse_hex(trace, 32)?;
+    let parent_id = parse_hex(parent, 16)? as u64;
+    let flags = parse_hex(flags, 2)?;
     if trace_id == 0 || parent_id == 0 {
         return None;
     }
@@ -50,8 +48,33 @@ pub(crate) fn parse_traceparent(value: &str) -> Option<TraceParent> {
     })
 }
 
-fn is_hex(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_hexdigit())
+/// Other vendors' list-members, kept within what an outgoing `tracestate` may hold: at most
+/// 31 of them (the `dd=` member is the 32nd), none over 512 characters, and room left for a
+/// full `dd=` member within 4096 characters. Members that do not fit are dropped.
+#[derive(Default)]
+struct OtherMembers {
+    list: String,
+    count: usize,
+}
+
+impl OtherMembers {
+    fn offer(&mut self, member: &str) {
+        let member = member.trim();
+        let room = MAX_TRACESTATE - MAX_DD_MEMBER - 1;
+        if member.starts_with("dd=")
+            || !member.contains('=')
+            || member.len() > MAX_OTHER_MEMBER
+            || self.count == MAX_MEMBERS - 1
+            || self.list.len() + 1 + member.len() > room
+        {
+            return;
+        }
+        if !self.list.is_empty() {
+            self.list.push(',');
+        }
+        self.list.push_str(member);
+        self.count += 1;
+    }
 }
 
 /// Reads a W3C context; `None` when `traceparent` is missing, repeated or invalid.
@@ -62,22 +85,20 @@ pub(crate) fn extract(carrier: &dyn Extractor) -> Option<RemoteContext> {
     }
     let parent = parse_traceparent(values[0])?;
     let mut ctx = RemoteContext::new(parent.trace_id, parent.parent_id);
-    let tracestate = carrier.get_all(TRACESTATE).join(",");
     let mut state_priority = None;
-    let mut others: Vec<&str> = Vec::new();
-    for member in tracestate
-        .split(',')
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
+    let mut others = OtherMembers::default();
+    for member in carrier
+        .get_all(TRACESTATE)
+        .into_iter()
+        .flat_map(|value| value.split(','))
     {
-        match member.strip_prefix("dd=") {
+        match member.trim().strip_prefix("dd=") {
             Some(dd) => state_priority = read_dd_member(&mut ctx, dd),
-            None if others.len() < MAX_MEMBERS - 1 => others.push(member),
-            None => {}
+            None => others.offer(member),
         }
     }
-    if !others.is_empty() {
-        ctx.tracestate = Some(others.join(","));
+    if others.count > 0 {
+        ctx.tracestate = Some(others.list);
     }
     // Reconcile the sampled flag with the `s:` priority.
     ctx.sampling_priority = Some(match (parent.sampled, state_priority) {
@@ -95,17 +116,23 @@ pub(crate) fn extract(carrier: &dyn Extractor) -> Option<RemoteContext> {
     Some(ctx)
 }
 
-/// Reads the `dd=` member's fields; returns its `s:` priority.
+/// Reads the `dd=` member's fields; returns its `s:` priority. Only the fields within the
+/// member's 256 characters are read: a longer member is not one a tracer wrote.
 fn read_dd_member(ctx: &mut RemoteContext, dd: &str) -> Option<i8> {
     let mut priority = None;
+    let mut read = 0;
     for field in dd.split(';') {
+        read += field.len() + 1;
+        if read > MAX_DD_MEMBER {
+            break;
+        }
         let Some((key, value)) = field.split_once(':') else {
             continue;
         };
         match key {
             "s" => priority = value.parse::<i8>().ok(),
             "o" if !value.is_empty() => ctx.origin = Some(value.replace('~', "=")),
-            "p" if value.len() == 16 && is_hex(value) => {
+            "p" if parse_hex(value, 16).is_some() => {
                 ctx.dd_parent_id = Some(value.to_ascii_lowercase());
             }
             _ => {
@@ -125,11 +152,7 @@ pub(crate) fn inject(ctx: &OutgoingContext, carrier: &mut dyn Injector) {
     let flags = if ctx.priority > 0 { "01" } else { "00" };
     carrier.set(
         TRACEPARENT,
-        format!(
-            "00-{:032x}-{:016x}-{flags}",
-            ctx.trace_id.to_u128(),
-            ctx.span_id
-        ),
+        format!("00-{:x}-{:016x}-{flags}", ctx.trace_id, ctx.span_id),
     );
     let mut dd = format!("dd=s:{};p:{:016x}", ctx.priority, ctx.span_id);
     if let Some(origin) = &ctx.origin {
@@ -150,45 +173,51 @@ pub(crate) fn inject(ctx: &OutgoingContext, carrier: &mut dyn Injector) {
             dd.push_str(&field);
         }
     }
-    let mut members = vec![dd];
-    if let Some(others) = &ctx.tracestate {
-        members.extend(
-            others
-                .split(',')
-                .map(str::trim)
-                .filter(|m| !m.is_empty() && !m.starts_with("dd="))
-                .take(MAX_MEMBERS - 1)
-                .map(str::to_string),
-        );
+    let mut others = OtherMembers::default();
+    for member in ctx.tracestate.iter().flat_map(|t| t.split(',')) {
+        others.offer(member);
     }
-    carrier.set(TRACESTATE, members.join(","));
+    if others.count > 0 {
+        dd.push(',');
+        dd.push_str(&others.list);
+    }
+    carrier.set(TRACESTATE, dd);
 }
 
-/// A tag key inside the `dd=` member: `,` and `=` become `_`, as do bytes outside printable
-/// ASCII.
+/// A tag key inside the `dd=` member: `,` and `=` become `_` (see [`escape`]).
 fn escape_key(key: &str) -> String {
-    key.chars()
-        .map(|c| match c {
-            ',' | '=' => '_',
-            c if !(' '..='~').contains(&c) => '_',
-            c => c,
-        })
-        .collect()
+    escape(key, |c| match c {
+        ',' | '=' => '_',
+        c => c,
+    })
 }
 
-/// A value inside the `dd=` member: `,` `;` `~` become `_`, `=` becomes `~`, as do bytes
-/// outside printable ASCII (and, in an origin, spaces).
+/// A value inside the `dd=` member: `,` `;` `~` become `_`, `=` becomes `~`, and in an origin
+/// a space becomes `_` (see [`escape`]).
 fn escape_value(value: &str, origin: bool) -> String {
-    value
-        .chars()
-        .map(|c| match c {
-            '=' => '~',
-            ',' | ';' | '~' => '_',
-            ' ' if origin => '_',
-            c if !(' '..='~').contains(&c) => '_',
-            c => c,
-        })
-        .collect()
+    escape(value, |c| match c {
+        '=' => '~',
+        ',' | ';' | '~' => '_',
+        ' ' if origin => '_',
+        c => c,
+    })
+}
+
+/// Maps each printable ASCII character of `s` through `map`; every run of other characters
+/// (control, DEL, non-ASCII) becomes one `_`.
+fn escape(s: &str, map: impl Fn(char) -> char) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_run = false;
+    for c in s.chars() {
+        if (' '..='~').contains(&c) {
+            out.push(map(c));
+            in_run = false;
+        } else if !in_run {
+            out.push('_');
+            in_run = true;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -312,5 +341,7 @@ mod tests {
         assert_eq!(escape_value("a=b,c;d~e é", false), "a~b_c_d_e _");
         assert_eq!(escape_value("synthetics rum", true), "synthetics_rum");
         assert_eq!(escape_key("usr,id=x"), "usr_id_x");
+        assert_eq!(escape_value("a\u{1}\u{7f}éb\tc", false), "a_b_c");
+        assert_eq!(escape_key("k\u{0}\u{0}ey"), "k_ey");
     }
 }
