@@ -27,7 +27,7 @@ use crate::model::trace::{Chunk, LocalTrace, TraceContext};
 use crate::sampling::SamplingDecision;
 
 /// Objects per batch handed back by the worker.
-pub(crate) const BATCH: usize = 64;
+const BATCH: usize = 64;
 /// Text bytes a new record reserves: enough for typical spans, so recycled records never grow.
 const TEXT_CAPACITY: usize = 256;
 /// Tags a new record reserves.
@@ -84,26 +84,59 @@ impl<T> Pool<T> {
     }
 }
 
+/// A pool of span records and one of local traces.
+struct Pools {
+    spans: Pool<Box<SpanData>>,
+    traces: Pool<Arc<LocalTrace>>,
+}
+
 thread_local! {
     static LOCAL_SPANS: RefCell<Vec<Box<SpanData>>> = const { RefCell::new(Vec::new()) };
     static LOCAL_TRACES: RefCell<Vec<Arc<LocalTrace>>> = const { RefCell::new(Vec::new()) };
 }
 
-static SPANS: Pool<Box<SpanData>> = Pool {
-    shared: OnceLock::new(),
-    local: &LOCAL_SPANS,
+/// The process-wide pools every tracer shares.
+static GLOBAL: Pools = Pools {
+    spans: Pool {
+        shared: OnceLock::new(),
+        local: &LOCAL_SPANS,
+    },
+    traces: Pool {
+        shared: OnceLock::new(),
+        local: &LOCAL_TRACES,
+    },
 };
 
-static TRACES: Pool<Arc<LocalTrace>> = Pool {
-    shared: OnceLock::new(),
-    local: &LOCAL_TRACES,
-};
+impl Pools {
+    fn take_span(&'static self) -> Box<SpanData> {
+        self.spans
+            .take()
+            .unwrap_or_else(|| Box::new(SpanData::blank(TEXT_CAPACITY, TAGS_CAPACITY)))
+    }
+
+    fn new_trace(
+        &'static self,
+        root_span_id: u64,
+        trace_id: TraceId,
+        sampling: SamplingDecision,
+    ) -> Arc<LocalTrace> {
+        if let Some(mut trace) = self.traces.take() {
+            // Only uniquely held traces are pooled, so this always succeeds.
+            if let Some(state) = Arc::get_mut(&mut trace) {
+                state.reset(root_span_id, trace_id, sampling);
+                return trace;
+            }
+        }
+        Arc::new(LocalTrace::new(
+            root_span_id,
+            TraceContext::new(trace_id, sampling),
+        ))
+    }
+}
 
 /// A cleared span record: recycled when one is at hand, else new.
 pub(crate) fn take_span() -> Box<SpanData> {
-    SPANS
-        .take()
-        .unwrap_or_else(|| Box::new(SpanData::blank(TEXT_CAPACITY, TAGS_CAPACITY)))
+    GLOBAL.take_span()
 }
 
 /// A new trace whose local root is `root_span_id`.
@@ -112,23 +145,13 @@ pub(crate) fn new_trace(
     trace_id: TraceId,
     sampling: SamplingDecision,
 ) -> Arc<LocalTrace> {
-    if let Some(mut trace) = TRACES.take() {
-        // Only uniquely held traces are pooled, so this always succeeds.
-        if let Some(state) = Arc::get_mut(&mut trace) {
-            state.reset(root_span_id, trace_id, sampling);
-            return trace;
-        }
-    }
-    Arc::new(LocalTrace::new(
-        root_span_id,
-        TraceContext::new(trace_id, sampling),
-    ))
+    GLOBAL.new_trace(root_span_id, trace_id, sampling)
 }
 
 /// Keeps a record the layer took but did not use in this thread's cache.
 pub(crate) fn keep_span(mut span: Box<SpanData>) {
     if span.fields.reset() {
-        SPANS.keep_local(span);
+        GLOBAL.spans.keep_local(span);
     }
 }
 
@@ -142,15 +165,25 @@ pub(crate) fn keep_local(chunk: Chunk) {
         keep_span(span);
     }
     if Arc::get_mut(&mut trace).is_some() {
-        TRACES.keep_local(trace);
+        GLOBAL.traces.keep_local(trace);
     }
 }
 
 /// Collects what the worker is done with and hands it back in batches.
-#[derive(Default)]
 pub(crate) struct Recycler {
     spans: Vec<Box<SpanData>>,
     traces: Vec<Arc<LocalTrace>>,
+    pools: &'static Pools,
+}
+
+impl Default for Recycler {
+    fn default() -> Self {
+        Recycler {
+            spans: Vec::new(),
+            traces: Vec::new(),
+            pools: &GLOBAL,
+        }
+    }
 }
 
 impl Recycler {
@@ -162,11 +195,11 @@ impl Recycler {
         } = chunk;
         for mut span in spans {
             if span.fields.reset() {
-                SPANS.give(&mut self.spans, span);
+                self.pools.spans.give(&mut self.spans, span);
             }
         }
         if Arc::get_mut(&mut trace).is_some() {
-            TRACES.give(&mut self.traces, trace);
+            self.pools.traces.give(&mut self.traces, trace);
         }
     }
 }
@@ -175,16 +208,36 @@ impl Recycler {
 mod tests {
     use super::*;
 
-    // The only test that uses the process-wide pool, so no other test can take its batches.
+    thread_local! {
+        static TEST_SPANS: RefCell<Vec<Box<SpanData>>> = const { RefCell::new(Vec::new()) };
+        static TEST_TRACES: RefCell<Vec<Arc<LocalTrace>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Pools of this test's own: other tests' tracers share the global ones and could take
+    /// its batches.
+    static TEST_POOLS: Pools = Pools {
+        spans: Pool {
+            shared: OnceLock::new(),
+            local: &TEST_SPANS,
+        },
+        traces: Pool {
+            shared: OnceLock::new(),
+            local: &TEST_TRACES,
+        },
+    };
+
     #[test]
     fn released_records_and_traces_come_back_cleared() {
-        let mut recycler = Recycler::default();
+        let mut recycler = Recycler {
+            pools: &TEST_POOLS,
+            ..Recycler::default()
+        };
         let sampling = crate::sampling::SamplingDecision::DEFAULT_KEEP;
         let mut released_spans = Vec::new();
         let mut released_traces = Vec::new();
         for i in 0..BATCH as u64 {
-            let trace = new_trace(1, TraceId::from_parts(0, i + 1), sampling);
-            let mut s = take_span();
+            let trace = TEST_POOLS.new_trace(1, TraceId::from_parts(0, i + 1), sampling);
+            let mut s = TEST_POOLS.take_span();
             s.span_id = 1;
             s.fields.tags.set_str("k", "some text");
             s.fields.error = true;
@@ -195,8 +248,8 @@ mod tests {
         }
         // Another thread takes the batches and gets cleared objects, buffers kept.
         let reused = std::thread::spawn(move || {
-            let s = take_span();
-            let t = new_trace(5, TraceId::from_parts(0, 999), sampling);
+            let s = TEST_POOLS.take_span();
+            let t = TEST_POOLS.new_trace(5, TraceId::from_parts(0, 999), sampling);
             (
                 s.fields.tags.len(),
                 s.fields.error,
