@@ -14,6 +14,9 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 /// Counts per window are kept in 20 bits: past a million traces a second they saturate.
 const COUNT_BITS: u32 = 20;
 const COUNT_MAX: u64 = (1 << COUNT_BITS) - 1;
+/// The window's second is kept modulo 2^24 (the bits left above the counts): about 194 days,
+/// after which it wraps, and only "same second" and "the second before" are ever compared.
+const SECOND_MASK: u64 = (1 << (64 - 2 * COUNT_BITS)) - 1;
 
 /// A token-bucket rate limiter with its effective rate.
 #[derive(Debug)]
@@ -80,7 +83,7 @@ impl RateLimiter {
         let now_ns =
             u64::try_from(now.saturating_duration_since(self.start).as_nanos()).unwrap_or(u64::MAX);
         let allowed = self.take(now_ns);
-        let effective_rate = self.count(now_ns / NANOS_PER_SEC, allowed);
+        let effective_rate = self.count((now_ns / NANOS_PER_SEC) & SECOND_MASK, allowed);
         Verdict {
             allowed,
             effective_rate,
@@ -112,12 +115,13 @@ impl RateLimiter {
         }
     }
 
-    /// Counts one call in `second`'s window and returns the effective rate.
+    /// Counts one call in `second`'s window (a second masked by [`SECOND_MASK`]) and returns
+    /// the effective rate.
     fn count(&self, second: u64, allowed: bool) -> f64 {
         let mut cur = self.current.load(Ordering::Acquire);
         let updated = loop {
             let (cur_second, seen, kept) = unpack(cur);
-            let next = if cur_second == second || cur == 0 {
+            let next = if cur_second == second {
                 pack(second, seen + 1, kept + u64::from(allowed))
             } else {
                 pack(second, 1, u64::from(allowed))
@@ -138,7 +142,8 @@ impl RateLimiter {
         };
         let (second, seen, kept) = unpack(updated);
         let (prev_second, prev_seen, prev_kept) = unpack(self.previous.load(Ordering::Acquire));
-        let (prev_seen, prev_kept) = if prev_seen > 0 && prev_second + 1 == second {
+        let last_second = (prev_second + 1) & SECOND_MASK == second;
+        let (prev_seen, prev_kept) = if prev_seen > 0 && last_second {
             (prev_seen, prev_kept)
         } else {
             (0, 0)
@@ -195,6 +200,20 @@ mod tests {
         let v = at(&l, 3_900);
         assert!(v.allowed);
         assert_eq!(v.effective_rate, 1.0);
+    }
+
+    #[test]
+    fn the_effective_rate_still_counts_windows_after_194_days() {
+        let l = RateLimiter::new(2.0);
+        // Around the second where the window's 24 bits wrap, and well past it.
+        for first in [(1u64 << 24) - 1, (1 << 24) + 1000] {
+            let ms = first * 1000;
+            let rates: Vec<f64> = (0..4).map(|_| at(&l, ms).effective_rate).collect();
+            assert_eq!(rates[3], 0.5, "one window for one second, at {first} s: {rates:?}");
+            // The next second counts the previous one, across the wrap too.
+            let v = at(&l, ms + 1_500);
+            assert!((v.effective_rate - 3.0 / 5.0).abs() < 1e-12, "{v:?}");
+        }
     }
 
     #[test]
