@@ -104,7 +104,7 @@ pub(crate) fn from_env(
     let sample_rate = r.parse(
         env::DD_TRACE_SAMPLE_RATE,
         "a number between 0 and 1",
-        "unset: every trace is kept",
+        "unset: the sampling rules, else the agent's rates decide",
         |s| s.parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r)),
     );
     let sampling_rules = r

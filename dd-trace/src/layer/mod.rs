@@ -123,7 +123,7 @@ pub(crate) fn after_change(tracer: Option<&Tracer>, open: &mut OpenSpan) {
     let Some(tracer) = tracer else {
         return;
     };
-    if tracer.sampler.rules().is_empty() || open.data.span_id != open.trace.local_root_span_id() {
+    if !tracer.sampler.may_redecide() || open.data.span_id != open.trace.local_root_span_id() {
         return;
     }
     let mut context = open.trace.context();
@@ -180,6 +180,10 @@ pub(crate) fn adopt(tracer: Option<&Tracer>, open: &mut OpenSpan, remote: Remote
         .and_then(|dm| dm.strip_prefix('-')?.parse::<u8>().ok());
     let mut context = open.trace.context();
     context.trace_id = trace_id;
+    if let Some(tracer) = tracer {
+        // The span's own decision, made at its start, is replaced.
+        tracer.sampler.withdraw(&context.sampling);
+    }
     context.sampling = match sampling_priority {
         // An upstream decision is kept as it is.
         Some(priority) => SamplingDecision::upstream(priority, mechanism),

@@ -617,6 +617,57 @@ fn incoming(pairs: &[(&str, &str)]) -> http::HeaderMap {
 }
 
 #[test]
+fn decisions_replaced_by_a_remote_parent_leave_the_rate_limit_to_local_traces() {
+    // A server span decides at its start, then adopts the caller's decision: the limiter must
+    // not count that first decision, or continued requests would starve local traces.
+    let tracer = TestTracer::with_builder(|b| {
+        b.with_trace_sampling_rule(crate::TraceSamplingRule::new(1.0))
+            .with_rate_limit(2.0)
+    });
+    let headers = incoming(&[
+        ("x-datadog-trace-id", "7277407061855694839"),
+        ("x-datadog-parent-id", "42"),
+        ("x-datadog-sampling-priority", "1"),
+    ]);
+    tracer.in_scope(|| {
+        for _ in 0..20 {
+            let server = info_span!("continued");
+            server.set_parent(crate::propagation::extract(&headers).unwrap());
+        }
+        info_span!("local").in_scope(|| {});
+    });
+    let spans = tracer.spans();
+    let local = by_name(&spans)["local"];
+    assert_eq!(
+        local.metrics["_sampling_priority_v1"], 2.0,
+        "the limiter kept it"
+    );
+    assert_eq!(
+        local.metrics["_dd.limit_psr"], 1.0,
+        "only its own call counted"
+    );
+}
+
+#[test]
+fn a_local_rule_decision_travels_downstream_with_its_rate() {
+    let tracer = TestTracer::with_builder(|b| {
+        b.with_trace_sampling_rule(crate::TraceSamplingRule::new(1.0))
+    });
+    let out = tracer.in_scope(|| {
+        let mut out = http::HeaderMap::new();
+        info_span!("client").inject_context(&mut out);
+        out
+    });
+    let tags = out["x-datadog-tags"].to_str().unwrap();
+    assert!(
+        tags.contains("_dd.p.dm=-3") && tags.contains("_dd.p.ksr=1"),
+        "{tags}"
+    );
+    let state = out["tracestate"].to_str().unwrap();
+    assert!(state.contains(";t.ksr:1"), "{state}");
+}
+
+#[test]
 fn an_adopted_remote_parent_gives_the_trace_its_ids_priority_and_tags() {
     use crate::propagation;
     let tracer = TestTracer::with_builder(|b| {

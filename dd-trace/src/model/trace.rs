@@ -75,9 +75,8 @@ impl TraceContext {
         if self.trace_id.high() != 0 {
             tags.push(("_dd.p.tid".into(), format!("{:016x}", self.trace_id.high())));
         }
-        if let (true, Some(m)) = (self.sampling.priority > 0, self.sampling.mechanism) {
-            tags.push(("_dd.p.dm".into(), format!("-{m}")));
-        }
+        self.sampling
+            .for_each_propagated_tag(|key, value| tags.push((key.into(), value.to_string())));
         let p = self.propagated.as_deref();
         if let Some(p) = p {
             for (key, value) in p.tags.iter() {

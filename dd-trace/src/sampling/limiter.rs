@@ -90,6 +90,33 @@ impl RateLimiter {
         }
     }
 
+    /// Undoes a call whose decision was thrown away (a remote parent's decision replaced it, or
+    /// another rule decided): its token, if it got one, goes back in the bucket, and it is no
+    /// longer counted in the effective rate (if its window is still the current one).
+    pub(crate) fn give_back(&self, allowed: bool) {
+        self.give_back_at(Instant::now(), allowed);
+    }
+
+    fn give_back_at(&self, now: Instant, allowed: bool) {
+        let now_ns =
+            u64::try_from(now.saturating_duration_since(self.start).as_nanos()).unwrap_or(u64::MAX);
+        if allowed && self.interval_ns != 0 && self.interval_ns != u64::MAX {
+            let _ =
+                self.next_free_ns
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |booked| {
+                        Some(booked.saturating_sub(self.interval_ns))
+                    });
+        }
+        let second = (now_ns / NANOS_PER_SEC) & SECOND_MASK;
+        let _ = self
+            .current
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+                let (cur_second, seen, kept) = unpack(cur);
+                (cur_second == second && seen > 0 && (kept > 0 || !allowed))
+                    .then(|| pack(second, seen - 1, kept - u64::from(allowed)))
+            });
+    }
+
     fn take(&self, now_ns: u64) -> bool {
         match self.interval_ns {
             0 => return true,
@@ -203,13 +230,35 @@ mod tests {
     }
 
     #[test]
+    fn a_call_given_back_returns_its_token_and_its_count() {
+        let l = RateLimiter::new(2.0);
+        assert!(at(&l, 10).allowed);
+        assert!(at(&l, 10).allowed);
+        l.give_back_at(l.start + Duration::from_millis(20), true);
+        let v = at(&l, 30);
+        assert!(v.allowed, "the returned token is there again");
+        assert_eq!(
+            v.effective_rate, 1.0,
+            "2 seen, 2 allowed: the given-back call is gone"
+        );
+        let refused = at(&l, 40);
+        assert!(!refused.allowed);
+        l.give_back_at(l.start + Duration::from_millis(50), false);
+        assert!(!at(&l, 60).allowed, "a refused call had no token to return");
+        assert_eq!(at(&l, 70).effective_rate, 2.0 / 4.0);
+    }
+
+    #[test]
     fn the_effective_rate_still_counts_windows_after_194_days() {
         let l = RateLimiter::new(2.0);
         // Around the second where the window's 24 bits wrap, and well past it.
         for first in [(1u64 << 24) - 1, (1 << 24) + 1000] {
             let ms = first * 1000;
             let rates: Vec<f64> = (0..4).map(|_| at(&l, ms).effective_rate).collect();
-            assert_eq!(rates[3], 0.5, "one window for one second, at {first} s: {rates:?}");
+            assert_eq!(
+                rates[3], 0.5,
+                "one window for one second, at {first} s: {rates:?}"
+            );
             // The next second counts the previous one, across the wrap too.
             let v = at(&l, ms + 1_500);
             assert!((v.effective_rate - 3.0 / 5.0).abs() < 1e-12, "{v:?}");

@@ -25,6 +25,8 @@ pub(crate) use agent_rates::AgentRates;
 pub(crate) use rules::{parse_span_rules, parse_trace_rules, SpanRule, TraceRule};
 pub(crate) use span_rules::SpanSampler;
 
+use std::fmt;
+
 use crate::model::id::TraceId;
 use crate::model::span::{SpanData, TagList, TagRef};
 use limiter::RateLimiter;
@@ -110,6 +112,21 @@ pub(crate) struct SamplingDecision {
 }
 
 impl SamplingDecision {
+    /// The propagated tags the decision implies: `_dd.p.dm` (the decision maker, only while
+    /// the priority is positive) and `_dd.p.ksr` (the rate a rule or the agent kept or dropped
+    /// the trace at).
+    pub(crate) fn for_each_propagated_tag(
+        &self,
+        mut f: impl FnMut(&'static str, fmt::Arguments<'_>),
+    ) {
+        if let (true, Some(mechanism)) = (self.priority > 0, self.mechanism) {
+            f("_dd.p.dm", format_args!("-{mechanism}"));
+        }
+        if let Some(ksr) = self.rule_rate.get().or(self.agent_rate.get()) {
+            f("_dd.p.ksr", format_args!("{}", KsrRate(ksr)));
+        }
+    }
+
     /// The decision when nothing else applies: keep, as no sampler ran.
     pub(crate) const DEFAULT_KEEP: SamplingDecision = SamplingDecision {
         priority: PRIORITY_AUTO_KEEP,
@@ -151,13 +168,7 @@ impl SamplingDecision {
         let priority = f64::from(self.priority);
         chunk.set_num("_sampling_priority_v1", priority);
         root.set_num("_sampling_priority_v1", priority);
-        if let (true, Some(mechanism)) = (self.priority > 0, self.mechanism) {
-            chunk.set_fmt("_dd.p.dm", format_args!("-{mechanism}"));
-        }
-        // `_dd.p.ksr`: the rate the trace was kept or dropped at, by a rule or the agent.
-        if let Some(ksr) = self.rule_rate.get().or(self.agent_rate.get()) {
-            chunk.set_fmt("_dd.p.ksr", format_args!("{}", KsrRate(ksr)));
-        }
+        self.for_each_propagated_tag(|key, value| chunk.set_fmt(key, value));
         for (key, rate) in [
             ("_dd.rule_psr", self.rule_rate),
             ("_dd.limit_psr", self.limit_rate),
@@ -234,6 +245,8 @@ pub(crate) fn sampled_by_rate(id: u64, rate: f64) -> bool {
 #[derive(Debug)]
 pub(crate) struct Sampler {
     rules: Vec<TraceRule>,
+    /// See [`may_redecide`](Self::may_redecide); derived from `rules` once.
+    may_redecide: bool,
     limiter: RateLimiter,
     agent: AgentRates,
     /// The agent's rate for the tracer's own service and env, as `f64` bits (NaN: none): most
@@ -271,8 +284,12 @@ impl Sampler {
         if let Some(e) = &config.env {
             tracer_tags.insert(0, ("env".into(), e.clone()));
         }
+        let may_redecide = rules
+            .first()
+            .is_some_and(|first| first.matcher != rules::Matcher::all());
         Sampler {
             rules,
+            may_redecide,
             limiter: RateLimiter::new(config.rate_limit),
             agent: AgentRates::default(),
             own_rate: std::sync::atomic::AtomicU64::new(f64::NAN.to_bits()),
@@ -299,6 +316,13 @@ impl Sampler {
     /// The trace rules in effect, the catch-all last.
     pub(crate) fn rules(&self) -> &[TraceRule] {
         &self.rules
+    }
+
+    /// Whether a change to a root can ever change its decision: not without rules, nor when the
+    /// first rule matches every trace (only `DD_TRACE_SAMPLE_RATE`, say), for then the rule
+    /// that decided always still matches.
+    pub(crate) fn may_redecide(&self) -> bool {
+        self.may_redecide
     }
 
     /// The rate limit of rule decisions, per second.
@@ -373,6 +397,18 @@ impl Sampler {
         self.decide_with(&subject, trace_id, rule)
     }
 
+    /// Forgets `previous`, a decision about to be replaced: if a rule's limiter was asked for
+    /// it, the limiter gets its call back (see `RateLimiter::give_back`), so decisions thrown
+    /// away do not use up `DD_TRACE_RATE_LIMIT`.
+    pub(crate) fn withdraw(&self, previous: &SamplingDecision) {
+        if matches!(previous.source, DecisionSource::Rule { .. })
+            && previous.limit_rate.get().is_some()
+        {
+            self.limiter
+                .give_back(previous.priority == PRIORITY_USER_KEEP);
+        }
+    }
+
     /// Decides again for a trace whose root changed (resource, service, tags): `None` when the
     /// decision stands. Only a newly matching rule changes it: a manual or upstream decision
     /// always stands, and so does any decision when no rule matches, or when the rule that
@@ -397,6 +433,7 @@ impl Sampler {
         if previous.source == (DecisionSource::Rule { index: rule as u16 }) {
             return None;
         }
+        self.withdraw(previous);
         Some(self.decide_with(&subject, trace_id, Some(rule)))
     }
 

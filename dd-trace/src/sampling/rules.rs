@@ -53,7 +53,7 @@ pub(crate) trait RuleSubject<'a> {
 }
 
 impl Matcher {
-    fn all() -> Self {
+    pub(crate) fn all() -> Self {
         Matcher {
             service: Glob::new("*"),
             name: Glob::new("*"),
