@@ -1,46 +1,56 @@
 //! The cost of log correlation: one `info!` event with two fields inside an entered span,
-//! formatted by `tracing_subscriber::fmt` into `io::sink`, with and without the `dd.*` keys, in
-//! the same run. Every row runs on `Registry` + `DatadogLayer` (so the span has ids), and the
-//! tracer's worker sends to an in-process sink.
+//! formatted by `tracing_subscriber::fmt` into `io::sink`, in the same run: text lines with and
+//! without the `dd.*` keys, and JSON lines from `tracing_subscriber`'s own JSON format (no
+//! `dd.*` keys; span and span list off, as `JsonFormat` has them by default) and from
+//! `JsonFormat` with log injection off and on. Every row runs on `Registry` + `DatadogLayer`
+//! (so the span has ids), and the tracer's worker sends to an in-process sink.
 //!
 //! Run: `cargo bench -p dd-trace-benches --bench log_correlation`
 //!
 //! Latest results, 2026-12-01, the 2-core shared machine; per event, criterion's point estimate
-//! (two runs agreed within 5%):
+//! in two runs:
 //!
-//! | row                              | per event | vs its baseline |
-//! |----------------------------------|-----------|-----------------|
-//! | `text/plain` (baseline)          | 530 ns    | 1.00×           |
-//! | `text/with_correlation_ids`      | 835 ns    | 1.58× (+305 ns) |
-//! | `json/tracing_subscriber_json` (baseline, no `dd.*` keys) | 1833 ns | 1.00× |
-//! | `json/dd_trace_log_json_format` (with `dd.*` keys) | 595 ns | 0.32× |
+//! | row                                          | per event      | ratio                 |
+//! |----------------------------------------------|----------------|-----------------------|
+//! | `text/plain` (baseline)                      | 524 / 549 ns   | 1.00×                 |
+//! | `text/with_correlation_ids`                  | 805 / 811 ns   | 1.48–1.54× of plain   |
+//! | `json/tracing_subscriber_json` (baseline)    | 896 / 857 ns   | 1.00×                 |
+//! | `json/dd_trace_log_json_format_without_ids`  | 397 / 414 ns   | 0.44–0.48×            |
+//! | `json/dd_trace_log_json_format`              | 607 / 639 ns   | 0.68–0.75×            |
+//!
+//! The `dd.*` keys cost about 210–280 ns a line (finding the span's ids under its lock and
+//! writing five keys); `JsonFormat` with them is still faster than `tracing_subscriber`'s JSON
+//! without them.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::Criterion;
+use dd_trace::DatadogLayer;
 use tracing::Dispatch;
+use tracing_subscriber::layer::Layered;
 use tracing_subscriber::prelude::*;
+use tracing_subscriber::{Layer, Registry};
 
-fn tracer() -> (
-    dd_trace::DatadogLayer,
-    dd_trace::DatadogGuard,
-    dd_trace_test_support::FaultAgent,
-) {
+/// Benches one event inside an entered span, on `Registry` + a `DatadogLayer` (with log
+/// injection on or off) + the `fmt` layer `logs` builds for it.
+fn row<L>(c: &mut Criterion, name: &str, injection: bool, logs: impl FnOnce(&DatadogLayer) -> L)
+where
+    L: Layer<Layered<DatadogLayer, Registry>> + Send + Sync + 'static,
+{
     let sink = dd_trace_test_support::FaultAgent::sink();
-    let (layer, guard) = dd_trace::DatadogLayer::builder()
+    let (layer, _guard) = DatadogLayer::builder()
         .with_variable_source(|_| None)
         .with_agent_url(sink.url())
         .with_service("bench")
         .with_env("prod")
+        .with_logs_injection(injection)
         .with_startup_logs(false)
         .build()
         .expect("tracer");
-    (layer, guard, sink)
-}
-
-fn run(c: &mut Criterion, name: &str, dispatch: &Dispatch) {
-    tracing::dispatcher::with_default(dispatch, || {
+    let logs = logs(&layer);
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer).with(logs));
+    tracing::dispatcher::with_default(&dispatch, || {
         let span = tracing::info_span!("request", user = 7);
         let _entered = span.enter();
         let mut i = 0u64;
@@ -59,50 +69,30 @@ fn main() {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
+    let fmt = || tracing_subscriber::fmt::layer().with_writer(std::io::sink);
 
-    let (layer, _guard, _sink) = tracer();
-    let text = tracing_subscriber::fmt::layer()
-        .with_ansi(false)
-        .with_writer(std::io::sink);
-    run(
+    row(&mut c, "text/plain", true, |_| fmt().with_ansi(false));
+    row(&mut c, "text/with_correlation_ids", true, |layer| {
+        fmt()
+            .with_ansi(false)
+            .event_format(dd_trace_log::WithCorrelationIds::new(
+                tracing_subscriber::fmt::format(),
+                layer,
+            ))
+    });
+    // The same attributes as `JsonFormat` writes by default: no span, no span list.
+    row(&mut c, "json/tracing_subscriber_json", true, |_| {
+        fmt().json().with_current_span(false).with_span_list(false)
+    });
+    row(
         &mut c,
-        "text/plain",
-        &Dispatch::new(tracing_subscriber::registry().with(layer).with(text)),
+        "json/dd_trace_log_json_format_without_ids",
+        false,
+        |layer| fmt().event_format(dd_trace_log::JsonFormat::new(layer)),
     );
-
-    let (layer, _guard2, _sink2) = tracer();
-    let text = tracing_subscriber::fmt::layer()
-        .event_format(dd_trace_log::WithCorrelationIds::new(
-            tracing_subscriber::fmt::format(),
-            &layer,
-        ))
-        .with_ansi(false)
-        .with_writer(std::io::sink);
-    run(
-        &mut c,
-        "text/with_correlation_ids",
-        &Dispatch::new(tracing_subscriber::registry().with(layer).with(text)),
-    );
-
-    let (layer, _guard3, _sink3) = tracer();
-    let json = tracing_subscriber::fmt::layer()
-        .json()
-        .with_writer(std::io::sink);
-    run(
-        &mut c,
-        "json/tracing_subscriber_json",
-        &Dispatch::new(tracing_subscriber::registry().with(layer).with(json)),
-    );
-
-    let (layer, _guard4, _sink4) = tracer();
-    let json = tracing_subscriber::fmt::layer()
-        .event_format(dd_trace_log::JsonFormat::new(&layer))
-        .with_writer(std::io::sink);
-    run(
-        &mut c,
-        "json/dd_trace_log_json_format",
-        &Dispatch::new(tracing_subscriber::registry().with(layer).with(json)),
-    );
+    row(&mut c, "json/dd_trace_log_json_format", true, |layer| {
+        fmt().event_format(dd_trace_log::JsonFormat::new(layer))
+    });
 
     c.final_summary();
 }

@@ -6,10 +6,10 @@
 
 use std::fmt;
 
-use dd_trace::{DatadogIds, DatadogLayer, DatadogSpanExt, TraceId};
+use dd_trace::{DatadogIds, DatadogLayer, DatadogSpanExt};
 
 /// What a formatter writes besides the ids: the tracer's service, env and version, and how.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub(crate) struct Identity {
     pub(crate) service: Option<String>,
     pub(crate) env: Option<String>,
@@ -41,13 +41,7 @@ impl Identity {
             return;
         }
         if let Some(ids) = ids {
-            f(
-                "dd.trace_id",
-                &LogTraceId {
-                    id: ids.trace_id,
-                    hex_128_bit: self.hex_128_bit,
-                },
-            );
+            f("dd.trace_id", &ids.trace_id.log_display(self.hex_128_bit));
             f("dd.span_id", &ids.span_id);
         }
         for (key, value) in [
@@ -58,23 +52,6 @@ impl Identity {
             if let Some(v) = value {
                 f(key, v);
             }
-        }
-    }
-}
-
-/// A trace id as log correlation writes it: 32 lowercase hex digits when its high 64 bits are
-/// set and 128-bit logging is on, else the decimal low 64 bits.
-struct LogTraceId {
-    id: TraceId,
-    hex_128_bit: bool,
-}
-
-impl fmt::Display for LogTraceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.hex_128_bit {
-            fmt::Display::fmt(&self.id, f)
-        } else {
-            fmt::Display::fmt(&self.id.low(), f)
         }
     }
 }
@@ -132,18 +109,14 @@ impl LogCorrelation {
         if !identity.enabled {
             return None;
         }
-        let mut c = LogCorrelation::default();
-        identity.for_each(span.datadog_ids(), |key, value| {
-            let value = Some(value.to_string());
-            match key {
-                "dd.trace_id" => c.trace_id = value,
-                "dd.span_id" => c.span_id = value,
-                "dd.service" => c.service = value,
-                "dd.env" => c.env = value,
-                _ => c.version = value,
-            }
-        });
-        Some(c)
+        let ids = span.datadog_ids();
+        Some(LogCorrelation {
+            trace_id: ids.map(|ids| ids.trace_id.log_display(identity.hex_128_bit).to_string()),
+            span_id: ids.map(|ids| ids.span_id.to_string()),
+            service: identity.service,
+            env: identity.env,
+            version: identity.version,
+        })
     }
 
     /// The `dd.*` keys and their values, those known.

@@ -37,12 +37,12 @@ use crate::correlation::Identity;
 ///     .with_writer(std::io::stdout);
 /// let _default = tracing_subscriber::registry().with(datadog).with(logs).set_default();
 /// tracing::info_span!("request", user = 7).in_scope(|| tracing::info!(items = 3, "checked out"));
-/// // {"timestamp":"2026-12-01T10:00:00.000Z","status":"info","message":"checked out",
-/// //  "logger.name":"…","logger.thread_name":"main","items":3,
+/// // {"timestamp":"2026-12-01T10:00:00.000Z","status":"info","logger.name":"…",
+/// //  "logger.thread_name":"main","message":"checked out","items":3,
 /// //  "spans":[{"name":"request","user":7}],
 /// //  "dd.trace_id":"6638b0e8…","dd.span_id":"…","dd.service":"…"}
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct JsonFormat {
     identity: Identity,
     current_span: bool,

@@ -42,7 +42,7 @@ impl Buffer {
     }
 }
 
-/// A test tracer configured by `vars` whose log lines go through `format` into a buffer.
+/// A test tracer configured by `configure` whose log lines go through `format` into a buffer.
 fn tracer_with_json(
     configure: impl FnOnce(dd_trace::DatadogLayerBuilder) -> dd_trace::DatadogLayerBuilder,
     format: impl FnOnce(JsonFormat) -> JsonFormat,
@@ -186,6 +186,64 @@ fn trace_ids_are_decimal_for_64_bit_ids_or_when_128_bit_logging_is_off() {
         });
         let v = json(&buffer.lines()[0]);
         assert_eq!(v["dd.trace_id"], ids.trace_id.low().to_string());
+    }
+    // The logging switch alone: the id has its high bits, the line has only the low ones.
+    let (tracer, buffer) = tracer_with_json(|b| b.with_128_bit_trace_id_logging(false), |f| f);
+    let ids = tracer.in_scope(|| {
+        let span = tracing::info_span!("request");
+        span.in_scope(|| tracing::info!("inside"));
+        span.datadog_ids().unwrap()
+    });
+    assert_ne!(ids.trace_id.high(), 0);
+    assert_eq!(
+        json(&buffer.lines()[0])["dd.trace_id"],
+        ids.trace_id.low().to_string()
+    );
+}
+
+#[test]
+fn a_disabled_tracer_writes_no_dd_keys() {
+    let (tracer, buffer) = tracer_with_json(|b| b.with_enabled(false), |f| f);
+    tracer.in_scope(|| {
+        tracing::info_span!("request").in_scope(|| tracing::info!("inside"));
+    });
+    let line = &buffer.lines()[0];
+    assert!(!line.contains("dd."), "{line}");
+    assert_eq!(json(line)["message"], "inside");
+}
+
+#[test]
+fn a_text_line_in_braces_is_not_taken_for_json() {
+    let buffer = Buffer::default();
+    let out = buffer.clone();
+    let tracer = TestTracer::with_subscriber(identity(), move |datadog| {
+        let logs = tracing_subscriber::fmt::layer()
+            .event_format(WithCorrelationIds::new(Braces, &datadog))
+            .with_writer(out);
+        tracing::Dispatch::new(tracing_subscriber::registry().with(datadog).with(logs))
+    });
+    tracer.in_scope(|| tracing::info!("x"));
+    assert_eq!(
+        buffer.lines(),
+        ["{a} dd.service=shop dd.env=prod dd.version=2.0"]
+    );
+}
+
+/// A format that writes `{a}` for every event.
+struct Braces;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Braces
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        _event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        writeln!(writer, "{{a}}")
     }
 }
 
@@ -334,6 +392,11 @@ fn lines_after_a_remote_parent_is_adopted_carry_the_remote_trace_id() {
     });
     let lines = buffer.lines();
     assert_ne!(json(&lines[0])["dd.trace_id"], "1234");
+    assert_eq!(
+        json(&lines[0])["dd.span_id"],
+        json(&lines[1])["dd.span_id"],
+        "the same span, now in the remote trace"
+    );
     assert_eq!(
         json(&lines[1])["dd.trace_id"],
         "1234",

@@ -106,9 +106,15 @@ fn append_ids(
     for_each: impl FnOnce(&mut dyn FnMut(&str, &dyn fmt::Display)),
 ) -> fmt::Result {
     let line = line.trim_end();
+    // One JSON object: `{` + members (each starting with a quoted key) + `}`. A text line that
+    // merely starts with `{` and ends with `}` (`{a}`) does not qualify.
     let json_body = line
         .strip_prefix('{')
         .and_then(|rest| rest.strip_suffix('}'))
+        .filter(|body| {
+            let body = body.trim_start();
+            body.is_empty() || body.starts_with('"')
+        })
         .map(|body| (body, !body.trim().is_empty()));
     let mut result = Ok(());
     match json_body {

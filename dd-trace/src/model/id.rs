@@ -77,11 +77,28 @@ impl TraceId {
     /// and `log_128_bit` is on (`DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED`, the default),
     /// otherwise the decimal low 64 bits.
     pub fn to_log_string(self, log_128_bit: bool) -> String {
-        if log_128_bit {
-            self.to_string()
-        } else {
-            self.low().to_string()
+        self.log_display(log_128_bit).to_string()
+    }
+
+    /// [`to_log_string`](Self::to_log_string) without allocating: formats straight into the
+    /// line being written.
+    ///
+    /// ```
+    /// let id = dd_trace::TraceId::from_parts(0x6638_b0e8_0000_0000, 42);
+    /// assert_eq!(format!("{}", id.log_display(false)), "42");
+    /// ```
+    pub fn log_display(self, log_128_bit: bool) -> impl fmt::Display {
+        struct LogTraceId(TraceId, bool);
+        impl fmt::Display for LogTraceId {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                if self.1 {
+                    fmt::Display::fmt(&self.0, f)
+                } else {
+                    fmt::Display::fmt(&self.0.low(), f)
+                }
+            }
         }
+        LogTraceId(self, log_128_bit)
     }
 }
 
