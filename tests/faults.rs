@@ -101,6 +101,27 @@ fn a_missing_agent_is_counted_and_never_blocks_the_app() {
 }
 
 #[test]
+fn a_flush_that_times_out_does_not_hold_up_the_shutdown_after_it() {
+    let agent = FaultAgent::start(vec![FaultAgent::HANG]);
+    let (dispatch, guard) = tracer(&agent.url());
+    make_traces(&dispatch, 3);
+    let handle = guard.status_handle();
+    let started = std::time::Instant::now();
+    assert!(guard.flush_timeout(Duration::from_millis(300)).is_err());
+    // The worker stopped waiting with the flush: the shutdown is answered within its own
+    // timeout and counts the delivery it had to abandon as dropped at shutdown.
+    assert_eq!(guard.shutdown(Duration::from_secs(2)), Ok(()));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let c = handle.status().counters;
+    assert_eq!(c.spans_dropped_shutdown, 6, "{c:?}");
+    assert_eq!(c.spans_dropped_send_failed, 0, "{c:?}");
+}
+
+#[test]
 fn shutdown_sends_what_finished_before_it() {
     let agent = FaultAgent::start(vec![]);
     let (dispatch, guard) = tracer(&agent.url());

@@ -85,13 +85,16 @@ impl DatadogGuard {
             return Ok(());
         };
         let (reply, done) = sync_channel(1);
+        // As at shutdown, the worker gives up slightly before the caller stops waiting, so a
+        // later shutdown does not queue behind deliveries this flush no longer waits for.
+        let worker_deadline = tokio::time::Instant::now() + timeout.mul_f64(0.9);
         worker
             .commands
-            .send(Command::Flush(reply))
+            .send(Command::Flush(worker_deadline, reply))
             .map_err(|_| FlushError::Stopped)?;
         match done.recv_timeout(timeout) {
-            Ok(()) => Ok(()),
-            Err(RecvTimeoutError::Timeout) => Err(FlushError::Timeout(timeout)),
+            Ok(true) => Ok(()),
+            Ok(false) | Err(RecvTimeoutError::Timeout) => Err(FlushError::Timeout(timeout)),
             Err(RecvTimeoutError::Disconnected) => Err(FlushError::Stopped),
         }
     }

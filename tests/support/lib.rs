@@ -325,7 +325,8 @@ pub struct Received {
 }
 
 /// An agent of our own that answers trace requests with scripted statuses (then 200 once
-/// the script runs out), recording each request.
+/// the script runs out), recording each request. A scripted status of [`FaultAgent::HANG`]
+/// reads the request and never answers it.
 #[derive(Debug)]
 pub struct FaultAgent {
     /// The TCP port it listens on.
@@ -337,6 +338,9 @@ pub struct FaultAgent {
 }
 
 impl FaultAgent {
+    /// In a script: read the request, then hold the connection without answering.
+    pub const HANG: u16 = 0;
+
     /// An agent that answers with `statuses` in turn and records every request.
     pub fn start(statuses: Vec<u16>) -> FaultAgent {
         Self::spawn(statuses, true)
@@ -426,6 +430,10 @@ fn serve(stream: TcpStream, peer: &Peer) {
         }
         peer.answered.fetch_add(1, Ordering::Relaxed);
         let status = peer.script.lock().unwrap().next().unwrap_or(200);
+        if status == FaultAgent::HANG {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            return;
+        }
         let reply = if status == 200 {
             r#"{"rate_by_service":{"service:,env:":1}}"#
         } else {

@@ -1,11 +1,12 @@
-//! BUFFER: the bounded, lock-free hand-off from the app's threads to the worker.
+//! HAND-OFF: the bounded, lock-free queue from the app's threads to the worker.
 //!
 //! In: finished [`Chunk`]s from the layer (any app thread). Out: the same chunks, drained by
-//! the worker thread. A push never blocks: when the queue is full the chunk is dropped and counted. The
-//! worker is woken once the queue is half full, so the app's threads do not pay for a wake-up
-//! per trace.
+//! the worker thread. A push never blocks: when the queue is full the chunk is dropped and
+//! counted. The worker is woken once the queue is half full, so the app's threads do not pay
+//! for a wake-up per trace. At shutdown every chunk is either drained by the worker or counted
+//! as dropped, even one pushed while the queue closes.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 
 use crossbeam_queue::ArrayQueue;
 use tokio::sync::Notify;
@@ -51,8 +52,21 @@ impl ChunkQueue {
                 &counters.spans_dropped_shutdown,
             );
         }
+        self.hand_off(chunk, counters);
+    }
+
+    /// The part of [`push`](Self::push) after its check that the queue is open.
+    fn hand_off(&self, chunk: Chunk, counters: &Counters) {
         match self.queue.push(chunk) {
             Ok(()) => {
+                // The queue may have closed since the check above, and the worker's last drain
+                // may have missed this chunk. With a fence on both sides, either that drain
+                // sees the chunk or this load sees the close; then nothing will drain the
+                // queue again, so what is left is counted here.
+                fence(Ordering::SeqCst);
+                if self.closed.load(Ordering::Relaxed) {
+                    return self.drop_remaining(counters);
+                }
                 if self.queue.len() >= self.wake_at
                     && !self.wake_pending.swap(true, Ordering::AcqRel)
                 {
@@ -64,6 +78,17 @@ impl ChunkQueue {
                 &counters.chunks_dropped_queue_full,
                 &counters.spans_dropped_queue_full,
             ),
+        }
+    }
+
+    /// Counts every chunk still queued as dropped at shutdown (after the worker's last drain).
+    pub(crate) fn drop_remaining(&self, counters: &Counters) {
+        while let Some(chunk) = self.queue.pop() {
+            drop_counted(
+                chunk,
+                &counters.chunks_dropped_shutdown,
+                &counters.spans_dropped_shutdown,
+            );
         }
     }
 
@@ -87,9 +112,11 @@ impl ChunkQueue {
         self.queue.len()
     }
 
-    /// Refuses further chunks (after shutdown nothing would send them).
+    /// Refuses further chunks (after shutdown nothing would send them). The worker drains
+    /// once more after this, and a push racing with it counts what that drain missed.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
     }
 }
 
@@ -132,6 +159,22 @@ mod tests {
         q.push(chunk(2), &c);
         assert_eq!(q.len(), 0);
         assert_eq!(c.spans_dropped_shutdown.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_chunk_pushed_as_the_queue_closes_is_counted_not_stranded() {
+        let q = ChunkQueue::new(4);
+        let c = Counters::default();
+        q.push(chunk(1), &c);
+        // An app thread found the queue open; before its chunk lands, the worker closes the
+        // queue and drains it for the last time.
+        q.close();
+        assert!(q.pop().is_some());
+        assert!(q.pop().is_none());
+        q.hand_off(chunk(3), &c);
+        assert_eq!(q.len(), 0, "nothing is left that no one would drain");
+        assert_eq!(c.chunks_dropped_shutdown.load(Ordering::Relaxed), 1);
+        assert_eq!(c.spans_dropped_shutdown.load(Ordering::Relaxed), 3);
     }
 
     #[tokio::test]

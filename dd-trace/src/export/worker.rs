@@ -33,8 +33,9 @@ pub(crate) const MAX_IN_FLIGHT: usize = 2;
 
 /// Requests from the guard.
 pub(crate) enum Command {
-    /// Send everything finished so far, then answer.
-    Flush(SyncSender<()>),
+    /// Send everything finished so far, wait for deliveries until the deadline, then answer
+    /// whether they all ended in time.
+    Flush(Instant, SyncSender<bool>),
     /// Send everything finished so far, wait for deliveries until the deadline, then stop.
     Shutdown(Instant, SyncSender<()>),
 }
@@ -137,10 +138,10 @@ impl Worker {
         drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = self.tracer.queue.notify.notified() => self.drain(None).await,
-                _ = drain.tick() => self.drain(None).await,
+                _ = self.tracer.queue.notify.notified() => self.drain(None, None).await,
+                _ = drain.tick() => self.drain(None, None).await,
                 _ = flush.tick() => {
-                    self.drain(None).await;
+                    self.drain(None, None).await;
                     self.submit_pending(None).await;
                 }
                 answer = async {
@@ -160,11 +161,10 @@ impl Worker {
                     }
                 }
                 command = self.commands.recv() => match command {
-                    Some(Command::Flush(reply)) => {
-                        self.drain(None).await;
-                        self.submit_pending(None).await;
-                        self.wait_for_sends(None).await;
-                        let _ = reply.send(());
+                    Some(Command::Flush(deadline, reply)) => {
+                        // Deliveries keep their own timeout: a short flush must not cut them.
+                        let done = self.send_all(deadline, None).await;
+                        let _ = reply.send(done);
                     }
                     Some(Command::Shutdown(deadline, reply)) => {
                         self.shutdown(deadline).await;
@@ -181,11 +181,21 @@ impl Worker {
         }
     }
 
+    /// Sends every chunk waiting and waits for the deliveries, until `deadline`; deliveries
+    /// give up at `deliveries_deadline` (else at their own timeout, going on in the background
+    /// past `deadline`). Whether every delivery ended in time.
+    async fn send_all(&mut self, deadline: Instant, deliveries_deadline: Option<Instant>) -> bool {
+        self.drain(Some(deadline), deliveries_deadline).await;
+        self.submit_pending(deliveries_deadline).await;
+        self.wait_for_sends(Some(deadline)).await;
+        self.sends.is_empty()
+    }
+
     async fn shutdown(&mut self, deadline: Instant) {
         self.tracer.queue.close();
-        self.drain(Some(deadline)).await;
-        self.submit_pending(Some(deadline)).await;
-        self.wait_for_sends(Some(deadline)).await;
+        self.send_all(deadline, Some(deadline)).await;
+        // What the deadline left in the queue will not be sent.
+        self.tracer.queue.drop_remaining(&self.tracer.counters);
         if !self.sends.is_empty() {
             self.sends.abort_all();
             let c = &self.tracer.counters;
@@ -243,13 +253,21 @@ impl Worker {
         ));
     }
 
-    /// Encodes every queued chunk; full payloads go out at once.
-    async fn drain(&mut self, deadline: Option<Instant>) {
+    /// Encodes every queued chunk (stopping at `stop_at`); full payloads go out at once, their
+    /// deliveries giving up at `deliveries_deadline`.
+    async fn drain(&mut self, stop_at: Option<Instant>, deliveries_deadline: Option<Instant>) {
         self.tracer.queue.rearm();
         self.report_queue_full();
         self.encoder.set_clock(WallClock::now());
         let mut ready = Vec::new();
-        while let Some(mut chunk) = self.tracer.queue.pop() {
+        // At most a queue's worth per call, and not past the deadline: producers that keep the
+        // queue full must not keep the worker from its other work (commands, deliveries).
+        let mut budget = self.tracer.queue.capacity();
+        while budget > 0 && stop_at.is_none_or(|d| Instant::now() < d) {
+            budget -= 1;
+            let Some(mut chunk) = self.tracer.queue.pop() else {
+                break;
+            };
             let trace_tags = self.processor.process(&mut chunk, &self.tracer.sampler);
             self.encoder
                 .push_chunk(&chunk, trace_tags, &mut |p| ready.push(p));
@@ -258,7 +276,7 @@ impl Worker {
                 ready.extend(self.encoder.finish());
             }
             for payload in ready.drain(..) {
-                self.submit(payload, deadline).await;
+                self.submit(payload, deliveries_deadline).await;
             }
         }
     }
