@@ -247,7 +247,9 @@ impl DatadogLayerBuilder {
     }
 
     /// Finished spans, from 1 to 99 999, that trigger a partial flush (overrides
-    /// `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS`).
+    /// `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS`). A trace never buffers more than
+    /// [`MAX_BUFFERED_SPANS_PER_TRACE`](crate::config::MAX_BUFFERED_SPANS_PER_TRACE) finished
+    /// spans, so values above that act as that.
     pub fn with_partial_flush_min_spans(mut self, min_spans: usize) -> Self {
         self.partial_flush_min_spans = Some(min_spans);
         self

@@ -11,7 +11,7 @@ use crate::tracer::Tracer;
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct TracerStatus {
-    /// Whether tracing is enabled (and the worker was running when the status was read).
+    /// Whether tracing is enabled (`DD_TRACE_ENABLED`).
     pub enabled: bool,
     /// Where traces are sent: the agent address, or `in-memory` for the testing exporter.
     pub agent_url: String,

@@ -21,7 +21,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::encode::{Payload, PayloadEncoder};
 use super::process::Processor;
-use super::transport::{Delivery, SendError, Transport};
+use super::transport::{Delivery, SendError, SendErrorKind, Transport};
 use crate::diagnostics::{log, Counters};
 use crate::model::clock::WallClock;
 use crate::tracer::Tracer;
@@ -116,7 +116,7 @@ struct Worker {
     commands: UnboundedReceiver<Command>,
     recycler: crate::export::pool::Recycler,
     /// The kind of failure already reported, until a send succeeds.
-    failing: Option<String>,
+    failing: Option<SendErrorKind>,
     dropped_since_failure: u64,
     /// The first drop at the full queue has been reported.
     reported_queue_full: bool,
@@ -379,7 +379,7 @@ impl Worker {
     /// Warns once per kind of failure until a send succeeds again.
     fn report(&mut self, e: &SendError, spans: u64) {
         let kind = e.kind();
-        if self.failing.as_deref() == Some(kind.as_str()) {
+        if self.failing == Some(kind) {
             return;
         }
         let destination = self.transport.destination();

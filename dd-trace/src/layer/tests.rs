@@ -668,6 +668,19 @@ fn a_local_rule_decision_travels_downstream_with_its_rate() {
 }
 
 #[test]
+fn global_tags_cannot_override_the_traces_own_tags() {
+    let tracer = TestTracer::with_builder(|b| {
+        b.with_trace_sampling_rule(crate::TraceSamplingRule::new(1.0))
+            .with_tag("_dd.p.dm", "-99")
+            .with_tag("team", "checkout")
+    });
+    tracer.in_scope(|| info_span!("root").in_scope(|| {}));
+    let span = &tracer.spans()[0];
+    assert_eq!(span.meta["_dd.p.dm"], "-3", "the decision's, not DD_TAGS'");
+    assert_eq!(span.meta["team"], "checkout");
+}
+
+#[test]
 fn an_adopted_remote_parent_gives_the_trace_its_ids_priority_and_tags() {
     use crate::propagation;
     let tracer = TestTracer::with_builder(|b| {

@@ -79,6 +79,19 @@ impl<'a> SpanView<'a> {
         self.span.service().unwrap_or(&self.ctx.service)
     }
 
+    /// Whether the span's events go in the native `span_events` field.
+    pub(crate) fn native_span_events(&self) -> bool {
+        !self.span.fields.events.is_empty() && self.ctx.native_span_events
+    }
+
+    /// The `events` meta tag (JSON) for an agent that does not read native span events; the
+    /// format adds it to [`meta`](Self::meta), which borrows and cannot own it.
+    pub(crate) fn events_tag(&self, clock: &crate::model::clock::WallClock) -> Option<String> {
+        let events = &self.span.fields.events;
+        (!events.is_empty() && !self.ctx.native_span_events)
+            .then(|| events_meta_json(events, clock))
+    }
+
     /// The tracer's trace-level tags (`language`, `runtime-id`, `process_id`) go on the first
     /// span of each chunk and on the local root.
     fn carries_trace_tags(&self) -> bool {
@@ -86,7 +99,8 @@ impl<'a> SpanView<'a> {
     }
 
     /// The `meta` map: the span's string tags first (they win over any other source of the
-    /// same key), then the trace's and the tracer's.
+    /// same key), then the trace's (so `DD_TAGS` cannot override `_dd.p.*`), then the
+    /// tracer's.
     pub(crate) fn meta(&self) -> Entries<'a, &'a str> {
         let (span, trace, ctx) = (self.span, self.trace, self.ctx);
         let mut meta = Entries(Vec::with_capacity(span.fields.tags.len() + 8));
@@ -101,6 +115,16 @@ impl<'a> SpanView<'a> {
         }
         for (k, v) in strings(&trace.every_span) {
             meta.push(k, v);
+        }
+        if self.chunk_first {
+            for (k, v) in strings(&trace.chunk) {
+                meta.push(k, v);
+            }
+        }
+        if self.local_root {
+            for (k, v) in strings(&trace.root) {
+                meta.push(k, v);
+            }
         }
         if let Some(env) = &ctx.env {
             meta.push("env", env);
@@ -119,16 +143,6 @@ impl<'a> SpanView<'a> {
         if self.carries_trace_tags() {
             meta.push("language", "rust");
             meta.push("runtime-id", &ctx.runtime_id);
-        }
-        if self.chunk_first {
-            for (k, v) in strings(&trace.chunk) {
-                meta.push(k, v);
-            }
-        }
-        if self.local_root {
-            for (k, v) in strings(&trace.root) {
-                meta.push(k, v);
-            }
         }
         meta
     }
@@ -159,13 +173,13 @@ impl<'a> SpanView<'a> {
                 metrics.push(k, v);
             }
         }
-        if self.carries_trace_tags() {
-            metrics.push("process_id", self.ctx.process_id);
-        }
         if self.local_root {
             for (k, v) in numbers(&trace.root) {
                 metrics.push(k, v);
             }
+        }
+        if self.carries_trace_tags() {
+            metrics.push("process_id", self.ctx.process_id);
         }
         metrics
     }

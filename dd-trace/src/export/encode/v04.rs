@@ -133,9 +133,8 @@ fn write_span(buf: &mut Vec<u8>, view: &SpanView<'_>, trace_id: u64, clock: &Wal
     let span_type = span.span_type();
     let links = &span.fields.links;
     let events = &span.fields.events;
-    let native_events = !events.is_empty() && view.ctx.native_span_events;
-    let events_json =
-        (!events.is_empty() && !native_events).then(|| super::events_meta_json(events, clock));
+    let native_events = view.native_span_events();
+    let events_json = view.events_tag(clock);
     let len = 11
         + u32::from(span_type.is_some())
         + u32::from(!links.is_empty())

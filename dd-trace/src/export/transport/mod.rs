@@ -82,6 +82,17 @@ pub(crate) enum SendError {
     Timeout(Duration),
     /// The agent answered with an error status.
     Status(u16, String),
+    /// The request could not be made (an address hyper cannot use): not the agent's doing.
+    Request(String),
+}
+
+/// A kind of [`SendError`], for reporting once per kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SendErrorKind {
+    Connect,
+    Timeout,
+    Status(u16),
+    Request,
 }
 
 impl SendError {
@@ -90,15 +101,17 @@ impl SendError {
         match self {
             SendError::Connect(_) | SendError::Timeout(_) => true,
             SendError::Status(code, _) => *code == 408 || *code == 429 || *code >= 500,
+            SendError::Request(_) => false,
         }
     }
 
-    /// A short class for counting and for reporting once per kind.
-    pub(crate) fn kind(&self) -> String {
+    /// Its kind, for reporting once per kind.
+    pub(crate) fn kind(&self) -> SendErrorKind {
         match self {
-            SendError::Connect(_) => "connection".into(),
-            SendError::Timeout(_) => "timeout".into(),
-            SendError::Status(code, _) => format!("status {code}"),
+            SendError::Connect(_) => SendErrorKind::Connect,
+            SendError::Timeout(_) => SendErrorKind::Timeout,
+            SendError::Status(code, _) => SendErrorKind::Status(*code),
+            SendError::Request(_) => SendErrorKind::Request,
         }
     }
 
@@ -121,6 +134,9 @@ impl SendError {
                 "The agent could not decode the payload: please report this as a dd-trace bug with the agent's message."
             }
             (SendError::Status(_, _), _) => "The agent is overloaded or failing; check its logs.",
+            (SendError::Request(_), _) => {
+                "Check DD_TRACE_AGENT_URL; if it is right, please report this as a dd-trace bug."
+            }
         }
     }
 }
@@ -132,6 +148,7 @@ impl fmt::Display for SendError {
             SendError::Timeout(t) => write!(f, "no answer within {t:?}"),
             SendError::Status(code, body) if body.is_empty() => write!(f, "HTTP status {code}"),
             SendError::Status(code, body) => write!(f, "HTTP status {code}: {body}"),
+            SendError::Request(cause) => write!(f, "cannot make the request: {cause}"),
         }
     }
 }
@@ -144,7 +161,6 @@ pub(crate) struct Delivery {
     pub failed_attempts: u32,
 }
 
-#[derive(Clone)]
 enum Connection {
     Unix(
         Client<hyperlocal::UnixConnector, Full<Bytes>>,
@@ -156,7 +172,6 @@ enum Connection {
 }
 
 /// Sends payloads to one destination.
-#[derive(Clone)]
 pub(crate) struct Transport {
     connection: Connection,
     destination: Destination,
@@ -240,9 +255,37 @@ impl Transport {
             Connection::Unix(_, socket) => Ok(hyperlocal::Uri::new(socket, path).into()),
             Connection::Tcp(_, base) => format!("{base}{path}").parse::<Uri>(),
             #[cfg(any(test, feature = "testing"))]
-            Connection::Memory(_) => return Err(SendError::Connect("no URI in memory".into())),
+            Connection::Memory(_) => return Err(SendError::Request("no URI in memory".into())),
         };
-        uri.map_err(|e| SendError::Connect(format!("invalid request URI for {path}: {e}")))
+        uri.map_err(|e| SendError::Request(format!("invalid request URI for {path}: {e}")))
+    }
+
+    /// Makes one request: the response's status, rates version header and body (at most
+    /// `MAX_RESPONSE_BYTES`; a body that fails to arrive reads as empty).
+    async fn exchange(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, Option<String>, Bytes), SendError> {
+        let response = match &self.connection {
+            Connection::Unix(c, _) => c.request(request).await,
+            Connection::Tcp(c, _) => c.request(request).await,
+            // Callers answer in memory before building a request.
+            #[cfg(any(test, feature = "testing"))]
+            Connection::Memory(_) => return Err(SendError::Request("in memory".into())),
+        }
+        .map_err(|e| SendError::Connect(error_chain(&e, ChainStyle::OneLine)))?;
+        let status = response.status();
+        let version = response
+            .headers()
+            .get("datadog-rates-payload-version")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Ok((status, version, body))
     }
 
     /// Delivers `payload`, retrying retryable failures with backoff, never past `deadline`.
@@ -308,31 +351,14 @@ impl Transport {
         }
         let request = builder
             .body(Full::new(payload.body.clone()))
-            .map_err(|e| SendError::Connect(format!("could not build the request: {e}")))?;
-        let mut limit = Instant::now() + self.timeout;
+            .map_err(|e| SendError::Request(format!("could not build the request: {e}")))?;
+        let started = Instant::now();
+        let mut limit = started + self.timeout;
         if let Some(d) = deadline {
             limit = limit.min(d);
         }
         let exchange = async {
-            let response = match &self.connection {
-                Connection::Unix(c, _) => c.request(request).await,
-                Connection::Tcp(c, _) => c.request(request).await,
-                // Answered before a request was built.
-                #[cfg(any(test, feature = "testing"))]
-                Connection::Memory(_) => return Err(SendError::Connect("in memory".into())),
-            }
-            .map_err(|e| SendError::Connect(error_chain(&e, ChainStyle::OneLine)))?;
-            let status = response.status();
-            let version = response
-                .headers()
-                .get("datadog-rates-payload-version")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
+            let (status, version, body) = self.exchange(request).await?;
             if status != StatusCode::OK {
                 let text = String::from_utf8_lossy(&body);
                 let text: String = text.trim().chars().take(300).collect();
@@ -342,7 +368,8 @@ impl Transport {
         };
         match tokio::time::timeout_at(limit, exchange).await {
             Ok(result) => result,
-            Err(_) => Err(SendError::Timeout(self.timeout)),
+            // Cut short by the caller's deadline (shutdown) or the agent timeout.
+            Err(_) => Err(SendError::Timeout(limit.saturating_duration_since(started))),
         }
     }
 }
@@ -365,20 +392,10 @@ impl Transport {
             .body(Full::new(Bytes::new()))
             .ok()?;
         let exchange = async {
-            let response = match &self.connection {
-                Connection::Unix(c, _) => c.request(request).await.ok()?,
-                Connection::Tcp(c, _) => c.request(request).await.ok()?,
-                #[cfg(any(test, feature = "testing"))]
-                Connection::Memory(_) => return None,
-            };
-            if response.status() != StatusCode::OK {
+            let (status, _, body) = self.exchange(request).await.ok()?;
+            if status != StatusCode::OK {
                 return None;
             }
-            let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
-                .collect()
-                .await
-                .ok()?
-                .to_bytes();
             serde_json::from_slice::<AgentInfo>(&body).ok()
         };
         tokio::time::timeout(self.timeout.min(Duration::from_secs(5)), exchange)
