@@ -561,7 +561,9 @@ fn the_rate_limiter_caps_rule_kept_traces_and_reports_its_effective_rate() {
     // A full bucket of 10, and a token more for each 0.1 s the burst took.
     assert!((10..=14).contains(&kept.len()), "{} kept", kept.len());
     for s in &spans {
-        assert_eq!(s["meta"]["_dd.p.dm"].as_str().unwrap_or("-3"), "-3");
+        // `_dd.p.dm` only while the priority is positive (kept), and then it is the rule's.
+        let kept = s["metrics"]["_sampling_priority_v1"].as_f64().unwrap() > 0.0;
+        assert_eq!(s["meta"]["_dd.p.dm"].as_str(), kept.then_some("-3"), "{s}");
         let psr = s["metrics"]["_dd.limit_psr"].as_f64().unwrap();
         assert!(psr > 0.0 && psr <= 1.0, "{psr}");
         assert_eq!(s["metrics"]["_dd.rule_psr"], 1.0);
@@ -607,6 +609,9 @@ fn span_events_arrive_natively_on_their_span_when_the_agent_reads_them() {
         attributes.to_string().contains("attempt") && attributes.to_string().contains("ok"),
         "{inner:#?}"
     );
+    // Typed values, as the agent decodes them.
+    assert_eq!(attributes["attempt"]["int_value"], 2, "{attributes}");
+    assert_eq!(attributes["ok"]["bool_value"], true, "{attributes}");
     assert!(inner[0]["time_unix_nano"].as_u64().unwrap() > 1_600_000_000_000_000_000);
     let request = events_of("request");
     assert_eq!(request.len(), 1);
