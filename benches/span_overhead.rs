@@ -146,7 +146,44 @@ fn rows<M: Measurement + 'static>(c: &mut Criterion<M>, kind: &str) {
     );
 }
 
+/// Instead of criterion: `batches` batches of 100 traces, 30 ms apart (so the worker keeps
+/// up and nothing is dropped), through `Registry` + `DatadogLayer`, for counting instructions
+/// under callgrind: `DD_TRACE_BENCH_PACED=<batches>` (see the header).
+fn paced(batches: u64) {
+    let sink = dd_trace_test_support::FaultAgent::sink();
+    let (layer, guard) = dd_trace::DatadogLayer::builder()
+        .with_variable_source(|_| None)
+        .with_agent_url(sink.url())
+        .with_service("bench")
+        .with_startup_logs(false)
+        .build()
+        .expect("tracer");
+    let datadog = Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&datadog, || {
+        for batch in 0..batches {
+            for i in 0..100 {
+                one_trace(batch * 100 + i);
+            }
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    });
+    let _ = guard.flush_timeout(Duration::from_secs(60));
+    let s = guard.status().counters;
+    eprintln!(
+        "paced: {} traces made, {} chunks sent, {} spans dropped",
+        batches * 100,
+        s.chunks_sent,
+        s.spans_dropped()
+    );
+}
+
 fn main() {
+    if let Some(batches) = std::env::var("DD_TRACE_BENCH_PACED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return paced(batches);
+    }
     fn configure<M: Measurement>(c: Criterion<M>) -> Criterion<M> {
         c.warm_up_time(Duration::from_secs(2))
             .measurement_time(Duration::from_secs(5))

@@ -243,10 +243,10 @@
 //! | `DD_TRACE_PROPAGATION_STYLE` | `datadog,tracecontext,baggage` | [`with_propagation_styles`](DatadogLayerBuilder::with_propagation_styles) | styles read and written: `datadog`, `tracecontext`, `b3multi`, `b3` (single header), `baggage`, `none` |
 //! | `DD_TRACE_PROPAGATION_STYLE_INJECT` | the above | [`with_inject_styles`](DatadogLayerBuilder::with_inject_styles) | styles written into outgoing requests |
 //! | `DD_TRACE_PROPAGATION_STYLE_EXTRACT` | the above | [`with_extract_styles`](DatadogLayerBuilder::with_extract_styles) | styles read from incoming requests, in order; the first valid context wins |
-//! | `OTEL_PROPAGATORS` | unset | — | used when no `DD_TRACE_PROPAGATION_STYLE*` is set |
-//! | `DD_TRACE_PROPAGATION_EXTRACT_FIRST` | `false` | — | `true`: look no further than the first valid context |
+//! | `OTEL_PROPAGATORS` | unset | — | used, when `DD_TRACE_PROPAGATION_STYLE` is unset, for each direction without its own `_INJECT` / `_EXTRACT` |
+//! | `DD_TRACE_PROPAGATION_EXTRACT_FIRST` | `false` | — | `true`: look no further than the first valid context (by default later styles still add the same trace's `tracestate` and link other traces) |
 //! | `DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT` | `continue` | — | `restart`: start a new trace linked to the incoming one; `ignore`: extract nothing |
-//! | `DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH` | `512` | — | bytes `x-datadog-tags` may take (at most 512; 0 sends none) |
+//! | `DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH` | `512` | — | bytes `x-datadog-tags` may take (at most 512; 0: the header is neither sent nor read) |
 //! | `DD_TRACE_BAGGAGE_MAX_ITEMS` / `_BYTES` | `64` / `8192` | — | baggage items and bytes propagated at most |
 //! | `DD_ENTITY_ID` | unset | [`with_entity_id`](DatadogLayerBuilder::with_entity_id) | sent as `Datadog-Entity-ID` when no container id or cgroup inode can be detected |
 //! | `DD_EXTERNAL_ENV` | unset | [`with_external_env`](DatadogLayerBuilder::with_external_env) | sent as `Datadog-External-Env` |
@@ -277,8 +277,8 @@
 //! # Not yet supported
 //!
 //! Sampling rules from remote configuration; client-side stats (and with them, not sending dropped
-//! traces); the v0.5 and v1.0 payloads; `/info` discovery; DogStatsD health metrics; TLS to the
-//! agent.
+//! traces); the v0.5 and v1.0 payloads; `/info` discovery beyond span events (asked once at
+//! start); DogStatsD health metrics; TLS to the agent.
 #![warn(
     missing_docs,
     missing_debug_implementations,

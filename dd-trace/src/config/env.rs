@@ -54,7 +54,8 @@ pub const DD_TRACE_PROPAGATION_STYLE: &str = "DD_TRACE_PROPAGATION_STYLE";
 pub const DD_TRACE_PROPAGATION_STYLE_INJECT: &str = "DD_TRACE_PROPAGATION_STYLE_INJECT";
 /// Propagation styles read from incoming requests (wins over `DD_TRACE_PROPAGATION_STYLE`).
 pub const DD_TRACE_PROPAGATION_STYLE_EXTRACT: &str = "DD_TRACE_PROPAGATION_STYLE_EXTRACT";
-/// OpenTelemetry's name for the propagators, used when no `DD_TRACE_PROPAGATION_STYLE*` is set.
+/// OpenTelemetry's name for the propagators, used when `DD_TRACE_PROPAGATION_STYLE` is unset
+/// for each direction without its own `_INJECT` / `_EXTRACT`.
 pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
 /// `true`: stop at the first style that finds a context.
 pub const DD_TRACE_PROPAGATION_EXTRACT_FIRST: &str = "DD_TRACE_PROPAGATION_EXTRACT_FIRST";

@@ -490,6 +490,22 @@ pub(crate) struct KsrRate(pub(crate) f64);
 
 impl std::fmt::Display for KsrRate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A rate in [0, 1] as millionths, written as digits: `{:.6}` would take the exact
+        // (bignum) float formatting path on every chunk.
+        if (0.0..=1.0).contains(&self.0) {
+            let micros = (self.0 * 1e6).round() as u32;
+            if micros == 0 || micros == 1_000_000 {
+                return f.write_str(if micros == 0 { "0" } else { "1" });
+            }
+            let mut digits = *b"0.000000";
+            let mut rest = micros;
+            for d in digits[2..].iter_mut().rev() {
+                *d = b'0' + (rest % 10) as u8;
+                rest /= 10;
+            }
+            let text = std::str::from_utf8(&digits).map_err(|_| std::fmt::Error)?;
+            return f.write_str(text.trim_end_matches('0'));
+        }
         let mut buf = [0u8; 32];
         let mut cursor = std::io::Cursor::new(&mut buf[..]);
         if std::io::Write::write_fmt(&mut cursor, format_args!("{:.6}", self.0)).is_err() {

@@ -239,4 +239,14 @@ fn ksr_format_strips_trailing_zeros() {
     assert_eq!(format_rate(0.1234567), "0.123457");
     assert_eq!(format_rate(1e-6), "0.000001");
     assert_eq!(format_rate(0.0), "0");
+    assert_eq!(format_rate(0.9999996), "1");
+    assert_eq!(format_rate(0.75), "0.75");
+    assert_eq!(format_rate(4e-7), "0");
+    // The digit path agrees with `{:.6}` across the range.
+    for i in 0..=20_000 {
+        let rate = f64::from(i) / 20_000.0 * 0.999_999_7;
+        let reference = format!("{rate:.6}");
+        let reference = reference.trim_end_matches('0').trim_end_matches('.');
+        assert_eq!(format_rate(rate), reference, "{rate}");
+    }
 }
