@@ -10,25 +10,32 @@
 //!
 //! Run: `cargo bench -p dd-trace-benches --bench span_overhead`
 //!
-//! Latest results, 2026-12-01, the 2-core shared machine of `peer-benchmarks.md`; per 2-span
-//! trace, criterion's point estimate, three runs interleaved with the same bench built from the
-//! commit before the architecture step (b8d7279), in one session (the machine is noisy and
-//! bimodal: compare ratios within one run):
+//! Latest results, 2026-12-01 (after the architecture, sampling, propagation and log
+//! correlation issues), the 2-core shared machine of `peer-benchmarks.md`; per 2-span trace,
+//! criterion's point estimate, three runs interleaved with the same bench built from the commit
+//! before those issues (b8d7279), in one session. The machine is noisy and bimodal (run 1 of
+//! this tree landed in the slow mode): compare ratios within one run.
 //!
-//! | row                             | run 1    | run 2    | run 3    | × Registry + no-op | b8d7279, same runs |
-//! |---------------------------------|---------:|---------:|---------:|-------------------:|-------------------:|
-//! | wall: Registry + no-op layer    |   181 ns |   182 ns |   176 ns |                  1 |                  1 |
-//! | wall: Registry + DatadogLayer   |   855 ns | 1 548 ns | 1 579 ns |            4.7–9.0 |            4.5–7.9 |
-//! | cpu: Registry + no-op layer     |   188 ns |   179 ns |   178 ns |                  1 |                  1 |
-//! | cpu: Registry + DatadogLayer    |   816 ns |   759 ns |   778 ns |            4.2–4.4 |            4.2–7.9 |
+//! | row                             | run 1    | run 2  | run 3  | × Registry + no-op (runs 2–3) | b8d7279, same runs 1 / 2 / 3 |
+//! |---------------------------------|---------:|-------:|-------:|------------------------------:|-----------------------------:|
+//! | wall: Registry + no-op layer    |   178 ns | 178 ns | 177 ns |                             1 |      180 / 180 / 185 ns      |
+//! | wall: Registry + DatadogLayer   | 1 432 ns | 813 ns | 789 ns |                     4.45–4.56 | 812 / 779 / 789 ns (4.27–4.51×) |
+//! | cpu: Registry + no-op layer     |   178 ns | 177 ns | 176 ns |                             1 |      178 / 179 / 186 ns      |
+//! | cpu: Registry + DatadogLayer    | 1 489 ns | 773 ns | 751 ns |                     4.27–4.37 | 1 086 / 737 / 741 ns (3.99–4.12×) |
 //!
-//! The worker delivered 68–95 % of the spans this flat-out producer made (the rest were
-//! dropped and counted at the full queue; the in-process sink shares the 2 cores), at 344 wire
-//! bytes per span. Peers, measured the same way: 14–19× (`peer-benchmarks.md`). Instruction
-//! counts, which noise does not move (`valgrind --tool=callgrind --toggle-collect='*one_trace*'`
-//! on this workload paced at 100 traces per 30 ms so the worker keeps up): 5 978 instructions
-//! per trace on the producing thread (b8d7279: 6 036); the worker, 6 656 instructions per chunk
-//! (b8d7279: 7 447).
+//! So the app's thread pays 3–6 % more per trace than before those issues (trace rules, agent
+//! rates, the propagation context and the hand-off's shutdown fence). The worker delivered
+//! 69–86 % of the spans this flat-out producer made (the rest were dropped and counted at the
+//! full queue; the in-process sink shares the 2 cores), at 361 wire bytes per span (b8d7279:
+//! 344; now with `_dd.p.ksr` and the agent-rate tags). Peers, measured the same way: 14–19×
+//! (`peer-benchmarks.md`, kept outside this repository).
+//!
+//! Instruction counts, which noise does not move: `DD_TRACE_BENCH_PACED=20 valgrind
+//! --tool=callgrind --toggle-collect='*one_trace*' <bench binary>` (2 000 traces, paced at 100
+//! per 30 ms so the worker keeps up and nothing is dropped), and the same with
+//! `--toggle-collect='*drain*'` for the worker: 6 117 instructions per trace on the producing
+//! thread (b8d7279, same harness: 5 939, +3.0 %); 7 410 per chunk on the worker (b8d7279:
+//! 7 422).
 
 use std::hint::black_box;
 use std::time::Duration;
