@@ -15,7 +15,7 @@ scripts/test-agent.sh run "$dir" "$port" >"$dir/agent.log" 2>&1 &
 agent=$!
 trap 'kill -TERM $agent 2>/dev/null; wait $agent 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do
-  [ -S "$dir/apm.socket" ] && curl -sf "http://127.0.0.1:$port/info" >/dev/null && break
+  [ -S "$dir/apm.socket" ] && python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "http://127.0.0.1:$port/info" 2>/dev/null && break
   kill -0 $agent 2>/dev/null || { cat "$dir/agent.log"; exit 1; }
   sleep 0.1
 done
