@@ -3,7 +3,7 @@
 //! escapes, no classes: `[abc]` matches the five characters `[abc]`.
 //!
 //! Compiled once when the rules are read; matching runs on the app's threads (trace rules) or
-//! the worker (span rules) and never allocates.
+//! the worker (span rules) and allocates only for non-ASCII text over 128 characters.
 
 use std::fmt;
 
@@ -47,8 +47,15 @@ impl Glob {
         let Some(pattern) = self.chars.as_deref() else {
             return true;
         };
-        // Most subjects are short: lowercase them into a stack buffer. Longer ones (rare, e.g.
-        // a long resource) take one allocation.
+        if subject.is_ascii() {
+            // Lowercased as it is read: no buffer at all.
+            let bytes = subject.as_bytes();
+            return wildcard_match(pattern, bytes.len(), |i| {
+                char::from(bytes[i].to_ascii_lowercase())
+            });
+        }
+        // Other text is lowercased into a stack buffer; past 128 characters (rare: a long
+        // non-ASCII resource) it takes one allocation.
         let mut buf = ['\0'; 128];
         let mut n = 0;
         let mut lowered = subject.chars().flat_map(char::to_lowercase);
@@ -57,26 +64,27 @@ impl Glob {
                 let mut owned: Vec<char> = buf.to_vec();
                 owned.push(c);
                 owned.extend(lowered);
-                return wildcard_match(pattern, &owned);
+                return wildcard_match(pattern, owned.len(), |i| owned[i]);
             }
             buf[n] = c;
             n += 1;
         }
-        wildcard_match(pattern, &buf[..n])
+        wildcard_match(pattern, n, |i| buf[i])
     }
 }
 
-/// Matches with one backtrack point (the last `*`): no recursion, no allocation.
-fn wildcard_match(pattern: &[char], text: &[char]) -> bool {
+/// Matches `pattern` against the `len` characters `text` gives, with one backtrack point (the
+/// last `*`): no recursion, no allocation.
+fn wildcard_match(pattern: &[char], len: usize, text: impl Fn(usize) -> char) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
+    while t < len {
         match pattern.get(p) {
             Some('*') => {
                 star = Some((p, t));
                 p += 1;
             }
-            Some(&c) if c == '?' || c == text[t] => {
+            Some(&c) if c == '?' || c == text(t) => {
                 p += 1;
                 t += 1;
             }
@@ -103,6 +111,15 @@ impl fmt::Debug for Glob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_subjects_match_ascii_or_not() {
+        let long = format!("GET /{}/end", "a".repeat(300));
+        assert!(Glob::new("get /*/END").matches(&long));
+        assert!(!Glob::new("get /*/x").matches(&long));
+        let long = format!("GET /{}/ÉND", "é".repeat(300));
+        assert!(Glob::new("get /*/énd").matches(&long));
+    }
 
     #[test]
     fn globs_match_the_spec_table() {

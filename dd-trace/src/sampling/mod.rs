@@ -10,8 +10,8 @@
 //! the first matching trace rule (`DD_TRACE_SAMPLING_RULES`, then `DD_TRACE_SAMPLE_RATE` as the
 //! catch-all) samples by the trace id at its rate, and a kept trace must also pass the rate
 //! limiter; else the agent's rate for the root's service and env; else keep. A manual decision
-//! wins over all of them. One decision per trace, O(rules); matching allocates nothing and the
-//! limiter is lock-free.
+//! wins over all of them. One decision per trace, O(rules); matching allocates nothing (but for
+//! non-ASCII text over 128 characters) and the limiter is lock-free.
 
 mod agent_rates;
 mod glob;
@@ -286,7 +286,7 @@ impl Sampler {
         }
         let may_redecide = rules
             .first()
-            .is_some_and(|first| first.matcher != rules::Matcher::all());
+            .is_some_and(|first| !first.matcher.matches_everything());
         Sampler {
             rules,
             may_redecide,

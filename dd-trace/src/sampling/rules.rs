@@ -3,7 +3,7 @@
 //!
 //! In: the variables' JSON at start (the thread building the tracer), or the builder's
 //! [`TraceSamplingRule`]s and [`SpanSamplingRule`]s. Out: compiled rules whose globs match
-//! without allocating, and one warning per rule that cannot be used (naming the variable and
+//! without allocating (see `glob`), and one warning per rule that cannot be used (naming the variable and
 //! the rule); the others still apply. Matching runs on the app's threads (trace rules, at a
 //! local root) and on the worker (span rules).
 
@@ -53,7 +53,15 @@ pub(crate) trait RuleSubject<'a> {
 }
 
 impl Matcher {
-    pub(crate) fn all() -> Self {
+    /// Whether it matches every span (every glob matches everything, no tag is required).
+    pub(crate) fn matches_everything(&self) -> bool {
+        self.service.matches_all()
+            && self.name.matches_all()
+            && self.resource.matches_all()
+            && self.tags.is_empty()
+    }
+
+    fn all() -> Self {
         Matcher {
             service: Glob::new("*"),
             name: Glob::new("*"),
@@ -273,9 +281,11 @@ impl SpanSamplingRule {
 
     pattern_setters!("spans whose");
 
-    /// At most this many spans a second kept by this rule.
+    /// At most this many spans a second kept by this rule (0 or more; a negative, infinite
+    /// or NaN value, which `DD_SPAN_SAMPLING_RULES` would reject, means no limit).
     pub fn with_max_per_second(mut self, max_per_second: f64) -> Self {
-        self.rule.max_per_second = Some(max_per_second);
+        self.rule.max_per_second =
+            (max_per_second >= 0.0 && max_per_second.is_finite()).then_some(max_per_second);
         self
     }
 
