@@ -112,6 +112,24 @@ impl ValueFormatter for CpuNanos {
     }
 }
 
+/// `Registry` + `DatadogLayer` sending to an in-process sink, with its guard and the sink.
+fn datadog() -> (
+    Dispatch,
+    dd_trace::DatadogGuard,
+    dd_trace_test_support::FaultAgent,
+) {
+    let sink = dd_trace_test_support::FaultAgent::sink();
+    let (layer, guard) = dd_trace::DatadogLayer::builder()
+        .with_variable_source(|_| None)
+        .with_agent_url(sink.url())
+        .with_service("bench")
+        .with_startup_logs(false)
+        .build()
+        .expect("tracer");
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    (dispatch, guard, sink)
+}
+
 fn bench<M: Measurement + 'static>(c: &mut Criterion<M>, name: &str, dispatch: &Dispatch) {
     tracing::dispatcher::with_default(dispatch, || {
         let mut i = 0u64;
@@ -128,15 +146,7 @@ fn rows<M: Measurement + 'static>(c: &mut Criterion<M>, kind: &str) {
     let noop = Dispatch::new(tracing_subscriber::registry().with(NoopLayer));
     bench(c, &format!("{kind}/registry_noop_layer"), &noop);
 
-    let sink = dd_trace_test_support::FaultAgent::sink();
-    let (layer, guard) = dd_trace::DatadogLayer::builder()
-        .with_variable_source(|_| None)
-        .with_agent_url(sink.url())
-        .with_service("bench")
-        .with_startup_logs(false)
-        .build()
-        .expect("tracer");
-    let datadog = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let (datadog, guard, _sink) = datadog();
     bench(c, &format!("{kind}/registry_datadog_layer"), &datadog);
     let _ = guard.flush_timeout(Duration::from_secs(60));
     let s = guard.status().counters;
@@ -157,15 +167,7 @@ fn rows<M: Measurement + 'static>(c: &mut Criterion<M>, kind: &str) {
 /// up and nothing is dropped), through `Registry` + `DatadogLayer`, for counting instructions
 /// under callgrind: `DD_TRACE_BENCH_PACED=<batches>` (see the header).
 fn paced(batches: u64) {
-    let sink = dd_trace_test_support::FaultAgent::sink();
-    let (layer, guard) = dd_trace::DatadogLayer::builder()
-        .with_variable_source(|_| None)
-        .with_agent_url(sink.url())
-        .with_service("bench")
-        .with_startup_logs(false)
-        .build()
-        .expect("tracer");
-    let datadog = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let (datadog, guard, _sink) = datadog();
     tracing::dispatcher::with_default(&datadog, || {
         for batch in 0..batches {
             for i in 0..100 {
