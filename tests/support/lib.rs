@@ -69,11 +69,13 @@ fn agent_binary() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-agent/bin/ddapm-test-agent")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free local port")
+/// `N` distinct local ports free at the time of the call (held together while they are
+/// picked, so none is handed out twice).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free local port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local address").port())
 }
 
 /// A running `ddapm-test-agent`, stopped on drop.
@@ -99,6 +101,20 @@ impl TestAgent {
             "ddapm-test-agent not found at {}: run `scripts/test-agent.sh install` (or the README's test command), or set DD_TEST_AGENT_BIN",
             bin.display()
         );
+        // A port picked free can be taken by another process before the agent binds it: then
+        // the agent exits saying so, and is started again on other ports.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::start_once(&bin) {
+                Ok(agent) => return agent,
+                Err(log) if attempt < 5 && log.contains("address already in use") => {}
+                Err(log) => panic!("ddapm-test-agent did not start:\n{log}"),
+            }
+        }
+    }
+
+    fn start_once(bin: &Path) -> Result<TestAgent, String> {
         let dir = std::env::temp_dir().join(format!(
             "dd-trace-agent-{}-{}",
             std::process::id(),
@@ -108,11 +124,11 @@ impl TestAgent {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let socket = dir.join("apm.socket");
         let log = std::fs::File::create(dir.join("agent.log")).expect("agent log");
-        let port = free_port();
-        let child = Command::new(&bin)
+        let [port, otlp_http, otlp_grpc] = free_ports();
+        let child = Command::new(bin)
             .args(["--port", &port.to_string()])
-            .args(["--otlp-http-port", &free_port().to_string()])
-            .args(["--otlp-grpc-port", &free_port().to_string()])
+            .args(["--otlp-http-port", &otlp_http.to_string()])
+            .args(["--otlp-grpc-port", &otlp_grpc.to_string()])
             .arg("--trace-uds-socket")
             .arg(&socket)
             .arg("--snapshot-dir")
@@ -136,13 +152,13 @@ impl TestAgent {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if agent.socket.exists() && http_get(port, "/info").is_ok() {
-                return agent;
+                return Ok(agent);
             }
             if let Ok(Some(status)) = agent.child.try_wait() {
-                panic!(
-                    "ddapm-test-agent exited with {status}:\n{}",
+                return Err(format!(
+                    "exited with {status}:\n{}",
                     std::fs::read_to_string(agent.dir.join("agent.log")).unwrap_or_default()
-                );
+                ));
             }
             assert!(
                 Instant::now() < deadline,
