@@ -1,11 +1,17 @@
 //! What the tracer does when the agent misbehaves or is missing, against a fault-injecting
-//! agent of our own, and what an operator sees from a real process.
+//! agent of our own (TCP and Unix socket), and what an operator sees from a real process. For
+//! each fault: the app's threads are not held up, memory stays under the retry buffer's cap,
+//! every span is either delivered once or counted as dropped with its reason, and delivery
+//! resumes when the agent is back.
 
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
 
-use dd_trace::{DatadogGuard, DatadogLayer};
-use dd_trace_test_support::FaultAgent;
+use dd_trace::{AgentState, DatadogGuard, DatadogLayer, FlushError};
+use dd_trace_test_support::{Fault, FaultAgent};
 use tracing::{info_span, Dispatch};
 use tracing_subscriber::prelude::*;
 
@@ -19,6 +25,45 @@ fn make_traces(dispatch: &Dispatch, n: usize) {
             info_span!("root").in_scope(|| info_span!("child").in_scope(|| {}));
         }
     });
+}
+
+/// The tracer's own lines in this test process (every test's), from its diagnostics handler.
+static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Sends the tracer's lines to [`LINES`] from now on.
+fn capture_lines() {
+    static CAPTURE: Once = Once::new();
+    CAPTURE.call_once(|| {
+        dd_trace::set_diagnostics_handler(|level, line| {
+            LINES.lock().unwrap().push(format!("{level} {line}"));
+        });
+    });
+}
+
+/// The tracer's lines that name `url`, since the first [`capture_lines`].
+fn lines_about(url: &str) -> Vec<String> {
+    LINES
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains(url))
+        .cloned()
+        .collect()
+}
+
+/// A socket path in a fresh directory of its own.
+fn socket_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dd-trace-faults-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("apm.socket")
+}
+
+/// Every span id the agent accepted, checked to be there once.
+fn accepted_once(agent: &FaultAgent) -> usize {
+    let ids = agent.accepted_span_ids();
+    let unique: HashSet<u64> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "a span was delivered twice");
+    ids.len()
 }
 
 #[test]
@@ -78,26 +123,323 @@ fn retries_are_bounded_then_the_payload_is_dropped() {
 }
 
 #[test]
-fn a_missing_agent_is_counted_and_spans_keep_being_accepted() {
-    let dir = std::env::temp_dir().join(format!("dd-trace-missing-{}", std::process::id()));
-    let (dispatch, guard) = tracer(&format!("unix://{}/apm.socket", dir.display()));
+fn an_agent_that_comes_up_after_the_app_gets_every_span_once() {
+    capture_lines();
+    let path = socket_path("late");
+    let agent = FaultAgent::unix(&path, vec![], false);
+    let (dispatch, guard) = tracer(&agent.url());
     make_traces(&dispatch, 100);
-    // Spans keep being accepted on the app's side while deliveries fail.
-    guard.flush().unwrap();
-    make_traces(&dispatch, 100);
-    guard.flush().unwrap();
-    let status = guard.status();
-    assert_eq!(status.counters.spans_sent, 0);
-    assert_eq!(status.counters.spans_dropped_send_failed, 400);
+    // The agent is not there: the flush says so at once, and the spans wait.
+    let started = Instant::now();
+    let err = guard.flush().unwrap_err();
+    assert!(matches!(err, FlushError::AgentUnreachable(_)), "{err:?}");
     assert!(
-        status
-            .last_error
-            .as_deref()
-            .unwrap()
-            .contains("cannot connect"),
-        "{status:?}"
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
     );
-    assert_eq!(guard.shutdown(Duration::from_secs(5)), Ok(()));
+    make_traces(&dispatch, 100);
+    assert!(guard.flush().is_err());
+    let status = guard.status();
+    assert_eq!(status.agent.state, AgentState::Unreachable);
+    assert_eq!(status.retry_buffer.spans, 400, "{status:#?}");
+    assert!(status.retry_buffer.bytes <= status.retry_buffer.capacity_bytes);
+    assert_eq!(status.counters.spans_dropped(), 0);
+    assert_eq!(status.errors[0].kind, "socket not found");
+    assert!(
+        status.errors[0].remedy.contains("holds no socket"),
+        "{:?}",
+        status.errors
+    );
+    let warnings: Vec<String> = lines_about(&agent.url())
+        .into_iter()
+        .filter(|l| l.starts_with("WARN"))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning however many failures: {warnings:#?}"
+    );
+    assert!(warnings[0].contains("retry buffer"), "{}", warnings[0]);
+
+    agent.resume();
+    make_traces(&dispatch, 100);
+    guard.flush().unwrap();
+    assert_eq!(accepted_once(&agent), 600);
+    let status = guard.status();
+    assert_eq!(status.agent.state, AgentState::Accepting);
+    assert_eq!(status.retry_buffer.spans, 0);
+    assert_eq!(status.counters.spans_sent, 600);
+    assert!(lines_about(&agent.url())
+        .iter()
+        .any(|l| l.starts_with("INFO") && l.contains("reachable again")));
+}
+
+#[test]
+fn a_five_second_agent_restart_at_10k_spans_per_second_loses_nothing() {
+    let path = socket_path("restart");
+    let agent = FaultAgent::unix(&path, vec![], true);
+    let cap: u64 = 32 * 1024 * 1024;
+    let (dispatch, guard) = dd_trace_test_support::tracer_with(
+        &agent.url(),
+        &[("DD_SERVICE", "faults")],
+        Duration::from_secs(1),
+    );
+    let status = guard.status_handle();
+    let producing = Duration::from_secs(8);
+    // 5 000 two-span traces per second, paced per millisecond; the worst time one trace
+    // took on the app's thread (open, close, hand-off) is measured.
+    let producer = std::thread::spawn(move || {
+        let (mut traces, mut worst) = (0u64, Duration::ZERO);
+        let start = Instant::now();
+        tracing::dispatcher::with_default(&dispatch, || {
+            while start.elapsed() < producing {
+                let due = (start.elapsed().as_micros() as u64) * 5 / 1000;
+                while traces < due {
+                    let t = Instant::now();
+                    info_span!("root").in_scope(|| info_span!("child").in_scope(|| {}));
+                    worst = worst.max(t.elapsed());
+                    traces += 1;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        (traces, worst, start.elapsed())
+    });
+    let mut peak = 0;
+    let mut sample = |until: Instant| {
+        while Instant::now() < until {
+            peak = peak.max(status.status().retry_buffer.bytes);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    sample(Instant::now() + Duration::from_millis(1500));
+    agent.stop();
+    sample(Instant::now() + Duration::from_secs(5));
+    let answered = || agent.answered.load(std::sync::atomic::Ordering::Relaxed);
+    let before = answered();
+    agent.resume();
+    let back = Instant::now();
+    while answered() == before && back.elapsed() < Duration::from_secs(10) {
+        peak = peak.max(status.status().retry_buffer.bytes);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let resumed_after = back.elapsed();
+    let (traces, worst, elapsed) = producer.join().unwrap();
+    guard.flush_timeout(Duration::from_secs(20)).unwrap();
+    let c = status.status().counters;
+    eprintln!(
+        "restart: {traces} traces in {elapsed:.1?} ({:.0} spans/s), worst trace on the app thread {worst:?}, delivery resumed {resumed_after:?} after the agent came back, retry buffer peak {peak} bytes",
+        (2 * traces) as f64 / elapsed.as_secs_f64()
+    );
+    assert_eq!(c.spans_dropped(), 0, "{c:#?}");
+    assert_eq!(accepted_once(&agent) as u64, 2 * traces);
+    assert!(peak > 0 && peak <= cap, "{peak}");
+    // Within the one-second probe interval (with slack for a loaded machine).
+    assert!(resumed_after < Duration::from_secs(3), "{resumed_after:?}");
+}
+
+#[test]
+fn a_stalled_agent_is_reported_well_before_the_timeout_and_holds_nothing_up() {
+    capture_lines();
+    // Both request slots stall for 6 s; the agent timeout is the default 10 s.
+    let stall = Duration::from_secs(6);
+    let agent = FaultAgent::tcp(vec![Fault::Stall(stall), Fault::Stall(stall)]);
+    let (dispatch, guard) = dd_trace_test_support::tracer_with(
+        &agent.url(),
+        &[("DD_SERVICE", "faults")],
+        Duration::from_millis(100),
+    );
+    let started = Instant::now();
+    let mut made = 0;
+    let mut reported = None;
+    while started.elapsed() < Duration::from_millis(5500) {
+        make_traces(&dispatch, 10);
+        made += 10;
+        let status = guard.status();
+        if reported.is_none() && status.agent.state == AgentState::Stalled {
+            reported = Some(started.elapsed());
+            assert_eq!(status.counters.spans_dropped(), 0);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let reported = reported.expect("the stall shows in the status");
+    eprintln!("stall: reported {reported:?} after the first send (timeout 10 s)");
+    assert!(reported < Duration::from_secs(6), "{reported:?}");
+    let status = guard.status();
+    assert!(
+        status.retry_buffer.payloads > 0,
+        "later payloads wait: {status:#?}"
+    );
+    assert_eq!(status.queued_chunks, 0, "the queue keeps draining");
+    let warning = lines_about(&agent.url())
+        .into_iter()
+        .find(|l| l.contains("accepted the connection but has not answered"))
+        .expect("a warning about the stall");
+    assert!(warning.starts_with("WARN"), "{warning}");
+    guard.flush_timeout(Duration::from_secs(10)).unwrap();
+    let c = guard.status().counters;
+    assert_eq!(c.spans_dropped(), 0, "{c:#?}");
+    assert_eq!(accepted_once(&agent), 2 * made);
+    assert_eq!(guard.status().agent.state, AgentState::Accepting);
+}
+
+#[test]
+fn a_request_never_answered_is_given_up_at_the_timeout_and_not_sent_twice() {
+    let agent = FaultAgent::tcp(vec![Fault::Hang]);
+    let (dispatch, guard) = dd_trace_test_support::tracer(
+        &agent.url(),
+        &[("DD_SERVICE", "faults"), ("DD_TRACE_AGENT_TIMEOUT", "1")],
+    );
+    make_traces(&dispatch, 5);
+    guard.flush_timeout(Duration::from_secs(5)).unwrap();
+    let status = guard.status();
+    // It may have been processed: it is counted as dropped, never sent again.
+    assert_eq!(agent.count(), 1);
+    assert_eq!(status.counters.spans_dropped_send_failed, 10);
+    assert_eq!(status.errors[0].kind, "timeout");
+    make_traces(&dispatch, 5);
+    guard.flush().unwrap();
+    assert_eq!(accepted_once(&agent), 10);
+}
+
+/// One fault, then what the tracer must have done: how many attempts, and whether the spans
+/// were delivered, or dropped with the error kind the status names.
+struct Case {
+    faults: Vec<Fault>,
+    attempts: usize,
+    delivered: bool,
+    kind: &'static str,
+}
+
+#[test]
+fn every_kind_of_answer_is_handled_as_the_spec_decides() {
+    let case = |faults: Vec<Fault>, attempts, delivered, kind| Case {
+        faults,
+        attempts,
+        delivered,
+        kind,
+    };
+    let status = |code| Fault::Status(code);
+    let cases = [
+        case(vec![status(400)], 1, false, "HTTP 400"),
+        case(vec![status(403)], 1, false, "HTTP 403"),
+        case(vec![status(404)], 1, false, "HTTP 404"),
+        case(vec![status(413)], 1, false, "HTTP 413"),
+        case(vec![status(415)], 1, false, "HTTP 415"),
+        case(vec![status(408)], 2, true, "HTTP 408"),
+        case(vec![status(429), status(429)], 3, true, "HTTP 429"),
+        case(vec![status(500)], 2, true, "HTTP 500"),
+        case(vec![status(503); 4], 4, false, "HTTP 503"),
+        case(vec![Fault::Close], 2, true, "connection closed"),
+        case(vec![Fault::Garbage], 2, true, "connection closed"),
+        case(vec![Fault::Stall(Duration::from_millis(300))], 1, true, ""),
+    ];
+    for Case {
+        faults,
+        attempts,
+        delivered,
+        kind,
+    } in cases
+    {
+        let label = format!("{faults:?}");
+        let agent = FaultAgent::tcp(faults);
+        let (dispatch, guard) = tracer(&agent.url());
+        make_traces(&dispatch, 5);
+        guard.flush().unwrap();
+        let s = guard.status();
+        assert_eq!(agent.count(), attempts, "{label}");
+        assert_eq!(
+            s.counters.spans_sent + s.counters.spans_dropped(),
+            10,
+            "{label}"
+        );
+        if delivered {
+            assert_eq!(accepted_once(&agent), 10, "{label}");
+            assert_eq!(s.agent.state, AgentState::Accepting, "{label}");
+        } else {
+            assert_eq!(s.counters.spans_dropped_send_failed, 10, "{label}");
+            assert_eq!(s.agent.state, AgentState::Failing, "{label}");
+        }
+        if !kind.is_empty() {
+            assert_eq!(s.errors[0].kind, kind, "{label}: {:?}", s.errors);
+            assert!(!s.errors[0].remedy.is_empty());
+        }
+        // The tracer keeps working whatever happened.
+        make_traces(&dispatch, 1);
+        guard.flush().unwrap();
+        assert_eq!(
+            guard.status().counters.spans_sent,
+            s.counters.spans_sent + 2,
+            "{label}"
+        );
+    }
+}
+
+#[test]
+fn nothing_listening_on_a_tcp_port_keeps_the_spans_and_names_the_host_variable() {
+    capture_lines();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (dispatch, guard) = tracer(&url);
+    make_traces(&dispatch, 3);
+    assert!(matches!(
+        guard.flush(),
+        Err(FlushError::AgentUnreachable(_))
+    ));
+    let s = guard.status();
+    assert_eq!(s.errors[0].kind, "connection refused");
+    assert!(
+        s.errors[0].remedy.contains("DD_AGENT_HOST"),
+        "{:?}",
+        s.errors
+    );
+    assert_eq!(s.retry_buffer.spans, 6);
+    // Shutdown gives up at its deadline and counts what it could not deliver.
+    let handle = guard.status_handle();
+    let started = Instant::now();
+    assert_eq!(guard.shutdown(Duration::from_secs(2)), Ok(()));
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(handle.status().counters.spans_dropped_shutdown, 6);
+    assert!(lines_about(&url)
+        .iter()
+        .any(|l| l.contains("shutdown: 6 spans not yet delivered") && l.contains("unreachable")));
+}
+
+#[test]
+fn shutdown_with_the_agent_up_delivers_every_finished_span() {
+    let agent = FaultAgent::tcp(vec![]);
+    let (dispatch, guard) = tracer(&agent.url());
+    // As many traces as the hand-off queue holds (made flat out, faster than a debug build's
+    // worker drains them), all finished before the shutdown starts.
+    make_traces(&dispatch, dd_trace::config::DEFAULT_QUEUE_CAPACITY);
+    let handle = guard.status_handle();
+    assert_eq!(guard.shutdown(Duration::from_secs(10)), Ok(()));
+    let c = handle.status().counters;
+    assert_eq!(c.spans_dropped(), 0, "{c:#?}");
+    assert_eq!(
+        accepted_once(&agent),
+        2 * dd_trace::config::DEFAULT_QUEUE_CAPACITY
+    );
+}
+
+#[test]
+fn a_panic_unwinding_out_of_main_still_delivers_the_spans() {
+    let agent = FaultAgent::tcp(vec![]);
+    let out = Command::new(env!("CARGO_BIN_EXE_dd-trace-probe"))
+        .env("DD_TRACE_AGENT_URL", agent.url())
+        .env("DD_TRACE_STARTUP_LOGS", "false")
+        .env("PROBE_QUIET", "1")
+        .env("PROBE_TRACES", "50")
+        .env("PROBE_PANIC", "1")
+        .output()
+        .expect("probe runs");
+    assert!(!out.status.success(), "the probe panics");
+    assert_eq!(accepted_once(&agent), 100);
 }
 
 #[test]
@@ -147,7 +489,8 @@ fn an_unreachable_agent_and_a_bad_variable_each_give_one_warning() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
-    assert_eq!(warnings.len(), 2, "{stderr}");
+    // The variable, the agent, and what shutdown had to drop.
+    assert_eq!(warnings.len(), 3, "{stderr}");
     let variable = warnings
         .iter()
         .find(|l| l.contains("DD_TRACE_SAMPLE_RATE"))
@@ -160,7 +503,16 @@ fn an_unreachable_agent_and_a_bad_variable_each_give_one_warning() {
         .iter()
         .find(|l| l.contains(socket))
         .expect("a warning naming the address");
-    assert!(agent.contains("cannot connect"), "{agent}");
+    assert!(
+        agent.contains("cannot connect") && agent.contains("hostPath"),
+        "{agent}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|l| l.contains("shutdown: 120 spans not yet delivered")),
+        "{stderr}"
+    );
     // At exit, one line sums up what was lost.
     let summary: Vec<&str> = stderr
         .lines()
@@ -168,7 +520,7 @@ fn an_unreachable_agent_and_a_bad_variable_each_give_one_warning() {
         .collect();
     assert_eq!(summary.len(), 1, "{stderr}");
     assert!(
-        summary[0].contains("120 dropped") && summary[0].contains("120 after failed sends"),
+        summary[0].contains("120 dropped") && summary[0].contains("120 at shutdown"),
         "{}",
         summary[0]
     );

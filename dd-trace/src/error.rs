@@ -92,6 +92,10 @@ pub enum FlushError {
     /// The deadline passed before everything was delivered (or given up on).
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// The agent cannot be reached: what was finished waits in the retry buffer and is sent
+    /// when the agent is back (or dropped and counted at shutdown).
+    #[error("the Datadog agent is unreachable ({0}); traces wait in the retry buffer")]
+    AgentUnreachable(String),
     /// The worker has stopped; nothing more can be sent.
     #[error("the dd-trace worker has stopped")]
     Stopped,

@@ -15,7 +15,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::diagnostics::{TracerStatus, TracerStatusHandle};
 use crate::error::{FlushError, InitError};
-use crate::export::worker::Command;
+use crate::export::worker::{Command, FlushOutcome};
 use crate::tracer::Tracer;
 use crate::DatadogLayer;
 
@@ -70,8 +70,9 @@ impl DatadogGuard {
     /// was given up on), at most the shutdown timeout. Blocks the calling thread.
     ///
     /// # Errors
-    /// [`FlushError::Timeout`] if the deadline passed, [`FlushError::Stopped`] if the worker is
-    /// gone.
+    /// [`FlushError::Timeout`] if the deadline passed, [`FlushError::AgentUnreachable`] if the
+    /// agent could not be reached (the traces wait in the retry buffer),
+    /// [`FlushError::Stopped`] if the worker is gone.
     pub fn flush(&self) -> Result<(), FlushError> {
         self.flush_timeout(self.shutdown_timeout)
     }
@@ -93,8 +94,11 @@ impl DatadogGuard {
             .send(Command::Flush(worker_deadline, reply))
             .map_err(|_| FlushError::Stopped)?;
         match done.recv_timeout(timeout) {
-            Ok(true) => Ok(()),
-            Ok(false) | Err(RecvTimeoutError::Timeout) => Err(FlushError::Timeout(timeout)),
+            Ok(FlushOutcome::Done) => Ok(()),
+            Ok(FlushOutcome::Unreachable(cause)) => Err(FlushError::AgentUnreachable(cause)),
+            Ok(FlushOutcome::TimedOut) | Err(RecvTimeoutError::Timeout) => {
+                Err(FlushError::Timeout(timeout))
+            }
             Err(RecvTimeoutError::Disconnected) => Err(FlushError::Stopped),
         }
     }

@@ -304,7 +304,11 @@ pub mod testing;
 mod tracer;
 
 pub use config::{AgentEndpoint, DatadogLayerBuilder};
-pub use diagnostics::{CounterSnapshot, SamplingStatus, TracerStatus, TracerStatusHandle};
+pub use diagnostics::{
+    reset_diagnostics_handler, set_diagnostics_handler, AgentInfo, AgentState, AgentStatus,
+    CounterSnapshot, DeliveryError, DiagnosticLevel, RetryBufferStatus, SamplingStatus,
+    TracerStatus, TracerStatusHandle,
+};
 pub use error::{AgentUrlError, BuildError, FlushError, InitError};
 pub use export::transport::TRACER_VERSION;
 pub use guard::{init, try_init, DatadogGuard};

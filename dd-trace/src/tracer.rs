@@ -11,16 +11,17 @@ use arc_swap::ArcSwap;
 use tokio::sync::mpsc::unbounded_channel;
 
 use crate::config::{Config, MAX_BUFFERED_SPANS_PER_TRACE};
-use crate::diagnostics::{startup, Counters};
+use crate::diagnostics::{startup, AgentHealth, Counters};
 use crate::error::BuildError;
 use crate::export::encode::{EncodeContext, PayloadEncoder, DEFAULT_PAYLOAD_FLUSH_BYTES};
 use crate::export::process::Processor;
 use crate::export::queue::ChunkQueue;
 use crate::export::transport::container::ContainerInfo;
 use crate::export::transport::{AgentRates, Destination, Transport};
-use crate::export::worker;
+use crate::export::worker::{self, WorkerSetup};
 use crate::guard::{DatadogGuard, WorkerHandle};
 use crate::model::clock::WallClock;
+use crate::model::trace::OpenTraces;
 use crate::propagation::PropagationConfig;
 use crate::sampling::{Sampler, SamplerConfig, SpanSampler};
 use crate::DatadogLayer;
@@ -41,7 +42,14 @@ pub(crate) struct Tracer {
     /// The span sampling rules in effect (the worker owns them), for status.
     pub(crate) span_sampling_rules: Vec<String>,
     pub(crate) agent_rates: ArcSwap<AgentRates>,
-    pub(crate) last_error: Mutex<Option<String>>,
+    /// What the worker knows about the agent (state, `/info`, errors, retry buffer).
+    pub(crate) health: Mutex<AgentHealth>,
+    /// Local traces with open spans, against `DD_TRACE_MAX_OPEN_TRACES`.
+    pub(crate) open_traces: OpenTraces,
+    /// Open spans one local trace may have.
+    pub(crate) max_open_spans_per_trace: usize,
+    /// The configuration in effect, for status and flares.
+    pub(crate) configuration: Vec<(String, String)>,
     /// Events at or above this level become span events.
     pub(crate) span_events_level: Option<tracing::Level>,
     /// How traces are extracted from and injected into headers.
@@ -113,7 +121,10 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
             .map(ToString::to_string)
             .collect(),
         agent_rates: ArcSwap::default(),
-        last_error: Mutex::new(None),
+        health: Mutex::new(AgentHealth::default()),
+        open_traces: OpenTraces::new(config.max_open_traces),
+        max_open_spans_per_trace: config.max_open_spans_per_trace,
+        configuration: config.effective(),
         propagation: Arc::new(config.propagation.clone()),
     });
     let encoder = PayloadEncoder::new(
@@ -133,12 +144,16 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
     let external_env = config.external_env.clone();
     let processor = Processor::new(SpanSampler::new(config.span_sampling_rules.clone()));
     let thread = worker::spawn(
-        Arc::clone(&tracer),
-        processor,
-        encoder,
+        WorkerSetup {
+            tracer: Arc::clone(&tracer),
+            processor,
+            encoder,
+            flush_interval: config.flush_interval,
+            agent_timeout: timeout,
+            retry_buffer_bytes: config.retry_buffer_bytes,
+            commands: receiver,
+        },
         move || Transport::new(destination, timeout, &container, external_env.as_deref()),
-        config.flush_interval,
-        receiver,
     )?;
     Ok((
         DatadogLayer::new(Some(Arc::clone(&tracer))),

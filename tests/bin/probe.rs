@@ -1,7 +1,8 @@
 //! A small traced program for the fault tests: configured only by `DD_*` variables, it makes
 //! `PROBE_TRACES` two-span traces per round for `PROBE_ROUNDS` rounds a little over one flush
 //! interval apart, logging JSON with correlation ids to stdout (unless `PROBE_QUIET` is set).
-//! `PROBE_QUEUE_CAPACITY` sets the hand-off queue's capacity.
+//! `PROBE_QUEUE_CAPACITY` sets the hand-off queue's capacity; `PROBE_PANIC` makes it panic at
+//! the end, with its guard alive.
 
 use std::time::Duration;
 
@@ -44,6 +45,10 @@ fn main() {
                 tracing::info_span!("probe.step").in_scope(|| tracing::info!("working"));
             });
         }
+    }
+    if std::env::var_os("PROBE_PANIC").is_some() {
+        // Unwinding out of main drops the guard, which delivers what finished.
+        panic!("the probe panics with its guard alive");
     }
     drop(guard);
 }

@@ -5,13 +5,15 @@
 //!
 //! Tests of the layer itself that need no agent use `dd_trace::testing` instead.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod fault_agent;
+pub use fault_agent::{Fault, FaultAgent, Received};
 
 use dd_trace::{DatadogGuard, DatadogLayer};
 use serde_json::Value;
@@ -43,6 +45,15 @@ pub fn runtime_with(dispatch: &Dispatch) -> tokio::runtime::Runtime {
 /// nothing from the process environment), with its guard. The periodic flush is an hour, so
 /// payloads go out only on `flush()` or drop and tests can count requests exactly.
 pub fn tracer(agent_url: &str, vars: &[(&str, &str)]) -> (Dispatch, DatadogGuard) {
+    tracer_with(agent_url, vars, Duration::from_secs(3600))
+}
+
+/// [`tracer`] with a periodic flush every `flush_interval`.
+pub fn tracer_with(
+    agent_url: &str,
+    vars: &[(&str, &str)],
+    flush_interval: Duration,
+) -> (Dispatch, DatadogGuard) {
     let mut env: std::collections::HashMap<String, String> = vars
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -51,7 +62,7 @@ pub fn tracer(agent_url: &str, vars: &[(&str, &str)]) -> (Dispatch, DatadogGuard
     env.insert("DD_TRACE_STARTUP_LOGS".into(), "false".into());
     let (layer, guard) = DatadogLayer::builder()
         .with_variable_source(move |k| env.get(k).cloned())
-        .with_flush_interval(std::time::Duration::from_secs(3600))
+        .with_flush_interval(flush_interval)
         .build()
         .expect("tracer builds");
     (
@@ -329,138 +340,4 @@ pub fn http_get(port: u16, path: &str) -> Result<String, String> {
         return Err(head.lines().next().unwrap_or_default().to_string());
     }
     Ok(body.to_string())
-}
-
-/// A request received by [`FaultAgent`].
-#[derive(Debug, Clone)]
-pub struct Received {
-    /// Header names (lowercase) and values.
-    pub headers: Vec<(String, String)>,
-    /// The request body.
-    pub body: Vec<u8>,
-}
-
-/// An agent of our own that answers trace requests with scripted statuses (then 200 once
-/// the script runs out), recording each request. A scripted status of [`FaultAgent::HANG`]
-/// reads the request and never answers it.
-#[derive(Debug)]
-pub struct FaultAgent {
-    /// The TCP port it listens on.
-    pub port: u16,
-    /// Requests recorded (all of them, unless it is a sink).
-    pub received: Arc<Mutex<Vec<Received>>>,
-    /// Requests answered, recorded or not.
-    pub answered: Arc<AtomicUsize>,
-}
-
-impl FaultAgent {
-    /// In a script: read the request, then hold the connection without answering.
-    pub const HANG: u16 = 0;
-
-    /// An agent that answers with `statuses` in turn and records every request.
-    pub fn start(statuses: Vec<u16>) -> FaultAgent {
-        Self::spawn(statuses, true)
-    }
-
-    /// An agent that accepts everything and only counts requests (a sink for benchmarks).
-    pub fn sink() -> FaultAgent {
-        Self::spawn(Vec::new(), false)
-    }
-
-    fn spawn(statuses: Vec<u16>, record: bool) -> FaultAgent {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let answered = Arc::new(AtomicUsize::new(0));
-        let peer = Peer {
-            log: Arc::clone(&received),
-            answered: Arc::clone(&answered),
-            script: Arc::new(Mutex::new(statuses.into_iter())),
-            record,
-        };
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let peer = peer.clone();
-                std::thread::spawn(move || serve(stream, &peer));
-            }
-        });
-        FaultAgent {
-            port,
-            received,
-            answered,
-        }
-    }
-
-    /// `http://127.0.0.1:…` for this agent.
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Requests recorded so far.
-    pub fn count(&self) -> usize {
-        self.received.lock().unwrap().len()
-    }
-}
-
-#[derive(Clone)]
-struct Peer {
-    log: Arc<Mutex<Vec<Received>>>,
-    answered: Arc<AtomicUsize>,
-    script: Arc<Mutex<std::vec::IntoIter<u16>>>,
-    record: bool,
-}
-
-fn serve(stream: TcpStream, peer: &Peer) {
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-            }
-        }
-        let len = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        if peer.record {
-            peer.log.lock().unwrap().push(Received { headers, body });
-        }
-        peer.answered.fetch_add(1, Ordering::Relaxed);
-        let status = peer.script.lock().unwrap().next().unwrap_or(200);
-        if status == FaultAgent::HANG {
-            std::thread::sleep(std::time::Duration::from_secs(60));
-            return;
-        }
-        let reply = if status == 200 {
-            r#"{"rate_by_service":{"service:,env:":1}}"#
-        } else {
-            "scripted failure"
-        };
-        let response = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{reply}",
-            reply.len()
-        );
-        if reader.get_mut().write_all(response.as_bytes()).is_err() {
-            return;
-        }
-    }
 }

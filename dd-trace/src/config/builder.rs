@@ -61,6 +61,9 @@ pub struct DatadogLayerBuilder {
     flush_interval: Option<Duration>,
     queue_capacity: Option<usize>,
     shutdown_timeout: Option<Duration>,
+    retry_buffer_bytes: Option<u64>,
+    max_open_traces: Option<usize>,
+    max_open_spans_per_trace: Option<usize>,
     #[cfg(any(test, feature = "testing"))]
     in_memory: Option<crate::testing::InMemoryExporter>,
 }
@@ -269,6 +272,32 @@ impl DatadogLayerBuilder {
         self
     }
 
+    /// Bytes of encoded payloads kept while the agent is unreachable, stalled or slow (default
+    /// [`DEFAULT_RETRY_BUFFER_BYTES`](super::DEFAULT_RETRY_BUFFER_BYTES), about 9 s of
+    /// 10 000 spans per second); past this new payloads are dropped and counted. One payload
+    /// is always kept, whatever the value.
+    pub fn with_retry_buffer_bytes(mut self, bytes: u64) -> Self {
+        self.retry_buffer_bytes = Some(bytes);
+        self
+    }
+
+    /// Local traces with open spans the tracer records at once (default
+    /// [`DEFAULT_MAX_OPEN_TRACES`](super::DEFAULT_MAX_OPEN_TRACES), at least 1); spans of
+    /// traces started past it are not recorded, and counted in
+    /// [`CounterSnapshot::spans_dropped_trace_limits`](crate::CounterSnapshot::spans_dropped_trace_limits).
+    pub fn with_max_open_traces(mut self, traces: usize) -> Self {
+        self.max_open_traces = Some(traces.max(1));
+        self
+    }
+
+    /// Open spans one local trace may have (default
+    /// [`DEFAULT_MAX_OPEN_SPANS_PER_TRACE`](super::DEFAULT_MAX_OPEN_SPANS_PER_TRACE), at
+    /// least 1); its spans started past it are not recorded, and counted.
+    pub fn with_max_open_spans_per_trace(mut self, spans: usize) -> Self {
+        self.max_open_spans_per_trace = Some(spans.max(1));
+        self
+    }
+
     /// How long dropping the [`DatadogGuard`] may wait for traces to be sent (default
     /// [`DEFAULT_SHUTDOWN_TIMEOUT`](super::DEFAULT_SHUTDOWN_TIMEOUT)).
     pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
@@ -299,7 +328,7 @@ impl DatadogLayerBuilder {
     }
 
     /// The environment with this builder's overrides applied, warnings printed.
-    fn into_config(self) -> Result<Config, BuildError> {
+    pub(crate) fn into_config(self) -> Result<Config, BuildError> {
         let variables: VariableSource = self
             .variables
             .unwrap_or_else(|| Box::new(|name| std::env::var(name).ok()));
@@ -310,6 +339,7 @@ impl DatadogLayerBuilder {
         if let Some(url) = self.agent_url {
             config.agent = AgentEndpoint::parse(&url)
                 .map_err(|reason| BuildError::InvalidAgentUrl { url, reason })?;
+            config.agent_source = super::AgentSource::Builder;
         }
         if let Some(rate) = self.sample_rate {
             if !(0.0..=1.0).contains(&rate) {
@@ -368,6 +398,12 @@ impl DatadogLayerBuilder {
         config.flush_interval = config.flush_interval.max(Duration::from_millis(1));
         set(&mut config.queue_capacity, self.queue_capacity);
         set(&mut config.shutdown_timeout, self.shutdown_timeout);
+        set(&mut config.retry_buffer_bytes, self.retry_buffer_bytes);
+        set(&mut config.max_open_traces, self.max_open_traces);
+        set(
+            &mut config.max_open_spans_per_trace,
+            self.max_open_spans_per_trace,
+        );
         #[cfg(any(test, feature = "testing"))]
         {
             config.in_memory = self.in_memory;

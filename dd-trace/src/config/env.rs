@@ -72,3 +72,10 @@ pub const DD_LOGS_INJECTION: &str = "DD_LOGS_INJECTION";
 /// `tracing` events at or above this level inside a span become span events on it (`trace`,
 /// `debug`, `info`, `warn`, `error`); unset or `off`: none.
 pub const DD_TRACE_SPAN_EVENTS_LEVEL: &str = "DD_TRACE_SPAN_EVENTS_LEVEL";
+/// dd-trace's own: bytes of encoded payloads kept while the agent is unreachable or slow (the
+/// retry buffer); past this new payloads are dropped and counted.
+pub const DD_TRACE_RETRY_BUFFER_BYTES: &str = "DD_TRACE_RETRY_BUFFER_BYTES";
+/// dd-trace's own: local traces with open spans recorded at once.
+pub const DD_TRACE_MAX_OPEN_TRACES: &str = "DD_TRACE_MAX_OPEN_TRACES";
+/// dd-trace's own: open spans one local trace may have.
+pub const DD_TRACE_MAX_OPEN_SPANS_PER_TRACE: &str = "DD_TRACE_MAX_OPEN_SPANS_PER_TRACE";

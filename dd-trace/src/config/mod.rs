@@ -44,6 +44,13 @@ pub const DEFAULT_PARTIAL_FLUSH_MIN_SPANS: usize = 1000;
 pub const MAX_BUFFERED_SPANS_PER_TRACE: usize = 10_000;
 /// Traces per second sampling rules may keep when `DD_TRACE_RATE_LIMIT` is unset.
 pub const DEFAULT_TRACE_RATE_LIMIT: f64 = 100.0;
+/// Local traces with open spans the tracer records at once; spans of new traces past this are
+/// not recorded (and counted), so spans never closed (leaked futures) cannot grow memory
+/// forever.
+pub const DEFAULT_MAX_OPEN_TRACES: usize = 100_000;
+/// Open spans one local trace may have; past this its new spans are not recorded (and counted).
+pub const DEFAULT_MAX_OPEN_SPANS_PER_TRACE: usize = 100_000;
+pub use crate::export::outbox::DEFAULT_RETRY_BUFFER_BYTES;
 /// How long dropping the guard waits for finished traces to be sent.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -61,6 +68,8 @@ pub(crate) struct Config {
     pub(crate) span_sampling_rules: Vec<SpanRule>,
     pub(crate) propagation: PropagationConfig,
     pub(crate) agent: AgentEndpoint,
+    /// Where the agent address came from, for the doctor.
+    pub(crate) agent_source: AgentSource,
     pub(crate) agent_timeout: Duration,
     pub(crate) entity_id: Option<String>,
     pub(crate) external_env: Option<String>,
@@ -76,6 +85,9 @@ pub(crate) struct Config {
     pub(crate) flush_interval: Duration,
     pub(crate) queue_capacity: usize,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) retry_buffer_bytes: u64,
+    pub(crate) max_open_traces: usize,
+    pub(crate) max_open_spans_per_trace: usize,
     /// Finished chunks go here instead of to the agent.
     #[cfg(any(test, feature = "testing"))]
     pub(crate) in_memory: Option<crate::testing::InMemoryExporter>,
@@ -125,7 +137,7 @@ pub(crate) fn from_env(
         .unwrap_or(DEFAULT_TRACE_RATE_LIMIT);
     let span_sampling_rules = span_rules(&mut r);
     let propagation = propagation(&mut r);
-    let agent = resolve_agent(&mut r, socket_exists);
+    let (agent, agent_source) = resolve_agent(&mut r, socket_exists);
     let agent_timeout = r
         .parse(
             env::DD_TRACE_AGENT_TIMEOUT,
@@ -170,6 +182,24 @@ pub(crate) fn from_env(
             },
         )
         .unwrap_or(DEFAULT_PARTIAL_FLUSH_MIN_SPANS);
+    let mut limit = |var: &str, default: u64| {
+        r.parse(
+            var,
+            "a whole number, at least 1",
+            &default.to_string(),
+            |s| s.parse::<u64>().ok().filter(|n| *n >= 1),
+        )
+        .unwrap_or(default)
+    };
+    let retry_buffer_bytes = limit(env::DD_TRACE_RETRY_BUFFER_BYTES, DEFAULT_RETRY_BUFFER_BYTES);
+    let max_open_traces = limit(
+        env::DD_TRACE_MAX_OPEN_TRACES,
+        DEFAULT_MAX_OPEN_TRACES as u64,
+    );
+    let max_open_spans_per_trace = limit(
+        env::DD_TRACE_MAX_OPEN_SPANS_PER_TRACE,
+        DEFAULT_MAX_OPEN_SPANS_PER_TRACE as u64,
+    );
     let config = Config {
         service,
         env: env_name,
@@ -182,6 +212,7 @@ pub(crate) fn from_env(
         span_sampling_rules,
         propagation,
         agent,
+        agent_source,
         agent_timeout,
         entity_id,
         external_env,
@@ -196,6 +227,9 @@ pub(crate) fn from_env(
         flush_interval: DEFAULT_FLUSH_INTERVAL,
         queue_capacity: DEFAULT_QUEUE_CAPACITY,
         shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        retry_buffer_bytes,
+        max_open_traces: usize::try_from(max_open_traces).unwrap_or(usize::MAX),
+        max_open_spans_per_trace: usize::try_from(max_open_spans_per_trace).unwrap_or(usize::MAX),
         #[cfg(any(test, feature = "testing"))]
         in_memory: None,
     };
@@ -352,12 +386,47 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// Where the agent's address came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum AgentSource {
+    /// `DatadogLayerBuilder::with_agent_url`.
+    Builder,
+    /// `DD_TRACE_AGENT_URL`.
+    Url,
+    /// `DD_AGENT_HOST` and/or `DD_TRACE_AGENT_PORT`.
+    HostPort,
+    /// Nothing was configured and the node agent's socket exists.
+    DefaultSocket,
+    /// Nothing was configured and the default socket does not exist.
+    Default,
+}
+
+impl AgentSource {
+    /// Why this address is used, for people.
+    pub(crate) fn explain(&self) -> &'static str {
+        match self {
+            AgentSource::Builder => "set in code with DatadogLayerBuilder::with_agent_url",
+            AgentSource::Url => "from DD_TRACE_AGENT_URL",
+            AgentSource::HostPort => "from DD_AGENT_HOST / DD_TRACE_AGENT_PORT",
+            AgentSource::DefaultSocket => {
+                "nothing configured, and the node agent's socket /var/run/datadog/apm.socket exists"
+            }
+            AgentSource::Default => {
+                "nothing configured (no DD_TRACE_AGENT_URL, DD_AGENT_HOST or DD_TRACE_AGENT_PORT) and /var/run/datadog/apm.socket does not exist: the default"
+            }
+        }
+    }
+}
+
 /// `DD_TRACE_AGENT_URL`, else `DD_AGENT_HOST`/`DD_TRACE_AGENT_PORT`, else the default
 /// socket if it exists, else `http://localhost:8126`.
-fn resolve_agent(r: &mut Reader<'_>, socket_exists: &dyn Fn(&Path) -> bool) -> AgentEndpoint {
+fn resolve_agent(
+    r: &mut Reader<'_>,
+    socket_exists: &dyn Fn(&Path) -> bool,
+) -> (AgentEndpoint, AgentSource) {
     if let Some(url) = r.string(env::DD_TRACE_AGENT_URL) {
         match AgentEndpoint::parse(&url) {
-            Ok(endpoint) => return endpoint,
+            Ok(endpoint) => return (endpoint, AgentSource::Url),
             Err(reason) => r.warnings.push(format!(
                 "invalid {}={url:?}: {reason}; using DD_AGENT_HOST/DD_TRACE_AGENT_PORT or the default agent address",
                 env::DD_TRACE_AGENT_URL
@@ -372,12 +441,146 @@ fn resolve_agent(r: &mut Reader<'_>, socket_exists: &dyn Fn(&Path) -> bool) -> A
         |s| s.parse::<u16>().ok().filter(|&p| p != 0),
     );
     let port_set = r.string(env::DD_TRACE_AGENT_PORT).is_some();
-    if host.is_none() && !port_set && socket_exists(Path::new(DEFAULT_AGENT_SOCKET)) {
-        return AgentEndpoint::Unix(PathBuf::from(DEFAULT_AGENT_SOCKET));
+    let configured = host.is_some() || port_set;
+    if !configured && socket_exists(Path::new(DEFAULT_AGENT_SOCKET)) {
+        return (
+            AgentEndpoint::Unix(PathBuf::from(DEFAULT_AGENT_SOCKET)),
+            AgentSource::DefaultSocket,
+        );
     }
-    AgentEndpoint::Http {
+    let endpoint = AgentEndpoint::Http {
         host: bracket_ipv6(host.as_deref().unwrap_or(DEFAULT_AGENT_HOST)),
         port: port.unwrap_or(DEFAULT_AGENT_PORT),
+    };
+    let source = if configured {
+        AgentSource::HostPort
+    } else {
+        AgentSource::Default
+    };
+    (endpoint, source)
+}
+
+impl Config {
+    /// The configuration in effect as `(variable, value)` pairs, for the status, the doctor
+    /// and flares. Tag values whose key suggests a secret are redacted.
+    pub(crate) fn effective(&self) -> Vec<(String, String)> {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        let secs = |d: Duration| format!("{}", d.as_secs_f64());
+        let styles = |s: &[PropagationStyle]| {
+            s.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let tags = self
+            .tags
+            .iter()
+            .map(|(k, v)| format!("{k}:{}", redact(k, v)))
+            .collect::<Vec<_>>()
+            .join(",");
+        let rules = |rules: Vec<String>| format!("[{}]", rules.join(","));
+        [
+            (env::DD_SERVICE, self.service.clone()),
+            (env::DD_ENV, opt(&self.env)),
+            (env::DD_VERSION, opt(&self.version)),
+            (env::DD_TAGS, tags),
+            (env::DD_TRACE_ENABLED, self.enabled.to_string()),
+            (
+                env::DD_TRACE_SAMPLE_RATE,
+                self.sample_rate.map(|r| r.to_string()).unwrap_or_default(),
+            ),
+            (
+                env::DD_TRACE_SAMPLING_RULES,
+                rules(
+                    self.sampling_rules
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                ),
+            ),
+            (env::DD_TRACE_RATE_LIMIT, self.rate_limit.to_string()),
+            (
+                env::DD_SPAN_SAMPLING_RULES,
+                rules(
+                    self.span_sampling_rules
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                ),
+            ),
+            (env::DD_TRACE_AGENT_URL, self.agent.to_string()),
+            (env::DD_TRACE_AGENT_TIMEOUT, secs(self.agent_timeout)),
+            (
+                env::DD_TRACE_PROPAGATION_STYLE_INJECT,
+                styles(&self.propagation.inject),
+            ),
+            (
+                env::DD_TRACE_PROPAGATION_STYLE_EXTRACT,
+                styles(&self.propagation.extract),
+            ),
+            (env::DD_ENTITY_ID, opt(&self.entity_id)),
+            (env::DD_EXTERNAL_ENV, opt(&self.external_env)),
+            (env::DD_TRACE_STARTUP_LOGS, self.startup_logs.to_string()),
+            (env::DD_TRACE_DEBUG, self.debug.to_string()),
+            (
+                env::DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED,
+                self.trace_id_128_bit.to_string(),
+            ),
+            (
+                env::DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED,
+                self.log_trace_id_128_bit.to_string(),
+            ),
+            (env::DD_LOGS_INJECTION, self.logs_injection.to_string()),
+            (
+                env::DD_TRACE_SPAN_EVENTS_LEVEL,
+                self.span_events_level
+                    .map_or_else(|| "off".to_string(), |l| l.to_string().to_lowercase()),
+            ),
+            (
+                env::DD_TRACE_PARTIAL_FLUSH_ENABLED,
+                self.partial_flush.to_string(),
+            ),
+            (
+                env::DD_TRACE_PARTIAL_FLUSH_MIN_SPANS,
+                self.partial_flush_min_spans.to_string(),
+            ),
+            (
+                env::DD_TRACE_RETRY_BUFFER_BYTES,
+                self.retry_buffer_bytes.to_string(),
+            ),
+            (
+                env::DD_TRACE_MAX_OPEN_TRACES,
+                self.max_open_traces.to_string(),
+            ),
+            (
+                env::DD_TRACE_MAX_OPEN_SPANS_PER_TRACE,
+                self.max_open_spans_per_trace.to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}
+
+/// `value`, or `<redacted>` when `key` names something secret.
+pub(crate) fn redact<'a>(key: &str, value: &'a str) -> &'a str {
+    let key = key.to_ascii_lowercase();
+    let secret = [
+        "key",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "auth",
+        "credential",
+    ]
+    .iter()
+    .any(|s| key.contains(s));
+    if secret {
+        "<redacted>"
+    } else {
+        value
     }
 }
 

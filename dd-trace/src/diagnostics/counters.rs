@@ -50,6 +50,17 @@ counters! {
     chunks_dropped_send_failed,
     /// Spans in those payloads.
     spans_dropped_send_failed,
+    /// Payloads dropped because the retry buffer was full.
+    payloads_dropped_retry_buffer_full,
+    /// Spans in those payloads.
+    spans_dropped_retry_buffer_full,
+    /// Chunks drained from the hand-off queue by the worker.
+    chunks_received,
+    /// Spans in those chunks.
+    spans_received,
+    /// Spans not recorded because their trace, or the tracer, was over its open-trace limits
+    /// (spans never closed, e.g. leaked futures, must not grow memory forever).
+    spans_dropped_trace_limits,
     /// Chunks dropped because the tracer had shut down or its shutdown timed out.
     chunks_dropped_shutdown,
     /// Spans dropped for the same reason.
@@ -68,9 +79,14 @@ impl Counters {
 }
 
 impl CounterSnapshot {
-    /// Spans dropped for any reason: at the full queue, after failed sends, or at shutdown.
+    /// Spans dropped for any reason: at the full queue, after failed sends, with the retry
+    /// buffer full, at shutdown, or over the open-trace limits.
     pub fn spans_dropped(&self) -> u64 {
-        self.spans_dropped_queue_full + self.spans_dropped_send_failed + self.spans_dropped_shutdown
+        self.spans_dropped_queue_full
+            + self.spans_dropped_send_failed
+            + self.spans_dropped_retry_buffer_full
+            + self.spans_dropped_shutdown
+            + self.spans_dropped_trace_limits
     }
 }
 

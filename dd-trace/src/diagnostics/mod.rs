@@ -3,7 +3,7 @@
 //! In: counter increments from the layer (rare paths only: drops, partial flushes) and from the
 //! worker; delivery errors from the worker. Out: [`CounterSnapshot`]s and [`TracerStatus`]es
 //! for the app (any thread, through [`TracerStatusHandle`]), the startup configuration line,
-//! and warnings on stderr. Warnings are printed by the worker or at start, never on the app's
+//! and warnings on stderr (or to the app's handler, [`set_diagnostics_handler`]). Warnings are printed by the worker or at start, never on the app's
 //! span path, and never through `tracing` (so they cannot feed back into the tracer).
 
 mod counters;
@@ -13,7 +13,12 @@ mod status;
 
 pub use counters::CounterSnapshot;
 pub(crate) use counters::Counters;
-pub use status::{SamplingStatus, TracerStatus, TracerStatusHandle};
+pub use log::{reset_diagnostics_handler, set_diagnostics_handler, DiagnosticLevel};
+pub(crate) use status::AgentHealth;
+pub use status::{
+    AgentInfo, AgentState, AgentStatus, DeliveryError, RetryBufferStatus, SamplingStatus,
+    TracerStatus, TracerStatusHandle,
+};
 
 use std::error::Error;
 use std::fmt::{self, Write as _};

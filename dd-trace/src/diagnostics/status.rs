@@ -1,7 +1,9 @@
 //! The tracer's state as the app can read it, from any thread, at any time.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, PoisonError};
+use std::time::SystemTime;
 
 use super::CounterSnapshot;
 use crate::tracer::Tracer;
@@ -21,6 +23,18 @@ pub struct TracerStatus {
     pub counters: CounterSnapshot,
     /// The last delivery error, if any.
     pub last_error: Option<String>,
+    /// The agent as the worker last found it.
+    pub agent: AgentStatus,
+    /// The last delivery error of each kind, most recent first.
+    pub errors: Vec<DeliveryError>,
+    /// Payloads waiting to be sent (for a slot, or for the agent to come back).
+    pub retry_buffer: RetryBufferStatus,
+    /// Local traces with spans still open (bounded by
+    /// [`with_max_open_traces`](crate::DatadogLayerBuilder::with_max_open_traces)).
+    pub open_traces: u64,
+    /// The configuration in effect, as `(variable, value)` pairs in the order of the crate
+    /// docs' table; values that could hold secrets are redacted.
+    pub configuration: Vec<(String, String)>,
     /// The agent's latest sampling rates by `service:<svc>,env:<env>`, as it sent them.
     pub agent_rates: HashMap<String, f64>,
     /// How traces and spans are sampled.
@@ -41,6 +55,140 @@ pub struct SamplingStatus {
     /// The agent's rates as the sampler applies them (increases are capped at twice the
     /// previous rate per second), by `service:<svc>,env:<env>`.
     pub applied_agent_rates: HashMap<String, f64>,
+}
+
+/// How the agent last behaved, in [`AgentStatus::state`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AgentState {
+    /// Nothing has been sent yet.
+    #[default]
+    NotContacted,
+    /// The last request was accepted.
+    Accepting,
+    /// No connection could be made; payloads wait in the retry buffer.
+    Unreachable,
+    /// The agent accepted a connection but has not answered a request for a few seconds.
+    Stalled,
+    /// The agent answers with errors, or closes connections without answering.
+    Failing,
+}
+
+impl fmt::Display for AgentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AgentState::NotContacted => "not contacted yet",
+            AgentState::Accepting => "accepting traces",
+            AgentState::Unreachable => "unreachable",
+            AgentState::Stalled => "stalled (connection accepted, no answer)",
+            AgentState::Failing => "failing",
+        })
+    }
+}
+
+/// What the agent's `/info` endpoint says about it (spec §1.8).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AgentInfo {
+    /// The agent's version.
+    pub version: Option<String>,
+    /// The endpoints it serves, e.g. `/v0.4/traces`, `/v0.6/stats`.
+    pub endpoints: Vec<String>,
+    /// Whether it lets tracers drop unsampled (P0) traces after computing stats themselves.
+    pub client_drop_p0s: bool,
+    /// Whether it reads span events from a span's `span_events` field.
+    pub span_events: bool,
+    /// Tags it aggregates stats by, for client spans.
+    pub peer_tags: Vec<String>,
+    /// The obfuscation it expects a tracer computing stats to have applied.
+    pub obfuscation_version: Option<u32>,
+    /// The largest request body it accepts.
+    pub max_request_bytes: Option<u64>,
+}
+
+/// The agent, in [`TracerStatus::agent`].
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct AgentStatus {
+    /// Its address, or `in-memory` for the testing exporter.
+    pub url: String,
+    /// How it last behaved.
+    pub state: AgentState,
+    /// Since when it has been in that state.
+    pub since: Option<SystemTime>,
+    /// Its `/info`, when it answered one; `None` before the first answer and for agents
+    /// without `/info`.
+    pub info: Option<AgentInfo>,
+}
+
+/// The last delivery error of one kind, in [`TracerStatus::errors`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct DeliveryError {
+    /// The kind, e.g. `socket not found`, `connection refused`, `timeout`, `HTTP 503`.
+    pub kind: String,
+    /// The last error of that kind.
+    pub message: String,
+    /// What to do about it.
+    pub remedy: String,
+    /// When it last happened.
+    pub at: SystemTime,
+    /// How many times it happened.
+    pub count: u64,
+}
+
+/// Payloads waiting to be sent, in [`TracerStatus::retry_buffer`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryBufferStatus {
+    /// Payloads waiting.
+    pub payloads: usize,
+    /// Spans in them.
+    pub spans: u64,
+    /// Bytes of the payloads waiting or in flight.
+    pub bytes: u64,
+    /// The most bytes it holds (`DD_TRACE_RETRY_BUFFER_BYTES`).
+    pub capacity_bytes: u64,
+}
+
+/// What the worker knows about the agent, shared with status readers behind one mutex that
+/// only the worker and those readers take.
+#[derive(Debug, Default)]
+pub(crate) struct AgentHealth {
+    pub(crate) state: AgentState,
+    pub(crate) since: Option<SystemTime>,
+    pub(crate) info: Option<AgentInfo>,
+    pub(crate) errors: Vec<DeliveryError>,
+    pub(crate) retry_buffer: RetryBufferStatus,
+}
+
+impl AgentHealth {
+    /// Moves to `state`, noting the time if it changed.
+    pub(crate) fn set_state(&mut self, state: AgentState) {
+        if self.state != state || self.since.is_none() {
+            self.state = state;
+            self.since = Some(SystemTime::now());
+        }
+    }
+
+    /// Records an error of `kind`.
+    pub(crate) fn record_error(&mut self, kind: String, message: String, remedy: String) {
+        let at = SystemTime::now();
+        let count = match self.errors.iter().position(|e| e.kind == kind) {
+            Some(i) => self.errors.remove(i).count + 1,
+            None => 1,
+        };
+        self.errors.insert(
+            0,
+            DeliveryError {
+                kind,
+                message,
+                remedy,
+                at,
+                count,
+            },
+        );
+    }
 }
 
 /// A cheap, cloneable handle that reads a tracer's [`TracerStatus`]: hand it to a health
@@ -86,16 +234,23 @@ impl TracerStatusHandle {
         let Some(t) = &self.tracer else {
             return TracerStatus::default();
         };
+        let health = t.health.lock().unwrap_or_else(PoisonError::into_inner);
         TracerStatus {
             enabled: true,
             agent_url: t.destination.clone(),
             queued_chunks: t.queue.len(),
             counters: t.counters.snapshot(),
-            last_error: t
-                .last_error
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
+            last_error: health.errors.first().map(|e| e.message.clone()),
+            agent: AgentStatus {
+                url: t.destination.clone(),
+                state: health.state,
+                since: health.since,
+                info: health.info.clone(),
+            },
+            errors: health.errors.clone(),
+            retry_buffer: health.retry_buffer,
+            open_traces: t.open_traces.count(),
+            configuration: t.configuration.clone(),
             agent_rates: t.agent_rates.load().by_service.clone(),
             sampling: SamplingStatus {
                 trace_rules: t.sampler.rules().iter().map(ToString::to_string).collect(),
@@ -104,5 +259,70 @@ impl TracerStatusHandle {
                 applied_agent_rates: t.sampler.agent_rates().applied().to_keys(),
             },
         }
+    }
+}
+
+impl fmt::Display for TracerStatus {
+    /// A report for people: agent, counters, errors with their remedies, configuration.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.enabled {
+            return writeln!(
+                f,
+                "tracing is disabled (DD_TRACE_ENABLED=false): nothing is sent"
+            );
+        }
+        let a = &self.agent;
+        write!(f, "agent: {} is {}", a.url, a.state)?;
+        if let Some(since) = a.since {
+            write!(f, " since {}", humantime::format_rfc3339_seconds(since))?;
+        }
+        writeln!(f)?;
+        match &a.info {
+            Some(info) => writeln!(
+                f,
+                "  /info: version {}, endpoints {}",
+                info.version.as_deref().unwrap_or("unknown"),
+                info.endpoints.join(" ")
+            )?,
+            None => writeln!(f, "  /info: no answer yet (or an agent without /info)")?,
+        }
+        let c = &self.counters;
+        writeln!(
+            f,
+            "spans: {} sent in {} payloads ({} bytes), {} dropped ({} at the full queue, {} after failed sends, {} with the retry buffer full, {} at shutdown, {} over the open-trace limits)",
+            c.spans_sent,
+            c.payloads_sent,
+            c.bytes_sent,
+            c.spans_dropped(),
+            c.spans_dropped_queue_full,
+            c.spans_dropped_send_failed,
+            c.spans_dropped_retry_buffer_full,
+            c.spans_dropped_shutdown,
+            c.spans_dropped_trace_limits,
+        )?;
+        let r = &self.retry_buffer;
+        writeln!(
+            f,
+            "waiting: {} chunks in the hand-off queue, {} payloads ({} spans) in the retry buffer, {} of {} bytes held; {} open traces",
+            self.queued_chunks, r.payloads, r.spans, r.bytes, r.capacity_bytes, self.open_traces
+        )?;
+        for e in &self.errors {
+            writeln!(
+                f,
+                "error: {} ({}×, last at {}): {}\n  remedy: {}",
+                e.kind,
+                e.count,
+                humantime::format_rfc3339_seconds(e.at),
+                e.message,
+                e.remedy
+            )?;
+        }
+        if !self.configuration.is_empty() {
+            writeln!(f, "configuration:")?;
+            for (k, v) in &self.configuration {
+                writeln!(f, "  {k}={v}")?;
+            }
+        }
+        Ok(())
     }
 }

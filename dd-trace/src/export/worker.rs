@@ -2,16 +2,20 @@
 //! every stage after the queue.
 //!
 //! In: chunks from the [`ChunkQueue`](super::queue::ChunkQueue), and [`Command`]s (flush,
-//! shutdown) from the guard. Out: each chunk through the processing stage, the encoder and the
-//! transport; counters and the agent's rates updated; the tracer's warnings. It drains the queue
-//! every [`DRAIN_INTERVAL`] or when the queue is half full, sends every flush interval or
-//! whenever a payload passes its size threshold, keeps at most [`MAX_IN_FLIGHT`] requests in
-//! flight, and on shutdown drains and sends within a deadline. Its own runtime means it works in
+//! shutdown) from the guard. Out: each chunk through the processing stage and the encoder into
+//! the [`Outbox`] (the retry buffer), and from there to the transport, oldest first, at most
+//! [`MAX_IN_FLIGHT`] requests at once; counters, the agent's health and rates; the tracer's
+//! warnings. It drains the queue every [`DRAIN_INTERVAL`] or when the queue is half full, and
+//! never waits for the agent while draining: a slow, stalled or absent agent fills the retry
+//! buffer (bounded by bytes), never the hand-off queue. When no connection can be made, the
+//! payload goes back to the buffer and one probe at a time retries, backing off up to a second
+//! (or the flush interval, if shorter), so delivery resumes within a second of the agent's
+//! return. On shutdown it drains and sends within a deadline. Its own runtime means it works in
 //! apps with or without tokio and never nests runtimes; it runs with no `tracing` dispatcher so
 //! nothing it (or hyper) does can create spans.
 
 use std::sync::mpsc::SyncSender;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -20,40 +24,68 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::encode::{Payload, PayloadEncoder};
+use super::outbox::{Outbox, Queued};
 use super::process::Processor;
-use super::transport::{Delivery, SendError, SendErrorKind, Transport};
-use crate::diagnostics::{log, Counters};
+use super::transport::{with_jitter, Delivery, SendError, SendErrorKind, Transport};
+use crate::diagnostics::{log, AgentState, Counters, RetryBufferStatus};
 use crate::model::clock::WallClock;
 use crate::tracer::Tracer;
 
 /// How often the worker drains the hand-off queue when it is not woken earlier.
 pub(crate) const DRAIN_INTERVAL: Duration = Duration::from_millis(50);
-/// Requests to the agent in flight at once; past this the worker waits (and the queue fills).
+/// Requests to the agent in flight at once; past this payloads wait in the retry buffer.
 pub(crate) const MAX_IN_FLIGHT: usize = 2;
+/// A request unanswered this long is reported as stalled (or at half the agent timeout, if
+/// that is sooner).
+pub(crate) const STALL_AFTER: Duration = Duration::from_secs(3);
+/// The first wait before probing an unreachable agent again; doubled up to [`MAX_PROBE_WAIT`].
+const FIRST_PROBE_WAIT: Duration = Duration::from_millis(100);
+/// The longest wait between probes of an unreachable agent.
+const MAX_PROBE_WAIT: Duration = Duration::from_secs(1);
+/// The same kind of failure is reported at most this often.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// How a flush ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FlushOutcome {
+    /// Everything finished before the flush was delivered or given up on (and counted).
+    Done,
+    /// The deadline passed first.
+    TimedOut,
+    /// The agent cannot be reached: the payloads wait in the retry buffer.
+    Unreachable(String),
+}
 
 /// Requests from the guard.
 pub(crate) enum Command {
-    /// Send everything finished so far, wait for deliveries until the deadline, then answer
-    /// whether they all ended in time.
-    Flush(Instant, SyncSender<bool>),
+    /// Send everything finished so far, wait for deliveries until the deadline, then answer.
+    Flush(Instant, SyncSender<FlushOutcome>),
     /// Send everything finished so far, wait for deliveries until the deadline, then stop.
     Shutdown(Instant, SyncSender<()>),
 }
 
+/// What the worker is given to run.
+pub(crate) struct WorkerSetup {
+    pub(crate) tracer: Arc<Tracer>,
+    pub(crate) processor: Processor,
+    pub(crate) encoder: PayloadEncoder,
+    pub(crate) flush_interval: Duration,
+    pub(crate) agent_timeout: Duration,
+    pub(crate) retry_buffer_bytes: u64,
+    pub(crate) commands: UnboundedReceiver<Command>,
+}
+
 /// Starts the worker thread.
 pub(crate) fn spawn(
-    tracer: Arc<Tracer>,
-    processor: Processor,
-    encoder: PayloadEncoder,
+    setup: WorkerSetup,
     make_transport: impl FnOnce() -> Result<Transport, String> + Send + 'static,
-    flush_interval: Duration,
-    commands: UnboundedReceiver<Command>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("dd-trace-worker".into())
         .spawn(move || {
             // Nothing on this thread may feed back into the tracer.
             let _no_tracing = tracing::dispatcher::set_default(&tracing::Dispatch::none());
+            let tracer = Arc::clone(&setup.tracer);
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -76,34 +108,32 @@ pub(crate) fn spawn(
                         return;
                     }
                 };
-                Worker {
-                    tracer,
-                    processor,
-                    encoder,
-                    transport: Arc::new(transport),
-                    sends: JoinSet::new(),
-                    in_flight: InFlight::default(),
-                    commands,
-                    recycler: crate::export::pool::Recycler::default(),
-                    failing: None,
-                    dropped_since_failure: 0,
-                    reported_queue_full: false,
-                }
-                .run(flush_interval)
-                .await;
+                Worker::new(setup, transport).run().await;
             });
         })
 }
 
-#[derive(Default)]
-struct InFlight {
-    chunks: u64,
+/// A request in flight.
+struct Flight {
+    id: u64,
+    started: Instant,
+    chunks: u32,
     spans: u64,
 }
 
 struct Sent {
-    payload: Payload,
+    id: u64,
+    queued: Queued,
     delivery: Delivery,
+}
+
+/// The agent could not be reached: payloads wait, one probe at a time retries.
+struct Down {
+    since: Instant,
+    probes: u32,
+    next_probe: Instant,
+    last_failure: Instant,
+    error: SendError,
 }
 
 struct Worker {
@@ -111,39 +141,79 @@ struct Worker {
     processor: Processor,
     encoder: PayloadEncoder,
     transport: Arc<Transport>,
+    outbox: Outbox,
     sends: JoinSet<Sent>,
-    in_flight: InFlight,
+    flights: Vec<Flight>,
+    next_flight: u64,
     commands: UnboundedReceiver<Command>,
     recycler: crate::export::pool::Recycler,
-    /// The kind of failure already reported, until a send succeeds.
+    flush_interval: Duration,
+    stall_after: Duration,
+    down: Option<Down>,
+    /// A stall has been reported and has not ended.
+    stalled: bool,
+    /// The kind of failure last reported, until a send succeeds.
     failing: Option<SendErrorKind>,
+    /// When each kind was last reported.
+    reported: Vec<(SendErrorKind, Instant)>,
     dropped_since_failure: u64,
+    /// Deliveries give up at this time (set at shutdown).
+    deliveries_deadline: Option<Instant>,
     /// The first drop at the full queue has been reported.
     reported_queue_full: bool,
+    /// The first drop at the full retry buffer has been reported.
+    reported_buffer_full: bool,
 }
 
 impl Worker {
-    async fn run(mut self, flush_interval: Duration) {
-        // Span events are written natively only if the agent says it reads them; ask once,
-        // without holding up anything else.
-        let mut info = if self.tracer.span_events_level.is_some() {
-            let transport = Arc::clone(&self.transport);
-            Some(tokio::spawn(async move { transport.agent_info().await }))
-        } else {
-            None
-        };
-        let mut flush = tokio::time::interval(flush_interval);
+    fn new(setup: WorkerSetup, transport: Transport) -> Self {
+        Worker {
+            tracer: setup.tracer,
+            processor: setup.processor,
+            encoder: setup.encoder,
+            transport: Arc::new(transport),
+            outbox: Outbox::new(setup.retry_buffer_bytes),
+            sends: JoinSet::new(),
+            flights: Vec::new(),
+            next_flight: 0,
+            commands: setup.commands,
+            recycler: crate::export::pool::Recycler::default(),
+            flush_interval: setup.flush_interval,
+            stall_after: STALL_AFTER.min(setup.agent_timeout / 2),
+            down: None,
+            stalled: false,
+            failing: None,
+            reported: Vec::new(),
+            dropped_since_failure: 0,
+            deliveries_deadline: None,
+            reported_queue_full: false,
+            reported_buffer_full: false,
+        }
+    }
+
+    async fn run(mut self) {
+        self.publish_buffer();
+        // What the agent supports (and whether it reads span events natively): asked once at
+        // start, without holding up anything else.
+        let transport = Arc::clone(&self.transport);
+        let mut info = Some(tokio::spawn(async move { transport.agent_info().await }));
+        let mut flush = tokio::time::interval(self.flush_interval);
         flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut drain = tokio::time::interval(DRAIN_INTERVAL);
         drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
+            let probe_at = self.probe_at();
             tokio::select! {
-                _ = self.tracer.queue.notify.notified() => self.drain(None, None).await,
-                _ = drain.tick() => self.drain(None, None).await,
-                _ = flush.tick() => {
-                    self.drain(None, None).await;
-                    self.submit_pending(None).await;
+                _ = self.tracer.queue.notify.notified() => self.drain(None),
+                _ = drain.tick() => {
+                    self.drain(None);
+                    self.check_stall();
                 }
+                _ = flush.tick() => {
+                    self.drain(None);
+                    self.submit_pending();
+                }
+                _ = sleep_until_opt(probe_at), if probe_at.is_some() => self.pump(),
                 answer = async {
                     match info.as_mut() {
                         Some(task) => task.await.ok().flatten(),
@@ -152,7 +222,10 @@ impl Worker {
                 }, if info.is_some() => {
                     info = None;
                     if let Some(agent) = answer {
-                        self.encoder.set_native_span_events(agent.span_events);
+                        self.encoder.set_native_span_events(
+                            agent.span_events && self.tracer.span_events_level.is_some(),
+                        );
+                        self.health().info = Some(agent);
                     }
                 }
                 Some(done) = self.sends.join_next(), if !self.sends.is_empty() => {
@@ -163,8 +236,8 @@ impl Worker {
                 command = self.commands.recv() => match command {
                     Some(Command::Flush(deadline, reply)) => {
                         // Deliveries keep their own timeout: a short flush must not cut them.
-                        let done = self.send_all(deadline, None).await;
-                        let _ = reply.send(done);
+                        let outcome = self.send_all(deadline).await;
+                        let _ = reply.send(outcome);
                     }
                     Some(Command::Shutdown(deadline, reply)) => {
                         self.shutdown(deadline).await;
@@ -181,29 +254,87 @@ impl Worker {
         }
     }
 
-    /// Sends every chunk waiting and waits for the deliveries, until `deadline`; deliveries
-    /// give up at `deliveries_deadline` (else at their own timeout, going on in the background
-    /// past `deadline`). Whether every delivery ended in time.
-    async fn send_all(&mut self, deadline: Instant, deliveries_deadline: Option<Instant>) -> bool {
-        self.drain(Some(deadline), deliveries_deadline).await;
-        self.submit_pending(deliveries_deadline).await;
-        self.wait_for_sends(Some(deadline)).await;
-        self.sends.is_empty()
+    /// The agent's health, for the status.
+    fn health(&self) -> std::sync::MutexGuard<'_, crate::diagnostics::AgentHealth> {
+        self.tracer
+            .health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// When the next probe of an unreachable agent is due, if one is and none is in flight.
+    fn probe_at(&self) -> Option<Instant> {
+        let down = self.down.as_ref()?;
+        (self.sends.is_empty() && !self.outbox.is_empty()).then_some(down.next_probe)
+    }
+
+    /// Sends every chunk waiting and waits for the deliveries, until `deadline`.
+    async fn send_all(&mut self, deadline: Instant) -> FlushOutcome {
+        self.drain(Some(deadline));
+        self.submit_pending();
+        let started = Instant::now();
+        // An agent found unreachable before is tried again at once.
+        if let Some(down) = &mut self.down {
+            down.next_probe = started;
+        }
+        loop {
+            self.pump();
+            if self.outbox.is_empty() && self.sends.is_empty() {
+                return FlushOutcome::Done;
+            }
+            if let Some(down) = &self.down {
+                // Found unreachable during this flush: waiting longer would not help.
+                if down.last_failure >= started && self.sends.is_empty() {
+                    return FlushOutcome::Unreachable(down.error.to_string());
+                }
+            }
+            let probe_at = self.probe_at();
+            tokio::select! {
+                Some(done) = self.sends.join_next(), if !self.sends.is_empty() => {
+                    if let Ok(sent) = done {
+                        self.on_sent(sent);
+                    }
+                }
+                _ = sleep_until_opt(probe_at), if probe_at.is_some() => {}
+                _ = tokio::time::sleep(DRAIN_INTERVAL) => self.check_stall(),
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.check_stall();
+                    return FlushOutcome::TimedOut;
+                }
+            }
+        }
     }
 
     async fn shutdown(&mut self, deadline: Instant) {
         self.tracer.queue.close();
-        self.send_all(deadline, Some(deadline)).await;
+        self.deliveries_deadline = Some(deadline);
+        let outcome = self.send_all(deadline).await;
         // What the deadline left in the queue will not be sent.
         self.tracer.queue.drop_remaining(&self.tracer.counters);
+        let c = &self.tracer.counters;
+        let left = self.outbox.take_all();
+        let (mut chunks, mut spans) = (0u64, 0u64);
+        for p in &left {
+            chunks += u64::from(p.chunks);
+            spans += p.spans;
+        }
         if !self.sends.is_empty() {
             self.sends.abort_all();
-            let c = &self.tracer.counters;
-            Counters::add(&c.chunks_dropped_shutdown, self.in_flight.chunks);
-            Counters::add(&c.spans_dropped_shutdown, self.in_flight.spans);
+            for f in self.flights.drain(..) {
+                chunks += u64::from(f.chunks);
+                spans += f.spans;
+            }
+        }
+        Counters::add(&c.chunks_dropped_shutdown, chunks);
+        Counters::add(&c.spans_dropped_shutdown, spans);
+        self.publish_buffer();
+        if spans > 0 {
+            let why = match outcome {
+                FlushOutcome::Unreachable(cause) => format!("the agent was unreachable ({cause})"),
+                _ => "the shutdown deadline passed".to_string(),
+            };
             log::warn(format_args!(
-                "shutdown timed out: {} spans in flight to the agent at {} were dropped",
-                self.in_flight.spans,
+                "shutdown: {spans} spans not yet delivered to the agent at {} were dropped: {why}",
                 self.transport.destination()
             ));
         }
@@ -223,12 +354,14 @@ impl Worker {
             return;
         }
         log::info(format_args!(
-            "shut down: {} spans sent to {}, {dropped} dropped ({} at the full hand-off queue, {} after failed sends, {} at shutdown)",
+            "shut down: {} spans sent to {}, {dropped} dropped ({} at the full hand-off queue, {} after failed sends, {} with the retry buffer full, {} at shutdown, {} over the open-trace limits)",
             c.spans_sent,
             self.transport.destination(),
             c.spans_dropped_queue_full,
             c.spans_dropped_send_failed,
-            c.spans_dropped_shutdown
+            c.spans_dropped_retry_buffer_full,
+            c.spans_dropped_shutdown,
+            c.spans_dropped_trace_limits,
         ));
     }
 
@@ -247,15 +380,14 @@ impl Worker {
         }
         self.reported_queue_full = true;
         log::warn(format_args!(
-            "the hand-off queue of finished traces was full: {dropped} spans dropped so far. The app makes spans faster than they can be sent to {}; raise the queue capacity (DatadogLayerBuilder::with_queue_capacity, now {}), sample traces (DD_TRACE_SAMPLE_RATE), or make fewer spans. Later drops are counted (see TracerStatus) and reported at shutdown.",
-            self.transport.destination(),
+            "the hand-off queue of finished traces was full: {dropped} spans dropped so far. The app makes spans faster than this tracer's worker can encode them; raise the queue capacity (DatadogLayerBuilder::with_queue_capacity, now {}), sample traces (DD_TRACE_SAMPLE_RATE), or make fewer spans. Later drops are counted (see TracerStatus) and reported at shutdown.",
             self.tracer.queue.capacity()
         ));
     }
 
-    /// Encodes every queued chunk (stopping at `stop_at`); full payloads go out at once, their
-    /// deliveries giving up at `deliveries_deadline`.
-    async fn drain(&mut self, stop_at: Option<Instant>, deliveries_deadline: Option<Instant>) {
+    /// Encodes every queued chunk (stopping at `stop_at`) into the retry buffer, and starts
+    /// deliveries as slots allow. Never waits for the agent.
+    fn drain(&mut self, stop_at: Option<Instant>) {
         self.tracer.queue.rearm();
         self.report_queue_full();
         self.encoder.set_clock(WallClock::now());
@@ -263,11 +395,14 @@ impl Worker {
         // At most a queue's worth per call, and not past the deadline: producers that keep the
         // queue full must not keep the worker from its other work (commands, deliveries).
         let mut budget = self.tracer.queue.capacity();
+        let (mut chunks, mut spans) = (0u64, 0u64);
         while budget > 0 && stop_at.is_none_or(|d| Instant::now() < d) {
             budget -= 1;
             let Some(mut chunk) = self.tracer.queue.pop() else {
                 break;
             };
+            chunks += 1;
+            spans += chunk.spans.len() as u64;
             let trace_tags = self.processor.process(&mut chunk, &self.tracer.sampler);
             self.encoder
                 .push_chunk(&chunk, trace_tags, &mut |p| ready.push(p));
@@ -276,25 +411,71 @@ impl Worker {
                 ready.extend(self.encoder.finish());
             }
             for payload in ready.drain(..) {
-                self.submit(payload, deliveries_deadline).await;
+                self.submit(payload);
             }
         }
+        let c = &self.tracer.counters;
+        Counters::add(&c.chunks_received, chunks);
+        Counters::add(&c.spans_received, spans);
+        self.pump();
     }
 
-    async fn submit_pending(&mut self, deadline: Option<Instant>) {
+    fn submit_pending(&mut self) {
         if let Some(payload) = self.encoder.finish() {
-            self.submit(payload, deadline).await;
+            self.submit(payload);
+        }
+        self.pump();
+    }
+
+    /// Puts `payload` in the retry buffer, or drops and counts it if the buffer is full.
+    fn submit(&mut self, payload: Payload) {
+        if let Err(payload) = self.outbox.offer(payload) {
+            let c = &self.tracer.counters;
+            Counters::add(&c.payloads_dropped_retry_buffer_full, 1);
+            Counters::add(&c.spans_dropped_retry_buffer_full, payload.spans);
+            self.dropped_since_failure += payload.spans;
+            if !self.reported_buffer_full {
+                self.reported_buffer_full = true;
+                let why = match &self.down {
+                    Some(down) => format!(
+                        "the agent has been unreachable for {:.1?} ({})",
+                        down.since.elapsed(),
+                        down.error
+                    ),
+                    None if self.stalled => "the agent does not answer".to_string(),
+                    None => "the agent is slower than the app makes spans".to_string(),
+                };
+                log::warn(format_args!(
+                    "the retry buffer is full ({} bytes): {why}. New payloads are dropped and counted until it drains; raise DD_TRACE_RETRY_BUFFER_BYTES to ride out longer outages.",
+                    self.outbox.capacity()
+                ));
+            }
         }
     }
 
-    /// Starts delivering `payload`, first waiting for a free slot.
-    async fn submit(&mut self, payload: Payload, deadline: Option<Instant>) {
-        while self.sends.len() >= MAX_IN_FLIGHT {
-            match self.sends.join_next().await {
-                Some(Ok(sent)) => self.on_sent(sent),
-                Some(Err(_)) | None => break,
+    /// Starts deliveries from the retry buffer, oldest first, while slots are free; while the
+    /// agent is unreachable, only one probe at a time, when it is due.
+    fn pump(&mut self) {
+        let now = Instant::now();
+        while self.sends.len() < MAX_IN_FLIGHT {
+            if let Some(down) = &self.down {
+                if !self.sends.is_empty() || now < down.next_probe {
+                    break;
+                }
+            }
+            let Some(queued) = self.outbox.take() else {
+                break;
+            };
+            self.start(queued);
+            if self.down.is_some() {
+                break;
             }
         }
+        self.publish_buffer();
+    }
+
+    fn start(&mut self, queued: Queued) {
+        let payload = &queued.payload;
         log::debug(format_args!(
             "sending {} chunks, {} spans, {} bytes to {}",
             payload.chunks,
@@ -302,42 +483,83 @@ impl Worker {
             payload.body.len(),
             payload.format.path()
         ));
-        self.in_flight.chunks += u64::from(payload.chunks);
-        self.in_flight.spans += payload.spans;
+        let id = self.next_flight;
+        self.next_flight += 1;
+        self.flights.push(Flight {
+            id,
+            started: Instant::now(),
+            chunks: payload.chunks,
+            spans: payload.spans,
+        });
         let transport = Arc::clone(&self.transport);
         let rates_version = self.tracer.agent_rates.load().version.clone();
+        let deadline = self.deliveries_deadline;
         self.sends.spawn(async move {
             let delivery = transport
-                .deliver(&payload, rates_version.as_deref(), deadline)
+                .deliver(&queued.payload, rates_version.as_deref(), deadline)
                 .await;
-            Sent { payload, delivery }
+            Sent {
+                id,
+                queued,
+                delivery,
+            }
         });
     }
 
-    async fn wait_for_sends(&mut self, deadline: Option<Instant>) {
-        let wait = async {
-            while let Some(done) = self.sends.join_next().await {
-                if let Ok(sent) = done {
-                    self.on_sent(sent);
-                }
-            }
+    /// Shows the retry buffer in the status.
+    fn publish_buffer(&self) {
+        let status = RetryBufferStatus {
+            payloads: self.outbox.waiting(),
+            spans: self.outbox.waiting_spans(),
+            bytes: self.outbox.held_bytes(),
+            capacity_bytes: self.outbox.capacity(),
         };
-        match deadline {
-            Some(d) => {
-                let _ = tokio::time::timeout_at(d, wait).await;
-            }
-            None => wait.await,
+        let mut health = self.health();
+        health.retry_buffer = status;
+    }
+
+    /// Reports, once per stall, a request that has had no answer for a while.
+    fn check_stall(&mut self) {
+        if self.stalled {
+            return;
         }
+        let Some(oldest) = self.flights.iter().map(|f| f.started).min() else {
+            return;
+        };
+        let waited = oldest.elapsed();
+        if waited < self.stall_after {
+            return;
+        }
+        self.stalled = true;
+        self.health().set_state(AgentState::Stalled);
+        log::warn(format_args!(
+            "the Datadog agent at {} accepted the connection but has not answered for {:.1?}: it is overloaded or stuck (check its logs). New traces wait in the retry buffer ({} of {} bytes held); the request is given up after DD_TRACE_AGENT_TIMEOUT and its spans counted as dropped.",
+            self.transport.destination(),
+            waited,
+            self.outbox.held_bytes(),
+            self.outbox.capacity()
+        ));
     }
 
     fn on_sent(&mut self, sent: Sent) {
-        let Sent { payload, delivery } = sent;
+        let Sent {
+            id,
+            queued,
+            delivery,
+        } = sent;
+        self.flights.retain(|f| f.id != id);
         let c: &Counters = &self.tracer.counters;
-        self.in_flight.chunks -= u64::from(payload.chunks);
-        self.in_flight.spans -= payload.spans;
         Counters::add(&c.failed_send_attempts, u64::from(delivery.failed_attempts));
+        if let Some(e) = &delivery.retried {
+            // Retried, so not reported; still shown in the status.
+            let remedy = e.remedy(self.transport.destination());
+            self.health()
+                .record_error(e.kind().to_string(), e.to_string(), remedy);
+        }
         match delivery.result {
             Ok(rates) => {
+                let payload = &queued.payload;
+                self.outbox.release(payload);
                 Counters::add(&c.payloads_sent, 1);
                 Counters::add(&c.chunks_sent, u64::from(payload.chunks));
                 Counters::add(&c.spans_sent, payload.spans);
@@ -352,41 +574,122 @@ impl Worker {
                     }
                     None => self.tracer.sampler.agent_rates_unchanged(now),
                 }
-                if self.failing.take().is_some() {
-                    log::info(format_args!(
-                        "the Datadog agent at {} accepts traces again ({} spans were dropped meanwhile)",
-                        self.transport.destination(),
-                        self.dropped_since_failure
-                    ));
-                    self.dropped_since_failure = 0;
-                }
+                self.on_success();
+            }
+            Err(e)
+                if e.is_unreachable()
+                    && self.deliveries_deadline.is_none_or(|d| Instant::now() < d) =>
+            {
+                // Nothing was sent: keep the payload for when the agent is back.
+                self.outbox.put_back(queued);
+                let now = Instant::now();
+                let down = self.down.get_or_insert_with(|| Down {
+                    since: now,
+                    probes: 0,
+                    next_probe: now,
+                    last_failure: now,
+                    error: e.clone(),
+                });
+                // Jittered, and never longer than the cap: delivery resumes within a second
+                // (or a flush interval) of the agent's return.
+                let cap = MAX_PROBE_WAIT.min(self.flush_interval);
+                let wait = with_jitter(FIRST_PROBE_WAIT.saturating_mul(1 << down.probes.min(10)));
+                down.probes += 1;
+                down.next_probe = now + wait.min(cap);
+                down.last_failure = now;
+                down.error = e.clone();
+                self.health().set_state(AgentState::Unreachable);
+                self.report(&e, None);
             }
             Err(e) => {
+                let payload = &queued.payload;
+                self.outbox.release(payload);
                 Counters::add(&c.payloads_dropped, 1);
                 Counters::add(&c.chunks_dropped_send_failed, u64::from(payload.chunks));
                 Counters::add(&c.spans_dropped_send_failed, payload.spans);
                 self.dropped_since_failure += payload.spans;
-                *self
-                    .tracer
-                    .last_error
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
-                self.report(&e, payload.spans);
+                let state = if e.is_unreachable() {
+                    AgentState::Unreachable
+                } else {
+                    AgentState::Failing
+                };
+                self.health().set_state(state);
+                self.report(&e, Some(payload.spans));
             }
         }
+        self.pump();
     }
 
-    /// Warns once per kind of failure until a send succeeds again.
-    fn report(&mut self, e: &SendError, spans: u64) {
+    /// A delivery succeeded: the agent is back, if it was gone.
+    fn on_success(&mut self) {
+        let destination = self.transport.destination();
+        let down = self.down.take();
+        let was_failing = self.failing.take().is_some();
+        if let Some(down) = &down {
+            log::info(format_args!(
+                "the Datadog agent at {destination} is reachable again after {:.1?}; {} payloads ({} spans) kept meanwhile are being delivered, {} spans were dropped",
+                down.since.elapsed(),
+                self.outbox.waiting(),
+                self.outbox.waiting_spans(),
+                self.dropped_since_failure
+            ));
+        } else if self.stalled {
+            log::info(format_args!(
+                "the Datadog agent at {destination} answers again ({} spans were dropped meanwhile)",
+                self.dropped_since_failure
+            ));
+        } else if was_failing {
+            log::info(format_args!(
+                "the Datadog agent at {destination} accepts traces again ({} spans were dropped meanwhile)",
+                self.dropped_since_failure
+            ));
+        }
+        if down.is_some() || self.stalled || was_failing {
+            self.dropped_since_failure = 0;
+            self.reported_buffer_full = false;
+        }
+        self.stalled = false;
+        self.health().set_state(AgentState::Accepting);
+    }
+
+    /// Records the error for the status, and warns once per kind of failure until a send
+    /// succeeds again, and at most once a minute per kind.
+    fn report(&mut self, e: &SendError, dropped: Option<u64>) {
         let kind = e.kind();
+        let destination = self.transport.destination();
+        let remedy = e.remedy(destination);
+        self.health()
+            .record_error(kind.to_string(), e.to_string(), remedy.clone());
         if self.failing == Some(kind) {
             return;
         }
-        let destination = self.transport.destination();
-        log::warn(format_args!(
-            "could not send traces to the Datadog agent at {destination}: {e}. {} {spans} spans dropped; further failures of this kind are counted (see TracerStatus) and not logged until a send succeeds.",
-            e.remedy(destination)
-        ));
         self.failing = Some(kind);
+        let now = Instant::now();
+        if let Some((_, at)) = self.reported.iter_mut().find(|(k, _)| *k == kind) {
+            if now.duration_since(*at) < REPORT_EVERY {
+                return;
+            }
+            *at = now;
+        } else {
+            self.reported.push((kind, now));
+        }
+        let fate = match dropped {
+            Some(spans) => format!("{spans} spans were dropped"),
+            None => format!(
+                "Traces are kept in the retry buffer (up to {} bytes) and sent when it is back",
+                self.outbox.capacity()
+            ),
+        };
+        log::warn(format_args!(
+            "could not send traces to the Datadog agent at {destination}: {e}. {remedy} {fate}; further failures of this kind are counted (see TracerStatus) and not logged until a send succeeds."
+        ));
+    }
+}
+
+/// Sleeps until `at`; never returns when there is no `at`.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

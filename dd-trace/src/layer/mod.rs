@@ -48,6 +48,11 @@ pub(crate) struct OpenSpan {
     pub(crate) data: Box<SpanData>,
 }
 
+/// Marks a span not recorded because its trace, or the tracer, was over its open-trace
+/// limits; its children are not recorded either.
+#[derive(Debug)]
+pub(crate) struct Unrecorded;
+
 /// A [`Layer`] that sends spans to Datadog. Build it with [`DatadogLayer::builder`] or
 /// [`crate::init`]; see the crate docs for how fields map to Datadog spans.
 #[derive(Clone)]
@@ -170,6 +175,10 @@ pub(crate) fn adopt(tracer: Option<&Tracer>, open: &mut OpenSpan, remote: Remote
             )),
         );
         old.span_abandoned();
+        if let Some(tracer) = tracer {
+            // Counted like any trace (even past the limit: the span is recorded already).
+            tracer.open_traces.open();
+        }
         open.data.parent_service = ParentService::LocalRoot;
     }
     open.data.parent_id = parent_id;
@@ -250,16 +259,33 @@ where
             dedup: false,
         });
         let manual = data.fields.manual.take();
+        let mut over_limit = false;
         let parent = span.parent().and_then(|p| {
             let ext = p.extensions();
-            let open = ext.get::<OpenSpan>()?;
-            open.trace.span_started();
+            let Some(open) = ext.get::<OpenSpan>() else {
+                // The children of a span not recorded are not recorded either.
+                over_limit = ext.get::<Unrecorded>().is_some();
+                return None;
+            };
+            if !open.trace.try_span_started(tracer.max_open_spans_per_trace) {
+                over_limit = true;
+                return None;
+            }
             Some((
                 Arc::clone(&open.trace),
                 open.data.span_id,
                 open.data.service_for_children(),
             ))
         });
+        if !over_limit && parent.is_none() && !tracer.open_traces.try_open() {
+            over_limit = true;
+        }
+        if over_limit {
+            pool::keep_span(data);
+            Counters::add(&tracer.counters.spans_dropped_trace_limits, 1);
+            span.extensions_mut().replace(Unrecorded);
+            return;
+        }
         let (trace, has_parent) = match parent {
             Some((trace, parent_id, parent_service)) => {
                 data.parent_id = parent_id;
@@ -285,6 +311,8 @@ where
             drop(ext);
             if has_parent {
                 trace.span_abandoned();
+            } else {
+                tracer.open_traces.close();
             }
             pool::keep_span(data);
             return;
@@ -404,6 +432,8 @@ where
         if let Some(chunk) = trace.span_finished(data, end, tracer.flush_at) {
             if chunk.partial {
                 Counters::add(&tracer.counters.partial_flushes, 1);
+            } else {
+                tracer.open_traces.close();
             }
             tracer.queue.push(chunk, &tracer.counters);
         }

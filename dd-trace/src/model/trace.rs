@@ -13,7 +13,7 @@
 //! worker). Neither lock is held while the other is taken.
 
 use std::mem;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -228,8 +228,19 @@ impl LocalTrace {
     }
 
     /// Counts a new child span as open.
+    #[cfg(test)]
     pub(crate) fn span_started(&self) {
         self.open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a new child span as open, unless `max` spans are open already.
+    pub(crate) fn try_span_started(&self, max: usize) -> bool {
+        let before = self.open.fetch_add(1, Ordering::Relaxed);
+        if before as usize >= max {
+            self.open.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
     }
 
     /// Forgets a child counted by [`span_started`](Self::span_started) that will not be
@@ -264,6 +275,47 @@ impl LocalTrace {
             spans,
             partial: !last,
         })
+    }
+}
+
+/// Local traces with open spans, counted against a limit: one atomic add at a trace's start
+/// and one at its end (never per span), by the app's threads.
+#[derive(Debug)]
+pub(crate) struct OpenTraces {
+    count: AtomicU64,
+    max: u64,
+}
+
+impl OpenTraces {
+    pub(crate) fn new(max: usize) -> Self {
+        OpenTraces {
+            count: AtomicU64::new(0),
+            max: max as u64,
+        }
+    }
+
+    /// Counts a new trace, unless the limit is reached.
+    pub(crate) fn try_open(&self) -> bool {
+        if self.count.fetch_add(1, Ordering::Relaxed) >= self.max {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Counts a new trace whatever the limit.
+    pub(crate) fn open(&self) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A trace counted by `try_open` or `open` has no open span left.
+    pub(crate) fn close(&self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Traces open now.
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
     }
 }
 

@@ -2,8 +2,11 @@
 //!
 //! In: [`Payload`]s from the worker, each sent to the endpoint its format names. Out: the
 //! agent's sampling rates ([`AgentRates`]), or a [`SendError`] saying what went wrong. Status
-//! handling per spec §1.7 Decision: 400/413/415 are final; 408/429/5xx, timeouts and connection
-//! errors are retried with exponential backoff. Runs only on the worker's runtime. With the
+//! handling per spec §1.7 Decision: 400/413/415 are final; 408/429/5xx and connections closed
+//! without an answer are retried here with exponential backoff; a connection that cannot be
+//! made is returned at once, for the worker to keep the payload until the agent is back; a
+//! request the agent accepted but never answered is not sent again (it may have been
+//! processed: no span is delivered twice). Runs only on the worker's runtime. With the
 //! `testing` feature the destination may also be an in-memory exporter, which receives the
 //! same payloads without any I/O.
 
@@ -22,10 +25,12 @@ use tokio::time::Instant;
 
 use crate::config::AgentEndpoint;
 pub(crate) mod container;
+mod error;
 
-use crate::diagnostics::{error_chain, ChainStyle};
+use crate::diagnostics::AgentInfo;
 use crate::export::encode::Payload;
 use container::ContainerInfo;
+pub(crate) use error::{SendError, SendErrorKind};
 
 /// The tracer's version, sent as `Datadog-Meta-Tracer-Version`.
 pub const TRACER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -36,6 +41,8 @@ pub(crate) const RUSTC_VERSION: &str = env!("DD_TRACE_RUSTC_VERSION");
 const MAX_RETRIES: u32 = 3;
 /// Backoff before the first retry; doubled for each further one (100, 200, 400 ms).
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest a TCP connection attempt may take.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The agent's reply is a small JSON document; anything bigger is not read.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
@@ -73,92 +80,14 @@ struct RatesBody {
     rate_by_service: Option<HashMap<String, f64>>,
 }
 
-/// Why a payload could not be delivered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum SendError {
-    /// No connection: the socket is missing or nothing listens on the port.
-    Connect(String),
-    /// The agent did not answer in time.
-    Timeout(Duration),
-    /// The agent answered with an error status.
-    Status(u16, String),
-    /// The request could not be made (an address hyper cannot use): not the agent's doing.
-    Request(String),
-}
-
-/// A kind of [`SendError`], for reporting once per kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SendErrorKind {
-    Connect,
-    Timeout,
-    Status(u16),
-    Request,
-}
-
-impl SendError {
-    /// Whether trying again may help (spec §1.7 Decision).
-    pub(crate) fn is_retryable(&self) -> bool {
-        match self {
-            SendError::Connect(_) | SendError::Timeout(_) => true,
-            SendError::Status(code, _) => *code == 408 || *code == 429 || *code >= 500,
-            SendError::Request(_) => false,
-        }
-    }
-
-    /// Its kind, for reporting once per kind.
-    pub(crate) fn kind(&self) -> SendErrorKind {
-        match self {
-            SendError::Connect(_) => SendErrorKind::Connect,
-            SendError::Timeout(_) => SendErrorKind::Timeout,
-            SendError::Status(code, _) => SendErrorKind::Status(*code),
-            SendError::Request(_) => SendErrorKind::Request,
-        }
-    }
-
-    /// What the operator can do about it.
-    pub(crate) fn remedy(&self, destination: &Destination) -> &'static str {
-        match (self, destination) {
-            (SendError::Connect(_), Destination::Agent(AgentEndpoint::Unix(_))) => {
-                "Check that the Datadog agent is running with APM enabled and that its socket is mounted at this path, or set DD_TRACE_AGENT_URL."
-            }
-            (SendError::Connect(_), _) => {
-                "Check that the Datadog agent is running with APM enabled and reachable at this address, or set DD_TRACE_AGENT_URL / DD_AGENT_HOST / DD_TRACE_AGENT_PORT."
-            }
-            (SendError::Timeout(_), _) => {
-                "The agent is overloaded or unreachable; raise DD_TRACE_AGENT_TIMEOUT if it is just slow."
-            }
-            (SendError::Status(413, _), _) => {
-                "The payload exceeded the agent's max_request_bytes; raise apm_config.max_payload_size on the agent."
-            }
-            (SendError::Status(400 | 415, _), _) => {
-                "The agent could not decode the payload: please report this as a dd-trace bug with the agent's message."
-            }
-            (SendError::Status(_, _), _) => "The agent is overloaded or failing; check its logs.",
-            (SendError::Request(_), _) => {
-                "Check DD_TRACE_AGENT_URL; if it is right, please report this as a dd-trace bug."
-            }
-        }
-    }
-}
-
-impl fmt::Display for SendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SendError::Connect(cause) => write!(f, "cannot connect: {cause}"),
-            SendError::Timeout(t) => write!(f, "no answer within {t:?}"),
-            SendError::Status(code, body) if body.is_empty() => write!(f, "HTTP status {code}"),
-            SendError::Status(code, body) => write!(f, "HTTP status {code}: {body}"),
-            SendError::Request(cause) => write!(f, "cannot make the request: {cause}"),
-        }
-    }
-}
-
 /// The outcome of delivering one payload, retries included.
 #[derive(Debug)]
 pub(crate) struct Delivery {
     pub result: Result<Option<AgentRates>, SendError>,
     /// Failed attempts before the final result.
     pub failed_attempts: u32,
+    /// The last failure that was retried, if any.
+    pub retried: Option<SendError>,
 }
 
 enum Connection {
@@ -198,7 +127,10 @@ impl Transport {
             Destination::Agent(endpoint @ AgentEndpoint::Http { .. }) => {
                 let mut connector = HttpConnector::new();
                 connector.set_nodelay(true);
-                connector.set_connect_timeout(Some(timeout));
+                // A connection that takes longer is not coming: the payload waits in the retry
+                // buffer instead. It also means a request still unanswered after
+                // STALL_AFTER had its connection accepted.
+                connector.set_connect_timeout(Some(timeout.min(CONNECT_TIMEOUT)));
                 let base = endpoint.to_string();
                 base.parse::<Uri>()
                     .map_err(|e| format!("invalid agent address {endpoint}: {e}"))?;
@@ -273,7 +205,7 @@ impl Transport {
             #[cfg(any(test, feature = "testing"))]
             Connection::Memory(_) => return Err(SendError::Request("in memory".into())),
         }
-        .map_err(|e| SendError::Connect(error_chain(&e, ChainStyle::OneLine)))?;
+        .map_err(|e| SendError::from_client(&e))?;
         let status = response.status();
         let version = response
             .headers()
@@ -297,31 +229,33 @@ impl Transport {
     ) -> Delivery {
         let mut failed_attempts = 0;
         let mut backoff = FIRST_BACKOFF;
+        let mut retried = None;
         loop {
             match self.send_once(payload, rates_version, deadline).await {
                 Ok(rates) => {
                     return Delivery {
                         result: Ok(rates),
                         failed_attempts,
+                        retried,
                     }
                 }
                 Err(e) => {
                     failed_attempts += 1;
-                    // Up to 25% jitter so that many tracers do not retry in step.
-                    let jitter = backoff.mul_f64(rand::random::<f64>() * 0.25);
-                    let retry_at = Instant::now() + backoff + jitter;
+                    let wait = with_jitter(backoff);
+                    let retry_at = Instant::now() + wait;
                     let in_time = deadline.is_none_or(|d| retry_at < d);
                     if !e.is_retryable() || failed_attempts > MAX_RETRIES || !in_time {
                         return Delivery {
                             result: Err(e),
                             failed_attempts,
+                            retried,
                         };
                     }
                     crate::diagnostics::log::debug(format_args!(
                         "send to {} failed ({e}); retry {failed_attempts} in {:?}",
-                        self.destination,
-                        backoff + jitter
+                        self.destination, wait
                     ));
+                    retried = Some(e);
                     tokio::time::sleep_until(retry_at).await;
                     backoff *= 2;
                 }
@@ -374,12 +308,43 @@ impl Transport {
     }
 }
 
-/// What the agent's `/info` says it supports (the part the tracer uses so far).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-pub(crate) struct AgentInfo {
-    /// It reads span events from the `span_events` field of a span.
+/// `/info` as the agent writes it (spec §1.8); only what the tracer reads.
+#[derive(Deserialize)]
+struct InfoBody {
     #[serde(default)]
-    pub(crate) span_events: bool,
+    version: Option<String>,
+    #[serde(default)]
+    endpoints: Vec<String>,
+    #[serde(default)]
+    client_drop_p0s: bool,
+    #[serde(default)]
+    span_events: bool,
+    #[serde(default)]
+    peer_tags: Vec<String>,
+    #[serde(default)]
+    obfuscation_version: Option<u32>,
+    #[serde(default)]
+    config: InfoConfig,
+}
+
+#[derive(Deserialize, Default)]
+struct InfoConfig {
+    #[serde(default)]
+    max_request_bytes: Option<u64>,
+}
+
+/// Parses the body of `/info`; `None` for anything that is not its JSON object.
+pub(crate) fn parse_info(body: &[u8]) -> Option<AgentInfo> {
+    let b: InfoBody = serde_json::from_slice(body).ok()?;
+    Some(AgentInfo {
+        version: b.version,
+        endpoints: b.endpoints,
+        client_drop_p0s: b.client_drop_p0s,
+        span_events: b.span_events,
+        peer_tags: b.peer_tags,
+        obfuscation_version: b.obfuscation_version,
+        max_request_bytes: b.config.max_request_bytes,
+    })
 }
 
 impl Transport {
@@ -396,13 +361,18 @@ impl Transport {
             if status != StatusCode::OK {
                 return None;
             }
-            serde_json::from_slice::<AgentInfo>(&body).ok()
+            parse_info(&body)
         };
         tokio::time::timeout(self.timeout.min(Duration::from_secs(5)), exchange)
             .await
             .ok()
             .flatten()
     }
+}
+
+/// `wait` plus up to 25% jitter, so that many tracers do not retry in step.
+pub(crate) fn with_jitter(wait: Duration) -> Duration {
+    wait + wait.mul_f64(rand::random::<f64>() * 0.25)
 }
 
 /// Parses a 200 body. `{}` (rates unchanged) and unreadable bodies give `None`: keep the
@@ -432,25 +402,17 @@ mod tests {
     }
 
     #[test]
-    fn only_transient_failures_are_retried() {
-        for (code, retry) in [
-            (400, false),
-            (413, false),
-            (415, false),
-            (403, false),
-            (404, false),
-            (408, true),
-            (429, true),
-            (500, true),
-            (503, true),
-        ] {
-            assert_eq!(
-                SendError::Status(code, String::new()).is_retryable(),
-                retry,
-                "{code}"
-            );
-        }
-        assert!(SendError::Connect("refused".into()).is_retryable());
-        assert!(SendError::Timeout(Duration::from_secs(1)).is_retryable());
+    fn info_is_read_from_the_agents_json_and_anything_else_is_none() {
+        let body = br#"{"version":"7.60.0","endpoints":["/v0.4/traces","/v0.6/stats"],"client_drop_p0s":true,"span_events":true,"peer_tags":["db.hostname"],"obfuscation_version":1,"config":{"max_request_bytes":26214400,"receiver_port":8126}}"#;
+        let info = parse_info(body).unwrap();
+        assert_eq!(info.version.as_deref(), Some("7.60.0"));
+        assert_eq!(info.endpoints, ["/v0.4/traces", "/v0.6/stats"]);
+        assert!(info.client_drop_p0s && info.span_events);
+        assert_eq!(info.peer_tags, ["db.hostname"]);
+        assert_eq!(info.obfuscation_version, Some(1));
+        assert_eq!(info.max_request_bytes, Some(26_214_400));
+        assert_eq!(parse_info(b"{}").unwrap(), AgentInfo::default());
+        assert_eq!(parse_info(b"404 page not found"), None);
+        assert_eq!(parse_info(br#"{"endpoints":"/v0.4"}"#), None);
     }
 }
