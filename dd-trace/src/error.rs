@@ -100,3 +100,18 @@ pub enum FlushError {
     #[error("the dd-trace worker has stopped")]
     Stopped,
 }
+
+/// Errors from [`DatadogGuard::send_flare`](crate::DatadogGuard::send_flare).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlareError {
+    /// The agent did not take the flare.
+    #[error("the agent did not take the flare: {0}")]
+    Agent(String),
+    /// No answer before the deadline.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// Tracing is disabled, or the worker has stopped.
+    #[error("the dd-trace worker is not running")]
+    Stopped,
+}

@@ -13,8 +13,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::diagnostics::TracerFlare;
 use crate::diagnostics::{TracerStatus, TracerStatusHandle};
-use crate::error::{FlushError, InitError};
+use crate::error::{FlareError, FlushError, InitError};
 use crate::export::worker::{Command, FlushOutcome};
 use crate::tracer::Tracer;
 use crate::DatadogLayer;
@@ -24,6 +25,7 @@ pub(crate) struct WorkerHandle {
     tracer: Arc<Tracer>,
     commands: UnboundedSender<Command>,
     thread: Option<JoinHandle<()>>,
+    agent_timeout: Duration,
 }
 
 impl WorkerHandle {
@@ -31,11 +33,13 @@ impl WorkerHandle {
         tracer: Arc<Tracer>,
         commands: UnboundedSender<Command>,
         thread: JoinHandle<()>,
+        agent_timeout: Duration,
     ) -> Self {
         WorkerHandle {
             tracer,
             commands,
             thread: Some(thread),
+            agent_timeout,
         }
     }
 }
@@ -144,6 +148,44 @@ impl DatadogGuard {
     /// The tracer's counters and latest agent state.
     pub fn status(&self) -> TracerStatus {
         self.status_handle().status()
+    }
+
+    /// A tracer flare: a zip of the configuration in effect (secrets redacted), the status,
+    /// the latest warnings and notices, and versions, to write to a file
+    /// ([`TracerFlare::write_to_dir`]) or send to Datadog support through the agent
+    /// ([`send_flare`](Self::send_flare)). Made on the calling thread, without I/O.
+    pub fn flare(&self) -> TracerFlare {
+        let runtime_id = self
+            .worker
+            .as_ref()
+            .map_or("", |w| w.tracer.runtime_id.as_str());
+        crate::diagnostics::flare::build(&self.status(), runtime_id)
+    }
+
+    /// Makes a [`flare`](Self::flare) and sends it to the agent's tracer flare endpoint for
+    /// the support case `case_id`, as Datadog's tracers do; blocks at most the agent timeout
+    /// (plus a second).
+    ///
+    /// # Errors
+    /// [`FlareError::Agent`] when the agent refused it or could not be reached,
+    /// [`FlareError::Timeout`], or [`FlareError::Stopped`] when tracing is disabled.
+    pub fn send_flare(&self, case_id: &str, email: &str) -> Result<(), FlareError> {
+        let Some(worker) = &self.worker else {
+            return Err(FlareError::Stopped);
+        };
+        let (content_type, body) = self.flare().form(case_id, email);
+        let (reply, done) = sync_channel(1);
+        worker
+            .commands
+            .send(Command::SendFlare(content_type, body, reply))
+            .map_err(|_| FlareError::Stopped)?;
+        let timeout = worker.agent_timeout + Duration::from_secs(1);
+        match done.recv_timeout(timeout) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(FlareError::Agent(e)),
+            Err(RecvTimeoutError::Timeout) => Err(FlareError::Timeout(timeout)),
+            Err(RecvTimeoutError::Disconnected) => Err(FlareError::Stopped),
+        }
     }
 
     /// A handle that reads the status from anywhere, even after the guard is gone.

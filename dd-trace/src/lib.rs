@@ -305,11 +305,11 @@ mod tracer;
 
 pub use config::{AgentEndpoint, DatadogLayerBuilder};
 pub use diagnostics::{
-    reset_diagnostics_handler, set_diagnostics_handler, AgentInfo, AgentState, AgentStatus,
-    CounterSnapshot, DeliveryError, DiagnosticLevel, RetryBufferStatus, SamplingStatus,
-    TracerStatus, TracerStatusHandle,
+    diagnose, reset_diagnostics_handler, set_diagnostics_handler, AgentInfo, AgentState,
+    AgentStatus, Check, CheckOutcome, CounterSnapshot, DeliveryError, Diagnosis, DiagnosticLevel,
+    RetryBufferStatus, SamplingStatus, TracerFlare, TracerStatus, TracerStatusHandle,
 };
-pub use error::{AgentUrlError, BuildError, FlushError, InitError};
+pub use error::{AgentUrlError, BuildError, FlareError, FlushError, InitError};
 pub use export::transport::TRACER_VERSION;
 pub use guard::{init, try_init, DatadogGuard};
 pub use layer::{ids_of, DatadogIds, DatadogLayer, DatadogSpanExt, TagValue};

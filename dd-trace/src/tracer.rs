@@ -48,6 +48,10 @@ pub(crate) struct Tracer {
     pub(crate) open_traces: OpenTraces,
     /// Open spans one local trace may have.
     pub(crate) max_open_spans_per_trace: usize,
+    /// The doctor's own tracer: the worker prints nothing (the doctor reports instead).
+    pub(crate) quiet: bool,
+    /// This process's runtime id (the `runtime-id` tag), for flares.
+    pub(crate) runtime_id: String,
     /// The configuration in effect, for status and flares.
     pub(crate) configuration: Vec<(String, String)>,
     /// Events at or above this level become span events.
@@ -125,6 +129,8 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
         open_traces: OpenTraces::new(config.max_open_traces),
         max_open_spans_per_trace: config.max_open_spans_per_trace,
         configuration: config.effective(),
+        runtime_id: runtime_id.clone(),
+        quiet: config.quiet,
         propagation: Arc::new(config.propagation.clone()),
     });
     let encoder = PayloadEncoder::new(
@@ -158,7 +164,7 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
     Ok((
         DatadogLayer::new(Some(Arc::clone(&tracer))),
         DatadogGuard::new(
-            Some(WorkerHandle::new(tracer, commands, thread)),
+            Some(WorkerHandle::new(tracer, commands, thread, timeout)),
             config.shutdown_timeout,
         ),
     ))

@@ -226,6 +226,28 @@ impl TestAgent {
             .collect()
     }
 
+    /// The tracer flares received, each with its form fields and `flare_file` decoded from
+    /// base64 into bytes.
+    pub fn tracer_flares(&self) -> Vec<(serde_json::Map<String, Value>, Vec<u8>)> {
+        use base64::Engine as _;
+        let all: Vec<serde_json::Map<String, Value>> =
+            serde_json::from_value(self.get("/test/session/tracerflares")).expect("flare list");
+        all.into_iter()
+            .map(|mut fields| {
+                let file = fields
+                    .remove("flare_file")
+                    .and_then(|f| f.as_str().map(str::to_string))
+                    .map(|b64| {
+                        base64::engine::general_purpose::STANDARD
+                            .decode(b64)
+                            .expect("flare_file is base64")
+                    })
+                    .unwrap_or_default();
+                (fields, file)
+            })
+            .collect()
+    }
+
     /// Asserts that every enabled check passed at least once and none failed.
     pub fn assert_checks_passed(&self) {
         let summary = self.get("/test/trace_check/summary");

@@ -328,14 +328,21 @@ impl DatadogLayerBuilder {
     }
 
     /// The environment with this builder's overrides applied, warnings printed.
-    pub(crate) fn into_config(self) -> Result<Config, BuildError> {
+    fn into_config(self) -> Result<Config, BuildError> {
+        let (config, warnings) = self.into_config_and_warnings()?;
+        for w in &warnings {
+            crate::diagnostics::log::warn(format_args!("{w}"));
+        }
+        Ok(config)
+    }
+
+    /// The environment with this builder's overrides applied, and the warnings about
+    /// malformed variables (not printed).
+    pub(crate) fn into_config_and_warnings(self) -> Result<(Config, Vec<String>), BuildError> {
         let variables: VariableSource = self
             .variables
             .unwrap_or_else(|| Box::new(|name| std::env::var(name).ok()));
         let (mut config, warnings) = from_env(&*variables, &|p: &Path| p.exists());
-        for w in &warnings {
-            crate::diagnostics::log::warn(format_args!("{w}"));
-        }
         if let Some(url) = self.agent_url {
             config.agent = AgentEndpoint::parse(&url)
                 .map_err(|reason| BuildError::InvalidAgentUrl { url, reason })?;
@@ -408,7 +415,7 @@ impl DatadogLayerBuilder {
         {
             config.in_memory = self.in_memory;
         }
-        Ok(config)
+        Ok((config, warnings))
     }
 }
 

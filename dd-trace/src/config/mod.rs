@@ -88,6 +88,8 @@ pub(crate) struct Config {
     pub(crate) retry_buffer_bytes: u64,
     pub(crate) max_open_traces: usize,
     pub(crate) max_open_spans_per_trace: usize,
+    /// The worker prints nothing (the doctor's tracer).
+    pub(crate) quiet: bool,
     /// Finished chunks go here instead of to the agent.
     #[cfg(any(test, feature = "testing"))]
     pub(crate) in_memory: Option<crate::testing::InMemoryExporter>,
@@ -230,6 +232,7 @@ pub(crate) fn from_env(
         retry_buffer_bytes,
         max_open_traces: usize::try_from(max_open_traces).unwrap_or(usize::MAX),
         max_open_spans_per_trace: usize::try_from(max_open_spans_per_trace).unwrap_or(usize::MAX),
+        quiet: false,
         #[cfg(any(test, feature = "testing"))]
         in_memory: None,
     };

@@ -7,12 +7,16 @@
 //! span path, and never through `tracing` (so they cannot feed back into the tracer).
 
 mod counters;
+mod doctor;
+pub(crate) mod flare;
 pub(crate) mod log;
 pub(crate) mod startup;
 mod status;
 
 pub use counters::CounterSnapshot;
 pub(crate) use counters::Counters;
+pub use doctor::{diagnose, Check, CheckOutcome, Diagnosis};
+pub use flare::TracerFlare;
 pub use log::{reset_diagnostics_handler, set_diagnostics_handler, DiagnosticLevel};
 pub(crate) use status::AgentHealth;
 pub use status::{

@@ -263,7 +263,8 @@ impl TracerStatusHandle {
 }
 
 impl fmt::Display for TracerStatus {
-    /// A report for people: agent, counters, errors with their remedies, configuration.
+    /// A report for people: agent, counters, errors with their remedies; with `{:#}`, the
+    /// configuration too.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.enabled {
             return writeln!(
@@ -317,7 +318,7 @@ impl fmt::Display for TracerStatus {
                 e.remedy
             )?;
         }
-        if !self.configuration.is_empty() {
+        if f.alternate() && !self.configuration.is_empty() {
             writeln!(f, "configuration:")?;
             for (k, v) in &self.configuration {
                 writeln!(f, "  {k}={v}")?;

@@ -19,6 +19,7 @@ use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -27,7 +28,7 @@ use super::encode::{Payload, PayloadEncoder};
 use super::outbox::{Outbox, Queued};
 use super::process::Processor;
 use super::transport::{with_jitter, Delivery, SendError, SendErrorKind, Transport};
-use crate::diagnostics::{log, AgentState, Counters, RetryBufferStatus};
+use crate::diagnostics::{log, AgentState, Counters, DiagnosticLevel, RetryBufferStatus};
 use crate::model::clock::WallClock;
 use crate::tracer::Tracer;
 
@@ -62,6 +63,8 @@ pub(crate) enum Command {
     Flush(Instant, SyncSender<FlushOutcome>),
     /// Send everything finished so far, wait for deliveries until the deadline, then stop.
     Shutdown(Instant, SyncSender<()>),
+    /// Post a tracer flare (content type, body) to the agent and answer how it went.
+    SendFlare(String, Bytes, SyncSender<Result<(), String>>),
 }
 
 /// What the worker is given to run.
@@ -239,6 +242,17 @@ impl Worker {
                         let outcome = self.send_all(deadline).await;
                         let _ = reply.send(outcome);
                     }
+                    Some(Command::SendFlare(content_type, body, reply)) => {
+                        // Off the loop: a slow agent must not hold up the traces.
+                        let transport = Arc::clone(&self.transport);
+                        tokio::spawn(async move {
+                            let sent = transport
+                                .post(crate::diagnostics::flare::FLARE_PATH, &content_type, body)
+                                .await
+                                .map_err(|e| e.to_string());
+                            let _ = reply.send(sent);
+                        });
+                    }
                     Some(Command::Shutdown(deadline, reply)) => {
                         self.shutdown(deadline).await;
                         let _ = reply.send(());
@@ -251,6 +265,17 @@ impl Worker {
                     }
                 },
             }
+        }
+    }
+
+    /// Writes one of the tracer's lines, unless this tracer is the doctor's own.
+    fn say(&self, level: DiagnosticLevel, args: std::fmt::Arguments<'_>) {
+        if self.tracer.quiet {
+            return;
+        }
+        match level {
+            DiagnosticLevel::Warn => log::warn(args),
+            _ => log::info(args),
         }
     }
 
@@ -333,10 +358,13 @@ impl Worker {
                 FlushOutcome::Unreachable(cause) => format!("the agent was unreachable ({cause})"),
                 _ => "the shutdown deadline passed".to_string(),
             };
-            log::warn(format_args!(
+            self.say(
+                DiagnosticLevel::Warn,
+                format_args!(
                 "shutdown: {spans} spans not yet delivered to the agent at {} were dropped: {why}",
                 self.transport.destination()
-            ));
+            ),
+            );
         }
         self.report_totals();
     }
@@ -353,7 +381,7 @@ impl Worker {
             ));
             return;
         }
-        log::info(format_args!(
+        self.say(DiagnosticLevel::Info, format_args!(
             "shut down: {} spans sent to {}, {dropped} dropped ({} at the full hand-off queue, {} after failed sends, {} with the retry buffer full, {} at shutdown, {} over the open-trace limits)",
             c.spans_sent,
             self.transport.destination(),
@@ -379,7 +407,7 @@ impl Worker {
             return;
         }
         self.reported_queue_full = true;
-        log::warn(format_args!(
+        self.say(DiagnosticLevel::Warn, format_args!(
             "the hand-off queue of finished traces was full: {dropped} spans dropped so far. The app makes spans faster than this tracer's worker can encode them; raise the queue capacity (DatadogLayerBuilder::with_queue_capacity, now {}), sample traces (DD_TRACE_SAMPLE_RATE), or make fewer spans. Later drops are counted (see TracerStatus) and reported at shutdown.",
             self.tracer.queue.capacity()
         ));
@@ -445,7 +473,7 @@ impl Worker {
                     None if self.stalled => "the agent does not answer".to_string(),
                     None => "the agent is slower than the app makes spans".to_string(),
                 };
-                log::warn(format_args!(
+                self.say(DiagnosticLevel::Warn, format_args!(
                     "the retry buffer is full ({} bytes): {why}. New payloads are dropped and counted until it drains; raise DD_TRACE_RETRY_BUFFER_BYTES to ride out longer outages.",
                     self.outbox.capacity()
                 ));
@@ -532,7 +560,7 @@ impl Worker {
         }
         self.stalled = true;
         self.health().set_state(AgentState::Stalled);
-        log::warn(format_args!(
+        self.say(DiagnosticLevel::Warn, format_args!(
             "the Datadog agent at {} accepted the connection but has not answered for {:.1?}: it is overloaded or stuck (check its logs). New traces wait in the retry buffer ({} of {} bytes held); the request is given up after DD_TRACE_AGENT_TIMEOUT and its spans counted as dropped.",
             self.transport.destination(),
             waited,
@@ -626,7 +654,7 @@ impl Worker {
         let down = self.down.take();
         let was_failing = self.failing.take().is_some();
         if let Some(down) = &down {
-            log::info(format_args!(
+            self.say(DiagnosticLevel::Info, format_args!(
                 "the Datadog agent at {destination} is reachable again after {:.1?}; {} payloads ({} spans) kept meanwhile are being delivered, {} spans were dropped",
                 down.since.elapsed(),
                 self.outbox.waiting(),
@@ -634,12 +662,12 @@ impl Worker {
                 self.dropped_since_failure
             ));
         } else if self.stalled {
-            log::info(format_args!(
+            self.say(DiagnosticLevel::Info, format_args!(
                 "the Datadog agent at {destination} answers again ({} spans were dropped meanwhile)",
                 self.dropped_since_failure
             ));
         } else if was_failing {
-            log::info(format_args!(
+            self.say(DiagnosticLevel::Info, format_args!(
                 "the Datadog agent at {destination} accepts traces again ({} spans were dropped meanwhile)",
                 self.dropped_since_failure
             ));
@@ -680,7 +708,7 @@ impl Worker {
                 self.outbox.capacity()
             ),
         };
-        log::warn(format_args!(
+        self.say(DiagnosticLevel::Warn, format_args!(
             "could not send traces to the Datadog agent at {destination}: {e}. {remedy} {fate}; further failures of this kind are counted (see TracerStatus) and not logged until a send succeeds."
         ));
     }

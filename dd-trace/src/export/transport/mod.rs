@@ -30,7 +30,7 @@ mod error;
 use crate::diagnostics::AgentInfo;
 use crate::export::encode::Payload;
 use container::ContainerInfo;
-pub(crate) use error::{SendError, SendErrorKind};
+pub(crate) use error::{ConnectCause, SendError, SendErrorKind};
 
 /// The tracer's version, sent as `Datadog-Meta-Tracer-Version`.
 pub const TRACER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -347,26 +347,78 @@ pub(crate) fn parse_info(body: &[u8]) -> Option<AgentInfo> {
     })
 }
 
+/// What `/info` answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum InfoAnswer {
+    /// Its JSON.
+    Info(AgentInfo),
+    /// 404: an agent older than `/info`, which takes v0.4 traces.
+    NotFound,
+    /// Another status, or a body that is not its JSON.
+    Unreadable(String),
+}
+
 impl Transport {
     /// Asks the agent's `/info`; `None` when it cannot say (no answer, an old agent's 404, a
     /// body that is not its JSON, or the in-memory exporter).
     pub(crate) async fn agent_info(&self) -> Option<AgentInfo> {
+        match self.ask_info().await {
+            Ok(InfoAnswer::Info(info)) => Some(info),
+            _ => None,
+        }
+    }
+
+    /// Asks the agent's `/info`, saying what came back.
+    pub(crate) async fn ask_info(&self) -> Result<InfoAnswer, SendError> {
         let request = Request::builder()
             .method(Method::GET)
-            .uri(self.uri("/info").ok()?)
+            .uri(self.uri("/info")?)
             .body(Full::new(Bytes::new()))
-            .ok()?;
-        let exchange = async {
-            let (status, _, body) = self.exchange(request).await.ok()?;
-            if status != StatusCode::OK {
-                return None;
-            }
-            parse_info(&body)
-        };
-        tokio::time::timeout(self.timeout.min(Duration::from_secs(5)), exchange)
+            .map_err(|e| SendError::Request(e.to_string()))?;
+        let limit = self.timeout.min(Duration::from_secs(5));
+        let (status, _, body) = tokio::time::timeout(limit, self.exchange(request))
             .await
-            .ok()
-            .flatten()
+            .map_err(|_| SendError::Timeout(limit))??;
+        Ok(match status {
+            StatusCode::OK => match parse_info(&body) {
+                Some(info) => InfoAnswer::Info(info),
+                None => InfoAnswer::Unreadable("the body is not the agent's /info JSON".into()),
+            },
+            StatusCode::NOT_FOUND => InfoAnswer::NotFound,
+            other => InfoAnswer::Unreadable(format!("HTTP status {}", other.as_u16())),
+        })
+    }
+
+    /// Posts `body` to `path` with this transport's headers and `content_type`; the agent's
+    /// answer must be 200.
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<(), SendError> {
+        let mut builder = Request::builder().method(Method::POST).uri(self.uri(path)?);
+        if let Some(headers) = builder.headers_mut() {
+            headers.extend(self.headers.clone());
+            if let Ok(v) = HeaderValue::from_str(content_type) {
+                headers.insert(http::header::CONTENT_TYPE, v);
+            }
+        }
+        let request = builder
+            .body(Full::new(body))
+            .map_err(|e| SendError::Request(e.to_string()))?;
+        let (status, _, body) = tokio::time::timeout(self.timeout, self.exchange(request))
+            .await
+            .map_err(|_| SendError::Timeout(self.timeout))??;
+        if status != StatusCode::OK {
+            let text: String = String::from_utf8_lossy(&body)
+                .trim()
+                .chars()
+                .take(300)
+                .collect();
+            return Err(SendError::Status(status.as_u16(), text));
+        }
+        Ok(())
     }
 }
 
