@@ -801,12 +801,71 @@ mod proptests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Every variable `from_env` reads.
+    const ALL_VARIABLES: &[&str] = &[
+        env::DD_SERVICE,
+        env::DD_ENV,
+        env::DD_VERSION,
+        env::DD_TAGS,
+        env::DD_TRACE_ENABLED,
+        env::DD_TRACE_SAMPLE_RATE,
+        env::DD_TRACE_SAMPLING_RULES,
+        env::DD_TRACE_RATE_LIMIT,
+        env::DD_SPAN_SAMPLING_RULES,
+        env::DD_SPAN_SAMPLING_RULES_FILE,
+        env::DD_TRACE_AGENT_URL,
+        env::DD_AGENT_HOST,
+        env::DD_TRACE_AGENT_PORT,
+        env::DD_TRACE_AGENT_TIMEOUT,
+        env::DD_ENTITY_ID,
+        env::DD_EXTERNAL_ENV,
+        env::DD_TRACE_STARTUP_LOGS,
+        env::DD_TRACE_DEBUG,
+        env::DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED,
+        env::DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED,
+        env::DD_TRACE_PARTIAL_FLUSH_ENABLED,
+        env::DD_TRACE_PARTIAL_FLUSH_MIN_SPANS,
+        env::DD_TRACE_PROPAGATION_STYLE,
+        env::DD_TRACE_PROPAGATION_STYLE_INJECT,
+        env::DD_TRACE_PROPAGATION_STYLE_EXTRACT,
+        env::OTEL_PROPAGATORS,
+        env::DD_TRACE_PROPAGATION_EXTRACT_FIRST,
+        env::DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT,
+        env::DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH,
+        env::DD_TRACE_BAGGAGE_MAX_ITEMS,
+        env::DD_TRACE_BAGGAGE_MAX_BYTES,
+        env::DD_LOGS_INJECTION,
+        env::DD_TRACE_SPAN_EVENTS_LEVEL,
+        env::DD_TRACE_RETRY_BUFFER_BYTES,
+        env::DD_TRACE_MAX_OPEN_TRACES,
+        env::DD_TRACE_MAX_OPEN_SPANS_PER_TRACE,
+    ];
+
     proptest! {
         #[test]
         fn parsers_never_panic(s in ".{0,200}") {
             let _ = AgentEndpoint::parse(&s);
             let _ = parse_tags(&s);
             let _ = crate::export::transport::container::parse_container_id(&s);
+        }
+
+        /// Any value of any variable, alone or together: the configuration is always built,
+        /// and each warning names a variable that was set.
+        #[test]
+        fn any_values_of_the_variables_never_panic(
+            values in proptest::collection::vec((0..ALL_VARIABLES.len(), ".{0,80}"), 1..8),
+            socket in any::<bool>(),
+        ) {
+            let vars: std::collections::HashMap<String, String> = values
+                .iter()
+                .map(|(i, v)| (ALL_VARIABLES[*i].to_string(), v.clone()))
+                .collect();
+            let (config, warnings) =
+                from_env(&|k| vars.get(k).cloned(), &move |_| socket);
+            let _ = config.effective();
+            for w in &warnings {
+                prop_assert!(vars.keys().any(|k| w.contains(k.as_str())), "{w}");
+            }
         }
 
         /// Well-formed `DD_TAGS` read back as written.

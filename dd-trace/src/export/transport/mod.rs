@@ -453,6 +453,27 @@ mod tests {
         assert_eq!(parse_rates(b"OK", None), None);
     }
 
+    proptest::proptest! {
+        /// Whatever the agent answers, reading it never panics.
+        #[test]
+        fn agent_answers_of_any_bytes_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = parse_rates(&body, None);
+            let _ = parse_info(&body);
+        }
+
+        /// Nor do JSON documents shaped almost like the agent's.
+        #[test]
+        fn agent_json_of_any_shape_never_panics(
+            key in "(rate_by_service|endpoints|config|max_request_bytes|span_events|version|[a-z_]{0,12})",
+            value in "(-?[0-9]{1,25}(\\.[0-9]{1,5})?|true|null|\"[^\"]{0,10}\"|\\[\\]|\\{\\}|\\{\"service:,env:\":[0-9.e-]{1,8}\\})",
+        ) {
+            for body in [format!("{{\"{key}\":{value}}}"), format!("{{\"rate_by_service\":{{\"{key}\":{value}}}}}"), format!("{{\"config\":{{\"{key}\":{value}}}}}")] {
+                let _ = parse_rates(body.as_bytes(), None);
+                let _ = parse_info(body.as_bytes());
+            }
+        }
+    }
+
     #[test]
     fn info_is_read_from_the_agents_json_and_anything_else_is_none() {
         let body = br#"{"version":"7.60.0","endpoints":["/v0.4/traces","/v0.6/stats"],"client_drop_p0s":true,"span_events":true,"peer_tags":["db.hostname"],"obfuscation_version":1,"config":{"max_request_bytes":26214400,"receiver_port":8126}}"#;
