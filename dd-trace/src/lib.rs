@@ -202,20 +202,55 @@
 //!
 //! The hand-off queue holds [`config::DEFAULT_QUEUE_CAPACITY`] finished chunks; when it is full
 //! a new chunk is dropped and counted, and the first such drop prints one warning with what to
-//! do. The worker drains the queue at least every 50 ms (and as soon as it is half full), sends
-//! every second (or as soon as a payload passes 2 MiB; no payload grows much past that), and
-//! keeps two requests in flight at most. Span records go back to the app's threads for reuse
-//! once encoded, so a steady stream of spans allocates almost nothing. Statuses 400, 413 and
-//! 415 are final; 408, 429, 5xx, timeouts and connection errors are retried three times with
-//! exponential backoff (100 ms, 200 ms, 400 ms, with jitter), then the payload is dropped and
-//! counted. The first failure of each kind prints one warning with the cause, the address and
-//! the remedy; later ones are counted until a send succeeds.
+//! do. The worker drains the queue at least every 50 ms (and as soon as it is half full) and
+//! never waits for the agent while it does: encoded payloads go into a **retry buffer** bounded
+//! by bytes ([`config::DEFAULT_RETRY_BUFFER_BYTES`], `DD_TRACE_RETRY_BUFFER_BYTES`), which
+//! sends them oldest first, two requests in flight at most, every second (or as soon as a
+//! payload passes 2 MiB). Span records go back to the app's threads for reuse once encoded, so
+//! a steady stream of spans allocates almost nothing.
 //!
-//! [`DatadogGuard::flush`] sends everything finished so far; dropping the guard (or
-//! [`DatadogGuard::shutdown`]) sends everything and stops the worker, waiting at most
+//! When the agent fails (spec §1.7 Decision):
+//!
+//! | What happens | What the tracer does |
+//! |---|---|
+//! | no connection (socket missing, refused, host unknown, connect timeout): the agent is absent or restarting | the payload stays in the retry buffer; one probe at a time tries again, backing off from 100 ms to 1 s, so delivery resumes within a second of the agent's return; nothing is lost unless the buffer fills (then new payloads are dropped and counted) |
+//! | 408, 429, 5xx, or the connection closed without an answer | retried three times (100, 200, 400 ms, with jitter), then dropped and counted |
+//! | 400, 403, 404, 413, 415 | final: dropped and counted |
+//! | the agent accepted the request but has not answered for 3 s | reported as stalled (status and one warning); later payloads wait in the buffer |
+//! | no answer within `DD_TRACE_AGENT_TIMEOUT` | dropped and counted, never sent again: the agent may have processed it, and no span is delivered twice |
+//!
+//! Each kind of failure prints one warning with the cause, the address and the remedy (a
+//! missing socket names the hostPath volume to mount), at most once a minute and not again
+//! until a send succeeds; the recovery prints one line.
+//!
+//! [`DatadogGuard::flush`] sends everything finished so far (and says
+//! [`FlushError::AgentUnreachable`] at once when the agent cannot be reached); dropping the
+//! guard (or [`DatadogGuard::shutdown`]) sends everything and stops the worker, waiting at most
 //! [`config::DEFAULT_SHUTDOWN_TIMEOUT`], and reports what was dropped over the tracer's life.
-//! [`TracerStatus`] has every counter; read it through the guard or a [`TracerStatusHandle`]
-//! (from the layer or the guard), e.g. for a health endpoint.
+//! A panic unwinding out of `main` drops the guard too; `std::process::exit` and
+//! `panic = "abort"` run no destructor, so call [`DatadogGuard::shutdown`] before them.
+//!
+//! Memory stays bounded whatever the app or the agent does: the queue holds a fixed number of
+//! chunks, the retry buffer a fixed number of bytes, one open trace sends its finished spans
+//! in parts past 10 000, and spans that never close (leaked futures) stop being recorded past
+//! `DD_TRACE_MAX_OPEN_TRACES` open traces or `DD_TRACE_MAX_OPEN_SPANS_PER_TRACE` open spans in
+//! one trace, counted in [`CounterSnapshot::spans_dropped_trace_limits`].
+//!
+//! # Troubleshooting
+//!
+//! - [`diagnose`] (and the `doctor` example, `cargo run --example doctor`) checks the agent's
+//!   address and why it was chosen, the socket or host, the connection and `/info`, sends a
+//!   test trace, and says in one screen why traces are or are not arriving.
+//! - [`TracerStatus`] (from the guard or a [`TracerStatusHandle`], e.g. for a health endpoint)
+//!   has the configuration in effect, the agent's state and `/info`, every counter (spans sent,
+//!   dropped by reason, bytes, retries), the retry buffer, and the last error of each kind with
+//!   its time and remedy; its `Display` is a report for people.
+//! - [`DatadogGuard::flare`] makes a tracer flare (configuration with secrets redacted, status,
+//!   recent warnings, versions) to write to a file, and [`DatadogGuard::send_flare`] sends one
+//!   to Datadog support through the agent with a case id.
+//! - The tracer's own lines go to stderr, prefixed `dd-trace WARN:` / `INFO:` / `DEBUG:`
+//!   (`DD_TRACE_DEBUG=true` adds detail), never through `tracing`, so they cannot feed back
+//!   into traces; [`set_diagnostics_handler`] sends them to the app's own logging instead.
 //!
 //! # Configuration
 //!
@@ -258,6 +293,9 @@
 //! | `DD_TRACE_SPAN_EVENTS_LEVEL` | unset (none) | [`with_span_events`](DatadogLayerBuilder::with_span_events) | `tracing` events at or above this level inside a span become span events |
 //! | `DD_TRACE_PARTIAL_FLUSH_ENABLED` | `false` | [`with_partial_flush`](DatadogLayerBuilder::with_partial_flush) | send a long trace's finished spans before it ends |
 //! | `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS` | `1000` | [`with_partial_flush_min_spans`](DatadogLayerBuilder::with_partial_flush_min_spans) | finished spans that trigger a partial flush |
+//! | `DD_TRACE_RETRY_BUFFER_BYTES` (dd-trace's own) | `33554432` (32 MiB) | [`with_retry_buffer_bytes`](DatadogLayerBuilder::with_retry_buffer_bytes) | bytes of payloads kept while the agent is unreachable, stalled or slow |
+//! | `DD_TRACE_MAX_OPEN_TRACES` (dd-trace's own) | `100000` | [`with_max_open_traces`](DatadogLayerBuilder::with_max_open_traces) | traces with open spans recorded at once |
+//! | `DD_TRACE_MAX_OPEN_SPANS_PER_TRACE` (dd-trace's own) | `100000` | [`with_max_open_spans_per_trace`](DatadogLayerBuilder::with_max_open_spans_per_trace) | open spans one trace may have |
 //!
 //! Settings without a variable: [`with_flush_interval`](DatadogLayerBuilder::with_flush_interval),
 //! [`with_queue_capacity`](DatadogLayerBuilder::with_queue_capacity),
@@ -265,9 +303,6 @@
 //! [`with_variable_source`](DatadogLayerBuilder::with_variable_source) to read the variables
 //! from somewhere other than the process environment. The names are constants in
 //! [`config::env`].
-//!
-//! The tracer's own diagnostics go to stderr, prefixed `dd-trace WARN:` / `INFO:` / `DEBUG:`,
-//! never through `tracing` (so they cannot feed back into the tracer).
 //!
 //! # Testing instrumentation
 //!
@@ -277,8 +312,9 @@
 //! # Not yet supported
 //!
 //! Sampling rules from remote configuration; client-side stats (and with them, not sending dropped
-//! traces); the v0.5 and v1.0 payloads; `/info` discovery beyond span events (asked once at
-//! start); DogStatsD health metrics; TLS to the agent.
+//! traces); the v0.5 and v1.0 payloads; acting on `/info` beyond span events (it is asked once
+//! at start and shown in the status); tracer flares requested through remote configuration;
+//! DogStatsD health metrics; TLS to the agent.
 #![warn(
     missing_docs,
     missing_debug_implementations,

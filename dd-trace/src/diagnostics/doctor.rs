@@ -86,6 +86,24 @@ impl Diagnosis {
     }
 }
 
+impl Diagnosis {
+    /// The fix to lead with: a doubtful address explains a failed connection better than the
+    /// connection's own remedy.
+    fn headline_fix(&self) -> Option<&str> {
+        let failure = self.first_failure()?;
+        let address = self
+            .checks
+            .iter()
+            .find(|c| c.name == "agent address" && c.outcome == CheckOutcome::Warn);
+        match address {
+            Some(a) if failure.name == "connection" || failure.name == TEST_TRACE => {
+                a.remedy.as_deref()
+            }
+            _ => failure.remedy.as_deref(),
+        }
+    }
+}
+
 impl fmt::Display for Diagnosis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let url = self.status.as_ref().map_or("", |s| s.agent.url.as_str());
@@ -97,7 +115,7 @@ impl fmt::Display for Diagnosis {
                 Some(c) => writeln!(f, ": {}", c.detail)?,
                 None => writeln!(f)?,
             }
-            if let Some(remedy) = self.first_failure().and_then(|c| c.remedy.as_ref()) {
+            if let Some(remedy) = self.headline_fix() {
                 writeln!(f, "  fix: {remedy}")?;
             }
         }

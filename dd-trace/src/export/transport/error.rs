@@ -142,10 +142,10 @@ impl SendError {
                 "This process may not connect to the socket: run it as a user or group the socket allows, or relax the socket's permissions on the agent.".into()
             }
             (SendError::Connect(ConnectCause::Refused, _), Some(_)) => {
-                "The socket exists but no agent listens on it: the agent is stopped or restarting. Traces are kept in the retry buffer until it is back.".into()
+                "The socket exists but no agent listens on it: the agent is stopped or restarting.".into()
             }
             (SendError::Connect(ConnectCause::Refused, _), None) => {
-                "Nothing listens at this address: check DD_AGENT_HOST (in Kubernetes usually the node's IP, status.hostIP) and that the agent has APM enabled on this port and accepts non-local traffic (DD_APM_NON_LOCAL_TRAFFIC). Traces are kept in the retry buffer meanwhile.".into()
+                "Nothing listens at this address: check DD_AGENT_HOST (in Kubernetes usually the node's IP, status.hostIP) and that the agent has APM enabled on this port and accepts non-local traffic (DD_APM_NON_LOCAL_TRAFFIC).".into()
             }
             (SendError::Connect(ConnectCause::Dns, _), _) => {
                 "The agent's host name does not resolve: check DD_AGENT_HOST or DD_TRACE_AGENT_URL.".into()
