@@ -59,16 +59,16 @@ pub struct FaultAgent {
     running: Mutex<Option<Running>>,
 }
 
-#[derive(Debug)]
 struct Running {
     stop: Arc<AtomicBool>,
-    connections: Arc<Mutex<Vec<Connection>>>,
+    /// A handle on each connection, to close it from the agent's side.
+    connections: Arc<Mutex<Vec<Box<dyn Stream>>>>,
 }
 
-#[derive(Debug)]
-enum Connection {
-    Tcp(TcpStream),
-    Unix(UnixStream),
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -191,14 +191,7 @@ impl FaultAgent {
         };
         running.stop.store(true, Ordering::SeqCst);
         for c in running.connections.lock().unwrap().drain(..) {
-            match c {
-                Connection::Tcp(s) => {
-                    let _ = s.shutdown(Shutdown::Both);
-                }
-                Connection::Unix(s) => {
-                    let _ = s.shutdown(Shutdown::Both);
-                }
-            }
+            c.close();
         }
         if let Address::Unix(path) = &self.address {
             let _ = std::fs::remove_file(path);
@@ -218,52 +211,40 @@ impl FaultAgent {
             Address::Unix(path) => {
                 let _ = std::fs::remove_file(path);
                 let listener = UnixListener::bind(path).expect("bind the socket");
-                let (stop, connections) = self.running();
-                let peer = self.peer.clone();
                 listener.set_nonblocking(true).expect("nonblocking");
-                std::thread::spawn(move || {
-                    accept_loop(&stop, || match listener.accept() {
-                        Ok((s, _)) => {
-                            s.set_nonblocking(false).ok()?;
-                            let clone = s.try_clone().ok()?;
-                            connections.lock().unwrap().push(Connection::Unix(clone));
-                            let peer = peer.clone();
-                            std::thread::spawn(move || serve(s, &peer));
-                            Some(())
-                        }
-                        Err(_) => None,
-                    })
-                });
+                self.listen(move || listener.accept().ok().map(|(s, _)| s));
             }
         }
     }
 
-    fn running(&self) -> (Arc<AtomicBool>, Arc<Mutex<Vec<Connection>>>) {
+    fn listen_tcp(&self, listener: TcpListener) {
+        listener.set_nonblocking(true).expect("nonblocking");
+        self.listen(move || listener.accept().ok().map(|(s, _)| s));
+    }
+
+    /// Serves every connection `accept` returns (`None`: none waiting), each on its own thread,
+    /// until [`stop`](Self::stop).
+    fn listen<S: Stream>(&self, mut accept: impl FnMut() -> Option<S> + Send + 'static) {
         let stop = Arc::new(AtomicBool::new(false));
-        let connections = Arc::new(Mutex::new(Vec::new()));
+        let connections: Arc<Mutex<Vec<Box<dyn Stream>>>> = Arc::new(Mutex::new(Vec::new()));
         *self.running.lock().unwrap() = Some(Running {
             stop: Arc::clone(&stop),
             connections: Arc::clone(&connections),
         });
-        (stop, connections)
-    }
-
-    fn listen_tcp(&self, listener: TcpListener) {
-        let (stop, connections) = self.running();
         let peer = self.peer.clone();
-        listener.set_nonblocking(true).expect("nonblocking");
         std::thread::spawn(move || {
-            accept_loop(&stop, || match listener.accept() {
-                Ok((s, _)) => {
-                    s.set_nonblocking(false).ok()?;
-                    let clone = s.try_clone().ok()?;
-                    connections.lock().unwrap().push(Connection::Tcp(clone));
-                    let peer = peer.clone();
-                    std::thread::spawn(move || serve(s, &peer));
-                    Some(())
-                }
-                Err(_) => None,
-            })
+            while !stop.load(Ordering::SeqCst) {
+                let Some(s) = accept() else {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                let Some(handle) = s.blocking_handle() else {
+                    continue;
+                };
+                connections.lock().unwrap().push(handle);
+                let peer = peer.clone();
+                std::thread::spawn(move || serve(s, &peer));
+            }
         });
     }
 }
@@ -279,31 +260,29 @@ impl Drop for FaultAgent {
     }
 }
 
-/// Accepts until `stop` is set; `accept` returns `None` when nothing was waiting.
-fn accept_loop(stop: &AtomicBool, mut accept: impl FnMut() -> Option<()>) {
-    while !stop.load(Ordering::SeqCst) {
-        if accept().is_none() {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-}
-
 /// A connection the agent can close from its side.
-trait Stream: Read + Write {
+trait Stream: Read + Write + Send + 'static {
     fn close(&self);
+    /// Makes the stream blocking and returns a second handle on it, for [`close`].
+    fn blocking_handle(&self) -> Option<Box<dyn Stream>>;
 }
 
-impl Stream for TcpStream {
-    fn close(&self) {
-        let _ = self.shutdown(Shutdown::Both);
-    }
+/// Implements [`Stream`] for a std socket type.
+macro_rules! stream {
+    ($t:ty) => {
+        impl Stream for $t {
+            fn close(&self) {
+                let _ = self.shutdown(Shutdown::Both);
+            }
+            fn blocking_handle(&self) -> Option<Box<dyn Stream>> {
+                self.set_nonblocking(false).ok()?;
+                Some(Box::new(self.try_clone().ok()?))
+            }
+        }
+    };
 }
-
-impl Stream for UnixStream {
-    fn close(&self) {
-        let _ = self.shutdown(Shutdown::Both);
-    }
-}
+stream!(TcpStream);
+stream!(UnixStream);
 
 fn serve<S: Stream>(stream: S, peer: &Peer) {
     let mut reader = BufReader::new(stream);
