@@ -51,6 +51,7 @@ impl WorkerHandle {
 pub struct DatadogGuard {
     worker: Option<WorkerHandle>,
     shutdown_timeout: Duration,
+    configuration: Arc<Vec<(String, String)>>,
 }
 
 impl std::fmt::Debug for DatadogGuard {
@@ -63,10 +64,15 @@ impl std::fmt::Debug for DatadogGuard {
 }
 
 impl DatadogGuard {
-    pub(crate) fn new(worker: Option<WorkerHandle>, shutdown_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        worker: Option<WorkerHandle>,
+        shutdown_timeout: Duration,
+        configuration: Arc<Vec<(String, String)>>,
+    ) -> Self {
         DatadogGuard {
             worker,
             shutdown_timeout,
+            configuration,
         }
     }
 
@@ -190,7 +196,10 @@ impl DatadogGuard {
 
     /// A handle that reads the status from anywhere, even after the guard is gone.
     pub fn status_handle(&self) -> TracerStatusHandle {
-        TracerStatusHandle::new(self.worker.as_ref().map(|w| Arc::clone(&w.tracer)))
+        TracerStatusHandle::new(
+            self.worker.as_ref().map(|w| Arc::clone(&w.tracer)),
+            Arc::clone(&self.configuration),
+        )
     }
 }
 
@@ -209,7 +218,11 @@ impl Drop for DatadogGuard {
 pub fn init() -> DatadogGuard {
     try_init().unwrap_or_else(|e| {
         crate::diagnostics::log::warn(format_args!("tracing is not set up: {e}"));
-        DatadogGuard::new(None, crate::config::DEFAULT_SHUTDOWN_TIMEOUT)
+        DatadogGuard::new(
+            None,
+            crate::config::DEFAULT_SHUTDOWN_TIMEOUT,
+            Arc::default(),
+        )
     })
 }
 

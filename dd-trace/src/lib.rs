@@ -348,6 +348,6 @@ pub use diagnostics::{
 pub use error::{AgentUrlError, BuildError, FlareError, FlushError, InitError};
 pub use export::transport::TRACER_VERSION;
 pub use guard::{init, try_init, DatadogGuard};
-pub use layer::{ids_of, DatadogIds, DatadogLayer, DatadogSpanExt, TagValue};
+pub use layer::{ids_of, DatadogIds, DatadogLayer, DatadogSpanExt, Link, TagValue};
 pub use model::id::{SpanId, TraceId};
 pub use sampling::{SpanSamplingRule, TraceSamplingRule};

@@ -52,8 +52,6 @@ pub(crate) struct Tracer {
     pub(crate) quiet: bool,
     /// This process's runtime id (the `runtime-id` tag), for flares.
     pub(crate) runtime_id: String,
-    /// The configuration in effect, for status and flares.
-    pub(crate) configuration: Vec<(String, String)>,
     /// Events at or above this level become span events.
     pub(crate) span_events_level: Option<tracing::Level>,
     /// How traces are extracted from and injected into headers.
@@ -84,10 +82,11 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
             container.entity_id.as_deref(),
         );
     }
+    let configuration = Arc::new(config.effective());
     if !config.enabled {
         return Ok((
-            DatadogLayer::new(None),
-            DatadogGuard::new(None, config.shutdown_timeout),
+            DatadogLayer::new(None, Arc::clone(&configuration)),
+            DatadogGuard::new(None, config.shutdown_timeout, configuration),
         ));
     }
     let flush_at = if config.partial_flush {
@@ -128,7 +127,6 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
         health: Mutex::new(AgentHealth::default()),
         open_traces: OpenTraces::new(config.max_open_traces),
         max_open_spans_per_trace: config.max_open_spans_per_trace,
-        configuration: config.effective(),
         runtime_id: runtime_id.clone(),
         quiet: config.quiet,
         propagation: Arc::new(config.propagation.clone()),
@@ -162,10 +160,11 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
         move || Transport::new(destination, timeout, &container, external_env.as_deref()),
     )?;
     Ok((
-        DatadogLayer::new(Some(Arc::clone(&tracer))),
+        DatadogLayer::new(Some(Arc::clone(&tracer)), Arc::clone(&configuration)),
         DatadogGuard::new(
             Some(WorkerHandle::new(tracer, commands, thread, timeout)),
             config.shutdown_timeout,
+            configuration,
         ),
     ))
 }

@@ -207,6 +207,16 @@ impl TestAgent {
         http_get(self.port, &path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
     }
 
+    /// Starts a new test session: the session reads below see only what arrives from now on.
+    pub fn start_session(&self) {
+        http_get(self.port, "/test/session/start").expect("a new test session");
+    }
+
+    /// The traces of the current session (see [`start_session`](Self::start_session)).
+    pub fn session_traces(&self) -> Vec<Vec<Value>> {
+        serde_json::from_value(self.get("/test/session/traces")).expect("trace list")
+    }
+
     /// Every trace received: a list of span lists.
     pub fn traces(&self) -> Vec<Vec<Value>> {
         serde_json::from_value(self.get("/test/traces")).expect("trace list")
@@ -346,20 +356,50 @@ fn percent_encode(s: &str) -> String {
 
 /// A minimal HTTP/1.0 GET against 127.0.0.1:`port`, returning the body of a 200 answer.
 pub fn http_get(port: u16, path: &str) -> Result<String, String> {
+    match http_request(port, "GET", path, None)? {
+        (200, body) => Ok(body),
+        (status, _) => Err(format!("HTTP status {status}")),
+    }
+}
+
+/// A minimal HTTP/1.0 request against 127.0.0.1:`port`, with an optional JSON body (GET
+/// requests may carry one too, as the parametric API's do): the status and the body.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+) -> Result<(u16, String), String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut response = String::new();
+    let body = json.unwrap_or("");
+    let content = if json.is_some() {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    } else {
+        String::new()
+    };
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{content}\r\n{body}"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
     stream
-        .read_to_string(&mut response)
+        .read_to_end(&mut response)
         .map_err(|e| e.to_string())?;
+    let response = String::from_utf8_lossy(&response);
     let (head, body) = response
         .split_once("\r\n\r\n")
         .ok_or("malformed response")?;
-    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-        return Err(head.lines().next().unwrap_or_default().to_string());
-    }
-    Ok(body.to_string())
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status in {head:?}"))?;
+    Ok((status, body.to_string()))
 }

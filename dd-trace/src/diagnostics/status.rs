@@ -214,6 +214,8 @@ impl AgentHealth {
 #[derive(Clone)]
 pub struct TracerStatusHandle {
     tracer: Option<Arc<Tracer>>,
+    /// The configuration in effect (also for a disabled tracer, which has no `Tracer`).
+    configuration: Arc<Vec<(String, String)>>,
 }
 
 impl std::fmt::Debug for TracerStatusHandle {
@@ -225,14 +227,24 @@ impl std::fmt::Debug for TracerStatusHandle {
 }
 
 impl TracerStatusHandle {
-    pub(crate) fn new(tracer: Option<Arc<Tracer>>) -> Self {
-        TracerStatusHandle { tracer }
+    pub(crate) fn new(
+        tracer: Option<Arc<Tracer>>,
+        configuration: Arc<Vec<(String, String)>>,
+    ) -> Self {
+        TracerStatusHandle {
+            tracer,
+            configuration,
+        }
     }
 
-    /// The tracer's counters and latest agent state; all zero when tracing is disabled.
+    /// The tracer's counters and latest agent state; all zero when tracing is disabled (but
+    /// the configuration is there).
     pub fn status(&self) -> TracerStatus {
         let Some(t) = &self.tracer else {
-            return TracerStatus::default();
+            return TracerStatus {
+                configuration: self.configuration.to_vec(),
+                ..TracerStatus::default()
+            };
         };
         let health = t.health.lock().unwrap_or_else(PoisonError::into_inner);
         TracerStatus {
@@ -250,7 +262,7 @@ impl TracerStatusHandle {
             errors: health.errors.clone(),
             retry_buffer: health.retry_buffer,
             open_traces: t.open_traces.count(),
-            configuration: t.configuration.clone(),
+            configuration: self.configuration.to_vec(),
             agent_rates: t.agent_rates.load().by_service.clone(),
             sampling: SamplingStatus {
                 trace_rules: t.sampler.rules().iter().map(ToString::to_string).collect(),

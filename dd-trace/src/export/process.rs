@@ -1,7 +1,8 @@
 //! PROCESS: the stage between the queue and the encoder, on the worker thread.
 //!
-//! In: each chunk the worker drains from the queue. Out: the chunk, its spans tagged by the span
-//! sampling rules when its trace was dropped, and the trace-level tags its spans carry, frozen
+//! In: each chunk the worker drains from the queue. Out: the chunk (its local root first, when
+//! it holds it), its spans tagged by the span sampling rules when its trace was dropped, and
+//! the trace-level tags its spans carry, frozen
 //! from the trace's context (one lock of that trace per chunk) so the encoder never locks
 //! anything. Every chunk is still sent (the agent computes stats on all of them); client-side
 //! stats and dropping P0 chunks will go here.
@@ -35,6 +36,12 @@ impl Processor {
     /// trace-level tags to encode it with. `sampler` provides what span rules match besides
     /// the span (the tracer's service and tags).
     pub(crate) fn process(&mut self, chunk: &mut Chunk, sampler: &Sampler) -> &TraceLevelTags {
+        // The chunk's root goes first: it carries the trace-level tags, as in Datadog's other
+        // tracers (the first span of a payload's chunk is where readers look for them).
+        let root = chunk.trace.local_root_span_id();
+        if let Some(i) = chunk.spans.iter().position(|s| s.span_id == root) {
+            chunk.spans.swap(0, i);
+        }
         chunk
             .trace
             .context()

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use super::{after_change, OpenSpan};
 use crate::diagnostics::{describe_chain, ChainStyle};
 use crate::model::id::{SpanId, TraceId};
+use crate::model::span::{EventValue, SpanEvent, SpanLink};
 use crate::sampling::SamplingDecision;
 use crate::tracer::Tracer;
 
@@ -30,6 +31,78 @@ pub struct DatadogIds {
     pub trace_id: TraceId,
     /// The span's id.
     pub span_id: SpanId,
+}
+
+/// A link from one span to another span, of this trace or another one, for
+/// [`DatadogSpanExt::add_link`]; it travels as the span's `span_links`.
+///
+/// ```
+/// use dd_trace::{DatadogSpanExt, Link};
+///
+/// # let tracer = dd_trace::testing::TestTracer::new();
+/// # tracer.in_scope(|| {
+/// let batch = tracing::info_span!("batch");
+/// let item = tracing::info_span!("item");
+/// item.add_link(Link::to_span(batch.datadog_ids().unwrap()).with_attribute("reason", "batched"));
+/// # drop(item);
+/// # });
+/// # let spans = tracer.spans();
+/// # let item = spans.iter().find(|s| s.name == "item").unwrap();
+/// # assert_eq!(item.span_links[0].attributes["reason"], "batched");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Link {
+    inner: SpanLink,
+}
+
+impl Link {
+    /// A link to the span whose ids these are.
+    pub fn to_span(ids: DatadogIds) -> Self {
+        Link {
+            inner: SpanLink {
+                trace_id: ids.trace_id,
+                span_id: ids.span_id.to_u64(),
+                flags: 0,
+                tracestate: None,
+                attributes: Vec::new(),
+            },
+        }
+    }
+
+    /// A link to the remote span an extracted context names (with its W3C `tracestate`, and
+    /// its sampling decision as the link's flags when the context carries one); `None` when the
+    /// context names no trace (baggage alone).
+    pub fn to_context(context: &crate::propagation::RemoteContext) -> Option<Self> {
+        if !context.has_trace() {
+            return None;
+        }
+        Some(Link {
+            inner: SpanLink {
+                trace_id: context.trace_id(),
+                span_id: context.parent_id(),
+                flags: context
+                    .sampling_priority()
+                    .map_or(0, |p| SpanLink::flags_for(p > 0)),
+                tracestate: context.tracestate().map(str::to_string),
+                attributes: Vec::new(),
+            },
+        })
+    }
+
+    /// Adds an attribute (a later value for the same key replaces the earlier one).
+    pub fn with_attribute(
+        mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Self {
+        let key = key.into();
+        let value = value.into();
+        match self.inner.attributes.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.inner.attributes.push((key, value)),
+        }
+        self
+    }
 }
 
 /// A value for [`DatadogSpanExt::set_tag`]: strings and booleans become `meta` tags, numbers
@@ -187,6 +260,18 @@ pub trait DatadogSpanExt {
 
     /// Every baggage item of the span's trace.
     fn baggage(&self) -> Vec<(String, String)>;
+
+    /// Adds a link to another span (see [`Link`]).
+    fn add_link(&self, link: Link);
+
+    /// Adds a span event that happened at `time`, with typed attributes; it travels as the
+    /// span's native `span_events` when the agent reads them, else in its `events` tag.
+    fn add_event(
+        &self,
+        name: &str,
+        time: std::time::SystemTime,
+        attributes: &[(&str, TagValue<'_>)],
+    );
 }
 
 impl DatadogSpanExt for tracing::Span {
@@ -306,6 +391,45 @@ impl DatadogSpanExt for tracing::Span {
             }
         });
         all
+    }
+
+    fn add_link(&self, link: Link) {
+        with_open_span(self, |open, _| open.data.fields.links.push(link.inner));
+    }
+
+    fn add_event(
+        &self,
+        name: &str,
+        time: std::time::SystemTime,
+        attributes: &[(&str, TagValue<'_>)],
+    ) {
+        // Span times are monotonic instants: place the event as far back (or ahead) of now.
+        let now = (std::time::SystemTime::now(), std::time::Instant::now());
+        let at = match now.0.duration_since(time) {
+            Ok(ago) => now.1.checked_sub(ago).unwrap_or(now.1),
+            Err(ahead) => now.1 + ahead.duration(),
+        };
+        let event = SpanEvent {
+            name: name.to_string(),
+            time: at,
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| {
+                    let v = match *v {
+                        TagValue::Str(s) => EventValue::Str(s.to_string()),
+                        TagValue::Bool(b) => EventValue::Bool(b),
+                        TagValue::I64(i) => EventValue::Int(i),
+                        TagValue::U64(u) => match i64::try_from(u) {
+                            Ok(i) => EventValue::Int(i),
+                            Err(_) => EventValue::Float(u as f64),
+                        },
+                        TagValue::F64(f) => EventValue::Float(f),
+                    };
+                    (Cow::Owned(k.to_string()), v)
+                })
+                .collect(),
+        };
+        with_open_span(self, |open, _| open.data.fields.events.push(event));
     }
 
     fn set_error<E>(&self, error: &E)

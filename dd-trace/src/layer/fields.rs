@@ -148,7 +148,9 @@ impl SpanEventRecorder {
                 return;
             }
         }
-        self.event.attributes.push((field.name(), value));
+        self.event
+            .attributes
+            .push((std::borrow::Cow::Borrowed(field.name()), value));
     }
 }
 

@@ -15,7 +15,7 @@ mod fields;
 #[cfg(test)]
 mod tests;
 
-pub use ext::{ids_of, DatadogIds, DatadogSpanExt, TagValue};
+pub use ext::{ids_of, DatadogIds, DatadogSpanExt, Link, TagValue};
 
 pub(crate) use ext::current_propagation_config;
 
@@ -58,6 +58,8 @@ pub(crate) struct Unrecorded;
 #[derive(Clone)]
 pub struct DatadogLayer {
     tracer: Option<Arc<Tracer>>,
+    /// The configuration in effect, for status handles.
+    configuration: Arc<Vec<(String, String)>>,
     /// Set when the layer is added to a subscriber: how span handles reach the records.
     access: Option<SpanAccess>,
 }
@@ -72,9 +74,13 @@ impl std::fmt::Debug for DatadogLayer {
 }
 
 impl DatadogLayer {
-    pub(crate) fn new(tracer: Option<Arc<Tracer>>) -> Self {
+    pub(crate) fn new(
+        tracer: Option<Arc<Tracer>>,
+        configuration: Arc<Vec<(String, String)>>,
+    ) -> Self {
         DatadogLayer {
             tracer,
+            configuration,
             access: None,
         }
     }
@@ -112,7 +118,7 @@ impl DatadogLayer {
 
     /// A handle that reads the tracer's status from anywhere (see [`TracerStatusHandle`]).
     pub fn status_handle(&self) -> TracerStatusHandle {
-        TracerStatusHandle::new(self.tracer.clone())
+        TracerStatusHandle::new(self.tracer.clone(), Arc::clone(&self.configuration))
     }
 }
 

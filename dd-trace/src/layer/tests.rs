@@ -39,17 +39,15 @@ fn nested_spans_share_a_trace_and_point_at_their_parents() {
         assert_eq!(s.service, "shop");
         assert_eq!(s.meta["version"], "1.2");
     }
-    // The chunk's first span carries the propagated trace tags; the local root, which
-    // finished last, the priority and the tracer's tags.
-    let first = &chunks[0].spans[0];
-    assert_eq!(first.name, "grandchild");
-    assert_eq!(first.meta["_dd.p.dm"], "-0");
-    assert_eq!(first.meta["_dd.p.tid"].len(), 16);
-    assert_eq!(first.metrics["_sampling_priority_v1"], 1.0);
-    let root = spans["request"];
+    // The local root goes first in its chunk, though it finished last, and carries the
+    // propagated trace tags, the priority and the tracer's tags.
+    let root = &chunks[0].spans[0];
+    assert_eq!(root.name, "request");
+    assert_eq!(root.meta["_dd.p.dm"], "-0");
+    assert_eq!(root.meta["_dd.p.tid"].len(), 16);
     assert_eq!(root.metrics["_sampling_priority_v1"], 1.0);
-    assert!(!root.meta.contains_key("_dd.p.dm"));
     assert_eq!(root.meta["language"], "rust");
+    assert!(!spans["grandchild"].meta.contains_key("_dd.p.dm"));
     assert!(!spans["child"].metrics.contains_key("_sampling_priority_v1"));
     assert_eq!(root.metrics["_dd.top_level"], 1.0);
     assert!(!spans["grandchild"].metrics.contains_key("_dd.top_level"));
@@ -374,16 +372,12 @@ fn sample_rate_decisions_and_their_tags_reach_every_chunk() {
     let root = spans.iter().find(|s| s.name == "root").unwrap();
     assert_eq!(root.metrics["_sampling_priority_v1"], -1.0);
     assert_eq!(root.metrics["_dd.rule_psr"], 0.0);
-    let child = spans.iter().find(|s| s.name == "child").unwrap();
-    assert_eq!(
-        child.metrics["_sampling_priority_v1"], -1.0,
-        "the first span of the chunk"
-    );
-    assert_eq!(child.meta["_dd.p.ksr"], "0");
+    assert_eq!(root.meta["_dd.p.ksr"], "0", "the first span of the chunk");
     assert!(
-        !child.meta.contains_key("_dd.p.dm"),
+        !root.meta.contains_key("_dd.p.dm"),
         "no decision maker when dropped"
     );
+    let child = spans.iter().find(|s| s.name == "child").unwrap();
     assert!(
         !child.metrics.contains_key("_dd.rule_psr"),
         "rates only on the local root"
@@ -538,10 +532,10 @@ fn manual_keep_and_drop_win_from_any_span_of_the_trace() {
         );
         assert!(!s.meta.contains_key("manual.keep"), "{name}: not a tag");
     }
-    let kept = spans.iter().find(|s| s.name == "child").unwrap();
+    let kept = spans.iter().find(|s| s.name == "kept.by.field").unwrap();
     assert_eq!(
         kept.meta["_dd.p.dm"], "-4",
-        "the chunk's first span carries dm"
+        "the chunk's first span, its root, carries dm"
     );
 }
 

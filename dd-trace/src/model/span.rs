@@ -282,7 +282,7 @@ impl SpanLink {
 pub(crate) struct SpanEvent {
     pub(crate) name: String,
     pub(crate) time: Instant,
-    pub(crate) attributes: Vec<(&'static str, EventValue)>,
+    pub(crate) attributes: Vec<(Cow<'static, str>, EventValue)>,
 }
 
 /// A span event attribute's value.

@@ -31,7 +31,8 @@ pub(crate) fn extract(
         let (Some(key), Some(value)) = (decode(key), decode(value)) else {
             return Some(Vec::new());
         };
-        if key.is_empty() || items.len() == max_items {
+        // An empty value is malformed for Datadog's tracers, as an empty key is.
+        if key.is_empty() || value.is_empty() || items.len() == max_items {
             return Some(Vec::new());
         }
         items.push((key, value));
@@ -126,7 +127,7 @@ mod tests {
             ])
         );
         assert_eq!(read("é=ü"), pairs(&[("é", "ü")]));
-        for bad in ["novalue", "=v", "k=%zz", "k=%+5", "a=1,,b=2"] {
+        for bad in ["novalue", "=v", "k=", "k=%zz", "k=%+5", "a=1,,b=2"] {
             assert!(read(bad).is_empty(), "{bad:?}");
         }
         assert_eq!(extract(&Vec::<(String, String)>::new(), 64, 8192), None);

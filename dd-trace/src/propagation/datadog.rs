@@ -27,8 +27,13 @@ pub(crate) fn extract(carrier: &dyn Extractor, max_tags_len: usize) -> Option<Re
         Some(None) => return None,
         None => 0,
     };
-    // Only synthetics tests start a trace without a parent.
-    if parent_id == 0 && origin.as_deref() != Some("synthetics") {
+    // Only synthetics tests start a trace without a parent (`synthetics`, and the variants
+    // Synthetics sends, such as `synthetics-browser`).
+    if parent_id == 0
+        && !origin
+            .as_deref()
+            .is_some_and(|o| o.starts_with("synthetics"))
+    {
         return None;
     }
     let mut ctx = RemoteContext::new(TraceId::from_parts(0, low), parent_id);

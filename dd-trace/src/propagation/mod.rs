@@ -322,6 +322,11 @@ impl RemoteContext {
         self.baggage.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// The W3C `tracestate` that came with the trace, if any.
+    pub fn tracestate(&self) -> Option<&str> {
+        self.tracestate.as_deref()
+    }
+
     /// Whether the headers carried a trace context (not only baggage).
     pub fn has_trace(&self) -> bool {
         self.trace_id.is_some()

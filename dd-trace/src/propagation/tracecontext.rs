@@ -132,8 +132,13 @@ fn read_dd_member(ctx: &mut RemoteContext, dd: &str) -> Option<i8> {
         match key {
             "s" => priority = value.parse::<i8>().ok(),
             "o" if !value.is_empty() => ctx.origin = Some(value.replace('~', "=")),
-            "p" if parse_hex(value, 16).is_some() => {
-                ctx.dd_parent_id = Some(value.to_ascii_lowercase());
+            // As Datadog's tracers (and the cross-language suite) do: a `p` that is not 16 hex
+            // digits still names the last Datadog parent, verbatim.
+            "p" if !value.is_empty() => {
+                ctx.dd_parent_id = Some(match parse_hex(value, 16) {
+                    Some(_) => value.to_ascii_lowercase(),
+                    None => value.to_string(),
+                });
             }
             _ => {
                 if let Some(tag) = key.strip_prefix("t.") {

@@ -198,7 +198,7 @@ fn write_event(buf: &mut Vec<u8>, event: &crate::model::span::SpanEvent, clock: 
     let _ = encode::write_str(buf, "attributes");
     let _ = encode::write_map_len(buf, event.attributes.len() as u32);
     for (key, value) in &event.attributes {
-        let _ = encode::write_str(buf, key);
+        let _ = encode::write_str(buf, key.as_ref());
         let _ = encode::write_map_len(buf, 2);
         match value {
             EventValue::Str(s) => {

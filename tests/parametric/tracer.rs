@@ -1,0 +1,202 @@
+//! Ported from the suite's `test_tracer.py` and `test_config_consistency.py`.
+
+use serde_json::json;
+
+use crate::check;
+use crate::client::{find_span, meta, metric, Ctx, Outcome, Scenario, Start};
+
+macro_rules! scenario {
+    ($id:expr, [$($k:expr => $v:expr),* $(,)?], $run:expr) => {
+        Scenario { id: $id, env: &[$(($k, $v)),*], run: $run }
+    };
+}
+
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        scenario!("test_tracer.py::Test_Tracer::test_tracer_span_top_level_attributes", [], |c| {
+            let parent = c.start_span("operation", Start { service: Some("my-webserver"), resource: Some("/endpoint"), typ: Some("web"), ..Start::default() });
+            c.set_metric(parent, "number", 10.0);
+            let child = c.start_span("operation.child", Start { parent_id: Some(parent.span_id), ..Start::default() });
+            c.set_meta(child, "key", json!("val"));
+            c.finish(child);
+            c.finish(parent);
+            c.flush();
+            let traces = c.wait_for_num_traces(1)?;
+            check!(traces[0].len() == 2);
+            let root = find_span(&traces, parent.trace_id, parent.span_id)?;
+            check!(root["name"] == "operation" && root["service"] == "my-webserver" && root["resource"] == "/endpoint" && root["type"] == "web", "{root}");
+            check!(metric(&root, "number") == Some(10.0), "{root}");
+            let ch = find_span(&traces, child.trace_id, child.span_id)?;
+            check!(ch["name"] == "operation.child" && meta(&ch, "key").as_deref() == Some("val"), "{ch}");
+            Ok(())
+        }),
+        scenario!("test_tracer.py::Test_TracerUniversalServiceTagging::test_tracer_service_name_environment_variable", ["DD_SERVICE" => "service1"], |c| {
+            let span = c.root("operation");
+            c.finish(span);
+            c.flush();
+            let got = c.only_span()?;
+            check!(got["name"] == "operation" && got["service"] == "service1", "{got}");
+            Ok(())
+        }),
+        scenario!("test_tracer.py::Test_TracerUniversalServiceTagging::test_tracer_env_environment_variable", ["DD_ENV" => "prod"], |c| {
+            let span = c.root("operation");
+            c.finish(span);
+            c.flush();
+            let got = c.only_span()?;
+            check!(meta(&got, "env").as_deref() == Some("prod"), "{got}");
+            Ok(())
+        }),
+        scenario!("test_tracer.py::Test_TracerBaseService::test_base_service_set_when_service_overridden", ["DD_SERVICE" => "global-service"], |c| {
+            let root = c.root("root");
+            let child = c.start_span("child", Start { service: Some("other-service"), parent_id: Some(root.span_id), ..Start::default() });
+            c.finish(child);
+            c.finish(root);
+            c.flush();
+            let traces = c.wait_for_num_traces(1)?;
+            let got = find_span(&traces, child.trace_id, child.span_id)?;
+            check!(got["service"] == "other-service" && meta(&got, "_dd.base_service").as_deref() == Some("global-service"), "{got}");
+            Ok(())
+        }),
+        scenario!("test_tracer.py::Test_TracerBaseService::test_base_service_absent_when_service_not_overridden", ["DD_SERVICE" => "global-service"], |c| {
+            let span = c.start_span("operation", Start { service: Some("global-service"), ..Start::default() });
+            c.finish(span);
+            c.flush();
+            let got = c.only_span()?;
+            check!(meta(&got, "_dd.base_service").is_none(), "{got}");
+            Ok(())
+        }),
+        scenario!("test_config_consistency.py::Test_Config_TraceEnabled::test_tracing_enabled", [], one_trace),
+        scenario!("test_config_consistency.py::Test_Config_TraceEnabled::test_tracing_enabled[true]", ["DD_TRACE_ENABLED" => "true"], one_trace),
+        scenario!("test_config_consistency.py::Test_Config_TraceEnabled::test_tracing_disabled", ["DD_TRACE_ENABLED" => "false"], |c| {
+            // A disabled tracer still answers the API; nothing reaches the agent.
+            let config = c.config();
+            check!(config["dd_trace_enabled"] == "false", "{config:?}");
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            check!(c.agent.session_traces().is_empty());
+            Ok(())
+        }),
+        scenario!("test_config_consistency.py::Test_Config_UnifiedServiceTagging::test_default_config", [], |c| {
+            let span = c.root("s1");
+            c.finish(span);
+            c.flush();
+            let got = c.only_span()?;
+            check!(got["service"] != "version_test" && meta(&got, "version").is_none() && meta(&got, "env").is_none(), "{got}");
+            Ok(())
+        }),
+        scenario!("test_config_consistency.py::Test_Config_UnifiedServiceTagging::test_specific_version", ["DD_SERVICE" => "version_test", "DD_VERSION" => "5.2.0"], |c| {
+            let s1 = c.root("s1");
+            c.finish(s1);
+            let s2 = c.start_span("s2", Start { service: Some("no dd_service"), ..Start::default() });
+            c.finish(s2);
+            c.flush();
+            let traces = c.wait_for_num_traces(2)?;
+            let a = find_span(&traces, s1.trace_id, s1.span_id)?;
+            let b = find_span(&traces, s2.trace_id, s2.span_id)?;
+            check!(a["service"] == "version_test" && meta(&a, "version").as_deref() == Some("5.2.0"), "{a}");
+            check!(b["service"] == "no dd_service" && meta(&b, "version").is_none(), "{b}");
+            Ok(())
+        }),
+        scenario!("test_config_consistency.py::Test_Config_UnifiedServiceTagging::test_specific_env", ["DD_ENV" => "dev"], |c| {
+            let span = c.root("s1");
+            c.finish(span);
+            c.flush();
+            let got = c.only_span()?;
+            check!(meta(&got, "env").as_deref() == Some("dev"), "{got}");
+            Ok(())
+        }),
+        scenario!("test_config_consistency.py::Test_Config_TraceAgentURL::test_dd_trace_agent_unix_url_nonexistent", ["DD_TRACE_AGENT_URL" => "unix:///var/run/datadog/apm.socket", "DD_AGENT_HOST" => "localhost", "DD_TRACE_AGENT_PORT" => "8126"], |c| {
+            check!(c.config()["dd_trace_agent_url"] == "unix:///var/run/datadog/apm.socket");
+            Ok(())
+        }),
+        scenario!("test_config_consistency.py::Test_Config_TraceAgentURL::test_dd_trace_agent_http_url_nonexistent", ["DD_TRACE_AGENT_URL" => "http://random-host:9999/", "DD_AGENT_HOST" => "localhost", "DD_TRACE_AGENT_PORT" => "8126"], |c| {
+            check!(c.config()["dd_trace_agent_url"] == "http://random-host:9999");
+            Ok(())
+        }),
+        scenario!("test_config_consistency.py::Test_Config_TraceAgentURL::test_dd_trace_agent_http_url_ipv6", ["DD_TRACE_AGENT_URL" => "http://[::1]:5000", "DD_AGENT_HOST" => "localhost", "DD_TRACE_AGENT_PORT" => "8126"], |c| {
+            check!(c.config()["dd_trace_agent_url"] == "http://[::1]:5000");
+            Ok(())
+        }),
+        scenario!("test_config_consistency.py::Test_Config_TraceAgentURL::test_dd_agent_host_ipv6", ["DD_TRACE_AGENT_URL" => "", "DD_AGENT_HOST" => "[::1]", "DD_TRACE_AGENT_PORT" => "5000"], |c| {
+            check!(c.config()["dd_trace_agent_url"] == "http://[::1]:5000");
+            Ok(())
+        }),
+        scenario!("test_config_consistency.py::Test_Config_RateLimit::test_default_trace_rate_limit", ["DD_TRACE_SAMPLE_RATE" => "1"], |c| {
+            check!(c.config()["dd_trace_rate_limit"] == "100");
+            Ok(())
+        }),
+        scenario!("test_config_consistency.py::Test_Config_RateLimit::test_setting_trace_rate_limit_strict", ["DD_TRACE_RATE_LIMIT" => "1", "DD_TRACE_SAMPLE_RATE" => "1", "DD_TRACE_SAMPLING_RULES" => r#"[{"sample_rate":1}]"#, "DD_TRACE_STATS_COMPUTATION_ENABLED" => "false"], |c| {
+            for name in ["s1", "s2"] {
+                let span = c.root(name);
+                c.finish(span);
+            }
+            c.flush();
+            let traces = c.wait_for_num_traces(2)?;
+            check!(metric(&traces[0][0], "_sampling_priority_v1") == Some(2.0), "{traces:?}");
+            check!(metric(&traces[1][0], "_sampling_priority_v1") == Some(-1.0), "{traces:?}");
+            Ok(())
+        }),
+        scenario!("test_config_consistency.py::Test_Config_RateLimit::test_trace_rate_limit_without_trace_sample_rate", ["DD_TRACE_RATE_LIMIT" => "1"], |c| {
+            for name in ["s1", "s2"] {
+                let span = c.root(name);
+                c.finish(span);
+            }
+            c.flush();
+            let traces = c.wait_for_num_traces(2)?;
+            check!(traces.iter().all(|t| metric(&t[0], "_sampling_priority_v1") == Some(1.0)), "{traces:?}");
+            Ok(())
+        }),
+        scenario!("test_config_consistency.py::Test_Config_Tags::test_comma_space_tag_separation", ["DD_TAGS" => "env:test aKey:aVal bKey:bVal cKey:"], |c| {
+            let span = c.root("sample_span");
+            c.finish(span);
+            c.flush();
+            let got = c.only_span()?;
+            for (k, v) in [("env", "test"), ("aKey", "aVal"), ("bKey", "bVal"), ("cKey", "")] {
+                check!(meta(&got, k).as_deref() == Some(v), "{k}: {got}");
+            }
+            Ok(())
+        }),
+        scenario!("test_config_consistency.py::Test_Config_Tags::test_dd_service_override", ["DD_TAGS" => "service:random-service2,env:dev2,version:1.2.4", "DD_ENV" => "dev", "DD_VERSION" => "5.2.0", "DD_SERVICE" => "random-service"], |c| {
+            let span = c.root("sample_span");
+            c.finish(span);
+            c.flush();
+            let got = c.only_span()?;
+            check!(got["service"] == "random-service" && meta(&got, "env").as_deref() == Some("dev") && meta(&got, "version").as_deref() == Some("5.2.0"), "{got}");
+            Ok(())
+        }),
+        scenario!("test_parametric_endpoints.py::Test_Parametric_DDSpan_Current::test_current_span", [], |c| {
+            let current = |c: &Ctx<'_>| c.get_call("/trace/span/current", json!({}))["span_id"].as_u64().unwrap_or(u64::MAX);
+            let s1 = c.root("s1");
+            check!(current(c) == s1.span_id);
+            let s2 = c.start_span("s2", Start { parent_id: Some(s1.span_id), ..Start::default() });
+            check!(current(c) == s2.span_id);
+            c.finish(s2);
+            check!(current(c) == s1.span_id);
+            c.finish(s1);
+            check!(current(c) == 0);
+            Ok(())
+        }),
+        scenario!("test_parametric_endpoints.py::Test_Parametric_DDTrace_Extract_Headers::test_extract_headers", [], |c| {
+            let id = c.extract(&crate::client::headers(&[("x-datadog-trace-id", "1234567890"), ("x-datadog-parent-id", "2"), ("x-datadog-sampling-priority", "1")]));
+            check!(id == Some(2), "{id:?}");
+            Ok(())
+        }),
+        scenario!("test_parametric_endpoints.py::Test_Parametric_DDSpan_Set_Error::test_set_error", [], |c| {
+            let span = c.root("s1");
+            c.span_call("/trace/span/error", span, json!({"type": "MyError", "message": "it broke", "stack": "frame 1"}));
+            c.finish(span);
+            c.flush();
+            let got = c.only_span()?;
+            check!(got["error"] == 1, "{got}");
+            check!(meta(&got, "error.type").as_deref() == Some("MyError") && meta(&got, "error.message").as_deref() == Some("it broke") && meta(&got, "error.stack").as_deref() == Some("frame 1"), "{got}");
+            Ok(())
+        }),
+    ]
+}
+
+fn one_trace(c: &mut Ctx<'_>) -> Outcome {
+    let span = c.root("allowed");
+    c.finish(span);
+    c.flush();
+    c.wait_for_num_traces(1)?;
+    Ok(())
+}
