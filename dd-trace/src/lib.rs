@@ -314,7 +314,10 @@
 //! Sampling rules from remote configuration; client-side stats (and with them, not sending dropped
 //! traces); the v0.5 and v1.0 payloads; acting on `/info` beyond span events (it is asked once
 //! at start and shown in the status); tracer flares requested through remote configuration;
-//! DogStatsD health metrics; TLS to the agent.
+//! DogStatsD health metrics; TLS to the agent; baggage items as span tags
+//! (`DD_TRACE_BAGGAGE_TAG_KEYS`); git metadata tags (`DD_GIT_*`); a root span taking its first
+//! link's sampling decision. `tests/parametric/not-passing.md` lists the Datadog conformance
+//! tests these leave unpassed.
 #![warn(
     missing_docs,
     missing_debug_implementations,
