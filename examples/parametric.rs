@@ -16,7 +16,9 @@
 //! or, for a context read by `/trace/span/extract_headers`, its upstream parent id. A span
 //! finished through the API is closed at once (so its trace can be flushed); what the API may
 //! still ask of it later (its headers, its baggage, children, links to it) is kept from the
-//! moment it finished until the next flush.
+//! moment it finished until the next flush. Keeping its headers means injecting its context as
+//! it finishes, which locks its trace's sampling decision, as any injection does (a real
+//! service's spans do not outlive their handles, so it has no need for this).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
