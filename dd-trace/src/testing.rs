@@ -108,7 +108,8 @@ pub struct CapturedLink {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct CapturedChunk {
-    /// The spans, in the order they finished.
+    /// The spans as sent: the trace's local root first (when the chunk holds it), then the
+    /// others in the order they finished.
     pub spans: Vec<CapturedSpan>,
 }
 
@@ -166,6 +167,8 @@ impl InMemoryExporter {
         let chunks: Vec<Vec<CapturedSpan>> = match payload.format {
             PayloadFormat::V04 => rmp_serde::from_slice(&payload.body)
                 .map_err(|e| SendError::Status(400, format!("undecodable v0.4 payload: {e}")))?,
+            PayloadFormat::V05 => decode_v05(&payload.body)
+                .map_err(|e| SendError::Status(400, format!("undecodable v0.5 payload: {e}")))?,
         };
         self.lock()
             .extend(chunks.into_iter().map(|spans| CapturedChunk { spans }));
@@ -285,4 +288,104 @@ impl TestTracer {
             panic!("the test tracer did not flush: {e}");
         }
     }
+}
+
+/// A v0.5 span: `[service, name, resource, trace_id, span_id, parent_id, start, duration,
+/// error, meta, metrics, type]`, strings as indexes into the payload's table.
+type V05Span = (
+    u32,
+    u32,
+    u32,
+    u64,
+    u64,
+    u64,
+    i64,
+    i64,
+    i32,
+    BTreeMap<u32, u32>,
+    BTreeMap<u32, f64>,
+    u32,
+);
+
+/// Decodes a v0.5 payload as the agent does (spec §1.4), into the v0.4 shape; span links come
+/// back from the `_dd.span_links` tag.
+fn decode_v05(body: &[u8]) -> Result<Vec<Vec<CapturedSpan>>, String> {
+    let (strings, traces): (Vec<String>, Vec<Vec<V05Span>>) =
+        rmp_serde::from_slice(body).map_err(|e| e.to_string())?;
+    let s = |i: u32| {
+        strings
+            .get(i as usize)
+            .cloned()
+            .ok_or_else(|| format!("string index {i} out of range"))
+    };
+    traces
+        .into_iter()
+        .map(|chunk| {
+            chunk
+                .into_iter()
+                .map(|span| {
+                    let (service, name, resource, trace_id, span_id, parent_id) =
+                        (span.0, span.1, span.2, span.3, span.4, span.5);
+                    let meta = span
+                        .9
+                        .iter()
+                        .map(|(k, v)| Ok((s(*k)?, s(*v)?)))
+                        .collect::<Result<BTreeMap<_, _>, String>>()?;
+                    let metrics = span
+                        .10
+                        .iter()
+                        .map(|(k, v)| Ok((s(*k)?, *v)))
+                        .collect::<Result<BTreeMap<_, _>, String>>()?;
+                    let span_links = meta
+                        .get("_dd.span_links")
+                        .map(|json| links_from_json(json))
+                        .transpose()?
+                        .unwrap_or_default();
+                    let kind = s(span.11)?;
+                    Ok(CapturedSpan {
+                        trace_id,
+                        span_id,
+                        parent_id,
+                        name: s(name)?,
+                        resource: s(resource)?,
+                        service: s(service)?,
+                        span_type: (!kind.is_empty()).then_some(kind),
+                        start: span.6,
+                        duration: span.7,
+                        error: span.8,
+                        meta,
+                        metrics,
+                        span_links,
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `_dd.span_links` (v0.5's JSON form) as links.
+fn links_from_json(json: &str) -> Result<Vec<CapturedLink>, String> {
+    let list: Vec<serde_json::Value> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    list.iter()
+        .map(|l| {
+            let tid = l["trace_id"].as_str().ok_or("link without trace_id")?;
+            let (high, low) = tid.split_at(tid.len().saturating_sub(16));
+            let hex = |h: &str| u64::from_str_radix(h, 16).map_err(|e| e.to_string());
+            Ok(CapturedLink {
+                trace_id: hex(low)?,
+                trace_id_high: if high.is_empty() { 0 } else { hex(high)? },
+                span_id: hex(l["span_id"].as_str().ok_or("link without span_id")?)?,
+                flags: l["flags"].as_u64().map_or(0, |f| (f as u32) | 0x8000_0000),
+                tracestate: l["tracestate"].as_str().map(str::to_string),
+                attributes: l["attributes"]
+                    .as_object()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
 }

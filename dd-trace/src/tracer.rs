@@ -155,6 +155,7 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
             flush_interval: config.flush_interval,
             agent_timeout: timeout,
             retry_buffer_bytes: config.retry_buffer_bytes,
+            protocol: config.protocol,
             commands: receiver,
         },
         move || Transport::new(destination, timeout, &container, external_env.as_deref()),

@@ -569,11 +569,29 @@ fn span_sampling() -> Vec<Scenario> {
 
 // ---------------------------------------------------------------- test_span_links.py
 
+/// The suite's `retrieve_span_links`: the native `span_links` (v0.4), else the
+/// `_dd.span_links` tag (v0.5) in the v0.4 shape.
 fn link_of(span: &Value, i: usize) -> Result<Value, String> {
-    span["span_links"]
-        .get(i)
-        .cloned()
-        .ok_or_else(|| format!("no link {i}: {span}"))
+    if let Some(link) = span["span_links"].get(i) {
+        return Ok(link.clone());
+    }
+    let json = meta(span, "_dd.span_links").ok_or_else(|| format!("no links: {span}"))?;
+    let links: Vec<Value> = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+    let l = links.get(i).ok_or_else(|| format!("no link {i}: {json}"))?;
+    let tid = l["trace_id"].as_str().unwrap_or_default();
+    let (high, low) = tid.split_at(tid.len().saturating_sub(16));
+    let hex = |h: &str| u64::from_str_radix(h, 16).unwrap_or_default();
+    let mut link = json!({
+        "trace_id": hex(low),
+        "span_id": hex(l["span_id"].as_str().unwrap_or_default()),
+        "attributes": l["attributes"].clone(),
+        "tracestate": l["tracestate"].clone(),
+        "flags": l["flags"].as_u64().map_or(0, |f| f | 0x8000_0000),
+    });
+    if !high.is_empty() {
+        link["trace_id_high"] = json!(hex(high));
+    }
+    Ok(link)
 }
 
 fn span_links() -> Vec<Scenario> {
@@ -594,6 +612,26 @@ fn span_links() -> Vec<Scenario> {
             check!(link["trace_id_high"].as_u64() == u64::from_str_radix(&tid, 16).ok(), "{link}");
             let attrs = &link["attributes"];
             check!(attrs["foo"] == "bar" && attrs["array.0"] == "a" && attrs["array.1"] == "b" && attrs["array.2"] == "c", "{link}");
+            Ok(())
+        }),
+        scenario!("test_span_links.py::Test_Span_Links::test_span_started_with_link_v05", ["DD_TRACE_API_VERSION" => "v0.5"], |c| {
+            let first = c.root("first");
+            c.finish(first);
+            let second = c.root("second");
+            c.span_call("/trace/span/add_link", second, json!({"parent_id": first.span_id, "attributes": {"foo": "bar", "array": ["a", "b", "c"]}}));
+            c.finish(second);
+            c.flush();
+            let traces = c.wait_for_num_traces(2)?;
+            let a = find_span(&traces, first.trace_id, first.span_id)?;
+            let b = find_span(&traces, second.trace_id, second.span_id)?;
+            let json = meta(&b, "_dd.span_links").ok_or("no _dd.span_links")?;
+            let links: Vec<Value> = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+            check!(links.len() == 1, "{json}");
+            let tid = meta(&a, "_dd.p.tid").unwrap_or_else(|| "0000000000000000".into());
+            check!(links[0]["trace_id"] == format!("{tid}{:016x}", first.trace_id), "{json}");
+            check!(links[0]["span_id"] == format!("{:016x}", first.span_id), "{json}");
+            let attrs = &links[0]["attributes"];
+            check!(attrs["foo"] == "bar" && attrs["array.0"] == "a" && attrs["array.2"] == "c", "{json}");
             Ok(())
         }),
         scenario!(

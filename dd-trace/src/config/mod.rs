@@ -88,6 +88,9 @@ pub(crate) struct Config {
     pub(crate) retry_buffer_bytes: u64,
     pub(crate) max_open_traces: usize,
     pub(crate) max_open_spans_per_trace: usize,
+    /// The payload format forced by `DD_TRACE_AGENT_PROTOCOL_VERSION` / `DD_TRACE_API_VERSION`;
+    /// `None`: the newest the agent's `/info` offers.
+    pub(crate) protocol: Option<crate::export::encode::PayloadFormat>,
     /// The worker prints nothing (the doctor's tracer).
     pub(crate) quiet: bool,
     /// Finished chunks go here instead of to the agent.
@@ -202,6 +205,21 @@ pub(crate) fn from_env(
         env::DD_TRACE_MAX_OPEN_SPANS_PER_TRACE,
         DEFAULT_MAX_OPEN_SPANS_PER_TRACE as u64,
     );
+    let protocol = r
+        .parse(
+            env::DD_TRACE_AGENT_PROTOCOL_VERSION,
+            "0.4 or 0.5 (1.0 is not supported yet)",
+            "the newest the agent's /info offers",
+            parse_protocol,
+        )
+        .or_else(|| {
+            r.parse(
+                env::DD_TRACE_API_VERSION,
+                "v0.4 or v0.5",
+                "the newest the agent's /info offers",
+                parse_protocol,
+            )
+        });
     let config = Config {
         service,
         env: env_name,
@@ -232,6 +250,7 @@ pub(crate) fn from_env(
         retry_buffer_bytes,
         max_open_traces: usize::try_from(max_open_traces).unwrap_or(usize::MAX),
         max_open_spans_per_trace: usize::try_from(max_open_spans_per_trace).unwrap_or(usize::MAX),
+        protocol,
         quiet: false,
         #[cfg(any(test, feature = "testing"))]
         in_memory: None,
@@ -328,6 +347,16 @@ fn span_rules(r: &mut Reader<'_>) -> Vec<SpanRule> {
     let (rules, warnings) = parse_span_rules(var, &json);
     r.warnings.extend(warnings);
     rules
+}
+
+/// `0.4`, `v0.4`, `0.5`, `v0.5`.
+fn parse_protocol(s: &str) -> Option<crate::export::encode::PayloadFormat> {
+    use crate::export::encode::PayloadFormat;
+    match s.trim().trim_start_matches(['v', 'V']) {
+        "0.4" => Some(PayloadFormat::V04),
+        "0.5" => Some(PayloadFormat::V05),
+        _ => None,
+    }
 }
 
 /// Whether `n` is a usable `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS`.
@@ -558,6 +587,12 @@ impl Config {
             (
                 env::DD_TRACE_MAX_OPEN_SPANS_PER_TRACE,
                 self.max_open_spans_per_trace.to_string(),
+            ),
+            (
+                env::DD_TRACE_AGENT_PROTOCOL_VERSION,
+                self.protocol
+                    .map_or("auto", |p| p.name().trim_start_matches('v'))
+                    .to_string(),
             ),
         ]
         .into_iter()
@@ -839,6 +874,8 @@ mod proptests {
         env::DD_TRACE_RETRY_BUFFER_BYTES,
         env::DD_TRACE_MAX_OPEN_TRACES,
         env::DD_TRACE_MAX_OPEN_SPANS_PER_TRACE,
+        env::DD_TRACE_AGENT_PROTOCOL_VERSION,
+        env::DD_TRACE_API_VERSION,
     ];
 
     proptest! {

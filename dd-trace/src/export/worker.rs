@@ -24,7 +24,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::encode::{Payload, PayloadEncoder};
+use super::encode::{Payload, PayloadEncoder, PayloadFormat, DEFAULT_PAYLOAD_FLUSH_BYTES};
 use super::outbox::{Outbox, Queued};
 use super::process::Processor;
 use super::transport::{with_jitter, Delivery, SendError, SendErrorKind, Transport};
@@ -75,6 +75,9 @@ pub(crate) struct WorkerSetup {
     pub(crate) flush_interval: Duration,
     pub(crate) agent_timeout: Duration,
     pub(crate) retry_buffer_bytes: u64,
+    /// The payload format `DD_TRACE_AGENT_PROTOCOL_VERSION` forces; `None`: the newest the
+    /// agent's `/info` offers.
+    pub(crate) protocol: Option<PayloadFormat>,
     pub(crate) commands: UnboundedReceiver<Command>,
 }
 
@@ -166,6 +169,12 @@ struct Worker {
     reported_queue_full: bool,
     /// The first drop at the full retry buffer has been reported.
     reported_buffer_full: bool,
+    /// The `/info` request under way.
+    info: Option<tokio::task::JoinHandle<Option<crate::diagnostics::AgentInfo>>>,
+    /// The forced payload format, if any.
+    protocol: Option<PayloadFormat>,
+    /// The agent refused v0.5 (404/415): v0.4 from then on.
+    v05_refused: bool,
 }
 
 impl Worker {
@@ -191,15 +200,82 @@ impl Worker {
             deliveries_deadline: None,
             reported_queue_full: false,
             reported_buffer_full: false,
+            info: None,
+            protocol: setup.protocol,
+            v05_refused: false,
         }
+    }
+
+    /// Asks the agent's `/info` in the background (at start, and when its state changes).
+    fn ask_info(&mut self) {
+        if self.info.is_none() {
+            let transport = Arc::clone(&self.transport);
+            self.info = Some(tokio::spawn(async move { transport.agent_info().await }));
+        }
+    }
+
+    /// What `/info` said: span events, the payload format, the payload size.
+    fn on_info(&mut self, agent: crate::diagnostics::AgentInfo) {
+        self.encoder
+            .set_native_span_events(agent.span_events && self.tracer.span_events_level.is_some());
+        if let Some(max) = agent.max_request_bytes {
+            // Well under the agent's cap, whatever the cut adds.
+            let cap = usize::try_from(max / 2).unwrap_or(usize::MAX);
+            self.encoder
+                .set_flush_bytes(DEFAULT_PAYLOAD_FLUSH_BYTES.min(cap.max(1024)));
+        }
+        if self.protocol.is_none() && !self.v05_refused {
+            let offers_v05 = agent.endpoints.iter().any(|e| e == "/v0.5/traces");
+            // v0.5 has no field for span events: where the agent reads them natively and the
+            // app records them, v0.4 keeps them native.
+            let native_events = agent.span_events && self.tracer.span_events_level.is_some();
+            let format = if offers_v05 && !native_events {
+                PayloadFormat::V05
+            } else {
+                PayloadFormat::V04
+            };
+            if format != self.encoder.format() {
+                log::debug(format_args!(
+                    "the agent's /info lists {:?}: sending {} payloads",
+                    agent.endpoints,
+                    format.name()
+                ));
+                if let Some(pending) = self.encoder.set_format(format) {
+                    self.submit(pending);
+                }
+            }
+        }
+        self.health().info = Some(agent);
+    }
+
+    /// The agent refused a v0.5 payload as an unknown endpoint or format: v0.4 from now on.
+    fn fall_back_to_v04(&mut self, e: &SendError, spans: u64) {
+        self.v05_refused = true;
+        if let Some(pending) = self.encoder.set_format(PayloadFormat::V04) {
+            self.submit(pending);
+        }
+        self.say(
+            DiagnosticLevel::Warn,
+            format_args!(
+                "the Datadog agent at {} does not take v0.5 payloads ({e}): sending v0.4 from now on; the {spans} spans of that payload were dropped.{}",
+                self.transport.destination(),
+                if self.protocol == Some(PayloadFormat::V05) {
+                    " DD_TRACE_AGENT_PROTOCOL_VERSION asks for v0.5: unset it to let the agent's /info decide."
+                } else {
+                    ""
+                }
+            ),
+        );
     }
 
     async fn run(mut self) {
         self.publish_buffer();
-        // What the agent supports (and whether it reads span events natively): asked once at
-        // start, without holding up anything else.
-        let transport = Arc::clone(&self.transport);
-        let mut info = Some(tokio::spawn(async move { transport.agent_info().await }));
+        if let Some(format) = self.protocol {
+            let _ = self.encoder.set_format(format);
+        }
+        // What the agent supports (the payload format, span events): asked at start without
+        // holding up anything else, and again whenever the agent's state changes.
+        self.ask_info();
         let mut flush = tokio::time::interval(self.flush_interval);
         flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut drain = tokio::time::interval(DRAIN_INTERVAL);
@@ -218,17 +294,14 @@ impl Worker {
                 }
                 _ = sleep_until_opt(probe_at), if probe_at.is_some() => self.pump(),
                 answer = async {
-                    match info.as_mut() {
+                    match self.info.as_mut() {
                         Some(task) => task.await.ok().flatten(),
                         None => std::future::pending().await,
                     }
-                }, if info.is_some() => {
-                    info = None;
+                }, if self.info.is_some() => {
+                    self.info = None;
                     if let Some(agent) = answer {
-                        self.encoder.set_native_span_events(
-                            agent.span_events && self.tracer.span_events_level.is_some(),
-                        );
-                        self.health().info = Some(agent);
+                        self.on_info(agent);
                     }
                 }
                 Some(done) = self.sends.join_next(), if !self.sends.is_empty() => {
@@ -632,6 +705,18 @@ impl Worker {
             Err(e) => {
                 let payload = &queued.payload;
                 self.outbox.release(payload);
+                if payload.format == PayloadFormat::V05
+                    && matches!(e, SendError::Status(404 | 415, _))
+                    && !self.v05_refused
+                {
+                    let spans = payload.spans;
+                    Counters::add(&c.payloads_dropped, 1);
+                    Counters::add(&c.chunks_dropped_send_failed, u64::from(payload.chunks));
+                    Counters::add(&c.spans_dropped_send_failed, spans);
+                    self.fall_back_to_v04(&e, spans);
+                    self.pump();
+                    return;
+                }
                 Counters::add(&c.payloads_dropped, 1);
                 Counters::add(&c.chunks_dropped_send_failed, u64::from(payload.chunks));
                 Counters::add(&c.spans_dropped_send_failed, payload.spans);
@@ -644,6 +729,9 @@ impl Worker {
                 self.health().set_state(state);
                 self.report(&e, Some(payload.spans));
             }
+        }
+        if self.transport.take_agent_state_change() {
+            self.ask_info();
         }
         self.pump();
     }

@@ -884,3 +884,63 @@ fn events_at_or_above_the_level_become_span_events_on_their_span() {
     plain.in_scope(|| info_span!("r").in_scope(|| tracing::info!("x")));
     assert!(!plain.spans()[0].meta.contains_key("events"));
 }
+
+#[test]
+fn v0_5_payloads_carry_what_v0_4_payloads_carry() {
+    let run = |protocol: &'static str| {
+        let tracer = TestTracer::with_builder(|b| {
+            b.with_variable_source(move |k| {
+                (k == "DD_TRACE_AGENT_PROTOCOL_VERSION").then(|| protocol.to_string())
+            })
+            .with_service("shop")
+            .with_env("test")
+            .with_tag("team", "core")
+        });
+        tracer.in_scope(|| {
+            let root = info_span!("request", resource.name = "GET /users/{id}", span.type = "web", user_id = 7);
+            let _r = root.enter();
+            let child = info_span!("db.query", service.name = "db", error = true);
+            let linked = root.datadog_ids().unwrap();
+            child.add_link(crate::Link::to_span(linked).with_attribute("why", "test"));
+            child.in_scope(|| {});
+        });
+        let mut spans = tracer.spans();
+        spans.sort_by_key(|s| s.name.clone());
+        spans
+    };
+    let (v4, v5) = (run("0.4"), run("0.5"));
+    assert_eq!(v4.len(), 2);
+    for (a, b) in v4.iter().zip(&v5) {
+        assert_eq!(
+            (&a.name, &a.resource, &a.service),
+            (&b.name, &b.resource, &b.service)
+        );
+        assert_eq!(
+            a.span_type.as_deref().unwrap_or(""),
+            b.span_type.as_deref().unwrap_or("")
+        );
+        assert_eq!(a.error, b.error);
+        assert_eq!(a.parent_id == 0, b.parent_id == 0);
+        assert_eq!(
+            a.metrics.keys().collect::<Vec<_>>(),
+            b.metrics.keys().collect::<Vec<_>>()
+        );
+        // The same tags (ids and the runtime differ); links as a tag in v0.5.
+        let keys = |s: &CapturedSpan| {
+            s.meta
+                .keys()
+                .filter(|k| *k != "_dd.span_links")
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(a), keys(b), "{}", a.name);
+        assert_eq!(a.span_links.len(), b.span_links.len(), "{}", a.name);
+        for (la, lb) in a.span_links.iter().zip(&b.span_links) {
+            assert_eq!(la.attributes, lb.attributes);
+            assert_eq!(la.flags, lb.flags);
+        }
+    }
+    let db = v5.iter().find(|s| s.name == "db.query").unwrap();
+    assert_eq!(db.meta["team"], "core");
+    assert_eq!(db.span_links[0].attributes["why"], "test");
+}

@@ -4,13 +4,16 @@
 //! stage. Out: [`Payload`]s (body, format, chunk and span counts) for the transport. What a span
 //! carries on the wire beyond its own fields (the tracer's `env`, `version`, `DD_TAGS`,
 //! `language`, `runtime-id`, `process_id`, `_dd.top_level`, the trace-level tags) is composed
-//! here, once, by [`SpanView`], for every format: today v0.4 ([`v04`]).
+//! here, once, by [`SpanView`], for every format: v0.4 ([`v04`]) and v0.5 ([`v05`], with its
+//! string table); [`PayloadEncoder`] builds the payloads in the format in use.
 //!
 //! [`Chunk`]: crate::model::trace::Chunk
 
+mod payload;
 pub(crate) mod v04;
+mod v05;
 
-pub(crate) use v04::PayloadEncoder;
+pub(crate) use payload::PayloadEncoder;
 
 use bytes::Bytes;
 
@@ -28,6 +31,8 @@ const MAX_META_VALUE_BYTES: usize = 25_000;
 pub(crate) enum PayloadFormat {
     /// msgpack array of chunks of span maps, to `/v0.4/traces`.
     V04,
+    /// `[strings, chunks of 12-element span arrays]`, to `/v0.5/traces`.
+    V05,
 }
 
 impl PayloadFormat {
@@ -35,6 +40,15 @@ impl PayloadFormat {
     pub(crate) fn path(self) -> &'static str {
         match self {
             PayloadFormat::V04 => "/v0.4/traces",
+            PayloadFormat::V05 => "/v0.5/traces",
+        }
+    }
+
+    /// `v0.4`, `v0.5`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            PayloadFormat::V04 => "v0.4",
+            PayloadFormat::V05 => "v0.5",
         }
     }
 }

@@ -1,134 +1,18 @@
-//! The v0.4 payload (spec §1.1–1.2): a msgpack array of chunks, each an array of span maps,
-//! written with rmp's encoders.
+//! The v0.4 span (spec §1.1–1.2): a msgpack map per span, written with rmp's encoders.
 //!
-//! In: chunks and their trace-level tags, on the worker thread. Out: [`Payload`]s. The encoding
-//! buffer is reused from payload to payload; a payload is cut once it passes the flush
-//! threshold, splitting a large chunk into several chunks of the same trace if need be, so no
-//! payload grows far past it.
+//! In: one span as [`SpanView`] composes it, on the worker thread. Out: its bytes, appended to
+//! the payload the [`PayloadEncoder`](super::PayloadEncoder) builds.
 
-use bytes::Bytes;
 use rmp::encode;
 
-use super::{EncodeContext, Payload, PayloadFormat, SpanView, DEFAULT_PAYLOAD_FLUSH_BYTES};
+use super::SpanView;
 use crate::model::clock::WallClock;
 use crate::model::span::SpanLink;
-use crate::model::trace::{Chunk, TraceLevelTags};
-
-/// msgpack `array 32` marker: a fixed-size header that can be patched once the count is known.
-const ARRAY32: u8 = 0xdd;
-
-/// Builds v0.4 payloads chunk by chunk into one reused buffer.
-pub(crate) struct PayloadEncoder {
-    buf: Vec<u8>,
-    chunks: u32,
-    spans: u64,
-    flush_bytes: usize,
-    ctx: EncodeContext,
-    clock: WallClock,
-}
-
-impl PayloadEncoder {
-    pub(crate) fn new(ctx: EncodeContext, flush_bytes: usize) -> Self {
-        let mut enc = PayloadEncoder {
-            buf: Vec::with_capacity(flush_bytes.min(DEFAULT_PAYLOAD_FLUSH_BYTES) + 64 * 1024),
-            chunks: 0,
-            spans: 0,
-            flush_bytes,
-            ctx,
-            clock: WallClock::now(),
-        };
-        enc.reset();
-        enc
-    }
-
-    fn reset(&mut self) {
-        self.buf.clear();
-        self.buf.extend_from_slice(&[ARRAY32, 0, 0, 0, 0]);
-        self.chunks = 0;
-        self.spans = 0;
-    }
-
-    /// Whether the agent reads span events natively (from its `/info`).
-    pub(crate) fn set_native_span_events(&mut self, native: bool) {
-        self.ctx.native_span_events = native;
-    }
-
-    /// Takes a fresh reading of the clocks that turn span instants into Unix time.
-    pub(crate) fn set_clock(&mut self, clock: WallClock) {
-        self.clock = clock;
-    }
-
-    /// Whether the payload has passed its flush threshold.
-    pub(crate) fn is_full(&self) -> bool {
-        self.buf.len() >= self.flush_bytes
-    }
-
-    /// Encodes `chunk` with its trace-level tags. Whenever the payload passes the flush
-    /// threshold with spans of the chunk left, the payload is finished and handed to `emit`,
-    /// and the rest of the chunk continues as a new chunk in a new payload.
-    pub(crate) fn push_chunk(
-        &mut self,
-        chunk: &Chunk,
-        trace_tags: &TraceLevelTags,
-        emit: &mut dyn FnMut(Payload),
-    ) {
-        let local_root = chunk.trace.local_root_span_id();
-        let trace_id = trace_tags.trace_id;
-        let mut spans = chunk.spans.iter().peekable();
-        while spans.peek().is_some() {
-            let header_at = self.buf.len();
-            self.buf.extend_from_slice(&[ARRAY32, 0, 0, 0, 0]);
-            let mut count: u32 = 0;
-            while let Some(span) = spans.next() {
-                let view = SpanView {
-                    span,
-                    trace: trace_tags,
-                    ctx: &self.ctx,
-                    chunk_first: count == 0,
-                    local_root: span.span_id == local_root,
-                };
-                write_span(&mut self.buf, &view, trace_id.low(), &self.clock);
-                count += 1;
-                if self.buf.len() >= self.flush_bytes && spans.peek().is_some() {
-                    break;
-                }
-            }
-            patch_u32(&mut self.buf, header_at, count);
-            self.chunks += 1;
-            self.spans += u64::from(count);
-            if spans.peek().is_some() {
-                if let Some(payload) = self.finish() {
-                    emit(payload);
-                }
-            }
-        }
-    }
-
-    /// The payload built so far, or `None` if it holds no chunk. The buffer is kept for reuse.
-    pub(crate) fn finish(&mut self) -> Option<Payload> {
-        if self.chunks == 0 {
-            return None;
-        }
-        patch_u32(&mut self.buf, 0, self.chunks);
-        let payload = Payload {
-            format: PayloadFormat::V04,
-            body: Bytes::copy_from_slice(&self.buf),
-            chunks: self.chunks,
-            spans: self.spans,
-        };
-        self.reset();
-        Some(payload)
-    }
-}
-
-fn patch_u32(buf: &mut [u8], at: usize, value: u32) {
-    buf[at + 1..at + 5].copy_from_slice(&value.to_be_bytes());
-}
 
 /// Writes one span as a v0.4 map with rmp's encoders (the bytes rmp-serde would write, without
 /// serde's indirection on this per-span path). Writing to a `Vec` cannot fail, and every map
 /// length is computed before its entries are written.
-fn write_span(buf: &mut Vec<u8>, view: &SpanView<'_>, trace_id: u64, clock: &WallClock) {
+pub(super) fn write_span(buf: &mut Vec<u8>, view: &SpanView<'_>, trace_id: u64, clock: &WallClock) {
     let span = view.span;
     let span_type = span.span_type();
     let links = &span.fields.links;
@@ -268,11 +152,13 @@ fn write_key_sint(buf: &mut Vec<u8>, key: &str, value: i64) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{EncodeContext, Payload, PayloadEncoder, DEFAULT_PAYLOAD_FLUSH_BYTES};
     use super::*;
     use crate::export::process::Processor;
     use crate::model::id::TraceId;
     use crate::model::span::tests::span;
     use crate::model::span::ParentService;
+    use crate::model::trace::Chunk;
     use rmpv::Value;
     use std::time::Instant;
 
@@ -511,10 +397,11 @@ mod tests {
 
 #[cfg(test)]
 mod proptests {
-    use super::*;
+    use super::super::{EncodeContext, PayloadEncoder};
     use crate::export::process::Processor;
     use crate::model::id::TraceId;
     use crate::model::span::tests::span;
+    use crate::model::trace::Chunk;
     use proptest::prelude::*;
 
     proptest! {

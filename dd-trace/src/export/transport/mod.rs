@@ -106,6 +106,10 @@ pub(crate) struct Transport {
     destination: Destination,
     headers: HeaderMap,
     timeout: Duration,
+    /// The agent's last `Datadog-Agent-State` (a hash of its `/info`).
+    agent_state: std::sync::Mutex<Option<String>>,
+    /// It changed since the worker last looked: `/info` is worth asking again.
+    agent_state_changed: std::sync::atomic::AtomicBool,
 }
 
 impl Transport {
@@ -173,6 +177,8 @@ impl Transport {
             destination,
             headers,
             timeout,
+            agent_state: std::sync::Mutex::new(None),
+            agent_state_changed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -207,17 +213,45 @@ impl Transport {
         }
         .map_err(|e| SendError::from_client(&e))?;
         let status = response.status();
-        let version = response
-            .headers()
-            .get("datadog-rates-payload-version")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let version = header("datadog-rates-payload-version");
+        if let Some(state) = header("datadog-agent-state") {
+            self.note_agent_state(state);
+        }
         let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
             .collect()
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
         Ok((status, version, body))
+    }
+
+    /// Records the agent's `Datadog-Agent-State`; a change after the first one seen is noted.
+    fn note_agent_state(&self, state: String) {
+        let mut last = self
+            .agent_state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.as_deref() != Some(state.as_str()) {
+            if last.is_some() {
+                self.agent_state_changed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            *last = Some(state);
+        }
+    }
+
+    /// Whether the agent's state changed since the last call (its `/info` may say something
+    /// new).
+    pub(crate) fn take_agent_state_change(&self) -> bool {
+        self.agent_state_changed
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Delivers `payload`, retrying retryable failures with backoff, never past `deadline`.
