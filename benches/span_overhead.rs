@@ -130,8 +130,14 @@ fn datadog() -> (
     dd_trace_test_support::FaultAgent,
 ) {
     let sink = dd_trace_test_support::FaultAgent::sink();
+    // DD_TRACE_BENCH_PROTOCOL=0.5 sends v0.5 payloads (the sink has no /info: v0.4 otherwise).
+    let protocol = std::env::var("DD_TRACE_BENCH_PROTOCOL").ok();
     let (layer, guard) = dd_trace::DatadogLayer::builder()
-        .with_variable_source(|_| None)
+        .with_variable_source(move |k| {
+            (k == "DD_TRACE_AGENT_PROTOCOL_VERSION")
+                .then(|| protocol.clone())
+                .flatten()
+        })
         .with_agent_url(sink.url())
         .with_service("bench")
         .with_startup_logs(false)
@@ -190,10 +196,11 @@ fn paced(batches: u64) {
     let _ = guard.flush_timeout(Duration::from_secs(60));
     let s = guard.status().counters;
     eprintln!(
-        "paced: {} traces made, {} chunks sent, {} spans dropped",
+        "paced: {} traces made, {} chunks sent, {} spans dropped, {:.0} wire bytes/span",
         batches * 100,
         s.chunks_sent,
-        s.spans_dropped()
+        s.spans_dropped(),
+        s.bytes_sent as f64 / s.spans_sent.max(1) as f64
     );
 }
 

@@ -6,61 +6,61 @@
 //! the payload's [`StringTable`]. v0.5 has no field for span links or span events: they travel
 //! as the `_dd.span_links` and `events` meta tags, as JSON.
 
-use std::collections::HashMap;
-
 use rmp::encode;
+use rustc_hash::FxHashMap;
 
 use super::SpanView;
 use crate::model::clock::WallClock;
 use crate::model::span::SpanLink;
 
-/// A payload's strings, each written once: index 0 is `""`.
+/// A payload's strings, each written once: index 0 is `""`. Each new string is encoded into
+/// the table's bytes as it is added, so finishing the payload only copies them.
 #[derive(Default)]
 pub(crate) struct StringTable {
-    index: HashMap<Box<str>, u32>,
-    order: Vec<Box<str>>,
-    /// Bytes the table will take on the wire (about).
-    bytes: usize,
+    index: FxHashMap<Box<str>, u32>,
+    /// The strings, msgpack-encoded, in index order.
+    encoded: Vec<u8>,
+    count: u32,
 }
 
 impl StringTable {
     /// The index of `s`, adding it if it is new.
     fn intern(&mut self, s: &str) -> u32 {
-        if self.order.is_empty() {
-            self.order.push("".into());
-            self.index.insert("".into(), 0);
-            self.bytes = 1;
+        if self.count == 0 {
+            self.count = 1;
+            let _ = encode::write_str(&mut self.encoded, "");
+        }
+        if s.is_empty() {
+            return 0;
         }
         if let Some(&i) = self.index.get(s) {
             return i;
         }
-        let i = self.order.len() as u32;
-        self.bytes += s.len() + 5;
-        self.order.push(s.into());
+        let i = self.count;
+        self.count += 1;
+        let _ = encode::write_str(&mut self.encoded, s);
         self.index.insert(s.into(), i);
         i
     }
 
     pub(crate) fn clear(&mut self) {
         self.index.clear();
-        self.order.clear();
-        self.bytes = 0;
+        self.encoded.clear();
+        self.count = 0;
     }
 
-    /// About how many bytes [`write`](Self::write) will write.
+    /// The bytes [`write`](Self::write) will write, but for the array header.
     pub(crate) fn bytes(&self) -> usize {
-        self.bytes
+        self.encoded.len()
     }
 
     /// Writes the table as a msgpack array of strings.
     pub(crate) fn write(&mut self, out: &mut Vec<u8>) {
-        if self.order.is_empty() {
+        if self.count == 0 {
             self.intern("");
         }
-        let _ = encode::write_array_len(out, self.order.len() as u32);
-        for s in &self.order {
-            let _ = encode::write_str(out, s);
-        }
+        let _ = encode::write_array_len(out, self.count);
+        out.extend_from_slice(&self.encoded);
     }
 }
 
