@@ -699,3 +699,138 @@ fn one_line_init_sends_and_prints_its_configuration_once() {
         .sum();
     assert_eq!(spans, 10);
 }
+
+/// `/info` of an agent that takes v0.5 payloads.
+const INFO_V05: &str = r#"{"version":"7.60.0","endpoints":["/v0.4/traces","/v0.5/traces"]}"#;
+
+#[test]
+fn the_payload_format_follows_info_and_falls_back_to_v0_4_once_refused() {
+    capture_lines();
+    // The agent says it takes v0.5, then refuses it (an agent downgraded in place).
+    let agent = FaultAgent::tcp_with_info(vec![Fault::Status(404)], INFO_V05);
+    let (dispatch, guard) = tracer(&agent.url());
+    // Until /info answers, v0.4; wait for the answer.
+    let status = guard.status_handle();
+    let started = Instant::now();
+    while status.status().agent.info.is_none() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    make_traces(&dispatch, 5);
+    guard.flush().unwrap();
+    make_traces(&dispatch, 5);
+    guard.flush().unwrap();
+    let paths: Vec<String> = agent
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/v0.5/traces", "/v0.4/traces"],
+        "v0.5 first, then v0.4 for good"
+    );
+    let c = guard.status().counters;
+    assert_eq!(
+        (c.spans_dropped_send_failed, c.spans_sent),
+        (10, 10),
+        "{c:#?}"
+    );
+    let warnings: Vec<String> = lines_about(&agent.url())
+        .into_iter()
+        .filter(|l| l.contains("does not take v0.5"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(accepted_once(&agent), 10);
+}
+
+#[test]
+fn a_change_of_agent_state_brings_a_new_info_and_its_format() {
+    let agent = FaultAgent::tcp_with_info(vec![], r#"{"endpoints":["/v0.4/traces"]}"#);
+    let (dispatch, guard) = tracer(&agent.url());
+    make_traces(&dispatch, 2);
+    guard.flush().unwrap();
+    // The agent is reconfigured: its answers carry a new state, its /info a new endpoint.
+    agent.set_info(INFO_V05, "state-2");
+    make_traces(&dispatch, 2);
+    guard.flush().unwrap();
+    let status = guard.status_handle();
+    let started = Instant::now();
+    while status
+        .status()
+        .agent
+        .info
+        .as_ref()
+        .and_then(|i| i.version.clone())
+        .is_none()
+        && started.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The first state seen is the baseline; the next change asks /info again.
+    agent.set_info(INFO_V05, "state-3");
+    make_traces(&dispatch, 2);
+    guard.flush().unwrap();
+    let started = Instant::now();
+    while status
+        .status()
+        .agent
+        .info
+        .as_ref()
+        .and_then(|i| i.version.clone())
+        .is_none()
+        && started.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    make_traces(&dispatch, 2);
+    guard.flush().unwrap();
+    let paths: Vec<String> = agent
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(
+        paths.first().map(String::as_str),
+        Some("/v0.4/traces"),
+        "{paths:?}"
+    );
+    assert_eq!(
+        paths.last().map(String::as_str),
+        Some("/v0.5/traces"),
+        "{paths:?}"
+    );
+    assert_eq!(
+        status.status().agent.info.unwrap().version.as_deref(),
+        Some("7.60.0")
+    );
+    assert_eq!(accepted_once(&agent), 16);
+}
+
+#[test]
+fn payloads_stay_under_the_agents_max_request_bytes() {
+    let agent = FaultAgent::tcp_with_info(
+        vec![],
+        r#"{"endpoints":["/v0.4/traces"],"config":{"max_request_bytes":40000}}"#,
+    );
+    let (dispatch, guard) = tracer(&agent.url());
+    let status = guard.status_handle();
+    let started = Instant::now();
+    while status.status().agent.info.is_none() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    make_traces(&dispatch, 1000);
+    guard.flush().unwrap();
+    let received = agent.received.lock().unwrap();
+    assert!(received.len() > 5, "{} payloads", received.len());
+    assert!(
+        received.iter().all(|r| r.body.len() < 40_000),
+        "{:?}",
+        received.iter().map(|r| r.body.len()).collect::<Vec<_>>()
+    );
+    drop(received);
+    assert_eq!(accepted_once(&agent), 2000);
+}

@@ -36,6 +36,8 @@ pub struct Received {
     pub body: Vec<u8>,
     /// The status it was answered with; `None` when it was not answered.
     pub status: Option<u16>,
+    /// The request's path, e.g. `/v0.4/traces`.
+    pub path: String,
 }
 
 /// Where a [`FaultAgent`] listens.
@@ -77,7 +79,8 @@ struct Peer {
     answered: Arc<AtomicUsize>,
     script: Arc<Mutex<std::vec::IntoIter<Fault>>>,
     record: bool,
-    info: Option<String>,
+    /// The `/info` body (`None`: 404) and the `Datadog-Agent-State` sent with every answer.
+    info: Arc<Mutex<(Option<String>, Option<String>)>>,
 }
 
 impl FaultAgent {
@@ -150,10 +153,16 @@ impl FaultAgent {
                 answered,
                 script: Arc::new(Mutex::new(faults.into_iter())),
                 record,
-                info,
+                info: Arc::new(Mutex::new((info, None))),
             },
             running: Mutex::new(None),
         }
+    }
+
+    /// From now on `/info` answers `info`, and every answer carries `Datadog-Agent-State:
+    /// state` (as an agent whose configuration changed).
+    pub fn set_info(&self, info: &str, state: &str) {
+        *self.peer.info.lock().unwrap() = (Some(info.to_string()), Some(state.to_string()));
     }
 
     /// The URL for `DD_TRACE_AGENT_URL`.
@@ -174,6 +183,15 @@ impl FaultAgent {
         let received = self.received.lock().unwrap();
         let mut ids = Vec::new();
         for r in received.iter().filter(|r| r.status == Some(200)) {
+            if r.path.starts_with("/v0.5/") {
+                // [strings, chunks of [service, name, resource, trace_id, span_id, …]]
+                let (_, chunks): (Vec<String>, Vec<Vec<Vec<rmpv::Value>>>) =
+                    rmp_serde::from_slice(&r.body).expect("a v0.5 payload");
+                for span in chunks.iter().flatten() {
+                    ids.push(span[4].as_u64().expect("a span id"));
+                }
+                continue;
+            }
             let payload: Vec<Vec<std::collections::HashMap<String, rmpv::Value>>> =
                 rmp_serde::from_slice(&r.body).expect("a v0.4 payload");
             for span in payload.iter().flatten() {
@@ -314,16 +332,19 @@ fn serve<S: Stream>(stream: S, peer: &Peer) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
+        let (info, state) = peer.info.lock().unwrap().clone();
+        let state = state.unwrap_or_default();
         if line.starts_with("GET /info") {
-            let (status, reply) = match &peer.info {
+            let (status, reply) = match &info {
                 Some(info) => (200, info.as_str()),
                 None => (404, "404 page not found"),
             };
-            if respond(reader.get_mut(), status, reply).is_err() {
+            if respond(reader.get_mut(), status, reply, &state).is_err() {
                 return;
             }
             continue;
         }
+        let path = line.split(' ').nth(1).unwrap_or_default().to_string();
         let fault = peer
             .script
             .lock()
@@ -340,6 +361,7 @@ fn serve<S: Stream>(stream: S, peer: &Peer) {
                 headers,
                 body,
                 status,
+                path,
             });
         }
         match fault {
@@ -366,15 +388,20 @@ fn serve<S: Stream>(stream: S, peer: &Peer) {
         } else {
             "scripted failure"
         };
-        if respond(reader.get_mut(), status, reply).is_err() {
+        if respond(reader.get_mut(), status, reply, &state).is_err() {
             return;
         }
     }
 }
 
-fn respond(w: &mut impl Write, status: u16, body: &str) -> std::io::Result<()> {
+fn respond(w: &mut impl Write, status: u16, body: &str, state: &str) -> std::io::Result<()> {
+    let state = if state.is_empty() {
+        String::new()
+    } else {
+        format!("Datadog-Agent-State: {state}\r\n")
+    };
     let response = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\n{state}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     w.write_all(response.as_bytes())
