@@ -741,3 +741,90 @@ fn json_text_and_log_crate_lines_name_spans_the_agent_received() {
     }
     agent.assert_checks_passed();
 }
+
+#[test]
+fn client_side_stats_count_every_trace_and_unsampled_ones_stay_home() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(
+        &agent.unix_url(),
+        &[
+            ("DD_SERVICE", "checkout"),
+            ("DD_ENV", "test"),
+            ("DD_TRACE_SAMPLE_RATE", "0"),
+            ("DD_TRACE_STATS_COMPUTATION_ENABLED", "true"),
+        ],
+    );
+    // The agent's /info (which lists /v0.6/stats and client_drop_p0s) turns stats on.
+    let status = guard.status_handle();
+    let started = std::time::Instant::now();
+    while status.status().agent.info.is_none() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    tracing::dispatcher::with_default(&dispatch, || {
+        for _ in 0..10 {
+            info_span!("web.request", resource.name = "GET /cart")
+                .in_scope(|| info_span!("helper").in_scope(|| {}));
+        }
+        info_span!("web.request", resource.name = "GET /cart", error = true)
+            .in_scope(|| info_span!("helper").in_scope(|| {}));
+    });
+    guard.flush().unwrap();
+    // Only the error trace was sent, saying what stayed home.
+    let traces = agent.traces();
+    assert_eq!(traces.len(), 1, "{traces:?}");
+    assert_eq!(traces[0].len(), 2);
+    let requests = agent.requests();
+    let headers = &requests.last().expect("a trace request")["headers"];
+    let header = |name: &str| {
+        headers
+            .as_object()
+            .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+            .and_then(|(_, v)| v.as_str().map(str::to_string))
+    };
+    assert_eq!(
+        header("Datadog-Client-Computed-Stats").as_deref(),
+        Some("yes")
+    );
+    assert_eq!(
+        header("Datadog-Client-Dropped-P0-Traces").as_deref(),
+        Some("10")
+    );
+    assert_eq!(
+        header("Datadog-Client-Dropped-P0-Spans").as_deref(),
+        Some("20")
+    );
+    let c = status.status().counters;
+    assert_eq!(
+        (c.chunks_dropped_p0, c.spans_dropped_p0, c.spans_dropped()),
+        (10, 20, 0)
+    );
+    // The stats count all eleven requests; helpers are neither top-level nor measured.
+    let stats = agent.stats();
+    assert_eq!(c.stats_payloads_sent, 1, "{stats:?}");
+    let groups: Vec<&Value> = stats
+        .iter()
+        .flat_map(|p| p["Stats"].as_array().unwrap())
+        .flat_map(|b| b["Stats"].as_array().unwrap())
+        .collect();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    let g = groups[0];
+    assert_eq!(
+        (
+            g["Service"].as_str(),
+            g["Name"].as_str(),
+            g["Resource"].as_str()
+        ),
+        (Some("checkout"), Some("web.request"), Some("GET /cart"))
+    );
+    assert_eq!(
+        (
+            g["Hits"].as_u64(),
+            g["Errors"].as_u64(),
+            g["TopLevelHits"].as_u64()
+        ),
+        (Some(11), Some(1), Some(11))
+    );
+    assert!(g["Duration"].as_u64().unwrap() > 0);
+    assert_eq!(stats[0]["Env"], "test");
+    agent.assert_checks_passed();
+}

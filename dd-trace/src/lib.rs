@@ -121,6 +121,7 @@
 //! | `axum` | `tower`, and axum's matched route as `http.route` and in the resource (`GET /users/{id}`) | apply with `Router::layer` |
 //! | `reqwest` | `integrations::reqwest::DatadogMiddleware` for `reqwest_middleware` | |
 //! | `opentelemetry` | `integrations::opentelemetry::DatadogPropagator`, an OpenTelemetry `TextMapPropagator` | for crates that propagate through OpenTelemetry |
+//! | `client-stats` | client-side trace stats (`DD_TRACE_STATS_COMPUTATION_ENABLED`) and not sending unsampled traces | Datadog's `libdd-ddsketch`; Rust 1.87+ |
 //!
 //! **Timing.** A span starts when it is created and ends when it is last exited (if it was ever
 //! entered), else when it closes: the `Registry` keeps a parent open while any child lives, so a
@@ -217,6 +218,17 @@
 //! that refuses v0.5 (404, 415) gets v0.4 from then on, said once. Payloads stay under the
 //! agent's `max_request_bytes`.
 //!
+//! With `DD_TRACE_STATS_COMPUTATION_ENABLED=true` (feature `client-stats`, off by default as
+//! the spec decides) and an agent that lists `/v0.6/stats`, the worker computes the trace
+//! stats the agent would (hits, errors, top-level hits, durations as DDSketches, by service,
+//! operation, resource, type, HTTP status, span kind, root-ness, synthetics and peer tags) in
+//! 10-second buckets, sends each bucket once it is over (and the rest at flush and shutdown),
+//! and marks its payloads `Datadog-Client-Computed-Stats`. If the agent also says
+//! `client_drop_p0s`, unsampled traces without an error are not sent (their spans picked by a
+//! span sampling rule still are), counted in the next payload's `Datadog-Client-Dropped-P0-*`
+//! headers and in [`CounterSnapshot::spans_dropped_p0`]. Resources are sent unobfuscated: the
+//! agent obfuscates client stats as it obfuscates spans.
+//!
 //! When the agent fails (spec §1.7 Decision):
 //!
 //! | What happens | What the tracer does |
@@ -301,6 +313,7 @@
 //! | `DD_TRACE_SPAN_EVENTS_LEVEL` | unset (none) | [`with_span_events`](DatadogLayerBuilder::with_span_events) | `tracing` events at or above this level inside a span become span events |
 //! | `DD_TRACE_PARTIAL_FLUSH_ENABLED` | `false` | [`with_partial_flush`](DatadogLayerBuilder::with_partial_flush) | send a long trace's finished spans before it ends |
 //! | `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS` | `1000` | [`with_partial_flush_min_spans`](DatadogLayerBuilder::with_partial_flush_min_spans) | finished spans that trigger a partial flush |
+//! | `DD_TRACE_STATS_COMPUTATION_ENABLED` | `false` | — | `true` (feature `client-stats`): compute trace stats here, and where the agent allows it (`client_drop_p0s`), do not send unsampled traces |
 //! | `DD_TRACE_AGENT_PROTOCOL_VERSION` | unset: the newest the agent's `/info` offers | — | `0.4` or `0.5`: the trace payload format to send (`DD_TRACE_API_VERSION=v0.4` / `v0.5`, Python's name, is read too) |
 //! | `DD_TRACE_RETRY_BUFFER_BYTES` (dd-trace's own) | `33554432` (32 MiB) | [`with_retry_buffer_bytes`](DatadogLayerBuilder::with_retry_buffer_bytes) | bytes of payloads kept while the agent is unreachable, stalled or slow |
 //! | `DD_TRACE_MAX_OPEN_TRACES` (dd-trace's own) | `100000` | [`with_max_open_traces`](DatadogLayerBuilder::with_max_open_traces) | traces with open spans recorded at once |
@@ -320,8 +333,7 @@
 //!
 //! # Not yet supported
 //!
-//! Sampling rules from remote configuration; client-side stats (and with them, not sending dropped
-//! traces); the v1.0 payload; tracer flares requested through remote configuration;
+//! Sampling rules from remote configuration; the v1.0 payload; client-side obfuscation; tracer flares requested through remote configuration;
 //! DogStatsD health metrics; TLS to the agent; baggage items as span tags
 //! (`DD_TRACE_BAGGAGE_TAG_KEYS`); git metadata tags (`DD_GIT_*`); a root span taking its first
 //! link's sampling decision. `tests/parametric/not-passing.md` lists the Datadog conformance

@@ -156,6 +156,7 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
             agent_timeout: timeout,
             retry_buffer_bytes: config.retry_buffer_bytes,
             protocol: config.protocol,
+            stats: config.stats_computation,
             commands: receiver,
         },
         move || Transport::new(destination, timeout, &container, external_env.as_deref()),

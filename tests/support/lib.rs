@@ -236,6 +236,11 @@ impl TestAgent {
             .collect()
     }
 
+    /// The `/v0.6/stats` payloads received, as the agent decoded them.
+    pub fn stats(&self) -> Vec<Value> {
+        serde_json::from_value(self.get("/test/session/stats")).expect("stats list")
+    }
+
     /// The tracer flares received, each with its form fields and `flare_file` decoded from
     /// base64 into bytes.
     pub fn tracer_flares(&self) -> Vec<(serde_json::Map<String, Value>, Vec<u8>)> {

@@ -83,3 +83,6 @@ pub const DD_TRACE_MAX_OPEN_SPANS_PER_TRACE: &str = "DD_TRACE_MAX_OPEN_SPANS_PER
 pub const DD_TRACE_AGENT_PROTOCOL_VERSION: &str = "DD_TRACE_AGENT_PROTOCOL_VERSION";
 /// Python's name for the same choice: `v0.4` or `v0.5` (the variable above wins).
 pub const DD_TRACE_API_VERSION: &str = "DD_TRACE_API_VERSION";
+/// `true`: compute trace stats here (`/v0.6/stats`) and, where the agent allows it, do not
+/// send unsampled traces (feature `client-stats`).
+pub const DD_TRACE_STATS_COMPUTATION_ENABLED: &str = "DD_TRACE_STATS_COMPUTATION_ENABLED";

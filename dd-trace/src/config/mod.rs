@@ -91,6 +91,9 @@ pub(crate) struct Config {
     /// The payload format forced by `DD_TRACE_AGENT_PROTOCOL_VERSION` / `DD_TRACE_API_VERSION`;
     /// `None`: the newest the agent's `/info` offers.
     pub(crate) protocol: Option<crate::export::encode::PayloadFormat>,
+    /// Compute trace stats and drop unsampled traces when the agent allows it
+    /// (`DD_TRACE_STATS_COMPUTATION_ENABLED`, feature `client-stats`).
+    pub(crate) stats_computation: bool,
     /// The worker prints nothing (the doctor's tracer).
     pub(crate) quiet: bool,
     /// Finished chunks go here instead of to the agent.
@@ -220,6 +223,14 @@ pub(crate) fn from_env(
                 parse_protocol,
             )
         });
+    let mut stats_computation = r.bool(env::DD_TRACE_STATS_COMPUTATION_ENABLED, false);
+    if stats_computation && !cfg!(feature = "client-stats") {
+        r.warnings.push(format!(
+            "{}=true, but this build of dd-trace has no `client-stats` feature: the agent computes the stats (enable the feature to compute them here)",
+            env::DD_TRACE_STATS_COMPUTATION_ENABLED
+        ));
+        stats_computation = false;
+    }
     let config = Config {
         service,
         env: env_name,
@@ -251,6 +262,7 @@ pub(crate) fn from_env(
         max_open_traces: usize::try_from(max_open_traces).unwrap_or(usize::MAX),
         max_open_spans_per_trace: usize::try_from(max_open_spans_per_trace).unwrap_or(usize::MAX),
         protocol,
+        stats_computation,
         quiet: false,
         #[cfg(any(test, feature = "testing"))]
         in_memory: None,
@@ -589,6 +601,10 @@ impl Config {
                 self.max_open_spans_per_trace.to_string(),
             ),
             (
+                env::DD_TRACE_STATS_COMPUTATION_ENABLED,
+                self.stats_computation.to_string(),
+            ),
+            (
                 env::DD_TRACE_AGENT_PROTOCOL_VERSION,
                 self.protocol
                     .map_or("auto", |p| p.name().trim_start_matches('v'))
@@ -876,6 +892,7 @@ mod proptests {
         env::DD_TRACE_MAX_OPEN_SPANS_PER_TRACE,
         env::DD_TRACE_AGENT_PROTOCOL_VERSION,
         env::DD_TRACE_API_VERSION,
+        env::DD_TRACE_STATS_COMPUTATION_ENABLED,
     ];
 
     proptest! {

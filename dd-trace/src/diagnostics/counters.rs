@@ -61,6 +61,13 @@ counters! {
     /// Spans not recorded because their trace, or the tracer, was over its open-trace limits
     /// (spans never closed, e.g. leaked futures, must not grow memory forever).
     spans_dropped_trace_limits,
+    /// Unsampled chunks not sent because the tracer computed their stats and the agent lets
+    /// tracers drop them (`client_drop_p0s`); not a loss, and not in `spans_dropped()`.
+    chunks_dropped_p0,
+    /// Spans of unsampled traces not sent for the same reason.
+    spans_dropped_p0,
+    /// `/v0.6/stats` payloads the agent accepted.
+    stats_payloads_sent,
     /// Chunks dropped because the tracer had shut down or its shutdown timed out.
     chunks_dropped_shutdown,
     /// Spans dropped for the same reason.

@@ -158,7 +158,7 @@ fn zip(files: &[(&str, String)]) -> Vec<u8> {
 }
 
 /// This host's name: `HOSTNAME`, else the kernel's, else `unknown`.
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())

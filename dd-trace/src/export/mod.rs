@@ -7,5 +7,7 @@ pub(crate) mod outbox;
 pub(crate) mod pool;
 pub(crate) mod process;
 pub(crate) mod queue;
+#[cfg(feature = "client-stats")]
+pub(crate) mod stats;
 pub(crate) mod transport;
 pub(crate) mod worker;

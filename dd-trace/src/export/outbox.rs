@@ -124,6 +124,8 @@ mod tests {
             body: vec![0; bytes].into(),
             chunks: 1,
             spans,
+            client_stats: false,
+            dropped_p0: (0, 0),
         }
     }
 

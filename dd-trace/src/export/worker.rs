@@ -30,6 +30,7 @@ use super::process::Processor;
 use super::transport::{with_jitter, Delivery, SendError, SendErrorKind, Transport};
 use crate::diagnostics::{log, AgentState, Counters, DiagnosticLevel, RetryBufferStatus};
 use crate::model::clock::WallClock;
+use crate::model::trace::{Chunk, Spans};
 use crate::tracer::Tracer;
 
 /// How often the worker drains the hand-off queue when it is not woken earlier.
@@ -78,6 +79,8 @@ pub(crate) struct WorkerSetup {
     /// The payload format `DD_TRACE_AGENT_PROTOCOL_VERSION` forces; `None`: the newest the
     /// agent's `/info` offers.
     pub(crate) protocol: Option<PayloadFormat>,
+    /// `DD_TRACE_STATS_COMPUTATION_ENABLED`.
+    pub(crate) stats: bool,
     pub(crate) commands: UnboundedReceiver<Command>,
 }
 
@@ -175,10 +178,32 @@ struct Worker {
     protocol: Option<PayloadFormat>,
     /// The agent refused v0.5 (404/415): v0.4 from then on.
     v05_refused: bool,
+    /// Client-side stats, when configured (they start once `/info` lists `/v0.6/stats`).
+    #[cfg(feature = "client-stats")]
+    stats: Option<super::stats::Concentrator>,
+    /// Stats are computed here: payloads say so.
+    stats_active: bool,
+    /// Unsampled chunks are not sent (`client_drop_p0s`).
+    drop_p0s: bool,
+    /// Unsampled chunks and spans dropped since the last payload.
+    dropped_p0: (u64, u64),
 }
 
 impl Worker {
     fn new(setup: WorkerSetup, transport: Transport) -> Self {
+        #[cfg(feature = "client-stats")]
+        let stats = setup.stats.then(|| {
+            let t = &setup.tracer;
+            super::stats::Concentrator::new(super::stats::StatsIdentity {
+                service: t.identity.service.clone(),
+                env: t.identity.env.clone().unwrap_or_default(),
+                version: t.identity.version.clone().unwrap_or_default(),
+                runtime_id: t.runtime_id.clone(),
+                hostname: crate::diagnostics::flare::hostname(),
+            })
+        });
+        #[cfg(not(feature = "client-stats"))]
+        let _ = setup.stats;
         Worker {
             tracer: setup.tracer,
             processor: setup.processor,
@@ -203,6 +228,11 @@ impl Worker {
             info: None,
             protocol: setup.protocol,
             v05_refused: false,
+            #[cfg(feature = "client-stats")]
+            stats,
+            stats_active: false,
+            drop_p0s: false,
+            dropped_p0: (0, 0),
         }
     }
 
@@ -245,7 +275,33 @@ impl Worker {
                 }
             }
         }
+        #[cfg(feature = "client-stats")]
+        if let Some(stats) = &mut self.stats {
+            self.stats_active = agent.endpoints.iter().any(|e| e == "/v0.6/stats");
+            self.drop_p0s = self.stats_active && agent.client_drop_p0s;
+            stats.set_peer_tags(agent.peer_tags.clone());
+        }
         self.health().info = Some(agent);
+    }
+
+    /// Sends the stats buckets that ended (all of them, if `all`).
+    #[cfg(feature = "client-stats")]
+    fn flush_stats(&mut self, all: bool) -> Option<tokio::task::JoinHandle<()>> {
+        let body = self
+            .stats
+            .as_mut()?
+            .flush(std::time::SystemTime::now(), all)?;
+        let transport = Arc::clone(&self.transport);
+        let tracer = Arc::clone(&self.tracer);
+        Some(tokio::spawn(async move {
+            match transport
+                .post(super::stats::STATS_PATH, "application/msgpack", body)
+                .await
+            {
+                Ok(()) => Counters::add(&tracer.counters.stats_payloads_sent, 1),
+                Err(e) => log::debug(format_args!("could not send stats: {e}")),
+            }
+        }))
     }
 
     /// The agent refused a v0.5 payload as an unknown endpoint or format: v0.4 from now on.
@@ -280,7 +336,14 @@ impl Worker {
         flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut drain = tokio::time::interval(DRAIN_INTERVAL);
         drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // Stats buckets are sent once they are over.
+        #[cfg(feature = "client-stats")]
+        let mut stats_tick = tokio::time::interval(super::stats::BUCKET / 4);
         loop {
+            #[cfg(feature = "client-stats")]
+            let stats_due = stats_tick.tick();
+            #[cfg(not(feature = "client-stats"))]
+            let stats_due = std::future::pending::<Instant>();
             let probe_at = self.probe_at();
             tokio::select! {
                 _ = self.tracer.queue.notify.notified() => self.drain(None),
@@ -293,6 +356,10 @@ impl Worker {
                     self.submit_pending();
                 }
                 _ = sleep_until_opt(probe_at), if probe_at.is_some() => self.pump(),
+                _ = stats_due => {
+                    #[cfg(feature = "client-stats")]
+                    let _ = self.flush_stats(false);
+                }
                 answer = async {
                     match self.info.as_mut() {
                         Some(task) => task.await.ok().flatten(),
@@ -313,6 +380,11 @@ impl Worker {
                     Some(Command::Flush(deadline, reply)) => {
                         // Deliveries keep their own timeout: a short flush must not cut them.
                         let outcome = self.send_all(deadline).await;
+                        // And the stats so far, bucket over or not.
+                        #[cfg(feature = "client-stats")]
+                        if let Some(post) = self.flush_stats(true) {
+                            let _ = tokio::time::timeout_at(deadline, post).await;
+                        }
                         let _ = reply.send(outcome);
                     }
                     Some(Command::SendFlare(content_type, body, reply)) => {
@@ -407,6 +479,11 @@ impl Worker {
         self.tracer.queue.close();
         self.deliveries_deadline = Some(deadline);
         let outcome = self.send_all(deadline).await;
+        // The last stats buckets, whether over or not.
+        #[cfg(feature = "client-stats")]
+        if let Some(post) = self.flush_stats(true) {
+            let _ = tokio::time::timeout_at(deadline, post).await;
+        }
         // What the deadline left in the queue will not be sent.
         self.tracer.queue.drop_remaining(&self.tracer.counters);
         let c = &self.tracer.counters;
@@ -491,7 +568,8 @@ impl Worker {
     fn drain(&mut self, stop_at: Option<Instant>) {
         self.tracer.queue.rearm();
         self.report_queue_full();
-        self.encoder.set_clock(WallClock::now());
+        let clock = WallClock::now();
+        self.encoder.set_clock(clock);
         let mut ready = Vec::new();
         // At most a queue's worth per call, and not past the deadline: producers that keep the
         // queue full must not keep the worker from its other work (commands, deliveries).
@@ -505,6 +583,43 @@ impl Worker {
             chunks += 1;
             spans += chunk.spans.len() as u64;
             let trace_tags = self.processor.process(&mut chunk, &self.tracer.sampler);
+            #[cfg(feature = "client-stats")]
+            if self.stats_active {
+                if let Some(stats) = &mut self.stats {
+                    stats.add(
+                        &chunk,
+                        trace_tags,
+                        &clock,
+                        self.tracer.sampler.default_service(),
+                    );
+                }
+            }
+            if self.drop_p0s
+                && trace_tags.priority <= 0
+                && !chunk.spans.iter().any(|s| s.fields.error)
+            {
+                // Its stats are counted; only spans a span rule kept are sent.
+                let (kept, dropped): (Spans, Spans) = std::mem::take(&mut chunk.spans)
+                    .into_iter()
+                    .partition(|s| s.fields.tags.get("_dd.span_sampling.mechanism").is_some());
+                let c = &self.tracer.counters;
+                Counters::add(&c.spans_dropped_p0, dropped.len() as u64);
+                self.dropped_p0.1 += dropped.len() as u64;
+                if kept.is_empty() {
+                    Counters::add(&c.chunks_dropped_p0, 1);
+                    self.dropped_p0.0 += 1;
+                }
+                self.recycler.release(Chunk {
+                    trace: Arc::clone(&chunk.trace),
+                    spans: dropped,
+                    partial: chunk.partial,
+                });
+                chunk.spans = kept;
+                if chunk.spans.is_empty() {
+                    self.recycler.release(chunk);
+                    continue;
+                }
+            }
             self.encoder
                 .push_chunk(&chunk, trace_tags, &mut |p| ready.push(p));
             self.recycler.release(chunk);
@@ -529,7 +644,11 @@ impl Worker {
     }
 
     /// Puts `payload` in the retry buffer, or drops and counts it if the buffer is full.
-    fn submit(&mut self, payload: Payload) {
+    fn submit(&mut self, mut payload: Payload) {
+        payload.client_stats = self.stats_active;
+        if self.stats_active {
+            payload.dropped_p0 = std::mem::take(&mut self.dropped_p0);
+        }
         if let Err(payload) = self.outbox.offer(payload) {
             let c = &self.tracer.counters;
             Counters::add(&c.payloads_dropped_retry_buffer_full, 1);

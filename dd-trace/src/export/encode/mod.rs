@@ -60,6 +60,12 @@ pub(crate) struct Payload {
     pub(crate) body: Bytes,
     pub(crate) chunks: u32,
     pub(crate) spans: u64,
+    /// Stats for these spans are computed and sent by the tracer
+    /// (`Datadog-Client-Computed-Stats`).
+    pub(crate) client_stats: bool,
+    /// Unsampled chunks and spans dropped since the previous payload
+    /// (`Datadog-Client-Dropped-P0-Traces` / `-Spans`).
+    pub(crate) dropped_p0: (u64, u64),
 }
 
 /// Process-wide values written into spans.

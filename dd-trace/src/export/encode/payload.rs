@@ -169,6 +169,8 @@ impl PayloadEncoder {
             body,
             chunks: self.chunks,
             spans: self.spans,
+            client_stats: false,
+            dropped_p0: (0, 0),
         };
         self.reset();
         Some(payload)

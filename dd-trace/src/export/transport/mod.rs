@@ -313,6 +313,18 @@ impl Transport {
         if let Some(headers) = builder.headers_mut() {
             headers.extend(self.headers.clone());
             headers.insert("x-datadog-trace-count", HeaderValue::from(payload.chunks));
+            if payload.client_stats {
+                headers.insert(
+                    "datadog-client-computed-stats",
+                    HeaderValue::from_static("yes"),
+                );
+                let (traces, spans) = payload.dropped_p0;
+                headers.insert(
+                    "datadog-client-dropped-p0-traces",
+                    HeaderValue::from(traces),
+                );
+                headers.insert("datadog-client-dropped-p0-spans", HeaderValue::from(spans));
+            }
             if let Some(v) = rates_version.and_then(|v| HeaderValue::from_str(v).ok()) {
                 headers.insert("datadog-rates-payload-version", v);
             }
