@@ -63,6 +63,14 @@ fn socket_path(name: &str) -> PathBuf {
     dir.join("apm.socket")
 }
 
+/// Polls `done` for up to 5 s.
+fn wait_until(done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Every span id the agent accepted, checked to be there once.
 fn accepted_once(agent: &FaultAgent) -> usize {
     let ids = agent.accepted_span_ids();
@@ -711,10 +719,7 @@ fn the_payload_format_follows_info_and_falls_back_to_v0_4_once_refused() {
     let (dispatch, guard) = tracer(&agent.url());
     // Until /info answers, v0.4; wait for the answer.
     let status = guard.status_handle();
-    let started = Instant::now();
-    while status.status().agent.info.is_none() && started.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(|| status.status().agent.info.is_some());
     make_traces(&dispatch, 5);
     guard.flush().unwrap();
     make_traces(&dispatch, 5);
@@ -755,35 +760,18 @@ fn a_change_of_agent_state_brings_a_new_info_and_its_format() {
     agent.set_info(INFO_V05, "state-2");
     make_traces(&dispatch, 2);
     guard.flush().unwrap();
-    let status = guard.status_handle();
-    let started = Instant::now();
-    while status
-        .status()
-        .agent
-        .info
-        .as_ref()
-        .and_then(|i| i.version.clone())
-        .is_none()
-        && started.elapsed() < Duration::from_secs(5)
-    {
-        std::thread::sleep(Duration::from_millis(10));
-    }
     // The first state seen is the baseline; the next change asks /info again.
     agent.set_info(INFO_V05, "state-3");
     make_traces(&dispatch, 2);
     guard.flush().unwrap();
-    let started = Instant::now();
-    while status
-        .status()
-        .agent
-        .info
-        .as_ref()
-        .and_then(|i| i.version.clone())
-        .is_none()
-        && started.elapsed() < Duration::from_secs(5)
-    {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let status = guard.status_handle();
+    wait_until(|| {
+        status
+            .status()
+            .agent
+            .info
+            .is_some_and(|i| i.version.is_some())
+    });
     make_traces(&dispatch, 2);
     guard.flush().unwrap();
     let paths: Vec<String> = agent
@@ -818,10 +806,7 @@ fn payloads_stay_under_the_agents_max_request_bytes() {
     );
     let (dispatch, guard) = tracer(&agent.url());
     let status = guard.status_handle();
-    let started = Instant::now();
-    while status.status().agent.info.is_none() && started.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(|| status.status().agent.info.is_some());
     make_traces(&dispatch, 1000);
     guard.flush().unwrap();
     let received = agent.received.lock().unwrap();

@@ -27,6 +27,14 @@ macro_rules! check {
     };
 }
 
+/// A [`Scenario`] literal: `scenario!(id, [VAR => value, …], steps)`.
+#[macro_export]
+macro_rules! scenario {
+    ($id:expr, [$($k:expr => $v:expr),* $(,)?], $run:expr) => {
+        $crate::client::Scenario { id: $id, env: &[$(($k, $v)),*], run: $run }
+    };
+}
+
 /// One ported scenario: the suite's test it comes from, the library environment, the steps.
 pub struct Scenario {
     /// `file::Class::test[variant]`, as the suite names it.

@@ -4,17 +4,10 @@
 
 use serde_json::json;
 
-use crate::check;
 use crate::client::{id_of, member, meta, metric, tracecontext, Ctx, Outcome, Scenario};
+use crate::{check, scenario};
 
 const PRIORITY: &str = "_sampling_priority_v1";
-
-/// A scenario literal.
-macro_rules! scenario {
-    ($id:expr, [$($k:expr => $v:expr),* $(,)?], $run:expr) => {
-        Scenario { id: $id, env: &[$(($k, $v)),*], run: $run }
-    };
-}
 
 pub fn scenarios() -> Vec<Scenario> {
     let mut all = datadog();
@@ -566,6 +559,37 @@ fn dd_state(c: &mut Ctx<'_>, h: &[(&str, &str)]) -> Result<(Headers, Vec<String>
     Ok((injected, dd, tp.flags))
 }
 
+/// A sampled traceparent with `sampled_state`, then an unsampled one with `unsampled_state`:
+/// the W3C flag wins over the tracestate's `s`, the decision maker becomes `-0` (or goes with
+/// the unsampled decision), and the other propagated tags stay.
+fn new_decision_resets_dm(c: &mut Ctx<'_>, sampled_state: &str, unsampled_state: &str) -> Outcome {
+    let (h, dd, _) = dd_state(c, &[("traceparent", TP1), ("tracestate", sampled_state)])?;
+    check!(h["x-datadog-sampling-priority"] == "1");
+    let tags: Vec<&str> = h["x-datadog-tags"].split(',').collect();
+    check!(
+        tags.contains(&"_dd.p.dm=-0") && tags.contains(&"_dd.p.usr.id=baz64=="),
+        "{tags:?}"
+    );
+    check!(
+        dd.iter().any(|i| i == "t.dm:-0") && dd.iter().any(|i| i == "t.usr.id:baz64~~"),
+        "{dd:?}"
+    );
+    let (h, dd, _) = dd_state(c, &[("traceparent", TP0), ("tracestate", unsampled_state)])?;
+    check!(h["x-datadog-sampling-priority"] == "0");
+    let tags: Vec<&str> = h["x-datadog-tags"].split(',').collect();
+    check!(
+        tags.contains(&"_dd.p.usr.id=baz64==") && tags.contains(&"_dd.p.url=http://localhost"),
+        "{tags:?}"
+    );
+    check!(dd.iter().all(|i| !i.starts_with("t.dm:")), "{dd:?}");
+    check!(
+        dd.iter().any(|i| i == "t.usr.id:baz64~~")
+            && dd.iter().any(|i| i == "t.url:http://localhost"),
+        "{dd:?}"
+    );
+    Ok(())
+}
+
 fn tracestate_dd() -> Vec<Scenario> {
     let t = |id: &'static str, run: fn(&mut Ctx<'_>) -> Outcome| Scenario {
         id,
@@ -639,30 +663,10 @@ fn tracestate_dd() -> Vec<Scenario> {
             Ok(())
         }),
         t("test_headers_tracestate_dd.py::Test_Headers_Tracestate_DD::test_headers_tracestate_dd_propagate_propagatedtags_change_sampling_same_dm", |c| {
-            let (h, dd, _) = dd_state(c, &[("traceparent", TP1), ("tracestate", "foo=1,dd=s:0;t.dm:-0;t.usr.id:baz64~~")])?;
-            check!(h["x-datadog-sampling-priority"] == "1");
-            let tags: Vec<&str> = h["x-datadog-tags"].split(',').collect();
-            check!(tags.contains(&"_dd.p.dm=-0") && tags.contains(&"_dd.p.usr.id=baz64=="), "{tags:?}");
-            check!(dd.iter().any(|i| i == "t.dm:-0") && dd.iter().any(|i| i == "t.usr.id:baz64~~"), "{dd:?}");
-            let (h, dd, _) = dd_state(c, &[("traceparent", TP0), ("tracestate", "foo=1,dd=s:1;t.dm:-0;t.usr.id:baz64~~;t.url:http://localhost")])?;
-            check!(h["x-datadog-sampling-priority"] == "0");
-            let tags: Vec<&str> = h["x-datadog-tags"].split(',').collect();
-            check!(tags.contains(&"_dd.p.usr.id=baz64==") && tags.contains(&"_dd.p.url=http://localhost"), "{tags:?}");
-            check!(dd.iter().all(|i| !i.starts_with("t.dm:")), "{dd:?}");
-            check!(dd.iter().any(|i| i == "t.usr.id:baz64~~") && dd.iter().any(|i| i == "t.url:http://localhost"), "{dd:?}");
-            Ok(())
+            new_decision_resets_dm(c, "foo=1,dd=s:0;t.dm:-0;t.usr.id:baz64~~", "foo=1,dd=s:1;t.dm:-0;t.usr.id:baz64~~;t.url:http://localhost")
         }),
         t("test_headers_tracestate_dd.py::Test_Headers_Tracestate_DD::test_headers_tracestate_dd_propagate_propagatedtags_change_sampling_reset_dm", |c| {
-            let (h, dd, _) = dd_state(c, &[("traceparent", TP1), ("tracestate", "foo=1,dd=s:-1;t.dm:-4;t.usr.id:baz64~~")])?;
-            check!(h["x-datadog-sampling-priority"] == "1");
-            let tags: Vec<&str> = h["x-datadog-tags"].split(',').collect();
-            check!(tags.contains(&"_dd.p.dm=-0") && tags.contains(&"_dd.p.usr.id=baz64=="), "{tags:?}");
-            check!(dd.iter().any(|i| i == "t.dm:-0") && dd.iter().any(|i| i == "t.usr.id:baz64~~"), "{dd:?}");
-            let (h, dd, _) = dd_state(c, &[("traceparent", TP0), ("tracestate", "foo=1,dd=s:2;t.dm:-4;t.usr.id:baz64~~;t.url:http://localhost")])?;
-            check!(h["x-datadog-sampling-priority"] == "0");
-            check!(dd.iter().all(|i| !i.starts_with("t.dm:")), "{dd:?}");
-            check!(dd.iter().any(|i| i == "t.usr.id:baz64~~") && dd.iter().any(|i| i == "t.url:http://localhost"), "{dd:?}");
-            Ok(())
+            new_decision_resets_dm(c, "foo=1,dd=s:-1;t.dm:-4;t.usr.id:baz64~~", "foo=1,dd=s:2;t.dm:-4;t.usr.id:baz64~~;t.url:http://localhost")
         }),
         t("test_headers_tracestate_dd.py::Test_Headers_Tracestate_DD::test_headers_tracestate_dd_keeps_32_or_fewer_list_members", |c| {
             let others: Vec<String> = (1..=31).map(|i| format!("key{i}=value{i}")).collect();

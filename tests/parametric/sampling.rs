@@ -3,16 +3,10 @@
 
 use serde_json::{json, Value};
 
-use crate::check;
 use crate::client::{find_span, id_of, meta, metric, tracecontext, Ctx, Outcome, Scenario, Start};
+use crate::{check, scenario};
 
 const PRIORITY: &str = "_sampling_priority_v1";
-
-macro_rules! scenario {
-    ($id:expr, [$($k:expr => $v:expr),* $(,)?], $run:expr) => {
-        Scenario { id: $id, env: &[$(($k, $v)),*], run: $run }
-    };
-}
 
 pub fn scenarios() -> Vec<Scenario> {
     let mut all = trace_ids_128_bit();
@@ -569,6 +563,25 @@ fn span_sampling() -> Vec<Scenario> {
 
 // ---------------------------------------------------------------- test_span_links.py
 
+/// The two traces of the `test_span_started_with_link_*` tests: `first`, and `second`
+/// linked to it with attributes; the first's id and both spans as received.
+fn linked_pair(c: &mut Ctx<'_>) -> Result<(crate::client::SpanRef, Value, Value), String> {
+    let first = c.root("first");
+    c.finish(first);
+    let second = c.root("second");
+    c.span_call(
+        "/trace/span/add_link",
+        second,
+        json!({"parent_id": first.span_id, "attributes": {"foo": "bar", "array": ["a", "b", "c"]}}),
+    );
+    c.finish(second);
+    c.flush();
+    let traces = c.wait_for_num_traces(2)?;
+    let a = find_span(&traces, first.trace_id, first.span_id)?;
+    let b = find_span(&traces, second.trace_id, second.span_id)?;
+    Ok((first, a, b))
+}
+
 /// The suite's `retrieve_span_links`: the native `span_links` (v0.4), else the
 /// `_dd.span_links` tag (v0.5) in the v0.4 shape.
 fn link_of(span: &Value, i: usize) -> Result<Value, String> {
@@ -597,15 +610,7 @@ fn link_of(span: &Value, i: usize) -> Result<Value, String> {
 fn span_links() -> Vec<Scenario> {
     vec![
         scenario!("test_span_links.py::Test_Span_Links::test_span_started_with_link_v04", ["DD_TRACE_API_VERSION" => "v0.4"], |c| {
-            let first = c.root("first");
-            c.finish(first);
-            let second = c.root("second");
-            c.span_call("/trace/span/add_link", second, json!({"parent_id": first.span_id, "attributes": {"foo": "bar", "array": ["a", "b", "c"]}}));
-            c.finish(second);
-            c.flush();
-            let traces = c.wait_for_num_traces(2)?;
-            let a = find_span(&traces, first.trace_id, first.span_id)?;
-            let b = find_span(&traces, second.trace_id, second.span_id)?;
+            let (first, a, b) = linked_pair(c)?;
             let link = link_of(&b, 0)?;
             check!(id_of(&link, "span_id") == first.span_id && id_of(&link, "trace_id") == first.trace_id, "{link}");
             let tid = meta(&a, "_dd.p.tid").ok_or("no _dd.p.tid")?;
@@ -615,15 +620,7 @@ fn span_links() -> Vec<Scenario> {
             Ok(())
         }),
         scenario!("test_span_links.py::Test_Span_Links::test_span_started_with_link_v05", ["DD_TRACE_API_VERSION" => "v0.5"], |c| {
-            let first = c.root("first");
-            c.finish(first);
-            let second = c.root("second");
-            c.span_call("/trace/span/add_link", second, json!({"parent_id": first.span_id, "attributes": {"foo": "bar", "array": ["a", "b", "c"]}}));
-            c.finish(second);
-            c.flush();
-            let traces = c.wait_for_num_traces(2)?;
-            let a = find_span(&traces, first.trace_id, first.span_id)?;
-            let b = find_span(&traces, second.trace_id, second.span_id)?;
+            let (first, a, b) = linked_pair(c)?;
             let json = meta(&b, "_dd.span_links").ok_or("no _dd.span_links")?;
             let links: Vec<Value> = serde_json::from_str(&json).map_err(|e| e.to_string())?;
             check!(links.len() == 1, "{json}");

@@ -2,14 +2,8 @@
 
 use serde_json::json;
 
-use crate::check;
 use crate::client::{find_span, meta, metric, Ctx, Outcome, Scenario, Start};
-
-macro_rules! scenario {
-    ($id:expr, [$($k:expr => $v:expr),* $(,)?], $run:expr) => {
-        Scenario { id: $id, env: &[$(($k, $v)),*], run: $run }
-    };
-}
+use crate::{check, scenario};
 
 pub fn scenarios() -> Vec<Scenario> {
     vec![
