@@ -724,13 +724,7 @@ fn the_payload_format_follows_info_and_falls_back_to_v0_4_once_refused() {
     guard.flush().unwrap();
     make_traces(&dispatch, 5);
     guard.flush().unwrap();
-    let paths: Vec<String> = agent
-        .received
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| r.path.clone())
-        .collect();
+    let paths = agent.paths();
     assert_eq!(
         paths,
         ["/v0.5/traces", "/v0.4/traces"],
@@ -774,13 +768,7 @@ fn a_change_of_agent_state_brings_a_new_info_and_its_format() {
     });
     make_traces(&dispatch, 2);
     guard.flush().unwrap();
-    let paths: Vec<String> = agent
-        .received
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| r.path.clone())
-        .collect();
+    let paths = agent.paths();
     assert_eq!(
         paths.first().map(String::as_str),
         Some("/v0.4/traces"),

@@ -763,17 +763,22 @@ fn mirrored(h: &std::collections::HashMap<String, String>) -> Outcome {
     Ok(())
 }
 
-fn datadog_then_tracecontext(c: &mut Ctx<'_>) -> Outcome {
-    let cases = six();
-    let mut out = Vec::new();
-    for input in &cases {
-        out.push(c.make_child_span_and_get_headers(input));
-    }
+/// The first three of the six inputs, with both styles on: a new trace in both, then the W3C
+/// context continued (and mirrored in the Datadog headers) with its tracestate.
+fn w3c_continued(out: &[Headers]) -> Outcome {
     mirrored(&out[0])?;
     tc_ctx(&out[1], 1)?;
     mirrored(&out[1])?;
     tc_ctx(&out[2], 2)?;
-    mirrored(&out[2])?;
+    mirrored(&out[2])
+}
+
+fn datadog_then_tracecontext(c: &mut Ctx<'_>) -> Outcome {
+    let out: Vec<_> = six()
+        .iter()
+        .map(|input| c.make_child_span_and_get_headers(input))
+        .collect();
+    w3c_continued(&out)?;
     for h in &out[3..] {
         dd_ctx(h)?;
         mirrored(h)?;
@@ -798,11 +803,7 @@ fn precedence() -> Vec<Scenario> {
         }),
         scenario!("test_headers_precedence.py::Test_Headers_Precedence::test_headers_precedence_propagationstyle_tracecontext_datadog", ["DD_TRACE_PROPAGATION_STYLE_EXTRACT" => "tracecontext,Datadog", "DD_TRACE_PROPAGATION_STYLE_INJECT" => "tracecontext,Datadog"], |c| {
             let out: Vec<_> = six().iter().map(|input| c.make_child_span_and_get_headers(input)).collect();
-            mirrored(&out[0])?;
-            tc_ctx(&out[1], 1)?;
-            mirrored(&out[1])?;
-            tc_ctx(&out[2], 2)?;
-            mirrored(&out[2])?;
+            w3c_continued(&out)?;
             tc_ctx(&out[3], 2)?;
             mirrored(&out[3])?;
             for h in &out[4..] {

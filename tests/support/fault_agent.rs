@@ -178,6 +178,16 @@ impl FaultAgent {
         self.received.lock().unwrap().len()
     }
 
+    /// The paths of the trace requests recorded, in the order they arrived.
+    pub fn paths(&self) -> Vec<String> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.path.clone())
+            .collect()
+    }
+
     /// Span ids in the requests answered with 200, in the order they arrived.
     pub fn accepted_span_ids(&self) -> Vec<u64> {
         let received = self.received.lock().unwrap();
