@@ -828,3 +828,64 @@ fn client_side_stats_count_every_trace_and_unsampled_ones_stay_home() {
     assert_eq!(stats[0]["Env"], "test");
     agent.assert_checks_passed();
 }
+
+#[test]
+fn the_newest_format_the_agent_offers_is_sent_and_reads_back_whole() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(
+        &agent.unix_url(),
+        &[
+            ("DD_SERVICE", "checkout"),
+            ("DD_ENV", "test"),
+            ("DD_VERSION", "1.2"),
+        ],
+    );
+    let status = guard.status_handle();
+    let started = std::time::Instant::now();
+    while status.status().agent.info.is_none() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let info = status.status().agent.info.expect("the test agent's /info");
+    assert!(
+        info.endpoints.iter().any(|e| e == "/v1.0/traces"),
+        "{info:?}"
+    );
+    tracing::dispatcher::with_default(&dispatch, || {
+        let root = info_span!(
+            "web.request",
+            resource.name = "GET /cart",
+            span.kind = "server",
+            http.status_code = 200
+        );
+        let _r = root.enter();
+        info_span!("db.query", service.name = "postgres", span.type = "sql", error = true, rows = 3)
+            .in_scope(|| {});
+    });
+    guard.flush().unwrap();
+    let requests = agent.requests();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r["url"].as_str().unwrap().ends_with("/v1.0/traces")),
+        "{requests:?}"
+    );
+    let spans = by_name(&agent.spans());
+    let root = &spans["web.request"];
+    assert_eq!(root["resource"], "GET /cart");
+    assert_eq!(root["service"], "checkout");
+    assert_eq!(root["meta"]["env"], "test");
+    assert_eq!(root["meta"]["version"], "1.2");
+    assert_eq!(root["meta"]["span.kind"], "server");
+    assert_eq!(root["meta"]["http.status_code"], "200");
+    assert_eq!(root["meta"]["language"], "rust");
+    assert_eq!(root["metrics"]["_sampling_priority_v1"], 1);
+    assert_eq!(root["meta"]["_dd.p.tid"].as_str().unwrap().len(), 16);
+    let db = &spans["db.query"];
+    assert_eq!(db["service"], "postgres");
+    assert_eq!(db["type"], "sql");
+    assert_eq!(db["error"], 1);
+    assert_eq!(db["metrics"]["rows"], 3.0);
+    assert_eq!(db["parent_id"], root["span_id"]);
+    assert_eq!(db["trace_id"], root["trace_id"]);
+    agent.assert_checks_passed();
+}

@@ -807,3 +807,18 @@ fn payloads_stay_under_the_agents_max_request_bytes() {
     drop(received);
     assert_eq!(accepted_once(&agent), 2000);
 }
+
+#[test]
+fn an_agent_refusing_v1_0_gets_the_next_format_it_offers() {
+    let info = r#"{"endpoints":["/v0.4/traces","/v0.5/traces","/v1.0/traces"]}"#;
+    let agent = FaultAgent::tcp_with_info(vec![Fault::Status(404)], info);
+    let (dispatch, guard) = tracer(&agent.url());
+    let status = guard.status_handle();
+    wait_until(|| status.status().agent.info.is_some());
+    make_traces(&dispatch, 3);
+    guard.flush().unwrap();
+    make_traces(&dispatch, 3);
+    guard.flush().unwrap();
+    assert_eq!(agent.paths(), ["/v1.0/traces", "/v0.5/traces"]);
+    assert_eq!(accepted_once(&agent), 6);
+}

@@ -211,12 +211,16 @@
 //! a steady stream of spans allocates almost nothing.
 //!
 //! The worker asks the agent's `/info` at start, and again whenever the agent's answers carry
-//! a new `Datadog-Agent-State`; the status shows what it said. Payloads are v0.5 (a string
-//! table: 77 wire bytes per span against v0.4's 302 in `benches/span_overhead.rs`, for about a
-//! quarter more encoding work) when the agent lists `/v0.5/traces`, else v0.4, and v0.4 when
-//! the app records span events the agent reads natively (v0.5 has no field for them). An agent
-//! that refuses v0.5 (404, 415) gets v0.4 from then on, said once. Payloads stay under the
-//! agent's `max_request_bytes`.
+//! a new `Datadog-Agent-State`; the status shows what it said. Payloads are in the newest
+//! format the agent lists: v1.0 (`/v1.0/traces`, a streamed string table and typed
+//! attributes, the agent's own representation), else v0.5 (a string table; not when the app
+//! records span events the agent reads natively, which v0.5 has no field for), else v0.4.
+//! Measured in `benches/span_overhead.rs` (paced): 94 wire bytes per span for v1.0, 77 for
+//! v0.5, 302 for v0.4, with 32 % and 26 % more encoding work than v0.4 on the worker; v1.0
+//! spares the agent a conversion, which is why it is the default where offered
+//! (`DD_TRACE_AGENT_PROTOCOL_VERSION=0.5` prefers fewer bytes). A format the agent refuses
+//! (404, 415) is not sent again, said once. Payloads stay under the agent's
+//! `max_request_bytes`.
 //!
 //! With `DD_TRACE_STATS_COMPUTATION_ENABLED=true` (feature `client-stats`, off by default as
 //! the spec decides) and an agent that lists `/v0.6/stats`, the worker computes the trace
@@ -314,7 +318,7 @@
 //! | `DD_TRACE_PARTIAL_FLUSH_ENABLED` | `false` | [`with_partial_flush`](DatadogLayerBuilder::with_partial_flush) | send a long trace's finished spans before it ends |
 //! | `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS` | `1000` | [`with_partial_flush_min_spans`](DatadogLayerBuilder::with_partial_flush_min_spans) | finished spans that trigger a partial flush |
 //! | `DD_TRACE_STATS_COMPUTATION_ENABLED` | `false` | — | `true` (feature `client-stats`): compute trace stats here, and where the agent allows it (`client_drop_p0s`), do not send unsampled traces |
-//! | `DD_TRACE_AGENT_PROTOCOL_VERSION` | unset: the newest the agent's `/info` offers | — | `0.4` or `0.5`: the trace payload format to send (`DD_TRACE_API_VERSION=v0.4` / `v0.5`, Python's name, is read too) |
+//! | `DD_TRACE_AGENT_PROTOCOL_VERSION` | unset: the newest the agent's `/info` offers | — | `0.4`, `0.5` or `1.0`: the trace payload format to send (`DD_TRACE_API_VERSION=v0.4` / `v0.5` / `v1.0`, Python's name, is read too) |
 //! | `DD_TRACE_RETRY_BUFFER_BYTES` (dd-trace's own) | `33554432` (32 MiB) | [`with_retry_buffer_bytes`](DatadogLayerBuilder::with_retry_buffer_bytes) | bytes of payloads kept while the agent is unreachable, stalled or slow |
 //! | `DD_TRACE_MAX_OPEN_TRACES` (dd-trace's own) | `100000` | [`with_max_open_traces`](DatadogLayerBuilder::with_max_open_traces) | traces with open spans recorded at once |
 //! | `DD_TRACE_MAX_OPEN_SPANS_PER_TRACE` (dd-trace's own) | `100000` | [`with_max_open_spans_per_trace`](DatadogLayerBuilder::with_max_open_spans_per_trace) | open spans one trace may have |
@@ -333,7 +337,7 @@
 //!
 //! # Not yet supported
 //!
-//! Sampling rules from remote configuration; the v1.0 payload; client-side obfuscation; tracer flares requested through remote configuration;
+//! Sampling rules from remote configuration; client-side obfuscation; tracer flares requested through remote configuration;
 //! DogStatsD health metrics; TLS to the agent; baggage items as span tags
 //! (`DD_TRACE_BAGGAGE_TAG_KEYS`); git metadata tags (`DD_GIT_*`); a root span taking its first
 //! link's sampling decision. `tests/parametric/not-passing.md` lists the Datadog conformance

@@ -169,6 +169,13 @@ impl InMemoryExporter {
                 .map_err(|e| SendError::Status(400, format!("undecodable v0.4 payload: {e}")))?,
             PayloadFormat::V05 => decode_v05(&payload.body)
                 .map_err(|e| SendError::Status(400, format!("undecodable v0.5 payload: {e}")))?,
+            // As an agent without the endpoint: the tracer falls back to v0.4.
+            PayloadFormat::V1 => {
+                return Err(SendError::Status(
+                    415,
+                    "the in-memory exporter reads v0.4 and v0.5 payloads".into(),
+                ))
+            }
         };
         self.lock()
             .extend(chunks.into_iter().map(|spans| CapturedChunk { spans }));

@@ -193,6 +193,27 @@ impl FaultAgent {
         let received = self.received.lock().unwrap();
         let mut ids = Vec::new();
         for r in received.iter().filter(|r| r.status == Some(200)) {
+            if r.path.starts_with("/v1.0/") {
+                // {11: [{4: [{4: span_id, …}, …], …}, …], …}
+                let payload: rmpv::Value = rmp_serde::from_slice(&r.body).expect("a v1.0 payload");
+                let field = |v: &rmpv::Value, k: u64| {
+                    v.as_map()
+                        .and_then(|m| m.iter().find(|(key, _)| key.as_u64() == Some(k)))
+                        .map(|(_, v)| v.clone())
+                };
+                for chunk in field(&payload, 11)
+                    .and_then(|c| c.as_array().cloned())
+                    .unwrap_or_default()
+                {
+                    for span in field(&chunk, 4)
+                        .and_then(|s| s.as_array().cloned())
+                        .unwrap_or_default()
+                    {
+                        ids.push(field(&span, 4).and_then(|v| v.as_u64()).expect("a span id"));
+                    }
+                }
+                continue;
+            }
             if r.path.starts_with("/v0.5/") {
                 // [strings, chunks of [service, name, resource, trace_id, span_id, …]]
                 let (_, chunks): (Vec<String>, Vec<Vec<Vec<rmpv::Value>>>) =

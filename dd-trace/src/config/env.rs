@@ -79,9 +79,10 @@ pub const DD_TRACE_RETRY_BUFFER_BYTES: &str = "DD_TRACE_RETRY_BUFFER_BYTES";
 pub const DD_TRACE_MAX_OPEN_TRACES: &str = "DD_TRACE_MAX_OPEN_TRACES";
 /// dd-trace's own: open spans one local trace may have.
 pub const DD_TRACE_MAX_OPEN_SPANS_PER_TRACE: &str = "DD_TRACE_MAX_OPEN_SPANS_PER_TRACE";
-/// The trace payload format: `0.4` or `0.5`; unset, the newest the agent's `/info` offers.
+/// The trace payload format: `0.4`, `0.5` or `1.0`; unset, the newest the agent's `/info`
+/// offers.
 pub const DD_TRACE_AGENT_PROTOCOL_VERSION: &str = "DD_TRACE_AGENT_PROTOCOL_VERSION";
-/// Python's name for the same choice: `v0.4` or `v0.5` (the variable above wins).
+/// Python's name for the same choice: `v0.4`, `v0.5` or `v1.0` (the variable above wins).
 pub const DD_TRACE_API_VERSION: &str = "DD_TRACE_API_VERSION";
 /// `true`: compute trace stats here (`/v0.6/stats`) and, where the agent allows it, do not
 /// send unsampled traces (feature `client-stats`).

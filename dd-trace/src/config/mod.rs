@@ -211,14 +211,14 @@ pub(crate) fn from_env(
     let protocol = r
         .parse(
             env::DD_TRACE_AGENT_PROTOCOL_VERSION,
-            "0.4 or 0.5 (1.0 is not supported yet)",
+            "0.4, 0.5 or 1.0",
             "the newest the agent's /info offers",
             parse_protocol,
         )
         .or_else(|| {
             r.parse(
                 env::DD_TRACE_API_VERSION,
-                "v0.4 or v0.5",
+                "v0.4, v0.5 or v1.0",
                 "the newest the agent's /info offers",
                 parse_protocol,
             )
@@ -361,12 +361,13 @@ fn span_rules(r: &mut Reader<'_>) -> Vec<SpanRule> {
     rules
 }
 
-/// `0.4`, `v0.4`, `0.5`, `v0.5`.
+/// `0.4`, `v0.4`, `0.5`, `v0.5`, `1.0`, `v1.0`.
 fn parse_protocol(s: &str) -> Option<crate::export::encode::PayloadFormat> {
     use crate::export::encode::PayloadFormat;
     match s.trim().trim_start_matches(['v', 'V']) {
         "0.4" => Some(PayloadFormat::V04),
         "0.5" => Some(PayloadFormat::V05),
+        "1" | "1.0" => Some(PayloadFormat::V1),
         _ => None,
     }
 }

@@ -176,8 +176,10 @@ struct Worker {
     info: Option<tokio::task::JoinHandle<Option<crate::diagnostics::AgentInfo>>>,
     /// The forced payload format, if any.
     protocol: Option<PayloadFormat>,
-    /// The agent refused v0.5 (404/415): v0.4 from then on.
+    /// The agent refused v0.5 (404/415): not v0.5 again.
     v05_refused: bool,
+    /// The agent refused v1.0 (404/415): not v1.0 again.
+    v1_refused: bool,
     /// Client-side stats, when configured (they start once `/info` lists `/v0.6/stats`).
     #[cfg(feature = "client-stats")]
     stats: Option<super::stats::Concentrator>,
@@ -228,6 +230,7 @@ impl Worker {
             info: None,
             protocol: setup.protocol,
             v05_refused: false,
+            v1_refused: false,
             #[cfg(feature = "client-stats")]
             stats,
             stats_active: false,
@@ -254,16 +257,8 @@ impl Worker {
             self.encoder
                 .set_flush_bytes(DEFAULT_PAYLOAD_FLUSH_BYTES.min(cap.max(1024)));
         }
-        if self.protocol.is_none() && !self.v05_refused {
-            let offers_v05 = agent.endpoints.iter().any(|e| e == "/v0.5/traces");
-            // v0.5 has no field for span events: where the agent reads them natively and the
-            // app records them, v0.4 keeps them native.
-            let native_events = agent.span_events && self.tracer.span_events_level.is_some();
-            let format = if offers_v05 && !native_events {
-                PayloadFormat::V05
-            } else {
-                PayloadFormat::V04
-            };
+        if self.protocol.is_none() {
+            let format = self.newest_offered(&agent);
             if format != self.encoder.format() {
                 log::debug(format_args!(
                     "the agent's /info lists {:?}: sending {} payloads",
@@ -304,19 +299,45 @@ impl Worker {
         }))
     }
 
-    /// The agent refused a v0.5 payload as an unknown endpoint or format: v0.4 from now on.
-    fn fall_back_to_v04(&mut self, e: &SendError, spans: u64) {
-        self.v05_refused = true;
-        if let Some(pending) = self.encoder.set_format(PayloadFormat::V04) {
+    /// The newest format the agent offers and the tracer writes (v1.0, v0.5, v0.4), short of
+    /// one it refused; v0.5 has no field for span events, so not when the agent reads them
+    /// natively and the app records them.
+    fn newest_offered(&self, agent: &crate::diagnostics::AgentInfo) -> PayloadFormat {
+        let offers = |path: &str| agent.endpoints.iter().any(|e| e == path);
+        let native_events = agent.span_events && self.tracer.span_events_level.is_some();
+        if offers("/v1.0/traces") && !self.v1_refused {
+            PayloadFormat::V1
+        } else if offers("/v0.5/traces") && !self.v05_refused && !native_events {
+            PayloadFormat::V05
+        } else {
+            PayloadFormat::V04
+        }
+    }
+
+    /// The agent refused a payload's format as an unknown endpoint or format: an older one
+    /// from now on.
+    fn fall_back(&mut self, refused: PayloadFormat, e: &SendError, spans: u64) {
+        match refused {
+            PayloadFormat::V1 => self.v1_refused = true,
+            _ => self.v05_refused = true,
+        }
+        let info = self.health().info.clone().unwrap_or_default();
+        let next = match self.newest_offered(&info) {
+            f if f == refused => PayloadFormat::V04,
+            f => f,
+        };
+        if let Some(pending) = self.encoder.set_format(next) {
             self.submit(pending);
         }
         self.say(
             DiagnosticLevel::Warn,
             format_args!(
-                "the Datadog agent at {} does not take v0.5 payloads ({e}): sending v0.4 from now on; the {spans} spans of that payload were dropped.{}",
+                "the Datadog agent at {} does not take {} payloads ({e}): sending {} from now on; the {spans} spans of that payload were dropped.{}",
                 self.transport.destination(),
-                if self.protocol == Some(PayloadFormat::V05) {
-                    " DD_TRACE_AGENT_PROTOCOL_VERSION asks for v0.5: unset it to let the agent's /info decide."
+                refused.name(),
+                next.name(),
+                if self.protocol == Some(refused) {
+                    " DD_TRACE_AGENT_PROTOCOL_VERSION asks for it: unset it to let the agent's /info decide."
                 } else {
                     ""
                 }
@@ -824,15 +845,15 @@ impl Worker {
             Err(e) => {
                 let payload = &queued.payload;
                 self.outbox.release(payload);
-                if payload.format == PayloadFormat::V05
+                if payload.format != PayloadFormat::V04
                     && matches!(e, SendError::Status(404 | 415, _))
-                    && !self.v05_refused
+                    && payload.format == self.encoder.format()
                 {
-                    let spans = payload.spans;
+                    let (format, spans) = (payload.format, payload.spans);
                     Counters::add(&c.payloads_dropped, 1);
                     Counters::add(&c.chunks_dropped_send_failed, u64::from(payload.chunks));
                     Counters::add(&c.spans_dropped_send_failed, spans);
-                    self.fall_back_to_v04(&e, spans);
+                    self.fall_back(format, &e, spans);
                     self.pump();
                     return;
                 }

@@ -4,14 +4,16 @@
 //! stage. Out: [`Payload`]s (body, format, chunk and span counts) for the transport. What a span
 //! carries on the wire beyond its own fields (the tracer's `env`, `version`, `DD_TAGS`,
 //! `language`, `runtime-id`, `process_id`, `_dd.top_level`, the trace-level tags) is composed
-//! here, once, by [`SpanView`], for every format: v0.4 ([`v04`]) and v0.5 ([`v05`], with its
-//! string table); [`PayloadEncoder`] builds the payloads in the format in use.
+//! here, once, by [`SpanView`], for every format: v0.4 ([`v04`]), v0.5 ([`v05`], with its
+//! string table) and v1.0 ([`v1`], with its streamed string table); [`PayloadEncoder`] builds
+//! the payloads in the format in use.
 //!
 //! [`Chunk`]: crate::model::trace::Chunk
 
 mod payload;
 pub(crate) mod v04;
 mod v05;
+mod v1;
 
 pub(crate) use payload::PayloadEncoder;
 
@@ -33,6 +35,8 @@ pub(crate) enum PayloadFormat {
     V04,
     /// `[strings, chunks of 12-element span arrays]`, to `/v0.5/traces`.
     V05,
+    /// Integer-keyed maps with a streamed string table, to `/v1.0/traces`.
+    V1,
 }
 
 impl PayloadFormat {
@@ -41,6 +45,7 @@ impl PayloadFormat {
         match self {
             PayloadFormat::V04 => "/v0.4/traces",
             PayloadFormat::V05 => "/v0.5/traces",
+            PayloadFormat::V1 => "/v1.0/traces",
         }
     }
 
@@ -49,6 +54,7 @@ impl PayloadFormat {
         match self {
             PayloadFormat::V04 => "v0.4",
             PayloadFormat::V05 => "v0.5",
+            PayloadFormat::V1 => "v1.0",
         }
     }
 }

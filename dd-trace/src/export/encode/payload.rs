@@ -9,8 +9,9 @@
 use bytes::Bytes;
 
 use super::v05::StringTable;
+use super::v1::StreamedStrings;
 use super::{
-    v04, v05, EncodeContext, Payload, PayloadFormat, SpanView, DEFAULT_PAYLOAD_FLUSH_BYTES,
+    v04, v05, v1, EncodeContext, Payload, PayloadFormat, SpanView, DEFAULT_PAYLOAD_FLUSH_BYTES,
 };
 use crate::model::clock::WallClock;
 use crate::model::trace::{Chunk, TraceLevelTags};
@@ -24,6 +25,9 @@ pub(crate) struct PayloadEncoder {
     format: PayloadFormat,
     pub(super) buf: Vec<u8>,
     strings: StringTable,
+    streamed: StreamedStrings,
+    /// Where the chunks array's header is (after v1.0's payload fields).
+    chunks_at: usize,
     chunks: u32,
     spans: u64,
     flush_bytes: usize,
@@ -37,6 +41,8 @@ impl PayloadEncoder {
             format: PayloadFormat::V04,
             buf: Vec::with_capacity(flush_bytes.min(DEFAULT_PAYLOAD_FLUSH_BYTES) + 64 * 1024),
             strings: StringTable::default(),
+            streamed: StreamedStrings::default(),
+            chunks_at: 0,
             chunks: 0,
             spans: 0,
             flush_bytes,
@@ -49,8 +55,13 @@ impl PayloadEncoder {
 
     fn reset(&mut self) {
         self.buf.clear();
-        self.buf.extend_from_slice(&[ARRAY32, 0, 0, 0, 0]);
         self.strings.clear();
+        self.streamed.clear();
+        if self.format == PayloadFormat::V1 {
+            v1::write_header(&mut self.buf, &mut self.streamed, &self.ctx);
+        }
+        self.chunks_at = self.buf.len();
+        self.buf.extend_from_slice(&[ARRAY32, 0, 0, 0, 0]);
         self.chunks = 0;
         self.spans = 0;
     }
@@ -68,6 +79,7 @@ impl PayloadEncoder {
         }
         let pending = self.finish();
         self.format = format;
+        self.reset();
         pending
     }
 
@@ -108,6 +120,9 @@ impl PayloadEncoder {
         let trace_id = trace_tags.trace_id;
         let mut spans = chunk.spans.iter().peekable();
         while spans.peek().is_some() {
+            if self.format == PayloadFormat::V1 {
+                v1::write_chunk_header(&mut self.buf, &mut self.streamed, trace_tags);
+            }
             let header_at = self.buf.len();
             self.buf.extend_from_slice(&[ARRAY32, 0, 0, 0, 0]);
             let mut count: u32 = 0;
@@ -130,6 +145,9 @@ impl PayloadEncoder {
                         trace_id.low(),
                         &self.clock,
                     ),
+                    PayloadFormat::V1 => {
+                        v1::write_span(&mut self.buf, &mut self.streamed, &view, &self.clock)
+                    }
                 }
                 count += 1;
                 if self.len() >= self.flush_bytes && spans.peek().is_some() {
@@ -152,9 +170,9 @@ impl PayloadEncoder {
         if self.chunks == 0 {
             return None;
         }
-        patch_u32(&mut self.buf, 0, self.chunks);
+        patch_u32(&mut self.buf, self.chunks_at, self.chunks);
         let body = match self.format {
-            PayloadFormat::V04 => Bytes::copy_from_slice(&self.buf),
+            PayloadFormat::V04 | PayloadFormat::V1 => Bytes::copy_from_slice(&self.buf),
             PayloadFormat::V05 => {
                 let mut body = Vec::with_capacity(self.len() + 16);
                 // `[strings, traces]`
