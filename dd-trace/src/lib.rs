@@ -307,6 +307,7 @@
 //! | `DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT` | `continue` | — | `restart`: start a new trace linked to the incoming one; `ignore`: extract nothing |
 //! | `DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH` | `512` | — | bytes `x-datadog-tags` may take (at most 512; 0: the header is neither sent nor read) |
 //! | `DD_TRACE_BAGGAGE_MAX_ITEMS` / `_BYTES` | `64` / `8192` | — | baggage items and bytes propagated at most |
+//! | `DD_TRACE_BAGGAGE_TAG_KEYS` | `user.id,session.id,account.id` | — | baggage items that become `baggage.<key>` tags on the span adopting an extracted context; `*` all, empty none |
 //! | `DD_ENTITY_ID` | unset | [`with_entity_id`](DatadogLayerBuilder::with_entity_id) | sent as `Datadog-Entity-ID` when no container id or cgroup inode can be detected |
 //! | `DD_EXTERNAL_ENV` | unset | [`with_external_env`](DatadogLayerBuilder::with_external_env) | sent as `Datadog-External-Env` |
 //! | `DD_TRACE_STARTUP_LOGS` | `true` | [`with_startup_logs`](DatadogLayerBuilder::with_startup_logs) | print one `DATADOG TRACER CONFIGURATION {json}` line to stderr at start |
@@ -338,8 +339,7 @@
 //! # Not yet supported
 //!
 //! Sampling rules from remote configuration; client-side obfuscation; tracer flares requested through remote configuration;
-//! DogStatsD health metrics; TLS to the agent; baggage items as span tags
-//! (`DD_TRACE_BAGGAGE_TAG_KEYS`); git metadata tags (`DD_GIT_*`); a root span taking its first
+//! DogStatsD health metrics; TLS to the agent; git metadata tags (`DD_GIT_*`); a root span taking its first
 //! link's sampling decision. `tests/parametric/not-passing.md` lists the Datadog conformance
 //! tests these leave unpassed.
 #![warn(

@@ -934,8 +934,48 @@ fn baggage_header(h: &[(String, String)]) -> Option<&str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The suite's `Test_Headers_Baggage_Span_Tags`: Datadog headers plus `baggage`, then the
+/// span's `baggage.*` tags (`Some`: that value, `None`: absent).
+fn baggage_tags(c: &mut Ctx<'_>, baggage: &str, expect: &[(&str, Option<&str>)]) -> Outcome {
+    c.make_child_span_and_get_headers(&[
+        ("x-datadog-trace-id", "123456789"),
+        ("x-datadog-parent-id", "987654321"),
+        ("baggage", baggage),
+    ]);
+    c.flush();
+    let span = c.only_span()?;
+    for (key, value) in expect {
+        check!(
+            meta(&span, &format!("baggage.{key}")).as_deref() == *value,
+            "{key}: {span}"
+        );
+    }
+    Ok(())
+}
+
 fn baggage() -> Vec<Scenario> {
     vec![
+        scenario!("test_headers_baggage.py::Test_Headers_Baggage_Span_Tags::test_baggage_span_tags_default", [], |c| {
+            baggage_tags(c, "user.id=doggo,session.id=mysession,foo=bar", &[("user.id", Some("doggo")), ("session.id", Some("mysession")), ("foo", None)])
+        }),
+        scenario!("test_headers_baggage.py::Test_Headers_Baggage_Span_Tags::test_baggage_span_tags_specific_keys", ["DD_TRACE_BAGGAGE_TAG_KEYS" => "session.id,foo"], |c| {
+            baggage_tags(c, "user.id=doggo,session.id=fakesession,account.id=123,foo=bar", &[("user.id", None), ("session.id", Some("fakesession")), ("foo", Some("bar")), ("account.id", None)])
+        }),
+        scenario!("test_headers_baggage.py::Test_Headers_Baggage_Span_Tags::test_baggage_span_tags_all", ["DD_TRACE_BAGGAGE_TAG_KEYS" => "*"], |c| {
+            baggage_tags(c, "user.id=bits,session.id=mysession,account.id=9871,serverNode=DF 28,region=us-east-1", &[("user.id", Some("bits")), ("session.id", Some("mysession")), ("account.id", Some("9871")), ("serverNode", Some("DF 28")), ("region", Some("us-east-1"))])
+        }),
+        scenario!("test_headers_baggage.py::Test_Headers_Baggage_Span_Tags::test_baggage_span_tags_malformed_header", [], |c| {
+            baggage_tags(c, "user.id=,session.id=mysession,account.id=abcd", &[("user.id", None), ("session.id", None), ("account.id", None)])
+        }),
+        scenario!("test_headers_baggage.py::Test_Headers_Baggage_Span_Tags::test_baggage_span_tags_disabled", ["DD_TRACE_BAGGAGE_TAG_KEYS" => ""], |c| {
+            baggage_tags(c, "user.id=alice,session.id=xyz123,locale=en-US,account.id=12345", &[("user.id", None), ("session.id", None), ("account.id", None), ("locale", None)])
+        }),
+        scenario!("test_headers_baggage.py::Test_Headers_Baggage_Span_Tags::test_baggage_span_tags_key_with_asterisk", ["DD_TRACE_BAGGAGE_TAG_KEYS" => "account.id,feature*flag"], |c| {
+            baggage_tags(c, "user.id=doggo,account.id=testaccount,foo=bar,feature*flag=xyz", &[("user.id", None), ("account.id", Some("testaccount")), ("foo", None), ("feature*flag", Some("xyz"))])
+        }),
+        scenario!("test_headers_baggage.py::Test_Headers_Baggage_Span_Tags::test_baggage_span_tags_config_with_empty_keys", ["DD_TRACE_BAGGAGE_TAG_KEYS" => "account.id,,"], |c| {
+            baggage_tags(c, "account.id=12345,foo=bar,test=config", &[("account.id", Some("12345")), ("foo", None), ("test", None)])
+        }),
         scenario!("test_headers_baggage.py::Test_Headers_Baggage::test_headers_baggage_default_D001", [], |c| {
             let h = c.make_child_span_and_get_headers(&[("x-datadog-trace-id", "123456789"), ("x-datadog-parent-id", "987654321"), ("baggage", "foo=bar")]);
             c.flush();

@@ -67,6 +67,9 @@ pub const DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH: &str = "DD_TRACE_X_DATADOG_TAGS_MA
 pub const DD_TRACE_BAGGAGE_MAX_ITEMS: &str = "DD_TRACE_BAGGAGE_MAX_ITEMS";
 /// Bytes the `baggage` header may take.
 pub const DD_TRACE_BAGGAGE_MAX_BYTES: &str = "DD_TRACE_BAGGAGE_MAX_BYTES";
+/// Baggage items that become `baggage.<key>` tags on the span adopting an extracted context:
+/// comma-separated keys, `*` for all, empty for none; unset: `user.id,session.id,account.id`.
+pub const DD_TRACE_BAGGAGE_TAG_KEYS: &str = "DD_TRACE_BAGGAGE_TAG_KEYS";
 /// `false`: log correlation writes no `dd.*` keys.
 pub const DD_LOGS_INJECTION: &str = "DD_LOGS_INJECTION";
 /// `tracing` events at or above this level inside a span become span events on it (`trace`,

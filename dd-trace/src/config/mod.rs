@@ -19,7 +19,9 @@ pub mod env;
 pub use builder::DatadogLayerBuilder;
 pub use endpoint::AgentEndpoint;
 
-use crate::propagation::{parse_styles, ExtractBehavior, PropagationConfig, PropagationStyle};
+use crate::propagation::{
+    parse_styles, BaggageTagKeys, ExtractBehavior, PropagationConfig, PropagationStyle,
+};
 use crate::sampling::{parse_span_rules, parse_trace_rules, SpanRule, TraceRule};
 use endpoint::bracket_ipv6;
 
@@ -328,6 +330,11 @@ fn propagation(r: &mut Reader<'_>) -> PropagationConfig {
         x_datadog_tags_max_length: count(r, env::DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH, 512).min(512),
         baggage_max_items: count(r, env::DD_TRACE_BAGGAGE_MAX_ITEMS, 64),
         baggage_max_bytes: count(r, env::DD_TRACE_BAGGAGE_MAX_BYTES, 8192),
+        // Set but empty means no item (unlike the other variables, where empty is unset).
+        baggage_tag_keys: (r.get)(env::DD_TRACE_BAGGAGE_TAG_KEYS)
+            .map_or_else(BaggageTagKeys::default_keys, |raw| {
+                BaggageTagKeys::parse(&raw)
+            }),
     }
 }
 
@@ -894,6 +901,7 @@ mod proptests {
         env::DD_TRACE_AGENT_PROTOCOL_VERSION,
         env::DD_TRACE_API_VERSION,
         env::DD_TRACE_STATS_COMPUTATION_ENABLED,
+        env::DD_TRACE_BAGGAGE_TAG_KEYS,
     ];
 
     proptest! {

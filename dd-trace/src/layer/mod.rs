@@ -164,6 +164,16 @@ pub(crate) fn adopt(tracer: Option<&Tracer>, open: &mut OpenSpan, remote: Remote
         propagation_error,
     } = remote;
     open.data.fields.links.extend(links);
+    // The baggage items the configuration names become tags of the adopting span.
+    let keys = tracer.map(|t| &t.propagation.baggage_tag_keys);
+    for (k, v) in baggage
+        .iter()
+        .filter(|(k, _)| keys.is_some_and(|keys| keys.includes(k)))
+    {
+        open.data
+            .fields
+            .record_str(std::borrow::Cow::Owned(format!("baggage.{k}")), v, true);
+    }
     let Some(trace_id) = trace_id else {
         // Baggage alone (or a restarted trace): the span's trace stays its own.
         if !baggage.is_empty() {

@@ -204,6 +204,51 @@ pub(crate) struct PropagationConfig {
     pub(crate) x_datadog_tags_max_length: usize,
     pub(crate) baggage_max_items: usize,
     pub(crate) baggage_max_bytes: usize,
+    /// Baggage items copied onto the span that adopts an extracted context, as
+    /// `baggage.<key>` tags (`DD_TRACE_BAGGAGE_TAG_KEYS`).
+    pub(crate) baggage_tag_keys: BaggageTagKeys,
+}
+
+/// Which baggage items become span tags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum BaggageTagKeys {
+    /// Every item (`*`).
+    All,
+    /// These keys (none, when empty).
+    Keys(Vec<String>),
+}
+
+impl BaggageTagKeys {
+    /// Datadog's default: the user, session and account ids.
+    pub(crate) fn default_keys() -> Self {
+        BaggageTagKeys::Keys(vec![
+            "user.id".into(),
+            "session.id".into(),
+            "account.id".into(),
+        ])
+    }
+
+    /// Parses `DD_TRACE_BAGGAGE_TAG_KEYS`: `*`, or comma-separated keys (empty entries skipped).
+    pub(crate) fn parse(raw: &str) -> Self {
+        if raw.trim() == "*" {
+            return BaggageTagKeys::All;
+        }
+        BaggageTagKeys::Keys(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect(),
+        )
+    }
+
+    /// Whether the item `key` becomes a tag.
+    pub(crate) fn includes(&self, key: &str) -> bool {
+        match self {
+            BaggageTagKeys::All => true,
+            BaggageTagKeys::Keys(keys) => keys.iter().any(|k| k == key),
+        }
+    }
 }
 
 /// The styles used when none is configured.
@@ -223,6 +268,7 @@ impl Default for PropagationConfig {
             x_datadog_tags_max_length: 512,
             baggage_max_items: 64,
             baggage_max_bytes: 8192,
+            baggage_tag_keys: BaggageTagKeys::default_keys(),
         }
     }
 }
