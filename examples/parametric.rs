@@ -602,9 +602,9 @@ async fn flush(axum::extract::State(app): State) -> Response {
     }
 }
 
-async fn stats_flush() -> Response {
-    // dd-trace computes no client-side stats yet: nothing to send.
-    reply(json!({"success": true}))
+async fn stats_flush(state: State) -> Response {
+    // A flush sends the client-side stats so far too (when they are on).
+    flush(state).await
 }
 
 async fn otel_flush() -> Response {

@@ -756,10 +756,7 @@ fn client_side_stats_count_every_trace_and_unsampled_ones_stay_home() {
     );
     // The agent's /info (which lists /v0.6/stats and client_drop_p0s) turns stats on.
     let status = guard.status_handle();
-    let started = std::time::Instant::now();
-    while status.status().agent.info.is_none() && started.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    dd_trace_test_support::wait_for_agent_info(&status);
     tracing::dispatcher::with_default(&dispatch, || {
         for _ in 0..10 {
             info_span!("web.request", resource.name = "GET /cart")
@@ -841,10 +838,7 @@ fn the_newest_format_the_agent_offers_is_sent_and_reads_back_whole() {
         ],
     );
     let status = guard.status_handle();
-    let started = std::time::Instant::now();
-    while status.status().agent.info.is_none() && started.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    dd_trace_test_support::wait_for_agent_info(&status);
     let info = status.status().agent.info.expect("the test agent's /info");
     assert!(
         info.endpoints.iter().any(|e| e == "/v1.0/traces"),

@@ -719,7 +719,7 @@ fn the_payload_format_follows_info_and_falls_back_to_v0_4_once_refused() {
     let (dispatch, guard) = tracer(&agent.url());
     // Until /info answers, v0.4; wait for the answer.
     let status = guard.status_handle();
-    wait_until(|| status.status().agent.info.is_some());
+    dd_trace_test_support::wait_for_agent_info(&status);
     make_traces(&dispatch, 5);
     guard.flush().unwrap();
     make_traces(&dispatch, 5);
@@ -794,7 +794,7 @@ fn payloads_stay_under_the_agents_max_request_bytes() {
     );
     let (dispatch, guard) = tracer(&agent.url());
     let status = guard.status_handle();
-    wait_until(|| status.status().agent.info.is_some());
+    dd_trace_test_support::wait_for_agent_info(&status);
     make_traces(&dispatch, 1000);
     guard.flush().unwrap();
     let received = agent.received.lock().unwrap();
@@ -814,7 +814,7 @@ fn an_agent_refusing_v1_0_gets_the_next_format_it_offers() {
     let agent = FaultAgent::tcp_with_info(vec![Fault::Status(404)], info);
     let (dispatch, guard) = tracer(&agent.url());
     let status = guard.status_handle();
-    wait_until(|| status.status().agent.info.is_some());
+    dd_trace_test_support::wait_for_agent_info(&status);
     make_traces(&dispatch, 3);
     guard.flush().unwrap();
     make_traces(&dispatch, 3);

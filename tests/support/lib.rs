@@ -71,6 +71,14 @@ pub fn tracer_with(
     )
 }
 
+/// Waits (up to 5 s) until the tracer behind `status` has the agent's `/info` answer.
+pub fn wait_for_agent_info(status: &dd_trace::TracerStatusHandle) {
+    let started = Instant::now();
+    while status.status().agent.info.is_none() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Where `scripts/test-agent.sh install` puts the agent.
 fn agent_binary() -> PathBuf {
     if let Ok(bin) = std::env::var("DD_TEST_AGENT_BIN") {

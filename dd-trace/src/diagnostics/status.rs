@@ -319,6 +319,13 @@ impl fmt::Display for TracerStatus {
             "waiting: {} chunks in the hand-off queue, {} payloads ({} spans) in the retry buffer, {} of {} bytes held; {} open traces",
             self.queued_chunks, r.payloads, r.spans, r.bytes, r.capacity_bytes, self.open_traces
         )?;
+        if c.spans_dropped_p0 > 0 || c.stats_payloads_sent > 0 {
+            writeln!(
+                f,
+                "client stats: {} payloads sent; {} unsampled spans ({} whole traces) not sent, as the agent allows",
+                c.stats_payloads_sent, c.spans_dropped_p0, c.chunks_dropped_p0
+            )?;
+        }
         for e in &self.errors {
             writeln!(
                 f,
