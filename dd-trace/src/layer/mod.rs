@@ -181,6 +181,12 @@ pub(crate) fn adopt(tracer: Option<&Tracer>, open: &mut OpenSpan, remote: Remote
         }
         return;
     };
+    // A manual keep or drop made before the adoption stays: it is never overridden, not even
+    // by the upstream's decision.
+    let manual = {
+        let sampling = open.trace.context().sampling;
+        (sampling.source == crate::sampling::DecisionSource::Manual).then_some(sampling)
+    };
     if open.data.span_id != open.trace.local_root_span_id() {
         // The span leaves its local parent's trace: it is the local root of the remote one.
         let old = std::mem::replace(
@@ -205,14 +211,15 @@ pub(crate) fn adopt(tracer: Option<&Tracer>, open: &mut OpenSpan, remote: Remote
         .and_then(|dm| dm.strip_prefix('-')?.parse::<u8>().ok());
     let mut context = open.trace.context();
     context.trace_id = trace_id;
-    if let Some(tracer) = tracer {
+    if let (Some(tracer), None) = (tracer, manual) {
         // The span's own decision, made at its start, is replaced.
         tracer.sampler.withdraw(&context.sampling);
     }
-    context.sampling = match sampling_priority {
+    context.sampling = match (manual, sampling_priority) {
+        (Some(manual), _) => manual,
         // An upstream decision is kept as it is.
-        Some(priority) => SamplingDecision::upstream(priority, mechanism),
-        None => {
+        (None, Some(priority)) => SamplingDecision::upstream(priority, mechanism),
+        (None, None) => {
             tags.retain(|(k, _)| k != "_dd.p.ksr");
             tracer.map_or(SamplingDecision::DEFAULT_KEEP, |t| {
                 t.sampler.decide(&open.data, trace_id)

@@ -944,3 +944,86 @@ fn v0_5_payloads_carry_what_v0_4_payloads_carry() {
     assert_eq!(db.meta["team"], "core");
     assert_eq!(db.span_links[0].attributes["why"], "test");
 }
+
+#[test]
+fn a_manual_decision_made_before_adopting_a_remote_parent_stays() {
+    let tracer = TestTracer::new();
+    let headers = incoming(&[
+        ("x-datadog-trace-id", "10"),
+        ("x-datadog-parent-id", "20"),
+        ("x-datadog-sampling-priority", "1"),
+    ]);
+    tracer.in_scope(|| {
+        let span = info_span!("server");
+        span.drop_trace();
+        span.set_parent(crate::propagation::extract(&headers).unwrap());
+        let child = info_span!(parent: &span, "handler");
+        child.in_scope(|| {});
+        // From a child whose parent had a local parent: the span moves to the remote trace.
+        let outer = info_span!("outer");
+        let inner = info_span!(parent: &outer, "inner");
+        inner.keep_trace();
+        inner.set_parent(crate::propagation::extract(&headers).unwrap());
+        drop(inner);
+        drop(outer);
+    });
+    let spans = tracer.spans();
+    let span = |name: &str| spans.iter().find(|s| s.name == name).unwrap();
+    assert_eq!(span("server").trace_id, 10);
+    assert_eq!(
+        span("server").metrics["_sampling_priority_v1"],
+        -1.0,
+        "the manual drop, not the upstream keep"
+    );
+    assert_eq!(span("inner").trace_id, 10);
+    assert_eq!(span("inner").metrics["_sampling_priority_v1"], 2.0);
+    assert_eq!(span("inner").meta["_dd.p.dm"], "-4");
+}
+
+#[test]
+fn propagation_errors_land_on_the_local_root_as_the_spec_names_them() {
+    let tracer = TestTracer::with_builder(|b| {
+        b.with_variable_source(|k| (k == "DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH").then(|| "40".into()))
+    });
+    let malformed = incoming(&[
+        ("x-datadog-trace-id", "10"),
+        ("x-datadog-parent-id", "20"),
+        ("x-datadog-tags", "_dd.p.dm=-4,garbage"),
+    ]);
+    let long = incoming(&[
+        ("x-datadog-trace-id", "11"),
+        ("x-datadog-parent-id", "21"),
+        ("x-datadog-tags", "_dd.p.a=1234567890,_dd.p.b=1234567890"),
+    ]);
+    let injected = tracer.in_scope(|| {
+        let span = info_span!("malformed");
+        span.set_parent(crate::propagation::extract(&malformed).unwrap());
+        drop(span);
+        // Accepted at 37 bytes; with this tracer's decision maker (`_dd.p.dm=-0`: no priority
+        // came) it is over 40 on injection.
+        let span = info_span!("too.long");
+        span.set_parent(crate::propagation::extract(&long).unwrap());
+        let mut out = http::HeaderMap::new();
+        span.inject_context(&mut out);
+        out
+    });
+    assert!(
+        !injected.contains_key("x-datadog-tags"),
+        "a header over the limit is not sent: {injected:?}"
+    );
+    let spans = tracer.spans();
+    let span = |name: &str| spans.iter().find(|s| s.name == name).unwrap();
+    assert_eq!(
+        span("malformed").meta["_dd.propagation_error"],
+        "decoding_error"
+    );
+    assert_eq!(
+        span("malformed").meta["_dd.p.dm"],
+        "-0",
+        "nothing kept from a malformed header: this tracer decided"
+    );
+    assert_eq!(
+        span("too.long").meta["_dd.propagation_error"],
+        "inject_max_size"
+    );
+}

@@ -31,13 +31,22 @@ fn id(low: u64) -> TraceId {
 
 #[test]
 fn knuth_decisions_match_the_spec_formula() {
-    // Computed independently from the spec: keep iff id × 1111111111111111111 mod 2^64 ≤
-    // floor(rate × (2^64 − 1)); rate 0 drops everything, rate 1 keeps everything.
+    // Computed independently (Python's integers) from the spec: keep iff
+    // id × 1111111111111111111 mod 2^64 ≤ rate × (2^64 − 1), the bound taken in f64 and then
+    // truncated, as the reference tracers compute it (so at rate 0.5 it is 2^63 exactly);
+    // rate 0 drops everything, rate 1 keeps everything.
     let cases: &[(u64, f64, bool)] = &[
         (0, 0.0, false),
         (0, 1e-6, true),
         (0, 1.0, true),
+        (1, 0.0, false),
         (1, 1e-6, false),
+        (1, 1.0, true),
+        (2, 0.0, false),
+        (2, 1e-6, false),
+        (2, 1.0, true),
+        (u64::MAX, 0.0, false),
+        (u64::MAX, 1e-6, false),
         (1, 0.3, true),
         (2, 0.3, true),
         (u64::MAX, 0.5, false),
