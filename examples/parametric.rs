@@ -612,14 +612,17 @@ async fn otel_flush() -> Response {
 }
 
 async fn ensure_agent_info(axum::extract::State(app): State) -> Response {
-    // The worker asks the agent's /info once at start; wait a little for the answer.
-    for _ in 0..20 {
-        if app.status.status().agent.info.is_some() {
+    // The worker asks the agent's /info at start: wait (up to 5 s) for the answer, and say
+    // whether it came. An agent without /info (404) never makes this ready.
+    let mut ready = false;
+    for _ in 0..200 {
+        ready = app.status.status().agent.info.is_some();
+        if ready {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    reply(json!({"ready": true}))
+    reply(json!({"ready": ready}))
 }
 
 async fn crash() -> Response {

@@ -583,8 +583,8 @@ fn the_rate_limiter_caps_rule_kept_traces_and_reports_its_effective_rate() {
 fn span_events_arrive_natively_on_their_span_when_the_agent_reads_them() {
     let agent = TestAgent::start();
     let (dispatch, guard) = tracer(&agent.unix_url(), &[("DD_TRACE_SPAN_EVENTS_LEVEL", "info")]);
-    // The agent's /info is asked when the worker starts: give it the moment it takes.
-    std::thread::sleep(Duration::from_millis(300));
+    // The agent's /info (which lists span_events) is asked when the worker starts.
+    dd_trace_test_support::wait_for_agent_info(&guard.status_handle());
     tracing::dispatcher::with_default(&dispatch, || {
         info_span!("request").in_scope(|| {
             info_span!("inner").in_scope(|| tracing::info!(attempt = 2, ok = true, "retried"));
@@ -639,12 +639,13 @@ impl Lines {
     }
 }
 
-/// `dd.trace_id` as log lines write it → the wire's low 64 bits.
-fn low_bits(log_trace_id: &str) -> u64 {
-    if log_trace_id.len() == 32 {
-        u128::from_str_radix(log_trace_id, 16).unwrap() as u64
+/// `dd.trace_id` as log lines write it → (the high 64 bits if written, the low 64 bits).
+fn log_trace_id(written: &str) -> (Option<u64>, u64) {
+    if written.len() == 32 {
+        let id = u128::from_str_radix(written, 16).unwrap();
+        (Some((id >> 64) as u64), id as u64)
     } else {
-        log_trace_id.parse().unwrap()
+        (None, written.parse().unwrap())
     }
 }
 
@@ -682,10 +683,15 @@ fn json_text_and_log_crate_lines_name_spans_the_agent_received() {
         )
         .with(datadog);
     let _ = tracing_log::LogTracer::init();
+    let mut own_stack = Vec::new();
     tracing::subscriber::with_default(subscriber, || {
         info_span!("local").in_scope(|| {
             tracing::info!("tracing event");
-            info_span!("child").in_scope(|| log::info!(target: "a_log_crate", "log record"));
+            info_span!("child").in_scope(|| {
+                log::info!(target: "a_log_crate", "log record");
+                // A logging stack of the user's own reads the same values.
+                own_stack.push(dd_trace_log::LogCorrelation::current().unwrap());
+            });
         });
         let remote = info_span!("continued");
         let headers: Vec<(String, String)> = vec![
@@ -693,16 +699,32 @@ fn json_text_and_log_crate_lines_name_spans_the_agent_received() {
             ("x-datadog-parent-id".into(), "123".into()),
         ];
         remote.set_parent(dd_trace::propagation::extract(&headers).unwrap());
-        remote.in_scope(|| log::warn!(target: "a_log_crate", "after adoption"));
+        remote.in_scope(|| {
+            log::warn!(target: "a_log_crate", "after adoption");
+            own_stack.push(dd_trace_log::LogCorrelation::current().unwrap());
+        });
     });
     drop(guard);
 
     let spans = agent.spans();
-    let received = |trace_low: u64, span_id: u64| -> &Value {
-        spans
+    // The span a line names: its trace's low 64 bits and span id on the wire, and the high 64
+    // bits (when the line writes 32 hex digits) in the trace's `_dd.p.tid`.
+    let received = |trace_id: &str, span_id: &str| -> &Value {
+        let (high, low) = log_trace_id(trace_id);
+        let span_id: u64 = span_id.parse().unwrap();
+        let span = spans
             .iter()
-            .find(|s| s["trace_id"] == trace_low && s["span_id"] == span_id)
-            .unwrap_or_else(|| panic!("no span {trace_low}/{span_id} at the agent: {spans:#?}"))
+            .find(|s| s["trace_id"] == low && s["span_id"] == span_id)
+            .unwrap_or_else(|| panic!("no span {low}/{span_id} at the agent: {spans:#?}"));
+        if let Some(high) = high {
+            let tid = spans
+                .iter()
+                .filter(|s| s["trace_id"] == low)
+                .find_map(|s| s["meta"]["_dd.p.tid"].as_str())
+                .expect("a 128-bit trace carries _dd.p.tid");
+            assert_eq!(tid, format!("{high:016x}"), "high bits of {trace_id}");
+        }
+        span
     };
     let json_lines: Vec<Value> = json
         .text()
@@ -713,12 +735,25 @@ fn json_text_and_log_crate_lines_name_spans_the_agent_received() {
     let mut names = Vec::new();
     for line in &json_lines {
         let span = received(
-            low_bits(line["dd.trace_id"].as_str().unwrap()),
-            line["dd.span_id"].as_str().unwrap().parse().unwrap(),
+            line["dd.trace_id"].as_str().unwrap(),
+            line["dd.span_id"].as_str().unwrap(),
         );
         names.push(span["name"].as_str().unwrap().to_string());
     }
     assert_eq!(names, ["local", "child", "continued"]);
+    assert_eq!(
+        json_lines[0]["dd.trace_id"].as_str().unwrap().len(),
+        32,
+        "a trace started here is 128-bit"
+    );
+    for (correlation, name) in own_stack.iter().zip(["child", "continued"]) {
+        let span = received(
+            correlation.trace_id.as_deref().unwrap(),
+            correlation.span_id.as_deref().unwrap(),
+        );
+        assert_eq!(span["name"], name);
+        assert_eq!(correlation.service.as_deref(), Some("logs-svc"));
+    }
     assert_eq!(json_lines[1]["logger.name"], "a_log_crate");
     assert_eq!(
         json_lines[2]["dd.trace_id"], "987654321",
@@ -732,10 +767,7 @@ fn json_text_and_log_crate_lines_name_spans_the_agent_received() {
                 .find_map(|w| w.strip_prefix(key))
                 .unwrap_or_else(|| panic!("{key} in {line}"))
         };
-        let span = received(
-            low_bits(value("dd.trace_id=")),
-            value("dd.span_id=").parse().unwrap(),
-        );
+        let span = received(value("dd.trace_id="), value("dd.span_id="));
         assert_eq!(span["name"], name, "{line}");
         assert!(line.ends_with("dd.service=logs-svc"), "{line}");
     }

@@ -52,7 +52,8 @@
     missing_docs,
     missing_debug_implementations,
     unreachable_pub,
-    rust_2018_idioms
+    rust_2018_idioms,
+    rustdoc::broken_intra_doc_links
 )]
 
 mod correlation;

@@ -187,8 +187,16 @@ fn trace_ids_are_decimal_for_64_bit_ids_or_when_128_bit_logging_is_off() {
         let v = json(&buffer.lines()[0]);
         assert_eq!(v["dd.trace_id"], ids.trace_id.low().to_string());
     }
-    // The logging switch alone: the id has its high bits, the line has only the low ones.
-    let (tracer, buffer) = tracer_with_json(|b| b.with_128_bit_trace_id_logging(false), |f| f);
+    // The logging switch alone, set by its variable: the id has its high bits, the line has
+    // only the low ones.
+    let (tracer, buffer) = tracer_with_json(
+        |b| {
+            b.with_variable_source(|k| {
+                (k == "DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED").then(|| "false".into())
+            })
+        },
+        |f| f,
+    );
     let ids = tracer.in_scope(|| {
         let span = tracing::info_span!("request");
         span.in_scope(|| tracing::info!("inside"));
@@ -249,7 +257,13 @@ where
 
 #[test]
 fn logs_injection_off_writes_no_dd_keys_anywhere() {
-    let (tracer, buffer) = tracer_with_json(|b| identity()(b).with_logs_injection(false), |f| f);
+    // The variable on the JSON format, the builder method on the text one.
+    let (tracer, buffer) = tracer_with_json(
+        |b| {
+            identity()(b).with_variable_source(|k| (k == "DD_LOGS_INJECTION").then(|| "false".into()))
+        },
+        |f| f,
+    );
     let text_buffer = Buffer::default();
     let out = text_buffer.clone();
     let text = TestTracer::with_subscriber(

@@ -222,8 +222,8 @@
 //! (404, 415) is not sent again, said once. Payloads stay under the agent's
 //! `max_request_bytes`.
 //!
-//! With `DD_TRACE_STATS_COMPUTATION_ENABLED=true` (feature `client-stats`, off by default as
-//! the spec decides) and an agent that lists `/v0.6/stats`, the worker computes the trace
+//! With `DD_TRACE_STATS_COMPUTATION_ENABLED=true` (feature `client-stats`; off by default,
+//! so unsampled traces still reach the agent, which then computes the stats itself) and an agent that lists `/v0.6/stats`, the worker computes the trace
 //! stats the agent would (hits, errors, top-level hits, durations as DDSketches, by service,
 //! operation, resource, type, HTTP status, span kind, root-ness, synthetics and peer tags) in
 //! 10-second buckets, sends each bucket once it is over (and the rest at flush and shutdown),
@@ -233,7 +233,7 @@
 //! headers and in [`CounterSnapshot::spans_dropped_p0`]. Resources are sent unobfuscated: the
 //! agent obfuscates client stats as it obfuscates spans.
 //!
-//! When the agent fails (spec §1.7 Decision):
+//! When the agent fails:
 //!
 //! | What happens | What the tracer does |
 //! |---|---|

@@ -86,7 +86,8 @@ impl fmt::Display for AgentState {
     }
 }
 
-/// What the agent's `/info` endpoint says about it (spec §1.8).
+/// What the agent's `/info` endpoint says about it: its version, the endpoints it serves and
+/// the features it offers tracers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AgentInfo {
