@@ -1,8 +1,10 @@
 //! The tracer's counters: one struct of atomics shared by the app's threads and the worker,
-//! read as a plain [`CounterSnapshot`]. App threads touch them only on rare paths (drops,
-//! partial flushes), never per span.
+//! read as a plain [`CounterSnapshot`]. App threads touch the shared ones only on rare paths
+//! (drops, partial flushes); per span they count in [`SpanCounts`], whose cache lines are
+//! per thread (shard), never one line for the process.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Declares the counters once: the atomic struct, its snapshot type and `snapshot()`.
 macro_rules! counters {
@@ -10,6 +12,8 @@ macro_rules! counters {
         /// The live counters (see [`CounterSnapshot`] for what each one counts).
         #[derive(Debug, Default)]
         pub(crate) struct Counters {
+            /// Spans started and finished, counted by the app's threads.
+            pub(crate) spans: SpanCounts,
             $(pub(crate) $name: AtomicU64,)*
         }
 
@@ -17,13 +21,22 @@ macro_rules! counters {
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
         #[non_exhaustive]
         pub struct CounterSnapshot {
+            /// Spans the tracer started recording (spans over the open-trace limits are in
+            /// `spans_dropped_trace_limits` instead).
+            pub spans_started: u64,
+            /// Recorded spans that have finished. `spans_started − spans_finished` spans are
+            /// open now: in flight, or never closed (see [`spans_open`](Self::spans_open)).
+            pub spans_finished: u64,
             $($(#[doc = $doc])* pub $name: u64,)*
         }
 
         impl Counters {
             /// Reads every counter.
             pub(crate) fn snapshot(&self) -> CounterSnapshot {
+                let (spans_started, spans_finished) = self.spans.totals();
                 CounterSnapshot {
+                    spans_started,
+                    spans_finished,
                     $($name: self.$name.load(Ordering::Relaxed),)*
                 }
             }
@@ -85,7 +98,74 @@ impl Counters {
     }
 }
 
+/// Spans started and finished, in shards: each thread adds to the shard it was given at its
+/// first span, so threads do not share a cache line (up to [`SHARDS`] threads; more share
+/// shards round-robin). Relaxed atomics: a snapshot may miss a span being counted right then.
+#[derive(Debug, Default)]
+pub(crate) struct SpanCounts {
+    shards: [Shard; SHARDS],
+}
+
+/// Shards of [`SpanCounts`].
+const SHARDS: usize = 16;
+
+/// One thread's (or a few threads') counts, alone on its cache lines.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard {
+    started: AtomicU64,
+    finished: AtomicU64,
+}
+
+/// The next shard to give a thread.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's shard, `usize::MAX` until its first span.
+    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+impl SpanCounts {
+    fn shard(&self) -> &Shard {
+        let index = SHARD.with(|s| {
+            let mut index = s.get();
+            if index == usize::MAX {
+                index = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+                s.set(index);
+            }
+            index
+        });
+        &self.shards[index]
+    }
+
+    /// Counts a span started (recorded) on this thread.
+    pub(crate) fn started(&self) {
+        self.shard().started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a recorded span finished on this thread.
+    pub(crate) fn finished(&self) {
+        self.shard().finished.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (started, finished) over all shards.
+    fn totals(&self) -> (u64, u64) {
+        self.shards.iter().fold((0, 0), |(s, f), shard| {
+            (
+                s + shard.started.load(Ordering::Relaxed),
+                f + shard.finished.load(Ordering::Relaxed),
+            )
+        })
+    }
+}
+
 impl CounterSnapshot {
+    /// Recorded spans not finished yet: in flight, or never closed (a leaked future, a span
+    /// kept in a struct). A number that keeps growing while the app's load is steady is a leak.
+    pub fn spans_open(&self) -> u64 {
+        self.spans_started.saturating_sub(self.spans_finished)
+    }
+
     /// Spans dropped for any reason: at the full queue, after failed sends, with the retry
     /// buffer full, at shutdown, or over the open-trace limits.
     pub fn spans_dropped(&self) -> u64 {
@@ -107,7 +187,14 @@ mod tests {
         Counters::add(&c.spans_sent, 3);
         Counters::add(&c.spans_dropped_queue_full, 2);
         Counters::add(&c.spans_dropped_shutdown, 1);
+        c.spans.started();
+        c.spans.started();
+        c.spans.finished();
+        std::thread::scope(|scope| {
+            scope.spawn(|| c.spans.started());
+        });
         let s = c.snapshot();
+        assert_eq!((s.spans_started, s.spans_finished, s.spans_open()), (3, 1, 2));
         assert_eq!(s.spans_sent, 3);
         assert_eq!(s.spans_dropped(), 3);
         assert_eq!(s.payloads_sent, 0);

@@ -303,7 +303,14 @@ impl fmt::Display for TracerStatus {
         let c = &self.counters;
         writeln!(
             f,
-            "spans: {} sent in {} payloads ({} bytes), {} dropped ({} at the full queue, {} after failed sends, {} with the retry buffer full, {} at shutdown, {} over the open-trace limits)",
+            "spans: {} started, {} finished, {} open now",
+            c.spans_started,
+            c.spans_finished,
+            c.spans_open()
+        )?;
+        writeln!(
+            f,
+            "  {} sent in {} payloads ({} bytes), {} dropped ({} at the full queue, {} after failed sends, {} with the retry buffer full, {} at shutdown, {} over the open-trace limits)",
             c.spans_sent,
             c.payloads_sent,
             c.bytes_sent,

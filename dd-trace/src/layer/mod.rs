@@ -345,6 +345,7 @@ where
             trace.context().sampling = SamplingDecision::manual(keep);
         }
         ext.insert(OpenSpan { trace, data });
+        tracer.counters.spans.started();
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
@@ -449,6 +450,7 @@ where
         let Some(OpenSpan { trace, data }) = span.extensions_mut().remove::<OpenSpan>() else {
             return;
         };
+        tracer.counters.spans.finished();
         // A span ends when it was last exited: the registry keeps a parent open while its
         // children live, so its close can come much later than its end.
         let end = data.last_exit.unwrap_or_else(Instant::now);

@@ -1027,3 +1027,23 @@ fn propagation_errors_land_on_the_local_root_as_the_spec_names_them() {
         "inject_max_size"
     );
 }
+
+#[test]
+fn the_status_counts_spans_started_and_finished_so_never_closed_ones_show() {
+    let tracer = TestTracer::new();
+    tracer.in_scope(|| {
+        info_span!("request").in_scope(|| info_span!("db").in_scope(|| {}));
+        // A span kept alive for ever, as a leaked future would keep it.
+        std::mem::forget(info_span!("leaked"));
+        let handle = std::thread::spawn({
+            let dispatch = tracer.dispatch().clone();
+            move || tracing::dispatcher::with_default(&dispatch, || info_span!("other").in_scope(|| {}))
+        });
+        handle.join().unwrap();
+    });
+    let c = tracer.status().counters;
+    assert_eq!(c.spans_started, 4);
+    assert_eq!(c.spans_finished, 3);
+    assert_eq!(c.spans_open(), 1);
+    assert!(tracer.status().to_string().contains("4 started, 3 finished, 1 open now"));
+}
