@@ -859,23 +859,126 @@ fn client_side_stats_count_every_trace_and_unsampled_ones_stay_home() {
 }
 
 #[test]
-fn the_newest_format_the_agent_offers_is_sent_and_reads_back_whole() {
+fn client_side_stats_agree_with_the_spans_and_the_last_bucket_goes_out_at_shutdown() {
     let agent = TestAgent::start();
     let (dispatch, guard) = tracer(
         &agent.unix_url(),
         &[
             ("DD_SERVICE", "checkout"),
             ("DD_ENV", "test"),
-            ("DD_VERSION", "1.2"),
+            ("DD_TRACE_STATS_COMPUTATION_ENABLED", "true"),
         ],
     );
+    dd_trace_test_support::wait_for_agent_info(&guard.status_handle());
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..12u64 {
+            let failed = i % 4 == 0;
+            info_span!(
+                "web.request",
+                resource.name = "GET /cart",
+                span.kind = "server",
+                http.status_code = if failed { 500 } else { 200 },
+                error = failed
+            )
+            .in_scope(|| std::thread::sleep(Duration::from_millis(1 + i % 3)));
+        }
+        info_span!("web.request", resource.name = "GET /home").in_scope(|| {});
+    });
+    // No flush: the shutdown sends the bucket still open.
+    drop(guard);
+    let spans = agent.spans();
+    assert_eq!(spans.len(), 13, "sampled traces are all sent");
+    let stats = agent.stats();
+    assert_eq!(stats.len(), 1, "one payload, at shutdown: {stats:?}");
+    let groups: Vec<&Value> = stats[0]["Stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["Stats"].as_array().unwrap())
+        .collect();
+    // What the spans the agent received imply, per (resource, HTTP status).
+    for (resource, code) in [
+        ("GET /cart", "200"),
+        ("GET /cart", "500"),
+        ("GET /home", ""),
+    ] {
+        let of: Vec<&Value> = spans
+            .iter()
+            .filter(|s| {
+                s["resource"] == resource
+                    && s["meta"]["http.status_code"].as_str().unwrap_or("") == code
+            })
+            .collect();
+        let group = groups
+            .iter()
+            .find(|g| {
+                g["Resource"] == resource
+                    && g["HTTPStatusCode"].as_u64().unwrap() == code.parse::<u64>().unwrap_or(0)
+            })
+            .unwrap_or_else(|| panic!("no group for {resource} {code}: {groups:#?}"));
+        let duration: u64 = of.iter().map(|s| s["duration"].as_u64().unwrap()).sum();
+        let errors = of.iter().filter(|s| s["error"] == 1).count() as u64;
+        assert_eq!(group["Hits"].as_u64(), Some(of.len() as u64), "{group}");
+        assert_eq!(
+            group["TopLevelHits"].as_u64(),
+            Some(of.len() as u64),
+            "{group}"
+        );
+        assert_eq!(group["Errors"].as_u64(), Some(errors), "{group}");
+        assert_eq!(
+            group["Duration"].as_u64(),
+            Some(duration),
+            "the spans' total: {group}"
+        );
+        // The agent decodes the latency sketches only to their size in bytes (their contents
+        // are checked against the durations in the stats unit tests): an empty sketch takes
+        // 24 bytes, one holding durations more.
+        const EMPTY_SKETCH: u64 = 24;
+        let size = |key: &str| group[key].as_u64().unwrap();
+        assert_eq!(
+            size("OkSummary") > EMPTY_SKETCH,
+            errors < of.len() as u64,
+            "{group}"
+        );
+        assert_eq!(size("ErrorSummary") > EMPTY_SKETCH, errors > 0, "{group}");
+    }
+    assert_eq!(groups.len(), 3, "{groups:#?}");
+    agent.assert_checks_passed();
+}
+
+#[test]
+fn the_newest_format_the_agent_offers_is_sent_and_reads_back_whole() {
+    // Negotiated from /info: v1.0, the newest the test agent offers.
+    every_field_reads_back_at_the_agent(None, "/v1.0/traces");
+}
+
+#[test]
+fn a_forced_v0_5_payload_reads_back_whole_with_no_check_failing() {
+    every_field_reads_back_at_the_agent(Some("0.5"), "/v0.5/traces");
+}
+
+#[test]
+fn a_forced_v0_4_payload_reads_back_whole_with_no_check_failing() {
+    every_field_reads_back_at_the_agent(Some("0.4"), "/v0.4/traces");
+}
+
+/// Sends a two-span trace in the format `forced` (or the negotiated one) and checks the agent
+/// decoded every field, from `path`, with none of its checks failing.
+fn every_field_reads_back_at_the_agent(forced: Option<&str>, path: &str) {
+    let agent = TestAgent::start();
+    let mut vars = vec![
+        ("DD_SERVICE", "checkout"),
+        ("DD_ENV", "test"),
+        ("DD_VERSION", "1.2"),
+    ];
+    if let Some(version) = forced {
+        vars.push(("DD_TRACE_AGENT_PROTOCOL_VERSION", version));
+    }
+    let (dispatch, guard) = tracer(&agent.unix_url(), &vars);
     let status = guard.status_handle();
     dd_trace_test_support::wait_for_agent_info(&status);
     let info = status.status().agent.info.expect("the test agent's /info");
-    assert!(
-        info.endpoints.iter().any(|e| e == "/v1.0/traces"),
-        "{info:?}"
-    );
+    assert!(info.endpoints.iter().any(|e| e == path), "{info:?}");
     tracing::dispatcher::with_default(&dispatch, || {
         let root = info_span!(
             "web.request",
@@ -892,7 +995,7 @@ fn the_newest_format_the_agent_offers_is_sent_and_reads_back_whole() {
     assert!(
         requests
             .iter()
-            .all(|r| r["url"].as_str().unwrap().ends_with("/v1.0/traces")),
+            .all(|r| r["url"].as_str().unwrap().ends_with(path)),
         "{requests:?}"
     );
     let spans = by_name(&agent.spans());
@@ -904,7 +1007,7 @@ fn the_newest_format_the_agent_offers_is_sent_and_reads_back_whole() {
     assert_eq!(root["meta"]["span.kind"], "server");
     assert_eq!(root["meta"]["http.status_code"], "200");
     assert_eq!(root["meta"]["language"], "rust");
-    assert_eq!(root["metrics"]["_sampling_priority_v1"], 1);
+    assert_eq!(root["metrics"]["_sampling_priority_v1"].as_f64(), Some(1.0));
     assert_eq!(root["meta"]["_dd.p.tid"].as_str().unwrap().len(), 16);
     let db = &spans["db.query"];
     assert_eq!(db["service"], "postgres");

@@ -32,6 +32,19 @@ fn make_traces(dispatch: &Dispatch, n: usize) -> Duration {
     })
 }
 
+/// Reports the worst time one trace took on the app's thread while the agent misbehaved
+/// (`cargo test --test faults -- --nocapture` shows them all), and fails if the thread was
+/// held up: every fault here lasts a second or more, so a thread that waited on the agent
+/// would take that long; a trace normally takes microseconds, and the bound leaves room
+/// for a loaded machine's scheduling.
+fn assert_unharmed(label: &str, worst: Duration) {
+    eprintln!("{label}: worst trace on the app thread {worst:?}");
+    assert!(
+        worst < Duration::from_millis(500),
+        "{label}: the app's thread was held up for {worst:?}"
+    );
+}
+
 /// The tracer's own lines in this test process (every test's), from its diagnostics handler.
 static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -141,7 +154,7 @@ fn an_agent_that_comes_up_after_the_app_gets_every_span_once() {
     let path = socket_path("late");
     let agent = FaultAgent::unix(&path, vec![], false);
     let (dispatch, guard) = tracer(&agent.url());
-    make_traces(&dispatch, 100);
+    let mut worst = make_traces(&dispatch, 100);
     // The agent is not there: the flush says so at once, and the spans wait.
     let started = Instant::now();
     let err = guard.flush().unwrap_err();
@@ -151,8 +164,9 @@ fn an_agent_that_comes_up_after_the_app_gets_every_span_once() {
         "{:?}",
         started.elapsed()
     );
-    make_traces(&dispatch, 100);
+    worst = worst.max(make_traces(&dispatch, 100));
     assert!(guard.flush().is_err());
+    assert_unharmed("agent absent at start", worst);
     let status = guard.status();
     assert_eq!(status.agent.state, AgentState::Unreachable);
     assert_eq!(status.retry_buffer.spans, 400, "{status:#?}");
@@ -242,9 +256,10 @@ fn a_five_second_agent_restart_at_10k_spans_per_second_loses_nothing() {
     guard.flush_timeout(Duration::from_secs(20)).unwrap();
     let c = status.status().counters;
     eprintln!(
-        "restart: {traces} traces in {elapsed:.1?} ({:.0} spans/s), worst trace on the app thread {worst:?}, delivery resumed {resumed_after:?} after the agent came back, retry buffer peak {peak} bytes",
+        "restart: {traces} traces in {elapsed:.1?} ({:.0} spans/s), delivery resumed {resumed_after:?} after the agent came back, retry buffer peak {peak} bytes",
         (2 * traces) as f64 / elapsed.as_secs_f64()
     );
+    assert_unharmed("5 s agent restart", worst);
     assert_eq!(c.spans_dropped(), 0, "{c:#?}");
     assert_eq!(accepted_once(&agent) as u64, 2 * traces);
     assert!(peak > 0 && peak <= cap, "{peak}");
@@ -279,7 +294,8 @@ fn a_stalled_agent_is_reported_well_before_the_timeout_and_holds_nothing_up() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let reported = reported.expect("the stall shows in the status");
-    eprintln!("stall: reported {reported:?} after the first send (timeout 10 s); worst trace on the app thread {worst:?}");
+    eprintln!("stall: reported {reported:?} after the first send (timeout 10 s)");
+    assert_unharmed("agent stalled 6 s", worst);
     assert!(reported < Duration::from_secs(6), "{reported:?}");
     let status = guard.status();
     assert!(
@@ -307,16 +323,38 @@ fn a_request_never_answered_is_given_up_at_the_timeout_and_not_sent_twice() {
         &agent.url(),
         &[("DD_SERVICE", "faults"), ("DD_TRACE_AGENT_TIMEOUT", "1")],
     );
-    make_traces(&dispatch, 5);
-    guard.flush_timeout(Duration::from_secs(5)).unwrap();
+    let mut worst = make_traces(&dispatch, 5);
+    let mut made = 5;
+    let flushed = std::thread::scope(|scope| {
+        let flushing = scope.spawn(|| guard.flush_timeout(Duration::from_secs(5)));
+        // Traces made while the request hangs.
+        while !flushing.is_finished() {
+            worst = worst.max(make_traces(&dispatch, 1));
+            made += 1;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        flushing.join().unwrap()
+    });
+    flushed.unwrap();
+    assert_unharmed("agent never answers", worst);
     let status = guard.status();
-    // It may have been processed: it is counted as dropped, never sent again.
-    assert_eq!(agent.count(), 1);
-    assert_eq!(status.counters.spans_dropped_send_failed, 10);
+    // It may have been processed: it is counted as dropped, never sent again. (Traces made
+    // in the first moments of the flush may have joined the hung payload.)
+    let hung = status.counters.spans_dropped_send_failed;
+    assert!(hung >= 10, "{status:#?}");
+    {
+        let received = agent.received.lock().unwrap();
+        let bodies: HashSet<&Vec<u8>> = received.iter().map(|r| &r.body).collect();
+        assert_eq!(bodies.len(), received.len(), "a payload was sent twice");
+    }
     assert_eq!(status.errors[0].kind, "timeout");
     make_traces(&dispatch, 5);
+    made += 5;
     guard.flush().unwrap();
-    assert_eq!(accepted_once(&agent), 10);
+    let c = guard.status().counters;
+    assert_eq!(c.spans_dropped(), hung, "only the hung payload's: {c:#?}");
+    assert_eq!(c.spans_sent + hung, 2 * made, "{c:#?}");
+    assert_eq!(accepted_once(&agent) as u64, c.spans_sent);
 }
 
 /// One fault, then what the tracer must have done: how many attempts, and whether the spans
@@ -372,7 +410,7 @@ fn every_kind_of_answer_is_handled_as_the_spec_decides() {
         // One more, surely in a payload of its own.
         make_traces(&dispatch, 1);
         guard.flush().unwrap();
-        eprintln!("{label}: worst trace on the app thread {worst:?}");
+        assert_unharmed(&label, worst);
         let s = guard.status();
         // The first payload met the fault; the later ones went through.
         assert!(agent.count() >= attempts, "{label}");
@@ -410,11 +448,12 @@ fn nothing_listening_on_a_tcp_port_keeps_the_spans_and_names_the_host_variable()
         .port();
     let url = format!("http://127.0.0.1:{port}");
     let (dispatch, guard) = tracer(&url);
-    make_traces(&dispatch, 3);
+    let worst = make_traces(&dispatch, 3);
     assert!(matches!(
         guard.flush(),
         Err(FlushError::AgentUnreachable(_))
     ));
+    assert_unharmed("connection refused", worst);
     let s = guard.status();
     assert_eq!(s.errors[0].kind, "connection refused");
     assert!(
@@ -713,9 +752,16 @@ const INFO_V05: &str = r#"{"version":"7.60.0","endpoints":["/v0.4/traces","/v0.5
 
 #[test]
 fn the_payload_format_follows_info_and_falls_back_to_v0_4_once_refused() {
+    // The agent says it takes v0.5, then refuses it (an agent downgraded in place): with 404
+    // (no such endpoint) or 415 (not a type it reads).
+    for code in [404, 415] {
+        falls_back_once_refused_with(code);
+    }
+}
+
+fn falls_back_once_refused_with(code: u16) {
     capture_lines();
-    // The agent says it takes v0.5, then refuses it (an agent downgraded in place).
-    let agent = FaultAgent::tcp_with_info(vec![Fault::Status(404)], INFO_V05);
+    let agent = FaultAgent::tcp_with_info(vec![Fault::Status(code)], INFO_V05);
     let (dispatch, guard) = tracer(&agent.url());
     // Until /info answers, v0.4; wait for the answer.
     let status = guard.status_handle();
