@@ -260,7 +260,8 @@ fn logs_injection_off_writes_no_dd_keys_anywhere() {
     // The variable on the JSON format, the builder method on the text one.
     let (tracer, buffer) = tracer_with_json(
         |b| {
-            identity()(b).with_variable_source(|k| (k == "DD_LOGS_INJECTION").then(|| "false".into()))
+            identity()(b)
+                .with_variable_source(|k| (k == "DD_LOGS_INJECTION").then(|| "false".into()))
         },
         |f| f,
     );

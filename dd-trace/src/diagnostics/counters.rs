@@ -194,7 +194,10 @@ mod tests {
             scope.spawn(|| c.spans.started());
         });
         let s = c.snapshot();
-        assert_eq!((s.spans_started, s.spans_finished, s.spans_open()), (3, 1, 2));
+        assert_eq!(
+            (s.spans_started, s.spans_finished, s.spans_open()),
+            (3, 1, 2)
+        );
         assert_eq!(s.spans_sent, 3);
         assert_eq!(s.spans_dropped(), 3);
         assert_eq!(s.payloads_sent, 0);

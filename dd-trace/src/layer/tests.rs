@@ -1037,7 +1037,9 @@ fn the_status_counts_spans_started_and_finished_so_never_closed_ones_show() {
         std::mem::forget(info_span!("leaked"));
         let handle = std::thread::spawn({
             let dispatch = tracer.dispatch().clone();
-            move || tracing::dispatcher::with_default(&dispatch, || info_span!("other").in_scope(|| {}))
+            move || {
+                tracing::dispatcher::with_default(&dispatch, || info_span!("other").in_scope(|| {}))
+            }
         });
         handle.join().unwrap();
     });
@@ -1045,5 +1047,8 @@ fn the_status_counts_spans_started_and_finished_so_never_closed_ones_show() {
     assert_eq!(c.spans_started, 4);
     assert_eq!(c.spans_finished, 3);
     assert_eq!(c.spans_open(), 1);
-    assert!(tracer.status().to_string().contains("4 started, 3 finished, 1 open now"));
+    assert!(tracer
+        .status()
+        .to_string()
+        .contains("4 started, 3 finished, 1 open now"));
 }
