@@ -4,14 +4,19 @@
 //! request is a server span with a database child span (another service), a cache lookup in a
 //! spawned task, tags whose keys are only known at run time (the feature flags the request saw),
 //! JSON log lines correlated with the trace (including a dependency's `log`-crate records), the
-//! trace id returned as a response header, and one request that fails through
-//! `#[instrument(err)]`. Run it with the README's first command to see its traces arrive at
-//! Datadog's test agent.
+//! trace id returned as a response header, one request that fails through
+//! `#[instrument(err)]`, and one that arrives from an upstream service with Datadog headers
+//! and continues its trace (its log lines then carry the upstream's trace id). Run it with the
+//! README's first command to see its traces arrive at Datadog's test agent.
 //!
 //! ```sh
 //! DD_SERVICE=checkout DD_ENV=demo DD_TRACE_AGENT_URL=unix:///var/run/datadog/apm.socket \
 //!     cargo run --example service
 //! ```
+//!
+//! Log lines are JSON (`dd_trace_log::JsonFormat`); with `EXAMPLE_LOG_FORMAT=text` they are
+//! `tracing_subscriber`'s text lines ending in `dd.trace_id=… dd.span_id=…`
+//! (`dd_trace_log::WithCorrelationIds`).
 
 use std::time::Duration;
 
@@ -71,7 +76,21 @@ fn feature_flags(order: u64) -> Vec<(String, bool)> {
     ]
 }
 
-async fn handle(order: u64) {
+/// The headers of a request sent by an upstream service instrumented by another Datadog
+/// tracer: its trace id, its span (our parent), its sampling decision and origin.
+fn upstream_headers(order: u64) -> Vec<(String, String)> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    vec![
+        ("x-datadog-trace-id".into(), (nanos | 1).to_string()),
+        ("x-datadog-parent-id".into(), (1000 + order).to_string()),
+        ("x-datadog-sampling-priority".into(), "1".into()),
+        ("x-datadog-origin".into(), "rum".into()),
+    ]
+}
+
+async fn handle(order: u64, headers: Vec<(String, String)>) {
     let route = "/orders/{id}/checkout";
     let span = info_span!(
         "http.request",
@@ -83,6 +102,10 @@ async fn handle(order: u64) {
         http.status_code = tracing::field::Empty,
         order.id = order,
     );
+    // Continue the caller's trace when the request came with one.
+    if let Some(upstream) = dd_trace::propagation::extract(&headers) {
+        span.set_parent(upstream);
+    }
     async move {
         let span = tracing::Span::current();
         // Keys known only at run time: `tracing` fields cannot express them.
@@ -128,12 +151,27 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let logs = tracing_subscriber::fmt::layer()
-        .event_format(dd_trace_log::JsonFormat::new(&datadog))
-        .with_writer(std::io::stdout);
+    let text = std::env::var("EXAMPLE_LOG_FORMAT").is_ok_and(|f| f == "text");
+    // One of the two formats, chosen at run time (an `Option` of a layer is a layer).
+    let json_logs = (!text).then(|| {
+        tracing_subscriber::fmt::layer()
+            .event_format(dd_trace_log::JsonFormat::new(&datadog))
+            .with_writer(std::io::stdout)
+    });
+    let text_logs = text.then(|| {
+        tracing_subscriber::fmt::layer()
+            .event_format(dd_trace_log::WithCorrelationIds::new(
+                tracing_subscriber::fmt::format(),
+                &datadog,
+            ))
+            .with_ansi(false)
+            .with_writer(std::io::stdout)
+    });
+    let info = tracing_subscriber::filter::LevelFilter::INFO;
     tracing_subscriber::registry()
         .with(datadog)
-        .with(logs.with_filter(tracing_subscriber::filter::LevelFilter::INFO))
+        .with(json_logs.with_filter(info))
+        .with(text_logs.with_filter(info))
         .init();
     // Records of the `log` crate become `tracing` events.
     let _ = tracing_log::LogTracer::init();
@@ -149,7 +187,15 @@ fn main() {
         .expect("tokio runtime");
     runtime.block_on(async {
         let tasks: Vec<_> = (0..requests)
-            .map(|order| tokio::spawn(handle(order)))
+            .map(|order| {
+                // The second request comes from an upstream service.
+                let headers = if order == 1 {
+                    upstream_headers(order)
+                } else {
+                    Vec::new()
+                };
+                tokio::spawn(handle(order, headers))
+            })
             .collect();
         for task in tasks {
             let _ = task.await;

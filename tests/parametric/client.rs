@@ -128,32 +128,9 @@ impl Drop for App {
     }
 }
 
-/// `target/<profile>/examples/parametric`, built (or brought up to date) once per run: `cargo
-/// test` builds examples only when it builds every target.
+/// `target/<profile>/examples/parametric`, built (or brought up to date) once per run.
 pub fn app_binary() -> std::path::PathBuf {
-    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("the test binary's path");
-            // target/<profile>/deps/parametric-<hash> → target/<profile>/examples/parametric
-            let profile_dir = exe
-                .parent()
-                .and_then(|d| d.parent())
-                .expect("target/<profile>");
-            let mut build = Command::new(env!("CARGO"));
-            build
-                .args(["build", "--quiet", "--example", "parametric"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"));
-            if profile_dir.ends_with("release") {
-                build.arg("--release");
-            }
-            let status = build.status().expect("cargo runs");
-            assert!(status.success(), "cargo build --example parametric failed");
-            let bin = profile_dir.join("examples").join("parametric");
-            assert!(bin.exists(), "{} is missing", bin.display());
-            bin
-        })
-        .clone()
+    dd_trace_test_support::example_binary("parametric")
 }
 
 /// A scenario's view: the app and the agent.

@@ -79,6 +79,37 @@ pub fn wait_for_agent_info(status: &dd_trace::TracerStatusHandle) {
     }
 }
 
+/// `target/<profile>/examples/<name>` of the workspace, built (or brought up to date) once
+/// per test process: `cargo test` builds examples only when it builds every target.
+pub fn example_binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, bin)) = built.iter().find(|(n, _)| n == name) {
+        return bin.clone();
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/examples/<name>
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "--quiet", "--example", name])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
+    if profile_dir.ends_with("release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "cargo build --example {name} failed");
+    let bin = profile_dir.join("examples").join(name);
+    assert!(bin.exists(), "{} is missing", bin.display());
+    built.push((name.to_string(), bin.clone()));
+    bin
+}
+
 /// Where `scripts/test-agent.sh install` puts the agent.
 fn agent_binary() -> PathBuf {
     if let Ok(bin) = std::env::var("DD_TEST_AGENT_BIN") {
