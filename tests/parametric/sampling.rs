@@ -1,9 +1,13 @@
 //! Ported from the suite's `test_128_bit_traceids.py`, `test_trace_sampling.py`,
 //! `test_sampling_span_tags.py`, `test_span_sampling.py` and `test_span_links.py`.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
-use crate::client::{find_span, id_of, meta, metric, tracecontext, Ctx, Outcome, Scenario, Start};
+use crate::client::{
+    find_span, id_of, meta, metric, tracecontext, Ctx, Outcome, Scenario, SpanRef, Start,
+};
 use crate::{check, scenario};
 
 const PRIORITY: &str = "_sampling_priority_v1";
@@ -365,6 +369,18 @@ fn parent_and_child(
     c: &mut Ctx<'_>,
     child_tag: Option<&str>,
 ) -> Result<(Value, Value, Value), String> {
+    let (parent, child) = send_parent_and_child(c, child_tag);
+    let traces = c.wait_for_num_spans(2)?;
+    let p = find_span(&traces, parent.trace_id, parent.span_id)?;
+    let ch = find_span(&traces, child.trace_id, child.span_id)?;
+    // The first span of the chunk as sent: the one that finished first.
+    let first = ch.clone();
+    Ok((p, ch, first))
+}
+
+/// Starts `parent` and its `child`, both of `webserver` (the child's magic tag, if any, set to
+/// null), finishes the child then the parent, and flushes.
+fn send_parent_and_child(c: &mut Ctx<'_>, child_tag: Option<&str>) -> (SpanRef, SpanRef) {
     let parent = c.start_span(
         "parent",
         Start {
@@ -386,12 +402,7 @@ fn parent_and_child(
     c.finish(child);
     c.finish(parent);
     c.flush();
-    let traces = c.wait_for_num_spans(2)?;
-    let p = find_span(&traces, parent.trace_id, parent.span_id)?;
-    let ch = find_span(&traces, child.trace_id, child.span_id)?;
-    // The first span of the chunk as sent: the one that finished first.
-    let first = ch.clone();
-    Ok((p, ch, first))
+    (parent, child)
 }
 
 /// The suite's `_assert_sampling_tags`.
@@ -529,6 +540,108 @@ fn sss(got: &Value, picked: Option<(f64, Option<f64>)>) -> Outcome {
     Ok(())
 }
 
+/// The suite's `_wait_for_client_side_stats_active`, for the scenarios of the dropping policy:
+/// the agent offers `client_drop_p0s`, the app has the agent's `/info`, and the stats of a
+/// warm-up span reach the agent. Then a new test session (the suite's `clear`), so that what
+/// the warm-up sent is not counted.
+fn client_side_stats_active(c: &mut Ctx<'_>) -> Outcome {
+    let info = c.agent.get("/info");
+    check!(info["client_drop_p0s"] == true, "{info}");
+    let ready = c.get_call("/trace/agent/ensure_agent_info", json!({}));
+    check!(ready["ready"] == true, "{ready}");
+    for _ in 0..10 {
+        let warmup = c.start_span(
+            "css-warmup",
+            Start {
+                service: Some("webserver"),
+                ..Start::default()
+            },
+        );
+        c.finish(warmup);
+        c.flush();
+        for _ in 0..10 {
+            if stats_hits(c, "css-warmup") > 0 {
+                c.agent.start_session();
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Err(format!(
+        "no /v0.6/stats for 10 warm-up spans: client-side stats are off: {:?}",
+        c.agent.stats()
+    ))
+}
+
+/// The hits that the `/v0.6/stats` payloads of this session count for `name` of `webserver`.
+fn stats_hits(c: &Ctx<'_>, name: &str) -> u64 {
+    let stats = c.agent.stats();
+    stats
+        .iter()
+        .flat_map(|payload| payload["Stats"].as_array().into_iter().flatten())
+        .flat_map(|bucket| bucket["Stats"].as_array().into_iter().flatten())
+        .filter(|group| group["Name"] == name && group["Service"] == "webserver")
+        .filter_map(|group| group["Hits"].as_u64())
+        .sum()
+}
+
+/// The suite's `find_trace`: the trace whose first span is of `trace_id`.
+fn trace_of(traces: &[Vec<Value>], trace_id: u64) -> Result<&Vec<Value>, String> {
+    traces
+        .iter()
+        .find(|t| t.first().is_some_and(|s| id_of(s, "trace_id") == trace_id))
+        .ok_or_else(|| format!("no trace {trace_id}: {traces:?}"))
+}
+
+/// No trace arrives: the session stays without any for a second after the flush (the suite's
+/// `wait_for_num_traces(0)` would return at the first empty poll).
+fn no_trace_arrives(c: &Ctx<'_>) -> Outcome {
+    for _ in 0..10 {
+        let traces = c.agent.session_traces();
+        check!(traces.is_empty(), "{traces:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// sss016 and sss017: under the dropping policy, a first trace (its span rule's span sent,
+/// the session cleared), then a parent and a child of which only the span the rule picked
+/// (`picked`, the parent or the child) reaches the agent, with the trace's USER_REJECT.
+fn only_picked_span_sent(c: &mut Ctx<'_>, picked_parent: bool) -> Outcome {
+    client_side_stats_active(c)?;
+    if picked_parent {
+        let first = c.start_span(
+            "parent",
+            Start {
+                service: Some("webserver"),
+                ..Start::default()
+            },
+        );
+        c.finish(first);
+        c.flush();
+    } else {
+        send_parent_and_child(c, None);
+    }
+    c.wait_for_num_traces(1)?;
+    c.agent.start_session();
+    let (parent, child) = send_parent_and_child(c, None);
+    let traces = c.wait_for_num_traces(1)?;
+    let trace = trace_of(&traces, parent.trace_id)?;
+    check!(
+        trace.len() == 1,
+        "the other span is dropped here: {trace:?}"
+    );
+    let (name, kept) = if picked_parent {
+        ("parent", parent)
+    } else {
+        ("child", child)
+    };
+    let got = find_span(&traces, kept.trace_id, kept.span_id)?;
+    check!(got["name"] == name, "{got}");
+    check!(metric(&got, PRIORITY) == Some(-1.0), "{got}");
+    sss(&got, Some((1.0, Some(50.0))))
+}
+
 fn span_sampling() -> Vec<Scenario> {
     vec![
         scenario!("test_span_sampling.py::Test_Span_Sampling::test_single_rule_match_span_sampling_sss001", ["DD_SPAN_SAMPLING_RULES" => r#"[{"service": "webserver", "name": "web.request"}]"#, "DD_TRACE_SAMPLE_RATE" => "0", "DD_TRACE_SAMPLING_RULES" => r#"[{"sample_rate": 0}]"#], |c| span_rule(c, Some((1.0, None)))),
@@ -558,6 +671,30 @@ fn span_sampling() -> Vec<Scenario> {
             sss(&parent, None)?;
             sss(&child, Some((1.0, Some(50.0))))
         }),
+        // The suite also sets DD_TRACE_TRACER_METRICS_ENABLED and DD_TRACE_FEATURES=discovery
+        // (Java's switches), and its test agent says 7.65.0: ours offers client_drop_p0s too.
+        scenario!("test_span_sampling.py::Test_Span_Sampling::test_root_span_selected_and_child_dropped_by_sss_when_dropping_policy_is_active016", ["DD_SPAN_SAMPLING_RULES" => r#"[{"service": "webserver", "name": "parent", "sample_rate": 1.0, "max_per_second": 50}]"#, "DD_TRACE_SAMPLE_RATE" => "0", "DD_TRACE_SAMPLING_RULES" => r#"[{"sample_rate": 0}]"#, "DD_TRACE_STATS_COMPUTATION_ENABLED" => "true"], |c| only_picked_span_sent(c, true)),
+        scenario!("test_span_sampling.py::Test_Span_Sampling::test_child_span_selected_and_root_dropped_by_sss_when_dropping_policy_is_active017", ["DD_SPAN_SAMPLING_RULES" => r#"[{"service": "webserver", "name": "child", "sample_rate": 1.0, "max_per_second": 50}]"#, "DD_TRACE_SAMPLE_RATE" => "0", "DD_TRACE_SAMPLING_RULES" => r#"[{"sample_rate": 0}]"#, "DD_TRACE_STATS_COMPUTATION_ENABLED" => "true"], |c| only_picked_span_sent(c, false)),
+        scenario!("test_span_sampling.py::Test_Span_Sampling::test_entire_trace_dropped_when_dropping_policy_is_active018", ["DD_TRACE_SAMPLE_RATE" => "0", "DD_TRACE_SAMPLING_RULES" => r#"[{"sample_rate": 0}]"#, "DD_TRACE_STATS_COMPUTATION_ENABLED" => "true"], |c| {
+            client_side_stats_active(c)?;
+            let first = c.start_span("parent", Start { service: Some("webserver"), ..Start::default() });
+            c.finish(first);
+            c.flush();
+            no_trace_arrives(c)?;
+            send_parent_and_child(c, None);
+            no_trace_arrives(c)?;
+            // Not lost: both traces were counted in the stats before they were dropped.
+            let mut hits = 0;
+            for _ in 0..30 {
+                hits = stats_hits(c, "parent");
+                if hits == 2 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            check!(hits == 2, "{:?}", c.agent.stats());
+            Ok(())
+        }),
     ]
 }
 
@@ -565,7 +702,7 @@ fn span_sampling() -> Vec<Scenario> {
 
 /// The two traces of the `test_span_started_with_link_*` tests: `first`, and `second`
 /// linked to it with attributes; the first's id and both spans as received.
-fn linked_pair(c: &mut Ctx<'_>) -> Result<(crate::client::SpanRef, Value, Value), String> {
+fn linked_pair(c: &mut Ctx<'_>) -> Result<(SpanRef, Value, Value), String> {
     let first = c.root("first");
     c.finish(first);
     let second = c.root("second");
