@@ -194,7 +194,11 @@ fn the_opentelemetry_propagator_speaks_the_configured_styles_both_ways() {
             .unwrap()
             .to_string()
     );
-    assert_eq!(outgoing["x-datadog-tags"], "_dd.p.tid=0af7651916cd43dd");
+    // No `dd=` member with a sampled flag: the default mechanism, as `tracecontext` reads it.
+    assert_eq!(
+        outgoing["x-datadog-tags"],
+        "_dd.p.tid=0af7651916cd43dd,_dd.p.dm=-0"
+    );
     assert!(outgoing["tracestate"].ends_with(",congo=t61rcWkgMzE"));
     assert!(propagator.fields().any(|f| f == "x-datadog-trace-id"));
 }

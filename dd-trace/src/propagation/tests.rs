@@ -288,7 +288,11 @@ mod proptests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(
-            std::env::var("DD_TRACE_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000)
+            std::env::var("DD_TRACE_PROPTEST_CASES")
+                .or_else(|_| std::env::var("PROPTEST_CASES"))
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2000)
         ))]
 
         /// Whatever the headers, extraction returns (never panics), and what it returns
