@@ -539,6 +539,47 @@ fn shutdown_sends_what_finished_before_it() {
 }
 
 #[test]
+fn dd_trace_debug_shows_each_send_and_retry_and_is_silent_otherwise() {
+    let run = |debug: &str| {
+        let agent = FaultAgent::tcp_with_info(
+            vec![Fault::Status(503)],
+            r#"{"version":"7.60.0","endpoints":["/v0.4/traces"]}"#,
+        );
+        let out = Command::new(env!("CARGO_BIN_EXE_dd-trace-probe"))
+            .env("DD_TRACE_AGENT_URL", agent.url())
+            .env("DD_TRACE_STARTUP_LOGS", "false")
+            .env("DD_TRACE_DEBUG", debug)
+            .env("PROBE_QUIET", "1")
+            .env("PROBE_TRACES", "5")
+            // A second round after the agent's /info has come.
+            .env("PROBE_ROUNDS", "2")
+            .output()
+            .expect("probe runs");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(accepted_once(&agent), 20, "the retry delivered them");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let stderr = run("true");
+    let debug: Vec<&str> = stderr.lines().filter(|l| l.contains(" DEBUG: ")).collect();
+    for expected in [
+        "answered /info: version 7.60.0",
+        "sending 5 chunks, 10 spans",
+        "failed (HTTP status 503",
+        "retry 1 in",
+        "shut down: 20 spans sent",
+    ] {
+        assert!(
+            debug.iter().any(|l| l.contains(expected)),
+            "no debug line with {expected:?}: {stderr}"
+        );
+    }
+    // Nothing of it without the variable, and no traces of the tracer's own (the agent saw
+    // exactly the probe's spans above).
+    let quiet = run("false");
+    assert!(!quiet.contains("DEBUG"), "{quiet}");
+}
+
+#[test]
 fn an_unreachable_agent_and_a_bad_variable_each_give_one_warning() {
     let socket = "/nonexistent/dd-trace-test/apm.socket";
     let out = Command::new(env!("CARGO_BIN_EXE_dd-trace-probe"))

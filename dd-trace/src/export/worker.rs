@@ -249,6 +249,15 @@ impl Worker {
 
     /// What `/info` said: span events, the payload format, the payload size.
     fn on_info(&mut self, agent: crate::diagnostics::AgentInfo) {
+        log::debug(format_args!(
+            "the agent at {} answered /info: version {}, endpoints {:?}, client_drop_p0s {}, span_events {}, max_request_bytes {:?}",
+            self.transport.destination(),
+            agent.version.as_deref().unwrap_or("unknown"),
+            agent.endpoints,
+            agent.client_drop_p0s,
+            agent.span_events,
+            agent.max_request_bytes
+        ));
         self.encoder
             .set_native_span_events(agent.span_events && self.tracer.span_events_level.is_some());
         if let Some(max) = agent.max_request_bytes {
