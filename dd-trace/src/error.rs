@@ -1,6 +1,9 @@
 //! The errors of the public API. Each operation returns only the errors it can produce; nothing
 //! that happens on the app's span path is an error (runtime failures are counted, see
 //! [`TracerStatus`](crate::TracerStatus)).
+//!
+//! In: failures of configuration, start-up, flush and shutdown. Out: typed errors with what
+//! to do. Returned on the thread that called the operation.
 
 use std::time::Duration;
 

@@ -152,17 +152,20 @@
 //! 1. **`manual.keep` / `manual.drop`**: a field of that name on any span of the trace (any
 //!    value but `false`), or [`DatadogSpanExt::keep_trace`] / [`DatadogSpanExt::drop_trace`];
 //!    decision maker `-4`. A manual decision is never overridden.
-//! 2. **Trace rules**, `DD_TRACE_SAMPLING_RULES`, in order: the first rule whose patterns all
+//! 2. **The upstream's decision**: a trace continued from another service
+//!    ([`DatadogSpanExt::set_parent`]) keeps the priority and decision maker its headers carry;
+//!    nothing here samples it again.
+//! 3. **Trace rules**, `DD_TRACE_SAMPLING_RULES`, in order: the first rule whose patterns all
 //!    match the root decides. `DD_TRACE_SAMPLE_RATE` is a last rule that matches everything. A
 //!    rule keeps the trace when the trace id passes Knuth's hash at the rule's `sample_rate`, and
 //!    the rate limiter (`DD_TRACE_RATE_LIMIT`, 100 traces/s by default) lets it through: priority
 //!    2, else −1; decision maker `-3`; tags `_dd.rule_psr` (the rule's rate), `_dd.p.ksr`, and
 //!    `_dd.limit_psr` (the limiter's effective rate) when the limiter was asked.
-//! 3. **The agent's rates** (`rate_by_service` in its replies, for the root's service and
+//! 4. **The agent's rates** (`rate_by_service` in its replies, for the root's service and
 //!    `DD_ENV`, else the agent's default): priority 1 or 0 by the same hash; decision maker
 //!    `-1`; `_dd.agent_psr` and `_dd.p.ksr`. A rate the agent raises is applied at most twice
 //!    the previous rate per second.
-//! 4. Otherwise the trace is kept with priority 1 (`_dd.p.dm = -0`).
+//! 5. Otherwise the trace is kept with priority 1 (`_dd.p.dm = -0`).
 //!
 //! While the root is open and the decision is not locked (by the first injection of the
 //! trace's context into outgoing headers, or the root's end), recording a resource, a service or
@@ -171,7 +174,9 @@
 //! on all of them and drops what the priority says.
 //!
 //! Rules are a JSON array of objects with `service`, `name` (operation name), `resource` and
-//! `tags` patterns (absent means any) and a `sample_rate` (default 1). Patterns are globs: `*`
+//! `tags` patterns (absent means any) and a `sample_rate` (default 1) (span rules also take
+//! `max_per_second`, trace rules `provenance`); a rule with any other key (a misspelt
+//! `"resouce"` would otherwise match every trace) is skipped with a warning. Patterns are globs: `*`
 //! any run of characters, `?` one character, case-insensitive, over the whole value; there are
 //! no classes or escapes. A tag pattern matches a string tag, or a numeric tag with an integer
 //! value as its decimal text (`http.status_code` is always a string tag):

@@ -1,4 +1,8 @@
 //! The tracer's state as the app can read it, from any thread, at any time.
+//!
+//! In: the counters, the worker's published agent state, `/info`, retry buffer and errors,
+//! the configuration. Out: a [`TracerStatus`] snapshot and its report for people. Read by
+//! whichever thread asks (the worker only publishes, it is never waited on).
 
 use std::collections::HashMap;
 use std::fmt;

@@ -1,4 +1,7 @@
 //! What server and client spans of HTTP requests carry, shared by the integrations.
+//!
+//! In: a request's method, route, URL and response status. Out: the span's tags and its
+//! resource. Called on the app thread (or task) that serves or sends the request.
 
 use tracing::field::Empty;
 use tracing::Span;

@@ -1,5 +1,8 @@
 //! The `b3multi` style (`x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled`, `x-b3-flags`) and the
 //! `b3` single header (`b3: {trace id}-{span id}[-{sampled}[-{parent span id}]]`).
+//!
+//! In: a carrier's headers (extract) or an outgoing context (inject). Out: a remote context,
+//! or the headers written into the carrier. Called on whatever app thread propagates.
 
 use super::{Extractor, Injector, OutgoingContext, RemoteContext};
 use crate::model::id::{parse_hex, TraceId};

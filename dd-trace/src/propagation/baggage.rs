@@ -1,5 +1,8 @@
 //! W3C `baggage`: `key=value` items separated by commas, percent-encoded, at most
 //! `DD_TRACE_BAGGAGE_MAX_ITEMS` items and `DD_TRACE_BAGGAGE_MAX_BYTES` bytes.
+//!
+//! In: the `baggage` header values (extract) or a trace's baggage items (inject). Out: the
+//! items, or the header. Called on whatever app thread propagates.
 
 use super::{Extractor, Injector};
 

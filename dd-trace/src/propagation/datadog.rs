@@ -1,6 +1,10 @@
 //! The `datadog` style: `x-datadog-trace-id`, `x-datadog-parent-id`,
 //! `x-datadog-sampling-priority`, `x-datadog-origin` and `x-datadog-tags` (the `_dd.p.*` tags,
 //! `k=v` separated by commas, at most `DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH` bytes).
+//!
+//! In: a carrier's headers (extract) or an outgoing context (inject). Out: a remote context
+//! with any `_dd.propagation_error`, or the headers written into the carrier. Called on
+//! whatever app thread propagates.
 
 use super::{Extractor, Injector, OutgoingContext, RemoteContext};
 use crate::model::id::{parse_hex, TraceId};

@@ -1,5 +1,9 @@
 //! The `tracecontext` style: W3C `traceparent` and `tracestate`, with Datadog's `dd=` member
 //! (`s:` priority, `o:` origin, `p:` last Datadog parent, `t.*` propagated tags).
+//!
+//! In: a carrier's headers (extract) or an outgoing context (inject). Out: a remote context
+//! (its W3C parent, priority reconciled with the sampled flag, the other vendors' members), or
+//! the two headers written into the carrier. Called on whatever app thread propagates.
 
 use super::{Extractor, Injector, OutgoingContext, RemoteContext};
 use crate::model::id::{parse_hex, TraceId};

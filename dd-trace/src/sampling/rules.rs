@@ -306,6 +306,7 @@ fn clamp_rate(rate: f64) -> f64 {
 /// Parses `DD_TRACE_SAMPLING_RULES` (`var` names it in warnings).
 pub(crate) fn parse_trace_rules(var: &str, json: &str) -> (Vec<TraceRule>, Vec<String>) {
     parse_rules(var, json, |obj| {
+        known_keys(obj, &["provenance"])?;
         let provenance = match obj.get("provenance") {
             None | Some(Value::Null) => Provenance::Local,
             Some(Value::String(p)) => match p.to_ascii_lowercase().as_str() {
@@ -327,6 +328,7 @@ pub(crate) fn parse_trace_rules(var: &str, json: &str) -> (Vec<TraceRule>, Vec<S
 /// Parses `DD_SPAN_SAMPLING_RULES` or the file of `DD_SPAN_SAMPLING_RULES_FILE`.
 pub(crate) fn parse_span_rules(var: &str, json: &str) -> (Vec<SpanRule>, Vec<String>) {
     parse_rules(var, json, |obj| {
+        known_keys(obj, &["max_per_second"])?;
         let max_per_second = match obj.get("max_per_second") {
             None | Some(Value::Null) => None,
             Some(v) => match v.as_f64() {
@@ -378,6 +380,19 @@ fn parse_rules<R>(
         }
     }
     (rules, warnings)
+}
+
+/// Refuses a rule with a key it does not know: a misspelt matcher (`"resouce"`) would
+/// otherwise match every trace, which is worse than skipping the rule.
+fn known_keys(obj: &Map<String, Value>, also: &[&str]) -> Result<(), String> {
+    const COMMON: [&str; 5] = ["service", "name", "resource", "tags", "sample_rate"];
+    match obj
+        .keys()
+        .find(|k| !COMMON.contains(&k.as_str()) && !also.contains(&k.as_str()))
+    {
+        Some(unknown) => Err(format!("unknown key {unknown:?}")),
+        None => Ok(()),
+    }
 }
 
 fn sample_rate(obj: &Map<String, Value>) -> Result<f64, String> {
@@ -509,12 +524,27 @@ mod tests {
     fn an_invalid_rule_is_skipped_with_a_warning_naming_it_and_the_others_apply() {
         let (rules, warnings) = parse_trace_rules(
             "DD_TRACE_SAMPLING_RULES",
-            r#"[{"service":"a","sample_rate":0.5},{"service":"b","sample_rate":1.5},{"service":7},"x",{"tags":{"k":1}},{"provenance":"mars"},{"service":"c"}]"#,
+            r#"[{"service":"a","sample_rate":0.5},{"service":"b","sample_rate":1.5},{"service":7},"x",{"tags":{"k":1}},{"provenance":"mars"},{"resouce":"GET /health","sample_rate":0},{"service":"c"}]"#,
         );
         assert_eq!(rules.len(), 2);
         assert_eq!(rules[0].matcher.service.as_str(), "a");
         assert_eq!(rules[1].matcher.service.as_str(), "c");
-        assert_eq!(warnings.len(), 5, "{warnings:#?}");
+        assert_eq!(warnings.len(), 6, "{warnings:#?}");
+        // A misspelt key would have matched (and dropped) everything: the rule is skipped.
+        assert!(
+            warnings[5].contains("rule #7") && warnings[5].contains(r#"unknown key "resouce""#),
+            "{}",
+            warnings[5]
+        );
+        let (span_rules, span_warnings) = parse_span_rules(
+            "DD_SPAN_SAMPLING_RULES",
+            r#"[{"name":"a","max_per_sec":5}]"#,
+        );
+        assert!(span_rules.is_empty());
+        assert!(
+            span_warnings[0].contains(r#"unknown key "max_per_sec""#),
+            "{span_warnings:?}"
+        );
         assert!(
             warnings[0].contains("DD_TRACE_SAMPLING_RULES"),
             "{}",

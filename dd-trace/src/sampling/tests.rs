@@ -1,3 +1,5 @@
+//! The sampler's tests: Knuth vectors from the spec's formula, statistical bounds, rule order.
+
 use super::*;
 use crate::model::span::SpanData;
 

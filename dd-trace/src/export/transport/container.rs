@@ -1,6 +1,9 @@
 //! Container and entity ids for the `Datadog-Container-ID` / `Datadog-Entity-ID` headers, read
 //! once at start from `/proc/self/cgroup` (spec §1.5). The agent uses them to tag traces with
 //! the pod's and container's tags.
+//!
+//! In: `/proc/self/cgroup` and `DD_ENTITY_ID`. Out: the two header values. Called once, on the
+//! thread that builds the tracer.
 
 use std::path::Path;
 
