@@ -909,3 +909,35 @@ fn an_agent_refusing_v1_0_gets_the_next_format_it_offers() {
     assert_eq!(agent.paths(), ["/v1.0/traces", "/v0.5/traces"]);
     assert_eq!(accepted_once(&agent), 6);
 }
+
+#[test]
+fn client_stats_wait_for_an_agent_that_lets_tracers_drop_unsampled_traces() {
+    // /v0.6/stats is listed, client_drop_p0s is not: the agent computes the stats from every
+    // chunk, so the tracer computes none and sends every chunk, unsampled ones too.
+    let agent = FaultAgent::tcp_with_info(
+        vec![],
+        r#"{"version":"7.60.0","endpoints":["/v0.4/traces","/v0.6/stats"],"client_drop_p0s":false}"#,
+    );
+    let (dispatch, guard) = dd_trace_test_support::tracer(
+        &agent.url(),
+        &[
+            ("DD_SERVICE", "faults"),
+            ("DD_TRACE_SAMPLE_RATE", "0"),
+            ("DD_TRACE_STATS_COMPUTATION_ENABLED", "true"),
+        ],
+    );
+    dd_trace_test_support::wait_for_agent_info(&guard.status_handle());
+    make_traces(&dispatch, 5);
+    guard.flush().unwrap();
+    assert_eq!(accepted_once(&agent), 10, "unsampled chunks are sent");
+    assert_eq!(agent.paths(), ["/v0.4/traces"], "no stats payload");
+    let received = agent.received.lock().unwrap();
+    assert!(
+        !received[0]
+            .headers
+            .iter()
+            .any(|(k, _)| k == "datadog-client-computed-stats"),
+        "{:?}",
+        received[0].headers
+    );
+}

@@ -228,12 +228,13 @@
 //! `max_request_bytes`.
 //!
 //! With `DD_TRACE_STATS_COMPUTATION_ENABLED=true` (feature `client-stats`; off by default,
-//! so unsampled traces still reach the agent, which then computes the stats itself) and an agent that lists `/v0.6/stats`, the worker computes the trace
-//! stats the agent would (hits, errors, top-level hits, durations as DDSketches, by service,
-//! operation, resource, type, HTTP status, span kind, root-ness, synthetics and peer tags) in
-//! 10-second buckets, sends each bucket once it is over (and the rest at flush and shutdown),
-//! and marks its payloads `Datadog-Client-Computed-Stats`. If the agent also says
-//! `client_drop_p0s`, unsampled traces without an error are not sent (their spans picked by a
+//! so unsampled traces still reach the agent, which then computes the stats itself) and an
+//! agent whose `/info` lists `/v0.6/stats` and says `client_drop_p0s`, the worker computes the
+//! trace stats the agent would (hits, errors, top-level hits, durations as DDSketches, by
+//! service, operation, resource, type, HTTP status, span kind, root-ness, synthetics and peer
+//! tags) in 10-second buckets, sends each bucket once it is over (and the rest at flush and
+//! shutdown), and marks its payloads `Datadog-Client-Computed-Stats`. Unsampled traces without
+//! an error are then not sent (their spans picked by a
 //! span sampling rule still are), counted in the next payload's `Datadog-Client-Dropped-P0-*`
 //! headers and in [`CounterSnapshot::spans_dropped_p0`]. Resources are sent unobfuscated: the
 //! agent obfuscates client stats as it obfuscates spans.

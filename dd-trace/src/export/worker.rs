@@ -180,13 +180,12 @@ struct Worker {
     v05_refused: bool,
     /// The agent refused v1.0 (404/415): not v1.0 again.
     v1_refused: bool,
-    /// Client-side stats, when configured (they start once `/info` lists `/v0.6/stats`).
+    /// Client-side stats, when configured (they start once `/info` lists `/v0.6/stats` and
+    /// says `client_drop_p0s`).
     #[cfg(feature = "client-stats")]
     stats: Option<super::stats::Concentrator>,
-    /// Stats are computed here: payloads say so.
+    /// Stats are computed here: payloads say so, and unsampled chunks are not sent.
     stats_active: bool,
-    /// Unsampled chunks are not sent (`client_drop_p0s`).
-    drop_p0s: bool,
     /// Unsampled chunks and spans dropped since the last payload.
     dropped_p0: (u64, u64),
 }
@@ -234,7 +233,6 @@ impl Worker {
             #[cfg(feature = "client-stats")]
             stats,
             stats_active: false,
-            drop_p0s: false,
             dropped_p0: (0, 0),
         }
     }
@@ -281,8 +279,10 @@ impl Worker {
         }
         #[cfg(feature = "client-stats")]
         if let Some(stats) = &mut self.stats {
-            self.stats_active = agent.endpoints.iter().any(|e| e == "/v0.6/stats");
-            self.drop_p0s = self.stats_active && agent.client_drop_p0s;
+            // Only where the agent lets tracers drop what they computed stats for: elsewhere
+            // it computes the stats itself from every chunk, which are all sent anyway.
+            self.stats_active =
+                agent.client_drop_p0s && agent.endpoints.iter().any(|e| e == "/v0.6/stats");
             stats.set_peer_tags(agent.peer_tags.clone());
         }
         self.health().info = Some(agent);
@@ -624,7 +624,7 @@ impl Worker {
                     );
                 }
             }
-            if self.drop_p0s
+            if self.stats_active
                 && trace_tags.priority <= 0
                 && !chunk.spans.iter().any(|s| s.fields.error)
             {
