@@ -285,15 +285,23 @@ fn propagation(r: &mut Reader<'_>) -> PropagationConfig {
         } else {
             raw.clone()
         };
-        match parse_styles(&list) {
-            Ok(styles) => Some(styles),
-            Err(unknown) => {
-                r.warnings.push(format!(
-                    "invalid {var}={raw:?}: unknown style {unknown:?} (expected datadog, tracecontext, b3multi, b3, baggage or none); using the default"
-                ));
-                None
-            }
+        let (styles, unknown) = parse_styles(&list);
+        if unknown.is_empty() {
+            return Some(styles);
         }
+        let expected = "expected datadog, tracecontext, b3multi, b3, baggage or none";
+        if styles.is_empty() {
+            r.warnings.push(format!(
+                "invalid {var}={raw:?}: unknown style {unknown:?} ({expected}); using the default"
+            ));
+            return None;
+        }
+        let kept: Vec<String> = styles.iter().map(ToString::to_string).collect();
+        r.warnings.push(format!(
+            "invalid {var}={raw:?}: unknown style {unknown:?} ({expected}) left out; using {}",
+            kept.join(",")
+        ));
+        Some(styles)
     };
     let both = styles(env::DD_TRACE_PROPAGATION_STYLE).or_else(|| styles(env::OTEL_PROPAGATORS));
     let inject = styles(env::DD_TRACE_PROPAGATION_STYLE_INJECT)
@@ -694,6 +702,24 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "DD_TAGS={raw:?}");
         }
+    }
+
+    #[test]
+    fn an_unknown_propagation_style_is_left_out_with_a_warning() {
+        let (c, w) = load(&[("DD_TRACE_PROPAGATION_STYLE", "datadog,w3c")], false);
+        assert_eq!(c.propagation.inject, [PropagationStyle::Datadog]);
+        assert_eq!(c.propagation.extract, [PropagationStyle::Datadog]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("DD_TRACE_PROPAGATION_STYLE")
+                && w[0].contains("\"w3c\"")
+                && w[0].contains("using datadog"),
+            "{w:?}"
+        );
+        // Nothing known: the default.
+        let (c, w) = load(&[("DD_TRACE_PROPAGATION_STYLE_INJECT", "w3c")], false);
+        assert_eq!(c.propagation.inject, PropagationConfig::default().inject);
+        assert!(w[0].contains("using the default"), "{w:?}");
     }
 
     #[test]

@@ -204,11 +204,18 @@ pub(crate) fn adopt(tracer: Option<&Tracer>, open: &mut OpenSpan, remote: Remote
         open.data.parent_service = ParentService::LocalRoot;
     }
     open.data.parent_id = parent_id;
-    let mechanism = tags
+    let dm = tags
         .iter()
         .position(|(k, _)| k == "_dd.p.dm")
-        .map(|i| tags.remove(i).1)
+        .map(|i| tags.remove(i).1);
+    let mechanism = dm
+        .as_deref()
         .and_then(|dm| dm.strip_prefix('-')?.parse::<u8>().ok());
+    // A decision maker that is not `-0` to `-255` is dropped, and said.
+    let propagation_error = match (&dm, mechanism) {
+        (Some(_), None) => propagation_error.or_else(|| Some("decoding_error".into())),
+        _ => propagation_error,
+    };
     let mut context = open.trace.context();
     context.trace_id = trace_id;
     if let (Some(tracer), None) = (tracer, manual) {

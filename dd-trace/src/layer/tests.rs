@@ -1011,6 +1011,15 @@ fn propagation_errors_land_on_the_local_root_as_the_spec_names_them() {
         !injected.contains_key("x-datadog-tags"),
         "a header over the limit is not sent: {injected:?}"
     );
+    let bad_dm = incoming(&[
+        ("x-datadog-trace-id", "12"),
+        ("x-datadog-parent-id", "22"),
+        ("x-datadog-sampling-priority", "1"),
+        ("x-datadog-tags", "_dd.p.dm=-999,_dd.p.usr.id=u"),
+    ]);
+    tracer.in_scope(|| {
+        info_span!("bad.dm").set_parent(crate::propagation::extract(&bad_dm).unwrap());
+    });
     let spans = tracer.spans();
     let span = |name: &str| spans.iter().find(|s| s.name == name).unwrap();
     assert_eq!(
@@ -1026,6 +1035,10 @@ fn propagation_errors_land_on_the_local_root_as_the_spec_names_them() {
         span("too.long").meta["_dd.propagation_error"],
         "inject_max_size"
     );
+    let bad = span("bad.dm");
+    assert_eq!(bad.meta["_dd.propagation_error"], "decoding_error");
+    assert!(!bad.meta.contains_key("_dd.p.dm"), "{:?}", bad.meta);
+    assert_eq!(bad.meta["_dd.p.usr.id"], "u", "the other tags stay");
 }
 
 #[test]

@@ -273,19 +273,21 @@ impl Default for PropagationConfig {
     }
 }
 
-/// Parses a comma-separated style list; `Err` names the first unknown style.
-pub(crate) fn parse_styles(list: &str) -> Result<Vec<PropagationStyle>, String> {
-    let mut styles = Vec::new();
+/// Parses a comma-separated style list: the styles it names (none after `none`), and the
+/// names it does not know, which are left out.
+pub(crate) fn parse_styles(list: &str) -> (Vec<PropagationStyle>, Vec<String>) {
+    let (mut styles, mut unknown) = (Vec::new(), Vec::new());
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if item.eq_ignore_ascii_case("none") {
-            return Ok(Vec::new());
+            return (Vec::new(), unknown);
         }
-        let style = PropagationStyle::parse(item).ok_or_else(|| item.to_string())?;
-        if !styles.contains(&style) {
-            styles.push(style);
+        match PropagationStyle::parse(item) {
+            Some(style) if !styles.contains(&style) => styles.push(style),
+            Some(_) => {}
+            None => unknown.push(item.to_string()),
         }
     }
-    Ok(styles)
+    (styles, unknown)
 }
 
 /// A trace context read from incoming headers, for

@@ -145,17 +145,29 @@ fn restart_links_the_incoming_trace_and_keeps_baggage() {
 fn style_lists_parse_case_insensitively_and_none_empties_them() {
     assert_eq!(
         parse_styles("Datadog, TRACECONTEXT,b3 single header,b3multi,baggage,datadog"),
-        Ok(vec![
-            PropagationStyle::Datadog,
-            PropagationStyle::TraceContext,
-            PropagationStyle::B3Single,
-            PropagationStyle::B3Multi,
-            PropagationStyle::Baggage
-        ])
+        (
+            vec![
+                PropagationStyle::Datadog,
+                PropagationStyle::TraceContext,
+                PropagationStyle::B3Single,
+                PropagationStyle::B3Multi,
+                PropagationStyle::Baggage
+            ],
+            vec![]
+        )
     );
-    assert_eq!(parse_styles("b3"), Ok(vec![PropagationStyle::B3Single]));
-    assert_eq!(parse_styles("datadog,none"), Ok(vec![]));
-    assert_eq!(parse_styles("datadog,jaeger"), Err("jaeger".into()));
+    assert_eq!(
+        parse_styles("b3"),
+        (vec![PropagationStyle::B3Single], vec![])
+    );
+    assert_eq!(parse_styles("datadog,none"), (vec![], vec![]));
+    assert_eq!(
+        parse_styles("datadog,jaeger,w3c"),
+        (
+            vec![PropagationStyle::Datadog],
+            vec!["jaeger".to_string(), "w3c".to_string()]
+        )
+    );
 }
 
 fn outgoing(priority: i8) -> OutgoingContext {
