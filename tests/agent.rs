@@ -619,6 +619,32 @@ fn span_events_arrive_natively_on_their_span_when_the_agent_reads_them() {
     agent.assert_checks_passed();
 }
 
+#[test]
+fn events_added_from_code_travel_natively_without_the_events_level() {
+    use dd_trace::DatadogSpanExt;
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(&agent.unix_url(), &[]);
+    dd_trace_test_support::wait_for_agent_info(&guard.status_handle());
+    tracing::dispatcher::with_default(&dispatch, || {
+        let span = info_span!("checkout");
+        span.add_event(
+            "cache.miss",
+            std::time::SystemTime::now(),
+            &[("key", dd_trace::TagValue::from("cart:7"))],
+        );
+        // Without DD_TRACE_SPAN_EVENTS_LEVEL, `tracing` events do not become span events.
+        span.in_scope(|| tracing::warn!("not an event of the span"));
+    });
+    drop(guard);
+    let spans = agent.spans();
+    assert!(spans[0]["meta"].get("events").is_none(), "{spans:#?}");
+    let events = spans[0]["span_events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0]["name"], "cache.miss");
+    assert_eq!(events[0]["attributes"]["key"]["string_value"], "cart:7");
+    agent.assert_checks_passed();
+}
+
 /// Collects what a `fmt` layer writes.
 #[derive(Clone, Default)]
 struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

@@ -256,8 +256,7 @@ impl Worker {
             agent.span_events,
             agent.max_request_bytes
         ));
-        self.encoder
-            .set_native_span_events(agent.span_events && self.tracer.span_events_level.is_some());
+        self.encoder.set_native_span_events(agent.span_events);
         if let Some(max) = agent.max_request_bytes {
             // Well under the agent's cap, whatever the cut adds.
             let cap = usize::try_from(max / 2).unwrap_or(usize::MAX);
