@@ -159,3 +159,45 @@ fn a_tracer_flare_reaches_the_agent_with_the_configuration_and_recent_warnings()
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(guard.shutdown(Duration::from_secs(5)), Ok(()));
 }
+
+#[test]
+fn the_doctor_explains_the_other_common_mistakes_of_the_kubernetes_guide() {
+    // The volume is mounted but the agent's socket is not there.
+    let dir = std::env::temp_dir().join(format!("dd-trace-doctor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("unix://{}/apm.socket", dir.display());
+    let d = diagnose(&[("DD_TRACE_AGENT_URL", &url)]);
+    let report = d.to_string();
+    assert!(
+        report.starts_with(&format!(
+            "dd-trace doctor: traces do NOT arrive: {} exists but holds no apm.socket",
+            dir.display()
+        )),
+        "{report}"
+    );
+    assert!(report.contains("DD_APM_RECEIVER_SOCKET"), "{report}");
+
+    // Nothing listens at the configured host and port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = diagnose(&[
+        ("DD_AGENT_HOST", "127.0.0.1"),
+        ("DD_TRACE_AGENT_PORT", &port.to_string()),
+    ]);
+    let report = d.to_string();
+    assert_eq!(d.first_failure().unwrap().name, "connection", "{report}");
+    assert!(
+        report.starts_with(&format!(
+            "dd-trace doctor: traces do NOT arrive: http://127.0.0.1:{port}: cannot connect"
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("Nothing listens at this address") && report.contains("status.hostIP"),
+        "{report}"
+    );
+    assert!(report.lines().count() < 30, "one screen: {report}");
+}
