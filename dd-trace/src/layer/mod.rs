@@ -175,9 +175,20 @@ pub(crate) fn adopt(tracer: Option<&Tracer>, open: &mut OpenSpan, remote: Remote
             .record_str(std::borrow::Cow::Owned(format!("baggage.{k}")), v, true);
     }
     let Some(trace_id) = trace_id else {
-        // Baggage alone (or a restarted trace): the span's trace stays its own.
+        // Baggage or a decision alone (or a restarted trace): the span's trace stays its own,
+        // and a local root takes the upstream's decision unless a manual one was made.
+        let mut context = open.trace.context();
         if !baggage.is_empty() {
-            open.trace.context().propagated_mut().baggage = baggage;
+            context.propagated_mut().baggage = baggage;
+        }
+        let own = open.data.span_id == open.trace.local_root_span_id()
+            && !open.trace.decision_locked(&context)
+            && context.sampling.source != crate::sampling::DecisionSource::Manual;
+        if let (Some(priority), true) = (sampling_priority, own) {
+            if let Some(tracer) = tracer {
+                tracer.sampler.withdraw(&context.sampling);
+            }
+            context.sampling = SamplingDecision::upstream(priority, None);
         }
         return;
     };

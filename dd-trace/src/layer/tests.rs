@@ -1065,3 +1065,45 @@ fn the_status_counts_spans_started_and_finished_so_never_closed_ones_show() {
         .to_string()
         .contains("4 started, 3 finished, 1 open now"));
 }
+
+#[test]
+fn a_b3_header_with_a_decision_alone_decides_a_new_trace_here() {
+    let tracer = TestTracer::with_builder(|b| {
+        b.with_extract_styles(&[
+            crate::propagation::PropagationStyle::B3Single,
+            crate::propagation::PropagationStyle::Datadog,
+        ])
+    });
+    let denied = incoming(&[("b3", "0")]);
+    // A full context in another style wins over the bare decision.
+    let both = incoming(&[
+        ("b3", "0"),
+        ("x-datadog-trace-id", "10"),
+        ("x-datadog-parent-id", "20"),
+        ("x-datadog-sampling-priority", "1"),
+    ]);
+    let injected = tracer.in_scope(|| {
+        let span = info_span!("denied");
+        span.set_parent(crate::propagation::extract(&denied).unwrap());
+        let mut out = http::HeaderMap::new();
+        span.inject_context(&mut out);
+        drop(span);
+        let span = info_span!("kept.manually");
+        span.keep_trace();
+        span.set_parent(crate::propagation::extract(&denied).unwrap());
+        drop(span);
+        let span = info_span!("both");
+        span.set_parent(crate::propagation::extract(&both).unwrap());
+        out
+    });
+    let spans = tracer.spans();
+    let span = |name: &str| spans.iter().find(|s| s.name == name).unwrap();
+    assert_ne!(span("denied").trace_id, 0, "a trace of its own");
+    assert_eq!(span("denied").parent_id, 0);
+    assert_eq!(span("denied").metrics["_sampling_priority_v1"], 0.0);
+    // Handed on downstream as this tracer injects (datadog by default): the decision stays.
+    assert_eq!(injected["x-datadog-sampling-priority"], "0", "{injected:?}");
+    assert_eq!(span("kept.manually").metrics["_sampling_priority_v1"], 2.0);
+    assert_eq!(span("both").trace_id, 10);
+    assert_eq!(span("both").metrics["_sampling_priority_v1"], 1.0);
+}

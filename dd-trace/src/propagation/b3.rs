@@ -44,17 +44,24 @@ pub(crate) fn extract_multi(carrier: &dyn Extractor) -> Option<RemoteContext> {
     Some(ctx)
 }
 
-/// Reads the single-header form. A header with only a decision carries no context.
+/// Reads the single-header form. A header with only a decision (`0`, `1` or `d`, as proxies
+/// send to say "sample" or "do not") carries no trace: a context with the decision alone.
 pub(crate) fn extract_single(carrier: &dyn Extractor) -> Option<RemoteContext> {
     let value = carrier.get(SINGLE)?.trim();
+    let decision = |part: &str| match part {
+        "1" => Some(Some(1)),
+        "0" => Some(Some(0)),
+        "d" => Some(Some(2)),
+        _ => None,
+    };
+    if let Some(priority) = decision(value) {
+        return Some(RemoteContext::decision_only(priority));
+    }
     let mut parts = value.split('-');
     let mut ctx = RemoteContext::new(trace_id(parts.next()?)?, span_id(parts.next()?)?);
     ctx.sampling_priority = match parts.next() {
         None => None,
-        Some("1") => Some(1),
-        Some("0") => Some(0),
-        Some("d") => Some(2),
-        Some(_) => return None,
+        Some(part) => decision(part)?,
     };
     // The parent span id part, if any, is ignored.
     let _parent = parts.next();
@@ -178,14 +185,12 @@ mod tests {
             Some(0xa2fb4a1d1a96d312),
             "the parent part is ignored"
         );
-        for bad in [
-            "0",
-            "1",
-            "d",
-            "463ac35c9f6413ad-a2fb4a1d1a96d312-x",
-            "a-b-1",
-            "",
-        ] {
+        // A decision alone: no trace, only the priority.
+        for (bare, priority) in [("0", 0), ("1", 1), ("d", 2)] {
+            let c = one(bare).unwrap();
+            assert_eq!((c.trace_id, c.sampling_priority), (None, Some(priority)));
+        }
+        for bad in ["x", "463ac35c9f6413ad-a2fb4a1d1a96d312-x", "a-b-1", ""] {
             assert!(one(bad).is_none(), "{bad:?}");
         }
     }

@@ -12,7 +12,9 @@
 //! Styles (`DD_TRACE_PROPAGATION_STYLE`, or `_INJECT` / `_EXTRACT` for one direction; default
 //! `datadog,tracecontext,baggage`): `datadog` (`x-datadog-*`), `tracecontext` (W3C
 //! `traceparent` and `tracestate`), `b3multi` (`x-b3-*`), `b3` (the single `b3` header),
-//! `baggage` (W3C `baggage`), `none`.
+//! `baggage` (W3C `baggage`), `none`. A `b3` header holding only a decision (`0`, `1`, `d`, as
+//! some proxies send) starts a new trace with that decision, unless another style brings a
+//! trace.
 //!
 //! ```
 //! use dd_trace::propagation::{self, RemoteContext};
@@ -329,6 +331,15 @@ impl RemoteContext {
         }
     }
 
+    /// A sampling decision without a trace (a `b3` header of `0`, `1` or `d` alone).
+    fn decision_only(priority: Option<i8>) -> Self {
+        RemoteContext {
+            trace_id: None,
+            sampling_priority: priority,
+            ..RemoteContext::new(TraceId::from_u128(0), 0)
+        }
+    }
+
     fn baggage_only(baggage: Vec<(String, String)>) -> Self {
         RemoteContext {
             trace_id: None,
@@ -427,6 +438,8 @@ pub(crate) fn extract_with(
     }
     let mut winner: Option<(PropagationStyle, RemoteContext)> = None;
     let mut baggage = None;
+    // A decision without a trace, used only if no style brings a trace.
+    let mut decision = None;
     for &style in &config.extract {
         if style == PropagationStyle::Baggage {
             baggage = baggage::extract(carrier, config.baggage_max_items, config.baggage_max_bytes);
@@ -435,6 +448,10 @@ pub(crate) fn extract_with(
         let Some(ctx) = extract_style(style, carrier, config) else {
             continue;
         };
+        if ctx.trace_id.is_none() {
+            decision = decision.or(ctx.sampling_priority);
+            continue;
+        }
         let Some((_, first)) = &mut winner else {
             winner = Some((style, ctx));
             continue;
@@ -475,7 +492,10 @@ pub(crate) fn extract_with(
             ctx.baggage = baggage;
             Some(ctx)
         }
-        (None, _) if !baggage.is_empty() => Some(RemoteContext::baggage_only(baggage)),
+        (None, _) if decision.is_some() || !baggage.is_empty() => Some(RemoteContext {
+            sampling_priority: decision,
+            ..RemoteContext::baggage_only(baggage)
+        }),
         (None, _) => None,
     }
 }
