@@ -665,16 +665,6 @@ impl Lines {
     }
 }
 
-/// `dd.trace_id` as log lines write it → (the high 64 bits if written, the low 64 bits).
-fn log_trace_id(written: &str) -> (Option<u64>, u64) {
-    if written.len() == 32 {
-        let id = u128::from_str_radix(written, 16).unwrap();
-        (Some((id >> 64) as u64), id as u64)
-    } else {
-        (None, written.parse().unwrap())
-    }
-}
-
 #[test]
 fn json_text_and_log_crate_lines_name_spans_the_agent_received() {
     use dd_trace::DatadogSpanExt;
@@ -733,24 +723,8 @@ fn json_text_and_log_crate_lines_name_spans_the_agent_received() {
     drop(guard);
 
     let spans = agent.spans();
-    // The span a line names: its trace's low 64 bits and span id on the wire, and the high 64
-    // bits (when the line writes 32 hex digits) in the trace's `_dd.p.tid`.
     let received = |trace_id: &str, span_id: &str| -> &Value {
-        let (high, low) = log_trace_id(trace_id);
-        let span_id: u64 = span_id.parse().unwrap();
-        let span = spans
-            .iter()
-            .find(|s| s["trace_id"] == low && s["span_id"] == span_id)
-            .unwrap_or_else(|| panic!("no span {low}/{span_id} at the agent: {spans:#?}"));
-        if let Some(high) = high {
-            let tid = spans
-                .iter()
-                .filter(|s| s["trace_id"] == low)
-                .find_map(|s| s["meta"]["_dd.p.tid"].as_str())
-                .expect("a 128-bit trace carries _dd.p.tid");
-            assert_eq!(tid, format!("{high:016x}"), "high bits of {trace_id}");
-        }
-        span
+        dd_trace_test_support::span_named_by_log_ids(&spans, trace_id, span_id, "")
     };
     let json_lines: Vec<Value> = json
         .text()

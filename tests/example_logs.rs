@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use dd_trace_test_support::{example_binary, TestAgent};
+use dd_trace_test_support::{example_binary, span_named_by_log_ids, TestAgent};
 use serde_json::Value;
 
 /// Runs the example service against `agent` with `vars`; its stdout lines.
@@ -37,28 +37,9 @@ struct Line {
     text: String,
 }
 
-/// The span the agent received that `line` names; checks the 128-bit id's high half
-/// against the trace's `_dd.p.tid`.
+/// The span the agent received that `line` names.
 fn span_named_by<'a>(spans: &'a [Value], line: &Line) -> &'a Value {
-    let (high, low) = if line.trace_id.len() == 32 {
-        let id = u128::from_str_radix(&line.trace_id, 16).unwrap();
-        (Some((id >> 64) as u64), id as u64)
-    } else {
-        (None, line.trace_id.parse::<u64>().unwrap())
-    };
-    let span = spans
-        .iter()
-        .find(|s| s["trace_id"] == low && s["span_id"] == line.span_id)
-        .unwrap_or_else(|| panic!("no span at the agent for: {}", line.text));
-    if let Some(high) = high {
-        let tid = spans
-            .iter()
-            .filter(|s| s["trace_id"] == low)
-            .find_map(|s| s["meta"]["_dd.p.tid"].as_str())
-            .expect("a 128-bit trace carries _dd.p.tid");
-        assert_eq!(tid, format!("{high:016x}"), "{}", line.text);
-    }
-    span
+    span_named_by_log_ids(spans, &line.trace_id, &line.span_id.to_string(), &line.text)
 }
 
 /// The checks both formats share, over the lines that carry ids.

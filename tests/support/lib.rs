@@ -110,6 +110,42 @@ pub fn example_binary(name: &str) -> PathBuf {
     bin
 }
 
+/// The span among `spans` (as the test agent returns them) that a log line's `dd.trace_id`
+/// and `dd.span_id` name: the low 64 bits of the trace id and the span id on the wire, and
+/// the high 64 bits, when the line writes 32 hex digits, in the trace's `_dd.p.tid`. Panics,
+/// saying what `line` was, when no span matches.
+pub fn span_named_by_log_ids<'a>(
+    spans: &'a [Value],
+    trace_id: &str,
+    span_id: &str,
+    line: &str,
+) -> &'a Value {
+    let (high, low) = if trace_id.len() == 32 {
+        let id = u128::from_str_radix(trace_id, 16).expect("32 hex digits");
+        (Some((id >> 64) as u64), id as u64)
+    } else {
+        (None, trace_id.parse::<u64>().expect("a decimal trace id"))
+    };
+    let span_id: u64 = span_id.parse().expect("a decimal span id");
+    let span = spans
+        .iter()
+        .find(|s| s["trace_id"] == low && s["span_id"] == span_id)
+        .unwrap_or_else(|| panic!("no span {low}/{span_id} at the agent for: {line}"));
+    if let Some(high) = high {
+        let tid = spans
+            .iter()
+            .filter(|s| s["trace_id"] == low)
+            .find_map(|s| s["meta"]["_dd.p.tid"].as_str())
+            .expect("a 128-bit trace carries _dd.p.tid");
+        assert_eq!(
+            tid,
+            format!("{high:016x}"),
+            "high bits of {trace_id}: {line}"
+        );
+    }
+    span
+}
+
 /// Where `scripts/test-agent.sh install` puts the agent.
 fn agent_binary() -> PathBuf {
     if let Ok(bin) = std::env::var("DD_TEST_AGENT_BIN") {
