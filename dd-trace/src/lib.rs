@@ -220,8 +220,8 @@
 //! format the agent lists: v1.0 (`/v1.0/traces`, a streamed string table and typed
 //! attributes, the agent's own representation), else v0.5 (a string table; not when the app
 //! records span events the agent reads natively, which v0.5 has no field for), else v0.4.
-//! Measured in `benches/span_overhead.rs` (paced): 94 wire bytes per span for v1.0, 77 for
-//! v0.5, 302 for v0.4, with 32 % and 26 % more encoding work than v0.4 on the worker; v1.0
+//! Measured in `benches/span_overhead.rs` (paced): 95 wire bytes per span for v1.0, 78 for
+//! v0.5, 304 for v0.4, with 32 % and 26 % more encoding work than v0.4 on the worker; v1.0
 //! spares the agent a conversion, which is why it is the default where offered
 //! (`DD_TRACE_AGENT_PROTOCOL_VERSION=0.5` prefers fewer bytes). A format the agent refuses
 //! (404, 415) is not sent again, said once. Payloads stay under the agent's
