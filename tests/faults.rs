@@ -941,3 +941,53 @@ fn client_stats_wait_for_an_agent_that_lets_tracers_drop_unsampled_traces() {
         received[0].headers
     );
 }
+
+#[test]
+fn a_socket_the_process_may_not_open_is_named_with_its_remedy() {
+    use std::os::unix::fs::PermissionsExt;
+    let path = socket_path("denied");
+    let _ = std::fs::remove_file(&path);
+    let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::fs::set_permissions(
+        path.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let probe = env!("CARGO_BIN_EXE_dd-trace-probe");
+    // Root may open any socket: as root, the probe runs as `nobody` on a socket only root may
+    // open; as anyone else, on a socket nobody may open.
+    let as_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let mut command = if as_root {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", probe]);
+        c
+    } else {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+        Command::new(probe)
+    };
+    let out = command
+        .env("DD_TRACE_AGENT_URL", format!("unix://{}", path.display()))
+        .env("DD_TRACE_STARTUP_LOGS", "false")
+        .env("PROBE_QUIET", "1")
+        .env("PROBE_TRACES", "5")
+        .output()
+        .expect("the probe runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains(&path.display().to_string()))
+        .unwrap_or_else(|| panic!("a warning naming the socket: {stderr}"));
+    assert!(
+        warning.contains("cannot connect: Permission denied (os error 13)"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("run it as a user or group the socket allows"),
+        "{warning}"
+    );
+}

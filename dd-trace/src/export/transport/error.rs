@@ -82,11 +82,16 @@ impl fmt::Display for SendErrorKind {
 impl SendError {
     /// Classifies an error from hyper's client.
     pub(crate) fn from_client(e: &hyper_util::client::legacy::Error) -> SendError {
-        let text = error_chain(e, ChainStyle::OneLine);
         if e.is_connect() {
-            return SendError::Connect(connect_cause(e), text);
+            // The system's message ("Permission denied (os error 13)"), without hyper's
+            // wrapping of it.
+            let mut innermost: &(dyn StdError + 'static) = e;
+            while let Some(source) = innermost.source() {
+                innermost = source;
+            }
+            return SendError::Connect(connect_cause(e), innermost.to_string());
         }
-        SendError::Closed(text)
+        SendError::Closed(error_chain(e, ChainStyle::OneLine))
     }
 
     /// Whether the transport may try again at once, a few times with backoff (spec §1.7
