@@ -21,6 +21,7 @@ use bytes::Bytes;
 use libdd_ddsketch::DDSketch;
 use rmp::encode;
 
+use crate::export::encode::{write_key_str, write_key_uint};
 use crate::model::clock::WallClock;
 use crate::model::span::{SpanData, SpanKind, TagRef};
 use crate::model::trace::{Chunk, TraceLevelTags};
@@ -198,24 +199,24 @@ impl Concentrator {
         let mut out = Vec::with_capacity(1024);
         let id = &self.identity;
         let _ = encode::write_map_len(&mut out, 9);
-        str_field(&mut out, "Hostname", &id.hostname);
-        str_field(&mut out, "Env", &id.env);
-        str_field(&mut out, "Version", &id.version);
-        str_field(&mut out, "Lang", "rust");
-        str_field(
+        write_key_str(&mut out, "Hostname", &id.hostname);
+        write_key_str(&mut out, "Env", &id.env);
+        write_key_str(&mut out, "Version", &id.version);
+        write_key_str(&mut out, "Lang", "rust");
+        write_key_str(
             &mut out,
             "TracerVersion",
             crate::export::transport::TRACER_VERSION,
         );
-        str_field(&mut out, "RuntimeID", &id.runtime_id);
-        uint_field(&mut out, "Sequence", self.sequence);
-        str_field(&mut out, "Service", &id.service);
+        write_key_str(&mut out, "RuntimeID", &id.runtime_id);
+        write_key_uint(&mut out, "Sequence", self.sequence);
+        write_key_str(&mut out, "Service", &id.service);
         let _ = encode::write_str(&mut out, "Stats");
         let _ = encode::write_array_len(&mut out, buckets.len() as u32);
         for (start, groups) in buckets {
             let _ = encode::write_map_len(&mut out, 3);
-            uint_field(&mut out, "Start", start);
-            uint_field(&mut out, "Duration", width);
+            write_key_uint(&mut out, "Start", start);
+            write_key_uint(&mut out, "Duration", width);
             let _ = encode::write_str(&mut out, "Stats");
             let _ = encode::write_array_len(&mut out, groups.len() as u32);
             for (key, group) in groups {
@@ -228,19 +229,19 @@ impl Concentrator {
 
 fn write_group(out: &mut Vec<u8>, key: Key, group: Group) {
     let _ = encode::write_map_len(out, 15);
-    str_field(out, "Service", &key.service);
-    str_field(out, "Name", &key.name);
-    str_field(out, "Resource", &key.resource);
-    uint_field(out, "HTTPStatusCode", u64::from(key.http_status));
-    str_field(out, "Type", &key.span_type);
+    write_key_str(out, "Service", &key.service);
+    write_key_str(out, "Name", &key.name);
+    write_key_str(out, "Resource", &key.resource);
+    write_key_uint(out, "HTTPStatusCode", u64::from(key.http_status));
+    write_key_str(out, "Type", &key.span_type);
     let _ = encode::write_str(out, "Synthetics");
     let _ = encode::write_bool(out, key.synthetics);
-    uint_field(out, "Hits", group.hits);
-    uint_field(out, "Errors", group.errors);
-    uint_field(out, "Duration", group.duration);
-    uint_field(out, "TopLevelHits", group.top_level_hits);
-    str_field(out, "SpanKind", key.span_kind);
-    uint_field(out, "IsTraceRoot", u64::from(key.is_trace_root));
+    write_key_uint(out, "Hits", group.hits);
+    write_key_uint(out, "Errors", group.errors);
+    write_key_uint(out, "Duration", group.duration);
+    write_key_uint(out, "TopLevelHits", group.top_level_hits);
+    write_key_str(out, "SpanKind", key.span_kind);
+    write_key_uint(out, "IsTraceRoot", u64::from(key.is_trace_root));
     let _ = encode::write_str(out, "PeerTags");
     let _ = encode::write_array_len(out, key.peer_tags.len() as u32);
     for tag in &key.peer_tags {
@@ -250,16 +251,6 @@ fn write_group(out: &mut Vec<u8>, key: Key, group: Group) {
         let _ = encode::write_str(out, name);
         let _ = encode::write_bin(out, &sketch.encode_to_vec());
     }
-}
-
-fn str_field(out: &mut Vec<u8>, key: &str, value: &str) {
-    let _ = encode::write_str(out, key);
-    let _ = encode::write_str(out, value);
-}
-
-fn uint_field(out: &mut Vec<u8>, key: &str, value: u64) {
-    let _ = encode::write_str(out, key);
-    let _ = encode::write_uint(out, value);
 }
 
 #[cfg(test)]

@@ -255,6 +255,24 @@ pub(crate) fn events_meta_json(
 }
 
 /// `s` cut to at most `max` bytes, on a character boundary.
+/// A msgpack map entry with a string value (writing to a `Vec` cannot fail).
+pub(crate) fn write_key_str(buf: &mut Vec<u8>, key: &str, value: &str) {
+    let _ = rmp::encode::write_str(buf, key);
+    let _ = rmp::encode::write_str(buf, value);
+}
+
+/// A msgpack map entry with an unsigned value.
+pub(crate) fn write_key_uint(buf: &mut Vec<u8>, key: &str, value: u64) {
+    let _ = rmp::encode::write_str(buf, key);
+    let _ = rmp::encode::write_uint(buf, value);
+}
+
+/// A msgpack map entry with a signed value.
+pub(crate) fn write_key_sint(buf: &mut Vec<u8>, key: &str, value: i64) {
+    let _ = rmp::encode::write_str(buf, key);
+    let _ = rmp::encode::write_sint(buf, value);
+}
+
 fn truncate_utf8(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;

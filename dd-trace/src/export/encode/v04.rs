@@ -5,7 +5,7 @@
 
 use rmp::encode;
 
-use super::SpanView;
+use super::{write_key_sint, write_key_str, write_key_uint, SpanView};
 use crate::model::clock::WallClock;
 use crate::model::span::SpanLink;
 
@@ -133,21 +133,6 @@ fn write_link(buf: &mut Vec<u8>, link: &SpanLink) {
     if link.flags != 0 {
         write_key_uint(buf, "flags", u64::from(link.flags));
     }
-}
-
-fn write_key_str(buf: &mut Vec<u8>, key: &str, value: &str) {
-    let _ = encode::write_str(buf, key);
-    let _ = encode::write_str(buf, value);
-}
-
-fn write_key_uint(buf: &mut Vec<u8>, key: &str, value: u64) {
-    let _ = encode::write_str(buf, key);
-    let _ = encode::write_uint(buf, value);
-}
-
-fn write_key_sint(buf: &mut Vec<u8>, key: &str, value: i64) {
-    let _ = encode::write_str(buf, key);
-    let _ = encode::write_sint(buf, value);
 }
 
 #[cfg(test)]
