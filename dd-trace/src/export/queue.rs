@@ -26,7 +26,10 @@ pub(crate) struct ChunkQueue {
     queue: ArrayQueue<Chunk>,
     wake_at: usize,
     wake_pending: AtomicBool,
+    /// No new chunk is taken (shutdown began).
     closed: AtomicBool,
+    /// The worker has drained for the last time: what is left is counted by whoever sees it.
+    finished: AtomicBool,
     /// Wakes the worker.
     pub(crate) notify: Notify,
 }
@@ -39,6 +42,7 @@ impl ChunkQueue {
             wake_at: capacity / 2,
             wake_pending: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
             notify: Notify::new(),
         }
     }
@@ -59,12 +63,13 @@ impl ChunkQueue {
     fn hand_off(&self, chunk: Chunk, counters: &Counters) {
         match self.queue.push(chunk) {
             Ok(()) => {
-                // The queue may have closed since the check above, and the worker's last drain
-                // may have missed this chunk. With a fence on both sides, either that drain
-                // sees the chunk or this load sees the close; then nothing will drain the
-                // queue again, so what is left is counted here.
+                // The queue may have closed since the check above: the worker's last drain
+                // then takes this chunk, or, if it is over, the worker's count of what is left
+                // does. A push racing with that count could be missed by it: with a fence on
+                // both sides, either the count sees the chunk or this load sees it finished,
+                // and what is left is counted here.
                 fence(Ordering::SeqCst);
-                if self.closed.load(Ordering::Relaxed) {
+                if self.finished.load(Ordering::Relaxed) {
                     return self.drop_remaining(counters);
                 }
                 if self.queue.len() >= self.wake_at
@@ -81,8 +86,16 @@ impl ChunkQueue {
         }
     }
 
-    /// Counts every chunk still queued as dropped at shutdown (after the worker's last drain).
-    pub(crate) fn drop_remaining(&self, counters: &Counters) {
+    /// After the worker's last drain: counts every chunk still queued as dropped at shutdown,
+    /// and makes a push that races with this count its own.
+    pub(crate) fn finish(&self, counters: &Counters) {
+        self.finished.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        self.drop_remaining(counters);
+    }
+
+    /// Counts every chunk still queued as dropped at shutdown.
+    fn drop_remaining(&self, counters: &Counters) {
         while let Some(chunk) = self.queue.pop() {
             drop_counted(
                 chunk,
@@ -113,7 +126,7 @@ impl ChunkQueue {
     }
 
     /// Refuses further chunks (after shutdown nothing would send them). The worker drains
-    /// once more after this, and a push racing with it counts what that drain missed.
+    /// once more after this, then calls [`finish`](Self::finish).
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
         fence(Ordering::SeqCst);
@@ -167,14 +180,30 @@ mod tests {
         let c = Counters::default();
         q.push(chunk(1), &c);
         // An app thread found the queue open; before its chunk lands, the worker closes the
-        // queue and drains it for the last time.
+        // queue, drains it for the last time and counts what is left.
         q.close();
         assert!(q.pop().is_some());
         assert!(q.pop().is_none());
+        q.finish(&c);
         q.hand_off(chunk(3), &c);
         assert_eq!(q.len(), 0, "nothing is left that no one would drain");
         assert_eq!(c.chunks_dropped_shutdown.load(Ordering::Relaxed), 1);
         assert_eq!(c.spans_dropped_shutdown.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn a_chunk_landing_after_the_close_but_before_the_last_drain_is_drained() {
+        let q = ChunkQueue::new(4);
+        let c = Counters::default();
+        q.push(chunk(1), &c);
+        // An app thread found the queue open; its chunk lands after the close, while the
+        // worker's last drain is still to come: neither chunk is dropped.
+        q.close();
+        q.hand_off(chunk(2), &c);
+        assert_eq!(q.len(), 2);
+        assert_eq!(c.chunks_dropped_shutdown.load(Ordering::Relaxed), 0);
+        assert_eq!(q.pop().map(|c| c.spans.len()), Some(1));
+        assert_eq!(q.pop().map(|c| c.spans.len()), Some(2));
     }
 
     #[tokio::test]

@@ -105,6 +105,7 @@ pub(crate) fn spawn(
                         "could not start the trace worker's runtime ({e}); traces will not be sent"
                     ));
                     tracer.queue.close();
+                    tracer.queue.finish(&tracer.counters);
                     return;
                 }
             };
@@ -114,6 +115,7 @@ pub(crate) fn spawn(
                     Err(e) => {
                         log::warn(format_args!("{e}; traces will not be sent"));
                         tracer.queue.close();
+                        tracer.queue.finish(&tracer.counters);
                         return;
                     }
                 };
@@ -514,7 +516,7 @@ impl Worker {
             let _ = tokio::time::timeout_at(deadline, post).await;
         }
         // What the deadline left in the queue will not be sent.
-        self.tracer.queue.drop_remaining(&self.tracer.counters);
+        self.tracer.queue.finish(&self.tracer.counters);
         let c = &self.tracer.counters;
         let left = self.outbox.take_all();
         let (mut chunks, mut spans) = (0u64, 0u64);
