@@ -407,7 +407,8 @@ impl DatadogSpanExt for tracing::Span {
         let now = (std::time::SystemTime::now(), std::time::Instant::now());
         let at = match now.0.duration_since(time) {
             Ok(ago) => now.1.checked_sub(ago).unwrap_or(now.1),
-            Err(ahead) => now.1 + ahead.duration(),
+            // Never a panic, however far ahead the time given.
+            Err(ahead) => now.1.checked_add(ahead.duration()).unwrap_or(now.1),
         };
         let event = SpanEvent {
             name: name.to_string(),

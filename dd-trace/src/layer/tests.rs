@@ -1107,3 +1107,23 @@ fn a_b3_header_with_a_decision_alone_decides_a_new_trace_here() {
     assert_eq!(span("both").trace_id, 10);
     assert_eq!(span("both").metrics["_sampling_priority_v1"], 1.0);
 }
+
+#[test]
+fn events_at_any_time_given_are_recorded_without_a_panic() {
+    let tracer = TestTracer::new();
+    tracer.in_scope(|| {
+        let span = info_span!("request");
+        let far = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::MAX / 4);
+        span.add_event("far.future", far, &[]);
+        span.add_event("epoch", std::time::SystemTime::UNIX_EPOCH, &[]);
+    });
+    let spans = tracer.spans();
+    let events: serde_json::Value = serde_json::from_str(&spans[0].meta["events"]).unwrap();
+    let names: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["far.future", "epoch"]);
+}
