@@ -1,7 +1,7 @@
 //! DIAGNOSTICS: what the tracer tells the operator about itself.
 //!
-//! In: counter increments from the layer (rare paths only: drops, partial flushes) and from the
-//! worker; delivery errors from the worker. Out: [`CounterSnapshot`]s and [`TracerStatus`]es
+//! In: counter increments from the layer (spans started and finished, in per-thread shards;
+//! otherwise rare paths only: drops, partial flushes) and from the worker; delivery errors from the worker. Out: [`CounterSnapshot`]s and [`TracerStatus`]es
 //! for the app (any thread, through [`TracerStatusHandle`]), the startup configuration line,
 //! and warnings on stderr (or to the app's handler, [`set_diagnostics_handler`]). Warnings are printed by the worker or at start, never on the app's
 //! span path, and never through `tracing` (so they cannot feed back into the tracer).

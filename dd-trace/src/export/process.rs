@@ -4,8 +4,8 @@
 //! it holds it), its spans tagged by the span sampling rules when its trace was dropped, and
 //! the trace-level tags its spans carry, frozen
 //! from the trace's context (one lock of that trace per chunk) so the encoder never locks
-//! anything. Every chunk is still sent (the agent computes stats on all of them); client-side
-//! stats and dropping P0 chunks will go here.
+//! anything. The worker's drain then counts the chunk in the client-side stats, when they are
+//! on, and keeps only the span-sampled spans of an unsampled chunk without an error.
 
 use crate::model::trace::{Chunk, TraceLevelTags};
 use crate::sampling::{Sampler, SpanSampler};

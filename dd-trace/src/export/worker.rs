@@ -855,29 +855,25 @@ impl Worker {
             Err(e) => {
                 let payload = &queued.payload;
                 self.outbox.release(payload);
-                if payload.format != PayloadFormat::V04
-                    && matches!(e, SendError::Status(404 | 415, _))
-                    && payload.format == self.encoder.format()
-                {
-                    let (format, spans) = (payload.format, payload.spans);
-                    Counters::add(&c.payloads_dropped, 1);
-                    Counters::add(&c.chunks_dropped_send_failed, u64::from(payload.chunks));
-                    Counters::add(&c.spans_dropped_send_failed, spans);
-                    self.fall_back(format, &e, spans);
-                    self.pump();
-                    return;
-                }
                 Counters::add(&c.payloads_dropped, 1);
                 Counters::add(&c.chunks_dropped_send_failed, u64::from(payload.chunks));
                 Counters::add(&c.spans_dropped_send_failed, payload.spans);
-                self.dropped_since_failure += payload.spans;
-                let state = if e.is_unreachable() {
-                    AgentState::Unreachable
+                let refused_format = payload.format != PayloadFormat::V04
+                    && matches!(e, SendError::Status(404 | 415, _))
+                    && payload.format == self.encoder.format();
+                if refused_format {
+                    // Not the agent failing: the format is, and an older one takes its place.
+                    self.fall_back(payload.format, &e, payload.spans);
                 } else {
-                    AgentState::Failing
-                };
-                self.health().set_state(state);
-                self.report(&e, Some(payload.spans));
+                    self.dropped_since_failure += payload.spans;
+                    let state = if e.is_unreachable() {
+                        AgentState::Unreachable
+                    } else {
+                        AgentState::Failing
+                    };
+                    self.health().set_state(state);
+                    self.report(&e, Some(payload.spans));
+                }
             }
         }
         if self.transport.take_agent_state_change() {
@@ -947,7 +943,7 @@ impl Worker {
             ),
         };
         self.say(DiagnosticLevel::Warn, format_args!(
-            "could not send traces to the Datadog agent at {destination}: {e}. {remedy} {fate}; further failures of this kind are counted (see TracerStatus) and not logged until a send succeeds."
+            "could not send traces to the Datadog agent at {destination}: {e}. {remedy} {fate}; further failures of this kind are counted (see TracerStatus) and logged again only after a send has succeeded, at most once a minute."
         ));
     }
 }

@@ -49,7 +49,7 @@ impl PayloadFormat {
         }
     }
 
-    /// `v0.4`, `v0.5`.
+    /// `v0.4`, `v0.5`, `v1.0`.
     pub(crate) fn name(self) -> &'static str {
         match self {
             PayloadFormat::V04 => "v0.4",
@@ -254,7 +254,6 @@ pub(crate) fn events_meta_json(
     serde_json::Value::from(list).to_string()
 }
 
-/// `s` cut to at most `max` bytes, on a character boundary.
 /// A msgpack map entry with a string value (writing to a `Vec` cannot fail).
 pub(crate) fn write_key_str(buf: &mut Vec<u8>, key: &str, value: &str) {
     let _ = rmp::encode::write_str(buf, key);
@@ -273,6 +272,7 @@ pub(crate) fn write_key_sint(buf: &mut Vec<u8>, key: &str, value: i64) {
     let _ = rmp::encode::write_sint(buf, value);
 }
 
+/// `s` cut to at most `max` bytes, on a character boundary.
 fn truncate_utf8(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;

@@ -1,4 +1,4 @@
-//! The payload builder: chunks → request bodies in the format in use, v0.4 or v0.5.
+//! The payload builder: chunks → request bodies in the format in use, v0.4, v0.5 or v1.0.
 //!
 //! In: chunks and their trace-level tags, on the worker thread. Out: [`Payload`]s. The encoding
 //! buffer is reused from payload to payload; a payload is cut once it passes the flush

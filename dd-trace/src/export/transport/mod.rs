@@ -132,8 +132,9 @@ impl Transport {
                 let mut connector = HttpConnector::new();
                 connector.set_nodelay(true);
                 // A connection that takes longer is not coming: the payload waits in the retry
-                // buffer instead. It also means a request still unanswered after
-                // STALL_AFTER had its connection accepted.
+                // buffer instead. It also means a request still unanswered after STALL_AFTER
+                // had its connection accepted (with an agent timeout under 4 s, the stall
+                // threshold is half of it and may come before the connect timeout).
                 connector.set_connect_timeout(Some(timeout.min(CONNECT_TIMEOUT)));
                 let base = endpoint.to_string();
                 base.parse::<Uri>()
