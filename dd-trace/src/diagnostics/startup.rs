@@ -38,6 +38,18 @@ struct StartupInfo<'a> {
 
 /// Prints the startup line for `config`; `destination` is where traces go.
 pub(crate) fn print(config: &Config, destination: &str, runtime_id: &str, entity_id: Option<&str>) {
+    if let Some(line) = line(config, destination, runtime_id, entity_id) {
+        super::log::raw(&line);
+    }
+}
+
+/// The startup line, `DATADOG TRACER CONFIGURATION {json}`.
+fn line(
+    config: &Config,
+    destination: &str,
+    runtime_id: &str,
+    entity_id: Option<&str>,
+) -> Option<String> {
     let info = StartupInfo {
         date: rfc3339_seconds(SystemTime::now()),
         os_name: std::env::consts::OS,
@@ -58,7 +70,8 @@ pub(crate) fn print(config: &Config, destination: &str, runtime_id: &str, entity
         tags: config
             .tags
             .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+            // As the status and flares show them: a tag named like a secret is not printed.
+            .map(|(k, v)| (k.as_str(), crate::config::redact(k, v)))
             .collect(),
         runtime_id,
         trace_id_128_bit_generation_enabled: config.trace_id_128_bit,
@@ -66,9 +79,8 @@ pub(crate) fn print(config: &Config, destination: &str, runtime_id: &str, entity
         partial_flush_min_spans: config.partial_flush_min_spans,
         entity_id,
     };
-    if let Ok(json) = serde_json::to_string(&info) {
-        super::log::raw(&format!("DATADOG TRACER CONFIGURATION {json}"));
-    }
+    let json = serde_json::to_string(&info).ok()?;
+    Some(format!("DATADOG TRACER CONFIGURATION {json}"))
 }
 
 /// Rules as JSON values (they display as JSON).
@@ -88,6 +100,16 @@ fn rfc3339_seconds(t: SystemTime) -> String {
 mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn the_startup_line_does_not_print_secrets_in_dd_tags() {
+        let vars = |k: &str| (k == "DD_TAGS").then(|| "team:web,api_key:abc123".to_string());
+        let (config, _) = crate::config::from_env(&vars, &|_| false);
+        let line = line(&config, "http://localhost:8126", "rid", None).unwrap();
+        assert!(line.contains(r#""team":"web""#), "{line}");
+        assert!(!line.contains("abc123"), "{line}");
+        assert!(line.contains(r#""api_key":"<redacted>""#), "{line}");
+    }
 
     #[test]
     fn startup_dates_are_rfc3339_utc_seconds() {
