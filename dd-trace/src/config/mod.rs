@@ -578,6 +578,33 @@ impl Config {
                 env::DD_TRACE_PROPAGATION_STYLE_EXTRACT,
                 styles(&self.propagation.extract),
             ),
+            (
+                env::DD_TRACE_PROPAGATION_EXTRACT_FIRST,
+                self.propagation.extract_first.to_string(),
+            ),
+            (
+                env::DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT,
+                format!("{:?}", self.propagation.behavior).to_lowercase(),
+            ),
+            (
+                env::DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH,
+                self.propagation.x_datadog_tags_max_length.to_string(),
+            ),
+            (
+                env::DD_TRACE_BAGGAGE_MAX_ITEMS,
+                self.propagation.baggage_max_items.to_string(),
+            ),
+            (
+                env::DD_TRACE_BAGGAGE_MAX_BYTES,
+                self.propagation.baggage_max_bytes.to_string(),
+            ),
+            (
+                env::DD_TRACE_BAGGAGE_TAG_KEYS,
+                match &self.propagation.baggage_tag_keys {
+                    crate::propagation::BaggageTagKeys::All => "*".to_string(),
+                    crate::propagation::BaggageTagKeys::Keys(keys) => keys.join(","),
+                },
+            ),
             (env::DD_ENTITY_ID, opt(&self.entity_id)),
             (env::DD_EXTERNAL_ENV, opt(&self.external_env)),
             (env::DD_TRACE_STARTUP_LOGS, self.startup_logs.to_string()),
@@ -887,6 +914,25 @@ mod proptests {
     use proptest::prelude::*;
 
     /// Every variable `from_env` reads.
+    #[test]
+    fn the_configuration_in_effect_names_every_variable_but_the_folded_ones() {
+        let (config, _) = from_env(&|_| None, &|_| false);
+        let shown: Vec<String> = config.effective().into_iter().map(|(k, _)| k).collect();
+        // Read into another variable's value: the file into the rules, host and port into the
+        // URL, the styles into inject/extract, the API version into the protocol version.
+        let folded = [
+            env::DD_SPAN_SAMPLING_RULES_FILE,
+            env::DD_AGENT_HOST,
+            env::DD_TRACE_AGENT_PORT,
+            env::DD_TRACE_PROPAGATION_STYLE,
+            env::OTEL_PROPAGATORS,
+            env::DD_TRACE_API_VERSION,
+        ];
+        for var in ALL_VARIABLES.iter().filter(|v| !folded.contains(v)) {
+            assert!(shown.iter().any(|k| k == var), "{var} is not shown");
+        }
+    }
+
     const ALL_VARIABLES: &[&str] = &[
         env::DD_SERVICE,
         env::DD_ENV,
