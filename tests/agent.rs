@@ -439,6 +439,11 @@ fn the_agents_rates_decide_the_traces_sent_after_its_first_reply() {
     drop(guard);
 
     let spans = agent.spans();
+    assert_eq!(
+        spans.len(),
+        205,
+        "the 5 traces before the reply and the 200 after"
+    );
     let threshold = (0.5 * u64::MAX as f64) as u64;
     let (mut kept, mut dropped) = (0, 0);
     for s in &spans {
@@ -992,6 +997,7 @@ fn every_field_reads_back_at_the_agent(forced: Option<&str>, path: &str) {
     });
     guard.flush().unwrap();
     let requests = agent.requests();
+    assert!(!requests.is_empty());
     assert!(
         requests
             .iter()

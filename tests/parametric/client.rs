@@ -377,3 +377,14 @@ pub fn tracecontext(
 pub fn member<'a>(ts: &'a [(String, String)], key: &str) -> Option<&'a str> {
     ts.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
+
+/// No trace arrives: the session stays without any for a second after the flush (the suite's
+/// `wait_for_num_traces(0)` would return at the first empty poll).
+pub fn no_trace_arrives(c: &Ctx<'_>) -> Outcome {
+    for _ in 0..10 {
+        let traces = c.agent.session_traces();
+        check!(traces.is_empty(), "{traces:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}

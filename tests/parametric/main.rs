@@ -59,6 +59,7 @@ fn the_ported_parametric_scenarios_pass_against_the_test_agent() {
         }
     }
     eprintln!("parametric: {ran} scenarios run, {} failed", failures.len());
+    assert!(ran > 0, "PARAMETRIC_FILTER={filter:?} matched no scenario");
     assert!(
         failures.is_empty(),
         "failed scenarios:\n{}",

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::client::{
-    find_span, id_of, meta, metric, tracecontext, Ctx, Outcome, Scenario, SpanRef, Start,
+    find_span, id_of, meta, metric, no_trace_arrives, tracecontext, Ctx, Outcome, Scenario,
+    SpanRef, Start,
 };
 use crate::{check, scenario};
 
@@ -591,17 +592,6 @@ fn trace_of(traces: &[Vec<Value>], trace_id: u64) -> Result<&Vec<Value>, String>
         .iter()
         .find(|t| t.first().is_some_and(|s| id_of(s, "trace_id") == trace_id))
         .ok_or_else(|| format!("no trace {trace_id}: {traces:?}"))
-}
-
-/// No trace arrives: the session stays without any for a second after the flush (the suite's
-/// `wait_for_num_traces(0)` would return at the first empty poll).
-fn no_trace_arrives(c: &Ctx<'_>) -> Outcome {
-    for _ in 0..10 {
-        let traces = c.agent.session_traces();
-        check!(traces.is_empty(), "{traces:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(())
 }
 
 /// sss016 and sss017: under the dropping policy, a first trace (its span rule's span sent,

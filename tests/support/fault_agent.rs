@@ -78,6 +78,9 @@ struct Peer {
     log: Arc<Mutex<Vec<Received>>>,
     answered: Arc<AtomicUsize>,
     script: Arc<Mutex<std::vec::IntoIter<Fault>>>,
+    /// `Some`: the script applies only to the first trace payload received and its retries
+    /// (the same body); other payloads are answered 200.
+    first_payload: Option<Arc<Mutex<Option<Vec<u8>>>>>,
     record: bool,
     /// The `/info` body (`None`: 404) and the `Datadog-Agent-State` sent with every answer.
     info: Arc<Mutex<(Option<String>, Option<String>)>>,
@@ -104,6 +107,17 @@ impl FaultAgent {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let agent = Self::new(Address::Tcp(port), faults, true, None);
+        agent.listen_tcp(listener);
+        agent
+    }
+
+    /// A TCP agent that applies `faults` to the first trace payload it receives and to its
+    /// retries only, answering 200 to every other payload, however requests interleave.
+    pub fn tcp_for_first_payload(faults: Vec<Fault>) -> FaultAgent {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let mut agent = Self::new(Address::Tcp(port), faults, true, None);
+        agent.peer.first_payload = Some(Arc::new(Mutex::new(None)));
         agent.listen_tcp(listener);
         agent
     }
@@ -152,6 +166,7 @@ impl FaultAgent {
                 log: received,
                 answered,
                 script: Arc::new(Mutex::new(faults.into_iter())),
+                first_payload: None,
                 record,
                 info: Arc::new(Mutex::new((info, None))),
             },
@@ -376,11 +391,13 @@ fn serve<S: Stream>(stream: S, peer: &Peer) {
             continue;
         }
         let path = line.split(' ').nth(1).unwrap_or_default().to_string();
-        let fault = peer
-            .script
-            .lock()
-            .unwrap()
-            .next()
+        let scripted = match &peer.first_payload {
+            None => true,
+            Some(first) => first.lock().unwrap().get_or_insert_with(|| body.clone()) == &body,
+        };
+        let fault = scripted
+            .then(|| peer.script.lock().unwrap().next())
+            .flatten()
             .unwrap_or(Fault::Status(200));
         let status = match &fault {
             Fault::Status(s) => Some(*s),

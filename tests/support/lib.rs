@@ -71,12 +71,22 @@ pub fn tracer_with(
     )
 }
 
-/// Waits (up to 5 s) until the tracer behind `status` has the agent's `/info` answer.
-pub fn wait_for_agent_info(status: &dd_trace::TracerStatusHandle) {
+/// Polls `done` every 10 ms; panics, naming `what`, if it is still false after 5 s.
+pub fn wait_until(what: &str, done: impl Fn() -> bool) {
     let started = Instant::now();
-    while status.status().agent.info.is_none() && started.elapsed() < Duration::from_secs(5) {
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "waited 5 s for {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Waits (up to 5 s, else panics) until the tracer behind `status` has the agent's `/info`
+/// answer.
+pub fn wait_for_agent_info(status: &dd_trace::TracerStatusHandle) {
+    wait_until("the agent's /info", || status.status().agent.info.is_some());
 }
 
 /// `target/<profile>/examples/<name>` of the workspace, built (or brought up to date) once
