@@ -676,15 +676,11 @@ fn json_text_and_log_crate_lines_name_spans_the_agent_received() {
     use tracing_subscriber::prelude::*;
     let agent = TestAgent::start();
     let url = agent.unix_url();
-    let (datadog, guard) = dd_trace::DatadogLayer::builder()
-        .with_variable_source(move |k| match k {
-            "DD_TRACE_AGENT_URL" => Some(url.clone()),
-            "DD_SERVICE" => Some("logs-svc".into()),
-            _ => None,
-        })
-        .with_startup_logs(false)
-        .build()
-        .unwrap();
+    let (datadog, guard) =
+        dd_trace_test_support::builder(&[("DD_TRACE_AGENT_URL", &url), ("DD_SERVICE", "logs-svc")])
+            .with_startup_logs(false)
+            .build()
+            .unwrap();
     let (json, text) = (Lines::default(), Lines::default());
     let (json_out, text_out) = (json.clone(), text.clone());
     let subscriber = tracing_subscriber::registry()
@@ -835,13 +831,9 @@ fn client_side_stats_count_every_trace_and_unsampled_ones_stay_home() {
     // The stats count all eleven requests; helpers are neither top-level nor measured.
     let stats = agent.stats();
     assert_eq!(c.stats_payloads_sent, 1, "{stats:?}");
-    let groups: Vec<&Value> = stats
-        .iter()
-        .flat_map(|p| p["Stats"].as_array().unwrap())
-        .flat_map(|b| b["Stats"].as_array().unwrap())
-        .collect();
+    let groups = TestAgent::stats_groups(&stats);
     assert_eq!(groups.len(), 1, "{groups:?}");
-    let g = groups[0];
+    let g = &groups[0];
     assert_eq!(
         (
             g["Service"].as_str(),
@@ -895,12 +887,7 @@ fn client_side_stats_agree_with_the_spans_and_the_last_bucket_goes_out_at_shutdo
     assert_eq!(spans.len(), 13, "sampled traces are all sent");
     let stats = agent.stats();
     assert_eq!(stats.len(), 1, "one payload, at shutdown: {stats:?}");
-    let groups: Vec<&Value> = stats[0]["Stats"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|b| b["Stats"].as_array().unwrap())
-        .collect();
+    let groups = TestAgent::stats_groups(&stats);
     // What the spans the agent received imply, per (resource, HTTP status).
     for (resource, code) in [
         ("GET /cart", "200"),

@@ -4,17 +4,11 @@
 use std::io::Read;
 use std::time::Duration;
 
-use dd_trace::{CheckOutcome, DatadogLayer, Diagnosis};
+use dd_trace::{CheckOutcome, Diagnosis};
 use dd_trace_test_support::{tracer, TestAgent};
 
 fn diagnose(vars: &[(&str, &str)]) -> Diagnosis {
-    let env: std::collections::HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    DatadogLayer::builder()
-        .with_variable_source(move |k| env.get(k).cloned())
-        .diagnose()
+    dd_trace_test_support::builder(vars).diagnose()
 }
 
 fn outcome(d: &Diagnosis, name: &str) -> CheckOutcome {
@@ -178,11 +172,7 @@ fn the_doctor_explains_the_other_common_mistakes_of_the_kubernetes_guide() {
     assert!(report.contains("DD_APM_RECEIVER_SOCKET"), "{report}");
 
     // Nothing listens at the configured host and port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let [port] = dd_trace_test_support::free_ports::<1>();
     let d = diagnose(&[
         ("DD_AGENT_HOST", "127.0.0.1"),
         ("DD_TRACE_AGENT_PORT", &port.to_string()),

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use dd_trace::{AgentState, DatadogGuard, DatadogLayer, FlushError};
+use dd_trace::{AgentState, DatadogGuard, FlushError};
 use dd_trace_test_support::{Fault, FaultAgent};
 use tracing::{info_span, Dispatch};
 use tracing_subscriber::prelude::*;
@@ -435,11 +435,7 @@ fn every_kind_of_answer_is_handled_as_the_spec_decides() {
 #[test]
 fn nothing_listening_on_a_tcp_port_keeps_the_spans_and_names_the_host_variable() {
     capture_lines();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let [port] = dd_trace_test_support::free_ports::<1>();
     let url = format!("http://127.0.0.1:{port}");
     let (dispatch, guard) = tracer(&url);
     let worst = make_traces(&dispatch, 3);
@@ -716,18 +712,14 @@ fn a_field_that_calls_back_into_its_span_while_recorded_does_not_deadlock() {
 #[test]
 fn two_datadog_layers_in_one_stack_neither_panic_nor_lose_the_trace() {
     let agent = FaultAgent::start(vec![]);
+    let url = agent.url();
     let build = || {
-        let env: std::collections::HashMap<String, String> = [
-            ("DD_TRACE_AGENT_URL", agent.url()),
-            ("DD_TRACE_STARTUP_LOGS", "false".to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        DatadogLayer::builder()
-            .with_variable_source(move |k| env.get(k).cloned())
-            .build()
-            .unwrap()
+        dd_trace_test_support::builder(&[
+            ("DD_TRACE_AGENT_URL", &url),
+            ("DD_TRACE_STARTUP_LOGS", "false"),
+        ])
+        .build()
+        .unwrap()
     };
     let ((first, first_guard), (second, second_guard)) = (build(), build());
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(first).with(second));

@@ -70,10 +70,7 @@ impl App {
     /// Starts the app with the suite's base environment (pointed at `agent`) plus `env`; a
     /// value of `"<unset>"` removes the variable. Waits until it answers.
     pub fn start(agent: &TestAgent, env: &[(&str, &str)]) -> App {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let [port] = dd_trace_test_support::free_ports::<1>();
         let mut command = Command::new(app_binary());
         command
             .env_clear()

@@ -576,11 +576,8 @@ fn client_side_stats_active(c: &mut Ctx<'_>) -> Outcome {
 
 /// The hits that the `/v0.6/stats` payloads of this session count for `name` of `webserver`.
 fn stats_hits(c: &Ctx<'_>, name: &str) -> u64 {
-    let stats = c.agent.stats();
-    stats
+    dd_trace_test_support::TestAgent::stats_groups(&c.agent.stats())
         .iter()
-        .flat_map(|payload| payload["Stats"].as_array().into_iter().flatten())
-        .flat_map(|bucket| bucket["Stats"].as_array().into_iter().flatten())
         .filter(|group| group["Name"] == name && group["Service"] == "webserver")
         .filter_map(|group| group["Hits"].as_u64())
         .sum()

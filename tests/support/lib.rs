@@ -48,20 +48,27 @@ pub fn tracer(agent_url: &str, vars: &[(&str, &str)]) -> (Dispatch, DatadogGuard
     tracer_with(agent_url, vars, Duration::from_secs(3600))
 }
 
+/// A builder that reads its `DD_*` variables from `vars` only (not the process environment).
+pub fn builder(vars: &[(&str, &str)]) -> dd_trace::DatadogLayerBuilder {
+    let env: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    DatadogLayer::builder().with_variable_source(move |k| env.get(k).cloned())
+}
+
 /// [`tracer`] with a periodic flush every `flush_interval`.
 pub fn tracer_with(
     agent_url: &str,
     vars: &[(&str, &str)],
     flush_interval: Duration,
 ) -> (Dispatch, DatadogGuard) {
-    let mut env: std::collections::HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    env.insert("DD_TRACE_AGENT_URL".into(), agent_url.into());
-    env.insert("DD_TRACE_STARTUP_LOGS".into(), "false".into());
-    let (layer, guard) = DatadogLayer::builder()
-        .with_variable_source(move |k| env.get(k).cloned())
+    let mut vars = vars.to_vec();
+    vars.extend([
+        ("DD_TRACE_AGENT_URL", agent_url),
+        ("DD_TRACE_STARTUP_LOGS", "false"),
+    ]);
+    let (layer, guard) = builder(&vars)
         .with_flush_interval(flush_interval)
         .build()
         .expect("tracer builds");
@@ -166,8 +173,8 @@ fn agent_binary() -> PathBuf {
 }
 
 /// `N` distinct local ports free at the time of the call (held together while they are
-/// picked, so none is handed out twice).
-fn free_ports<const N: usize>() -> [u16; N] {
+/// picked, so none is handed out twice); `free_ports::<1>()[0]` for one.
+pub fn free_ports<const N: usize>() -> [u16; N] {
     let listeners: Vec<TcpListener> = (0..N)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free local port"))
         .collect();
@@ -324,6 +331,17 @@ impl TestAgent {
     /// The `/v0.6/stats` payloads received, as the agent decoded them.
     pub fn stats(&self) -> Vec<Value> {
         serde_json::from_value(self.get("/test/session/stats")).expect("stats list")
+    }
+
+    /// Every group (`Service`, `Name`, `Resource`, `Hits`, …) of every bucket of `payloads`,
+    /// as [`stats`](Self::stats) returns them.
+    pub fn stats_groups(payloads: &[Value]) -> Vec<Value> {
+        payloads
+            .iter()
+            .flat_map(|payload| payload["Stats"].as_array().into_iter().flatten())
+            .flat_map(|bucket| bucket["Stats"].as_array().into_iter().flatten())
+            .cloned()
+            .collect()
     }
 
     /// The tracer flares received, each with its form fields and `flare_file` decoded from
