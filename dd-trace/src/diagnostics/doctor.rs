@@ -20,7 +20,7 @@ use super::TracerStatus;
 use crate::config::{AgentEndpoint, AgentSource, Config, DatadogLayerBuilder};
 use crate::export::transport::container::ContainerInfo;
 use crate::export::transport::{
-    ConnectCause, Destination, InfoAnswer, SendError, Transport, CONNECT_TIMEOUT,
+    connect_cause, Destination, InfoAnswer, SendError, Transport, CONNECT_TIMEOUT,
 };
 
 /// How one step of a [`Diagnosis`] went.
@@ -325,14 +325,7 @@ fn file_name(path: &Path) -> String {
 }
 
 fn connect_failure(e: &std::io::Error, endpoint: &AgentEndpoint) -> Check {
-    let cause = match e.kind() {
-        std::io::ErrorKind::NotFound => ConnectCause::NotFound,
-        std::io::ErrorKind::PermissionDenied => ConnectCause::PermissionDenied,
-        std::io::ErrorKind::ConnectionRefused => ConnectCause::Refused,
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => ConnectCause::Timeout,
-        _ => ConnectCause::Other,
-    };
-    let error = SendError::Connect(cause, e.to_string());
+    let error = SendError::Connect(connect_cause(e), e.to_string());
     let remedy = error.remedy(&Destination::Agent(endpoint.clone()));
     fail("connection", format!("{endpoint}: {error}"), &remedy)
 }

@@ -21,13 +21,19 @@ pub(crate) fn resource(method: &http::Method, route: Option<&str>) -> String {
 /// scheme and host when it has them (else `http` and `host`, e.g. the `Host` header).
 pub(crate) fn url_without_query(host: Option<&str>, uri: &http::Uri) -> String {
     let scheme = uri.scheme_str().unwrap_or("http");
-    let path = uri.path();
     match uri.authority() {
-        Some(a) => match a.port_u16() {
-            Some(port) => format!("{scheme}://{}:{port}{path}", a.host()),
-            None => format!("{scheme}://{}{path}", a.host()),
-        },
-        None => format!("{scheme}://{}{path}", host.unwrap_or("localhost")),
+        Some(a) => url(scheme, Some(a.host()), a.port_u16(), uri.path()),
+        None => url(scheme, Some(host.unwrap_or("localhost")), None, uri.path()),
+    }
+}
+
+/// `scheme://host[:port]path` (`scheme:path` without a host): the `http.url` tag, never with
+/// the query, which may hold secrets.
+pub(crate) fn url(scheme: &str, host: Option<&str>, port: Option<u16>, path: &str) -> String {
+    match (host, port) {
+        (Some(host), Some(port)) => format!("{scheme}://{host}:{port}{path}"),
+        (Some(host), None) => format!("{scheme}://{host}{path}"),
+        (None, _) => format!("{scheme}:{path}"),
     }
 }
 

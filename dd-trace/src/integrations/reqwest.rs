@@ -40,11 +40,7 @@ impl reqwest_middleware::Middleware for DatadogMiddleware {
         next: reqwest_middleware::Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
         let url = request.url();
-        let url = match (url.host_str(), url.port()) {
-            (Some(host), Some(port)) => format!("{}://{host}:{port}{}", url.scheme(), url.path()),
-            (Some(host), None) => format!("{}://{host}{}", url.scheme(), url.path()),
-            (None, _) => format!("{}:{}", url.scheme(), url.path()),
-        };
+        let url = super::http::url(url.scheme(), url.host_str(), url.port(), url.path());
         let span = client_span(request.method(), &url);
         span.inject_context(request.headers_mut());
         let result = next.run(request, extensions).instrument(span.clone()).await;

@@ -193,8 +193,8 @@ impl SendError {
     }
 }
 
-/// The cause of a connection failure, from the I/O error in its sources.
-fn connect_cause(e: &(dyn StdError + 'static)) -> ConnectCause {
+/// The cause of a connection failure, from the I/O error in its sources (or `e` itself).
+pub(crate) fn connect_cause(e: &(dyn StdError + 'static)) -> ConnectCause {
     let mut source = Some(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<io::Error>() {
@@ -202,7 +202,8 @@ fn connect_cause(e: &(dyn StdError + 'static)) -> ConnectCause {
                 io::ErrorKind::NotFound => ConnectCause::NotFound,
                 io::ErrorKind::PermissionDenied => ConnectCause::PermissionDenied,
                 io::ErrorKind::ConnectionRefused => ConnectCause::Refused,
-                io::ErrorKind::TimedOut => ConnectCause::Timeout,
+                // A non-blocking connect that did not complete in time.
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ConnectCause::Timeout,
                 _ if io.to_string().contains("dns error") => ConnectCause::Dns,
                 _ => ConnectCause::Other,
             };

@@ -30,7 +30,7 @@ mod error;
 use crate::diagnostics::AgentInfo;
 use crate::export::encode::Payload;
 use container::ContainerInfo;
-pub(crate) use error::{ConnectCause, SendError, SendErrorKind};
+pub(crate) use error::{connect_cause, SendError, SendErrorKind};
 
 /// The tracer's version, sent as `Datadog-Meta-Tracer-Version`.
 pub const TRACER_VERSION: &str = env!("CARGO_PKG_VERSION");
