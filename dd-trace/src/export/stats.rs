@@ -107,14 +107,9 @@ impl Concentrator {
             .is_some_and(|o| matches!(o, TagRef::Str(s) if s.starts_with("synthetics")));
         for span in &chunk.spans {
             let top_level = span.is_top_level();
-            let kind = span.fields.kind;
             let measured =
                 matches!(span.fields.tags.get("_dd.measured"), Some(TagRef::Num(n)) if n != 0.0);
-            let kind_counted = matches!(
-                kind,
-                Some(SpanKind::Server | SpanKind::Client | SpanKind::Producer | SpanKind::Consumer)
-            );
-            if !(top_level || measured || kind_counted) {
+            if !(top_level || measured || span.kind_is_measured()) {
                 continue;
             }
             let end_ns = u64::try_from(clock.unix_ns(span.end)).unwrap_or(0);

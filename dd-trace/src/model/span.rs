@@ -598,6 +598,15 @@ impl SpanData {
         }
     }
 
+    /// Whether the span's kind makes it measured (`_dd.measured`; the agent's stats count
+    /// it): server, client, producer and consumer spans.
+    pub(crate) fn kind_is_measured(&self) -> bool {
+        matches!(
+            self.fields.kind,
+            Some(SpanKind::Server | SpanKind::Client | SpanKind::Producer | SpanKind::Consumer)
+        )
+    }
+
     /// This span's service as its children see it.
     pub(crate) fn service_for_children(&self) -> ParentService {
         match self.service() {

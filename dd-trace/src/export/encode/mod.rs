@@ -19,7 +19,7 @@ pub(crate) use payload::PayloadEncoder;
 
 use bytes::Bytes;
 
-use crate::model::span::{SpanData, SpanKind, TagRef};
+use crate::model::span::{SpanData, TagRef};
 use crate::model::trace::TraceLevelTags;
 
 /// A payload is cut once its body passes this size (spec §6 Decision: 1.5–5 MiB).
@@ -188,10 +188,7 @@ impl<'a> SpanView<'a> {
         }
         if span.is_top_level() {
             metrics.push("_dd.top_level", 1.0);
-        } else if matches!(
-            span.fields.kind,
-            Some(SpanKind::Client | SpanKind::Producer | SpanKind::Consumer | SpanKind::Server)
-        ) {
+        } else if span.kind_is_measured() {
             metrics.push("_dd.measured", 1.0);
         }
         if self.chunk_first {
