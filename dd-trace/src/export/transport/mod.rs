@@ -341,9 +341,7 @@ impl Transport {
         let exchange = async {
             let (status, version, body) = self.exchange(request).await?;
             if status != StatusCode::OK {
-                let text = String::from_utf8_lossy(&body);
-                let text: String = text.trim().chars().take(300).collect();
-                return Err(SendError::Status(status.as_u16(), text));
+                return Err(status_error(status, &body));
             }
             Ok(parse_rates(&body, version))
         };
@@ -458,15 +456,16 @@ impl Transport {
             .await
             .map_err(|_| SendError::Timeout(self.timeout))??;
         if status != StatusCode::OK {
-            let text: String = String::from_utf8_lossy(&body)
-                .trim()
-                .chars()
-                .take(300)
-                .collect();
-            return Err(SendError::Status(status.as_u16(), text));
+            return Err(status_error(status, &body));
         }
         Ok(())
     }
+}
+
+/// An error answer: its status and the start of its body (what the agent says is wrong).
+fn status_error(status: StatusCode, body: &[u8]) -> SendError {
+    let text = String::from_utf8_lossy(body);
+    SendError::Status(status.as_u16(), text.trim().chars().take(300).collect())
 }
 
 /// `wait` plus up to 25% jitter, so that many tracers do not retry in step.
