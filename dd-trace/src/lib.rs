@@ -243,7 +243,7 @@
 //!
 //! | What happens | What the tracer does |
 //! |---|---|
-//! | no connection (socket missing, refused, host unknown, connect timeout): the agent is absent or restarting | the payload stays in the retry buffer; one probe at a time tries again, backing off from 100 ms to 1 s, so delivery resumes within a second of the agent's return; nothing is lost unless the buffer fills (then new payloads are dropped and counted) |
+//! | no connection (socket missing, refused, host unknown, connect timeout): the agent is absent or restarting | the payload stays in the retry buffer; one probe at a time tries again, backing off from 100 ms to 1 s, so delivery resumes about a second after the agent's return; nothing is lost unless the buffer fills (then new payloads are dropped and counted) |
 //! | 408, 429, 5xx, or the connection closed without an answer | retried three times (100, 200, 400 ms, with jitter), then dropped and counted |
 //! | 400, 403, 404, 413, 415 | final: dropped and counted |
 //! | the agent accepted the request but has not answered for 3 s | reported as stalled (status and one warning); later payloads wait in the buffer |
