@@ -96,13 +96,19 @@ fn write(level: DiagnosticLevel, args: fmt::Arguments<'_>) {
         }
         recent.push_back((SystemTime::now(), level, line.clone()));
     }
+    emit(level, &line, |line| format!("dd-trace {level}: {line}"));
+}
+
+/// Hands `line` to the app's handler (with no dispatcher, so nothing it logs comes back as a
+/// span), or prints it to stderr as `on_stderr` formats it.
+fn emit(level: DiagnosticLevel, line: &str, on_stderr: impl FnOnce(&str) -> String) {
     match HANDLER.load_full() {
         Some(handler) => {
             let none = tracing::Dispatch::none();
-            tracing::dispatcher::with_default(&none, || handler(level, &line));
+            tracing::dispatcher::with_default(&none, || handler(level, line));
         }
         None => {
-            let _ = writeln!(std::io::stderr().lock(), "dd-trace {level}: {line}");
+            let _ = writeln!(std::io::stderr().lock(), "{}", on_stderr(line));
         }
     }
 }
@@ -127,15 +133,7 @@ pub(crate) fn debug(args: fmt::Arguments<'_>) {
 /// Prints a line exactly as given (the startup configuration line), to stderr or the handler
 /// (as a notice).
 pub(crate) fn raw(line: &str) {
-    match HANDLER.load_full() {
-        Some(handler) => {
-            let none = tracing::Dispatch::none();
-            tracing::dispatcher::with_default(&none, || handler(DiagnosticLevel::Info, line));
-        }
-        None => {
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
-        }
-    }
+    emit(DiagnosticLevel::Info, line, str::to_string);
 }
 
 /// The latest warnings and notices, oldest first, as `RFC 3339 time LEVEL line`.
