@@ -40,7 +40,9 @@ use opentelemetry::trace::{
 use opentelemetry::Context;
 
 use crate::model::id::TraceId;
-use crate::propagation::{self, PropagationConfig, PropagationStyle, RemoteContext};
+use crate::propagation::{
+    self, baggage, tracecontext, PropagationConfig, PropagationStyle, RemoteContext,
+};
 
 const FIELD_NAMES: &[&str] = &[
     "x-datadog-trace-id",
@@ -66,11 +68,6 @@ const DECISION_MAKER: &str = "_dd.p.dm";
 #[derive(Clone, Debug)]
 pub struct DatadogPropagator {
     config: Arc<PropagationConfig>,
-    /// The `tracecontext` style alone: how a span context's `tracestate` is written and read.
-    w3c: PropagationConfig,
-    /// `config` injecting only baggage (nothing, if it does not inject baggage): for a
-    /// context with baggage but no span.
-    baggage_only: PropagationConfig,
     fields: Vec<String>,
 }
 
@@ -88,24 +85,8 @@ impl DatadogPropagator {
 
     /// A propagator with the settings `config`.
     fn with_config(config: Arc<PropagationConfig>) -> Self {
-        let w3c = PropagationConfig {
-            inject: vec![PropagationStyle::TraceContext],
-            extract: vec![PropagationStyle::TraceContext],
-            ..PropagationConfig::default()
-        };
-        let baggage_only = PropagationConfig {
-            inject: config
-                .inject
-                .iter()
-                .copied()
-                .filter(|&style| style == PropagationStyle::Baggage)
-                .collect(),
-            ..PropagationConfig::clone(&config)
-        };
         DatadogPropagator {
             config,
-            w3c,
-            baggage_only,
             fields: FIELD_NAMES.iter().map(|f| f.to_string()).collect(),
         }
     }
@@ -117,13 +98,7 @@ impl DatadogPropagator {
         let trace_id = remote.trace_id.filter(|_| remote.parent_id != 0)?;
         let sampled = remote.sampling_priority.is_none_or(|p| p > 0);
         let outgoing = to_outgoing(remote, remote.parent_id, sampled);
-        let mut headers: Vec<(String, String)> = Vec::new();
-        propagation::inject_with(&outgoing, &mut headers, &self.w3c);
-        let trace_state = headers
-            .iter()
-            .find(|(name, _)| name == "tracestate")
-            .map(|(_, value)| parse_trace_state(value))
-            .unwrap_or_default();
+        let trace_state = parse_trace_state(&tracecontext::tracestate(&outgoing));
         let sc = SpanContext::new(
             OtelTraceId::from_bytes(trace_id.to_u128().to_be_bytes()),
             SpanId::from_bytes(remote.parent_id.to_be_bytes()),
@@ -141,23 +116,10 @@ impl DatadogPropagator {
     /// The Datadog context of a span context no extraction here brought: its ids and sampled
     /// flag, with what the `dd=` member of its `tracestate` holds (read as the `tracecontext`
     /// style reads it), if it has one.
-    fn read_span_context(
-        &self,
-        sc: &SpanContext,
-        trace_id: TraceId,
-        span_id: u64,
-    ) -> RemoteContext {
+    fn read_span_context(sc: &SpanContext, trace_id: TraceId, span_id: u64) -> RemoteContext {
         let header = sc.trace_state().header();
         if sc.trace_state().get("dd").is_some() {
-            let flags = if sc.is_sampled() { "01" } else { "00" };
-            let traceparent = format!("00-{trace_id:x}-{span_id:016x}-{flags}");
-            let headers = vec![
-                ("traceparent".to_string(), traceparent),
-                ("tracestate".to_string(), header.clone()),
-            ];
-            if let Some(remote) = propagation::extract_with(&headers, &self.w3c) {
-                return remote;
-            }
+            return tracecontext::context(trace_id, span_id, sc.is_sampled(), &[&header]);
         }
         let mut remote = RemoteContext::new(trace_id, span_id);
         remote.sampling_priority = Some(i8::from(sc.is_sampled()));
@@ -254,9 +216,14 @@ impl opentelemetry::propagation::TextMapPropagator for DatadogPropagator {
         let sc = span.span_context();
         if !sc.is_valid() {
             // No span to hand on: only the baggage an extraction brought, if any.
-            if let Some(remote) = extracted.filter(|r| !r.baggage.is_empty()) {
-                let outgoing = to_outgoing(remote, 0, true);
-                propagation::inject_with(&outgoing, &mut injector, &self.baggage_only);
+            let baggage = self.config.inject.contains(&PropagationStyle::Baggage);
+            if let Some(remote) = extracted.filter(|r| baggage && !r.baggage.is_empty()) {
+                baggage::inject(
+                    &remote.baggage,
+                    &mut injector,
+                    self.config.baggage_max_items,
+                    self.config.baggage_max_bytes,
+                );
             }
             return;
         }
@@ -268,7 +235,7 @@ impl opentelemetry::propagation::TextMapPropagator for DatadogPropagator {
                 to_outgoing(remote, span_id, sc.is_sampled())
             }
             _ => {
-                let remote = self.read_span_context(sc, trace_id, span_id);
+                let remote = Self::read_span_context(sc, trace_id, span_id);
                 let mut outgoing = to_outgoing(&remote, span_id, sc.is_sampled());
                 // Baggage belongs to the context, not to one trace.
                 if let Some(extracted) = extracted {

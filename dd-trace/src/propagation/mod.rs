@@ -42,9 +42,9 @@
 //! ```
 
 mod b3;
-mod baggage;
+pub(crate) mod baggage;
 mod datadog;
-mod tracecontext;
+pub(crate) mod tracecontext;
 
 use std::collections::HashMap;
 use std::fmt;

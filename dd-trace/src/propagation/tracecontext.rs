@@ -88,14 +88,26 @@ pub(crate) fn extract(carrier: &dyn Extractor) -> Option<RemoteContext> {
         return None;
     }
     let parent = parse_traceparent(values[0])?;
-    let mut ctx = RemoteContext::new(parent.trace_id, parent.parent_id);
+    Some(context(
+        parent.trace_id,
+        parent.parent_id,
+        parent.sampled,
+        &carrier.get_all(TRACESTATE),
+    ))
+}
+
+/// The context a `traceparent` of these ids and sampled flag, and these `tracestate` values,
+/// bring: the `dd=` member read, the other members kept, the priority reconciled with the flag.
+pub(crate) fn context(
+    trace_id: TraceId,
+    parent_id: u64,
+    sampled: bool,
+    tracestate: &[&str],
+) -> RemoteContext {
+    let mut ctx = RemoteContext::new(trace_id, parent_id);
     let mut state_priority = None;
     let mut others = OtherMembers::default();
-    for member in carrier
-        .get_all(TRACESTATE)
-        .into_iter()
-        .flat_map(|value| value.split(','))
-    {
+    for member in tracestate.iter().flat_map(|value| value.split(',')) {
         match member.trim().strip_prefix("dd=") {
             Some(dd) => state_priority = read_dd_member(&mut ctx, dd),
             None => others.offer(member),
@@ -105,7 +117,7 @@ pub(crate) fn extract(carrier: &dyn Extractor) -> Option<RemoteContext> {
         ctx.tracestate = Some(others.list);
     }
     // Reconcile the sampled flag with the `s:` priority.
-    ctx.sampling_priority = Some(match (parent.sampled, state_priority) {
+    ctx.sampling_priority = Some(match (sampled, state_priority) {
         (true, Some(s)) if s > 0 => s,
         (false, Some(s)) if s <= 0 => s,
         (true, _) => {
@@ -117,7 +129,7 @@ pub(crate) fn extract(carrier: &dyn Extractor) -> Option<RemoteContext> {
             0
         }
     });
-    Some(ctx)
+    ctx
 }
 
 /// Reads the `dd=` member's fields; returns its `s:` priority. Only the fields within the
@@ -163,6 +175,11 @@ pub(crate) fn inject(ctx: &OutgoingContext, carrier: &mut dyn Injector) {
         TRACEPARENT,
         format!("00-{:x}-{:016x}-{flags}", ctx.trace_id, ctx.span_id),
     );
+    carrier.set(TRACESTATE, tracestate(ctx));
+}
+
+/// The `tracestate` for `ctx`: the `dd=` member, then the other vendors' members.
+pub(crate) fn tracestate(ctx: &OutgoingContext) -> String {
     let mut dd = format!("dd=s:{};p:{:016x}", ctx.priority, ctx.span_id);
     if let Some(origin) = &ctx.origin {
         let field = format!(";o:{}", escape_value(origin, true));
@@ -190,7 +207,7 @@ pub(crate) fn inject(ctx: &OutgoingContext, carrier: &mut dyn Injector) {
         dd.push(',');
         dd.push_str(&others.list);
     }
-    carrier.set(TRACESTATE, dd);
+    dd
 }
 
 /// A tag key inside the `dd=` member: `,` and `=` become `_` (see [`escape`]).
