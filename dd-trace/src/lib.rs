@@ -382,5 +382,6 @@ pub use error::{AgentUrlError, BuildError, FlareError, FlushError, InitError};
 pub use export::transport::TRACER_VERSION;
 pub use guard::{init, try_init, DatadogGuard};
 pub use layer::{ids_of, DatadogIds, DatadogLayer, DatadogSpanExt, Link, TagValue};
+pub use model::decision::SamplingPriority;
 pub use model::id::{SpanId, TraceId};
 pub use sampling::{SpanSamplingRule, TraceSamplingRule};

@@ -21,10 +21,10 @@ use std::thread::LocalKey;
 
 use crossbeam_queue::ArrayQueue;
 
+use crate::model::decision::SamplingDecision;
 use crate::model::id::TraceId;
 use crate::model::span::SpanData;
 use crate::model::trace::{Chunk, LocalTrace, TraceContext};
-use crate::sampling::SamplingDecision;
 
 /// Objects per batch handed back by the worker.
 const BATCH: usize = 64;
@@ -232,7 +232,7 @@ mod tests {
             pools: &TEST_POOLS,
             ..Recycler::default()
         };
-        let sampling = crate::sampling::SamplingDecision::DEFAULT_KEEP;
+        let sampling = crate::model::decision::SamplingDecision::DEFAULT_KEEP;
         let mut released_spans = Vec::new();
         let mut released_traces = Vec::new();
         for i in 0..BATCH as u64 {
@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn a_trace_still_referenced_is_not_recycled() {
-        let sampling = crate::sampling::SamplingDecision::DEFAULT_KEEP;
+        let sampling = crate::model::decision::SamplingDecision::DEFAULT_KEEP;
         let trace = Arc::new(LocalTrace::new(
             1,
             TraceContext::new(TraceId::from_parts(0, 1), sampling),

@@ -21,10 +21,11 @@ use bytes::Bytes;
 use libdd_ddsketch::DDSketch;
 use rmp::encode;
 
+use crate::export::encode::TraceLevelTags;
 use crate::export::encode::{write_key_str, write_key_uint};
 use crate::model::clock::WallClock;
 use crate::model::span::{SpanData, SpanKind, TagRef};
-use crate::model::trace::{Chunk, TraceLevelTags};
+use crate::model::trace::Chunk;
 
 /// The agent's stats endpoint.
 pub(crate) const STATS_PATH: &str = "/v0.6/stats";

@@ -18,10 +18,10 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use std::sync::Arc;
 
 use super::{after_change, OpenSpan};
-use crate::diagnostics::{describe_chain, ChainStyle};
+use crate::model::decision::SamplingDecision;
+use crate::model::error_chain::{describe_chain, ChainStyle};
 use crate::model::id::{SpanId, TraceId};
 use crate::model::span::{EventValue, SpanEvent, SpanLink};
-use crate::sampling::SamplingDecision;
 use crate::tracer::Tracer;
 
 /// The Datadog ids of a span.
@@ -337,7 +337,7 @@ impl DatadogSpanExt for tracing::Span {
         with_open_span(self, |open, tracer| {
             let mut context = open.trace.context();
             context.locked = true;
-            let outgoing = context.outgoing(open.data.span_id);
+            let outgoing = crate::propagation::OutgoingContext::of(&context, open.data.span_id);
             drop(context);
             let config = tracer.map_or_else(Default::default, |t| Arc::clone(&t.propagation));
             taken = Some((outgoing, config, Arc::clone(&open.trace)));

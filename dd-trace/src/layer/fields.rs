@@ -9,7 +9,7 @@ use std::fmt;
 
 use tracing::field::{Field, Visit};
 
-use crate::diagnostics::{error_chain, ChainStyle};
+use crate::model::error_chain::{error_chain, ChainStyle};
 use crate::model::span::{EventValue, Fields, SpanEvent};
 
 /// Records `tracing` field values into [`Fields`].

@@ -31,11 +31,11 @@ use tracing_subscriber::Layer;
 
 use crate::diagnostics::{Counters, TracerStatusHandle};
 use crate::export::pool;
+use crate::model::decision::{DecisionSource, SamplingDecision};
 use crate::model::id::{SpanId, TraceId};
 use crate::model::span::{Fields, ParentService, SpanData, SpanLink};
 use crate::model::trace::{LocalTrace, TraceContext};
 use crate::propagation::RemoteContext;
-use crate::sampling::SamplingDecision;
 use crate::tracer::Tracer;
 use ext::SpanAccess;
 use fields::{ErrorEvent, FieldRecorder, SpanEventRecorder};
@@ -183,7 +183,7 @@ pub(crate) fn adopt(tracer: Option<&Tracer>, open: &mut OpenSpan, remote: Remote
         }
         let own = open.data.span_id == open.trace.local_root_span_id()
             && !open.trace.decision_locked(&context)
-            && context.sampling.source != crate::sampling::DecisionSource::Manual;
+            && context.sampling.source != DecisionSource::Manual;
         if let (Some(priority), true) = (sampling_priority, own) {
             if let Some(tracer) = tracer {
                 tracer.sampler.withdraw(&context.sampling);
@@ -196,7 +196,7 @@ pub(crate) fn adopt(tracer: Option<&Tracer>, open: &mut OpenSpan, remote: Remote
     // by the upstream's decision.
     let manual = {
         let sampling = open.trace.context().sampling;
-        (sampling.source == crate::sampling::DecisionSource::Manual).then_some(sampling)
+        (sampling.source == DecisionSource::Manual).then_some(sampling)
     };
     if open.data.span_id != open.trace.local_root_span_id() {
         // The span leaves its local parent's trace: it is the local root of the remote one.

@@ -5,6 +5,8 @@
 //! over. Nothing in the model does I/O or takes a lock shared by more than one trace.
 
 pub(crate) mod clock;
+pub(crate) mod decision;
+pub(crate) mod error_chain;
 pub(crate) mod id;
 pub(crate) mod span;
 pub(crate) mod trace;

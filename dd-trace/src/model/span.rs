@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::time::Instant;
 
+use super::error_chain::{error_chain, ChainStyle};
 use super::id::TraceId;
 
 /// `span.kind` values.
@@ -412,8 +413,7 @@ impl Fields {
     ) {
         self.record_fmt(key, format_args!("{error}"), dedup);
         if error.source().is_some() {
-            let stack =
-                crate::diagnostics::error_chain(error, crate::diagnostics::ChainStyle::Stack);
+            let stack = error_chain(error, ChainStyle::Stack);
             let t = self.tags.push_str(&stack);
             self.tags
                 .set(Cow::Borrowed("error.stack"), Value::Str(t), dedup);

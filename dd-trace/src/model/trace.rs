@@ -4,8 +4,8 @@
 //! In: span starts and closes from the layer (app threads), context changes from the span write
 //! API (app threads). Out: a [`Chunk`] of finished spans when the trace's last open span closes
 //! (or it buffers its flush threshold of finished spans), handed to the export queue; and, on
-//! the worker, a snapshot of the trace-level tags ([`TraceLevelTags`]) for each chunk it
-//! encodes.
+//! the worker, the trace's context once per chunk, which the processing stage turns into the
+//! chunk's trace-level tags.
 //!
 //! Locking: the open-span count is atomic. Each trace has two locks of its own, never one shared
 //! across traces: `finished` (taken once per span close) and `context` (taken when the context
@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use super::decision::SamplingDecision;
 use super::id::TraceId;
 use super::span::{SpanData, TagList};
-use crate::sampling::SamplingDecision;
 
 /// Everything about a trace that can change after it started, and most of what crosses process
 /// boundaries with it: its id (a local root may adopt a remote parent), its sampling decision
@@ -67,98 +67,6 @@ impl TraceContext {
     /// The propagated part, created on first use.
     pub(crate) fn propagated_mut(&mut self) -> &mut Propagated {
         self.propagated.get_or_insert_with(Box::default)
-    }
-
-    /// The context as injection writes it, for the span `span_id`.
-    pub(crate) fn outgoing(&self, span_id: u64) -> crate::propagation::OutgoingContext {
-        let mut tags = Vec::new();
-        if self.trace_id.high() != 0 {
-            tags.push(("_dd.p.tid".into(), format!("{:016x}", self.trace_id.high())));
-        }
-        self.sampling
-            .for_each_propagated_tag(|key, value| tags.push((key.into(), value.to_string())));
-        let p = self.propagated.as_deref();
-        if let Some(p) = p {
-            for (key, value) in p.tags.iter() {
-                if let super::span::TagRef::Str(v) = value {
-                    tags.push((key.to_string(), v.to_string()));
-                }
-            }
-        }
-        crate::propagation::OutgoingContext {
-            trace_id: self.trace_id,
-            span_id,
-            priority: self.sampling.priority,
-            origin: p.and_then(|p| p.origin.clone()),
-            tags,
-            tracestate: p.and_then(|p| p.tracestate.clone()),
-            baggage: p.map(|p| p.baggage.clone()).unwrap_or_default(),
-        }
-    }
-
-    /// Writes the trace-level tags a chunk of this trace carries into `out` (cleared first).
-    pub(crate) fn write_trace_level_tags(&self, out: &mut TraceLevelTags) {
-        out.clear();
-        out.trace_id = self.trace_id;
-        out.priority = self.sampling.priority;
-        if let Some(p) = &self.propagated {
-            for (key, value) in p.tags.iter() {
-                if let super::span::TagRef::Str(v) = value {
-                    out.chunk.set_str(key.to_string(), v);
-                }
-            }
-            if let Some(origin) = &p.origin {
-                out.every_span.set_str("_dd.origin", origin);
-            }
-            if let Some(id) = &p.dd_parent_id {
-                out.root.set_str("_dd.parent_id", id);
-            }
-            if let Some(error) = &p.propagation_error {
-                out.root.set_str("_dd.propagation_error", error);
-            }
-        }
-        if self.trace_id.high() != 0 {
-            out.chunk
-                .set_fmt("_dd.p.tid", format_args!("{:016x}", self.trace_id.high()));
-        }
-        self.sampling.write_tags(&mut out.chunk, &mut out.root);
-    }
-}
-
-/// The trace-level tags of one chunk, frozen by the worker when it takes the chunk, so the
-/// encoder never locks the trace. Strings go to `meta`, numbers to `metrics`.
-#[derive(Debug)]
-pub(crate) struct TraceLevelTags {
-    /// The trace's id when the chunk was taken.
-    pub(crate) trace_id: TraceId,
-    /// On the first span of each chunk: `_dd.p.*`, `_sampling_priority_v1`.
-    pub(crate) chunk: TagList,
-    /// On the local root: `_sampling_priority_v1` and the rates that made the decision.
-    pub(crate) root: TagList,
-    /// On every span: `_dd.origin`.
-    pub(crate) every_span: TagList,
-    /// The trace's sampling priority.
-    pub(crate) priority: i8,
-}
-
-impl Default for TraceLevelTags {
-    fn default() -> Self {
-        TraceLevelTags {
-            trace_id: TraceId::from_u128(0),
-            chunk: TagList::with_capacity(128, 8),
-            root: TagList::with_capacity(0, 4),
-            every_span: TagList::default(),
-            priority: 0,
-        }
-    }
-}
-
-impl TraceLevelTags {
-    fn clear(&mut self) {
-        for list in [&mut self.chunk, &mut self.root, &mut self.every_span] {
-            list.clear_within(4096, 64);
-        }
-        self.priority = 0;
     }
 }
 
@@ -334,12 +242,37 @@ pub(crate) struct Chunk {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::model::decision::{
+        DecisionSource, Rate, MECHANISM_LOCAL_RULE, PRIORITY_USER_KEEP, PRIORITY_USER_REJECT,
+    };
     use crate::model::span::tests::span;
-    use crate::model::span::TagRef;
-    use crate::sampling::Sampler;
 
+    /// A trace whose local root is span 1, decided as a `DD_TRACE_SAMPLE_RATE` of `rate` (0 or
+    /// 1) decides a trace the rate limiter lets through, or kept by default without a rate.
     pub(crate) fn trace(trace_id: TraceId, rate: Option<f64>) -> Arc<LocalTrace> {
-        let sampling = Sampler::with_rate(rate).decide(&SpanData::blank(0, 0), trace_id);
+        let sampling = match rate {
+            None => SamplingDecision::DEFAULT_KEEP,
+            Some(rate) => {
+                assert!(
+                    rate == 0.0 || rate == 1.0,
+                    "rates between 0 and 1 depend on the id"
+                );
+                let keep = rate == 1.0;
+                SamplingDecision {
+                    priority: if keep {
+                        PRIORITY_USER_KEEP
+                    } else {
+                        PRIORITY_USER_REJECT
+                    },
+                    mechanism: Some(MECHANISM_LOCAL_RULE),
+                    rule_rate: Rate(rate),
+                    // The limiter is asked only for traces the rule keeps.
+                    limit_rate: if keep { Rate(1.0) } else { Rate::NONE },
+                    agent_rate: Rate::NONE,
+                    source: DecisionSource::Rule { index: 0 },
+                }
+            }
+        };
         Arc::new(LocalTrace::new(1, TraceContext::new(trace_id, sampling)))
     }
 
@@ -399,52 +332,5 @@ pub(crate) mod tests {
             "{}",
             std::mem::size_of::<LocalTrace>()
         );
-    }
-
-    #[test]
-    fn trace_level_tags_come_from_the_context() {
-        let t = trace(TraceId::from_parts(0x6638_b0e8_0000_0000, 7), Some(1.0));
-        {
-            let mut ctx = t.context();
-            let p = ctx.propagated_mut();
-            p.origin = Some("synthetics".into());
-            p.tags.set_str("_dd.p.usr.id", "dXNlcg==");
-        }
-        let mut tags = TraceLevelTags::default();
-        t.context().write_trace_level_tags(&mut tags);
-        let chunk: Vec<_> = tags.chunk.iter().collect();
-        assert_eq!(
-            chunk,
-            [
-                ("_dd.p.usr.id", TagRef::Str("dXNlcg==")),
-                ("_dd.p.tid", TagRef::Str("6638b0e800000000")),
-                ("_sampling_priority_v1", TagRef::Num(2.0)),
-                ("_dd.p.dm", TagRef::Str("-3")),
-                ("_dd.p.ksr", TagRef::Str("1")),
-            ]
-        );
-        let root: Vec<_> = tags.root.iter().collect();
-        assert_eq!(
-            root,
-            [
-                ("_sampling_priority_v1", TagRef::Num(2.0)),
-                ("_dd.rule_psr", TagRef::Num(1.0)),
-                ("_dd.limit_psr", TagRef::Num(1.0)),
-            ]
-        );
-        assert_eq!(tags.trace_id, TraceId::from_parts(0x6638_b0e8_0000_0000, 7));
-        assert_eq!(
-            tags.every_span.get("_dd.origin"),
-            Some(TagRef::Str("synthetics"))
-        );
-        assert_eq!(tags.priority, 2);
-
-        // A 64-bit id has no `_dd.p.tid`; refilling clears what was there.
-        let t = trace(TraceId::from_parts(0, 7), None);
-        t.context().write_trace_level_tags(&mut tags);
-        assert_eq!(tags.chunk.get("_dd.p.tid"), None);
-        assert_eq!(tags.chunk.get("_dd.p.dm"), Some(TagRef::Str("-0")));
-        assert!(tags.every_span.is_empty());
-        assert_eq!(tags.root.len(), 1, "the priority only");
     }
 }

@@ -50,7 +50,8 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::model::id::TraceId;
-use crate::model::span::SpanLink;
+use crate::model::span::{SpanLink, TagRef};
+use crate::model::trace::TraceContext;
 
 /// Reads headers from a carrier (lowercase names; carriers should match case-insensitively).
 pub trait Extractor {
@@ -413,6 +414,38 @@ pub(crate) struct OutgoingContext {
 }
 
 impl OutgoingContext {
+    /// The context of the span `span_id` in the trace whose context is `context` (taken under
+    /// that trace's lock), as injection writes it.
+    pub(crate) fn of(context: &TraceContext, span_id: u64) -> Self {
+        let mut tags = Vec::new();
+        if context.trace_id.high() != 0 {
+            tags.push((
+                "_dd.p.tid".into(),
+                format!("{:016x}", context.trace_id.high()),
+            ));
+        }
+        context
+            .sampling
+            .for_each_propagated_tag(|key, value| tags.push((key.into(), value.to_string())));
+        let p = context.propagated.as_deref();
+        if let Some(p) = p {
+            for (key, value) in p.tags.iter() {
+                if let TagRef::Str(v) = value {
+                    tags.push((key.to_string(), v.to_string()));
+                }
+            }
+        }
+        OutgoingContext {
+            trace_id: context.trace_id,
+            span_id,
+            priority: context.sampling.priority,
+            origin: p.and_then(|p| p.origin.clone()),
+            tags,
+            tracestate: p.and_then(|p| p.tracestate.clone()),
+            baggage: p.map(|p| p.baggage.clone()).unwrap_or_default(),
+        }
+    }
+
     fn propagated_tags(&self) -> impl Iterator<Item = (&str, &str)> {
         self.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }

@@ -28,7 +28,7 @@ pub(crate) enum Provenance {
 impl Provenance {
     pub(crate) fn mechanism(self) -> u8 {
         match self {
-            Provenance::Local => super::MECHANISM_LOCAL_RULE,
+            Provenance::Local => crate::model::decision::MECHANISM_LOCAL_RULE,
             Provenance::Customer => 11,
             Provenance::Dynamic => 12,
         }

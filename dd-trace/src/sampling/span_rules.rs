@@ -8,7 +8,8 @@
 
 use super::limiter::RateLimiter;
 use super::rules::SpanRule;
-use super::{sampled_by_rate, SpanSubject, MECHANISM_SPAN_RULE};
+use super::{sampled_by_rate, SpanSubject};
+use crate::model::decision::MECHANISM_SPAN_RULE;
 use crate::model::span::SpanData;
 
 /// The span rules and their limiters, owned by the worker.

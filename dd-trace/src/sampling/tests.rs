@@ -1,6 +1,7 @@
 //! The sampler's tests: Knuth vectors from the spec's formula, statistical bounds, rule order.
 
 use super::*;
+use crate::model::decision::*;
 use crate::model::span::SpanData;
 
 fn root(name: &'static str, fields: &[(&'static str, &str)]) -> SpanData {
@@ -161,10 +162,13 @@ fn agent_rates_decide_when_no_rule_matches_with_the_default_key_as_fallback() {
     assert_eq!(web.priority, PRIORITY_AUTO_REJECT);
     assert_eq!(web.mechanism, Some(MECHANISM_AGENT_RATE));
     assert_eq!(web.agent_rate.get(), Some(0.0));
-    let (mut chunk, mut root_tags) = (TagList::default(), TagList::default());
-    web.write_tags(&mut chunk, &mut root_tags);
-    assert_eq!(chunk.get("_dd.p.ksr"), Some(TagRef::Str("0")));
-    assert_eq!(root_tags.get("_dd.agent_psr"), Some(TagRef::Num(0.0)));
+    let mut propagated = Vec::new();
+    web.for_each_propagated_tag(|k, v| propagated.push((k, v.to_string())));
+    assert_eq!(
+        propagated,
+        [("_dd.p.ksr", "0".to_string())],
+        "no _dd.p.dm while dropped"
+    );
     let db = s.decide(&root("r", &[("service.name", "db")]), id(1));
     assert_eq!(db.priority, PRIORITY_AUTO_KEEP, "the default key");
     assert_eq!(db.agent_rate.get(), Some(1.0));
@@ -198,66 +202,4 @@ fn a_changed_root_is_decided_again_unless_the_same_rule_still_matches() {
     assert_eq!(second.priority, PRIORITY_USER_REJECT);
     // A manual decision is never revisited.
     assert_eq!(s.redecide(&r, id(1), &SamplingDecision::manual(true)), None);
-}
-
-#[test]
-fn decisions_write_the_spec_tags() {
-    let mut chunk = TagList::default();
-    let mut root_tags = TagList::default();
-    let d = SamplingDecision {
-        priority: PRIORITY_USER_KEEP,
-        mechanism: Some(MECHANISM_LOCAL_RULE),
-        rule_rate: Rate(0.5),
-        limit_rate: Rate(0.75),
-        agent_rate: Rate::NONE,
-        source: DecisionSource::Rule { index: 0 },
-    };
-    d.write_tags(&mut chunk, &mut root_tags);
-    assert_eq!(
-        chunk.iter().collect::<Vec<_>>(),
-        [
-            ("_sampling_priority_v1", TagRef::Num(2.0)),
-            ("_dd.p.dm", TagRef::Str("-3")),
-            ("_dd.p.ksr", TagRef::Str("0.5")),
-        ]
-    );
-    assert_eq!(
-        root_tags.iter().collect::<Vec<_>>(),
-        [
-            ("_sampling_priority_v1", TagRef::Num(2.0)),
-            ("_dd.rule_psr", TagRef::Num(0.5)),
-            ("_dd.limit_psr", TagRef::Num(0.75)),
-        ]
-    );
-    let (mut chunk, mut root_tags) = (TagList::default(), TagList::default());
-    SamplingDecision::manual(false).write_tags(&mut chunk, &mut root_tags);
-    assert_eq!(chunk.get("_sampling_priority_v1"), Some(TagRef::Num(-1.0)));
-    assert_eq!(
-        chunk.get("_dd.p.dm"),
-        None,
-        "no decision maker while dropped"
-    );
-    assert_eq!(root_tags.len(), 1);
-    let (mut chunk, mut root_tags) = (TagList::default(), TagList::default());
-    SamplingDecision::manual(true).write_tags(&mut chunk, &mut root_tags);
-    assert_eq!(chunk.get("_dd.p.dm"), Some(TagRef::Str("-4")));
-}
-
-#[test]
-fn ksr_format_strips_trailing_zeros() {
-    assert_eq!(format_rate(0.5), "0.5");
-    assert_eq!(format_rate(1.0), "1");
-    assert_eq!(format_rate(0.1234567), "0.123457");
-    assert_eq!(format_rate(1e-6), "0.000001");
-    assert_eq!(format_rate(0.0), "0");
-    assert_eq!(format_rate(0.9999996), "1");
-    assert_eq!(format_rate(0.75), "0.75");
-    assert_eq!(format_rate(4e-7), "0");
-    // The digit path agrees with `{:.6}` across the range.
-    for i in 0..=20_000 {
-        let rate = f64::from(i) / 20_000.0 * 0.999_999_7;
-        let reference = format!("{rate:.6}");
-        let reference = reference.trim_end_matches('0').trim_end_matches('.');
-        assert_eq!(format_rate(rate), reference, "{rate}");
-    }
 }

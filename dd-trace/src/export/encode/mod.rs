@@ -19,8 +19,8 @@ pub(crate) use payload::PayloadEncoder;
 
 use bytes::Bytes;
 
-use crate::model::span::{SpanData, TagRef};
-use crate::model::trace::TraceLevelTags;
+use crate::model::id::TraceId;
+use crate::model::span::{SpanData, TagList, TagRef};
 
 /// A payload is cut once its body passes this size (spec §6 Decision: 1.5–5 MiB).
 pub(crate) const DEFAULT_PAYLOAD_FLUSH_BYTES: usize = 2 * 1024 * 1024;
@@ -72,6 +72,44 @@ pub(crate) struct Payload {
     /// Unsampled chunks and spans dropped since the previous payload
     /// (`Datadog-Client-Dropped-P0-Traces` / `-Spans`).
     pub(crate) dropped_p0: (u64, u64),
+}
+
+/// The trace-level tags of one chunk, frozen by the worker when it takes the chunk, so the
+/// encoder never locks the trace. Strings go to `meta`, numbers to `metrics`.
+#[derive(Debug)]
+pub(crate) struct TraceLevelTags {
+    /// The trace's id when the chunk was taken.
+    pub(crate) trace_id: TraceId,
+    /// On the first span of each chunk: `_dd.p.*`, `_sampling_priority_v1`.
+    pub(crate) chunk: TagList,
+    /// On the local root: `_sampling_priority_v1` and the rates that made the decision.
+    pub(crate) root: TagList,
+    /// On every span: `_dd.origin`.
+    pub(crate) every_span: TagList,
+    /// The trace's sampling priority.
+    pub(crate) priority: i8,
+}
+
+impl Default for TraceLevelTags {
+    fn default() -> Self {
+        TraceLevelTags {
+            trace_id: TraceId::from_u128(0),
+            chunk: TagList::with_capacity(128, 8),
+            root: TagList::with_capacity(0, 4),
+            every_span: TagList::default(),
+            priority: 0,
+        }
+    }
+}
+
+impl TraceLevelTags {
+    /// Empties the lists for the next chunk, keeping their buffers.
+    pub(crate) fn clear(&mut self) {
+        for list in [&mut self.chunk, &mut self.root, &mut self.every_span] {
+            list.clear_within(4096, 64);
+        }
+        self.priority = 0;
+    }
 }
 
 /// Process-wide values written into spans.

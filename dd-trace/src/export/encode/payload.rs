@@ -10,11 +10,12 @@ use bytes::Bytes;
 
 use super::v05::StringTable;
 use super::v1::StreamedStrings;
+use super::TraceLevelTags;
 use super::{
     v04, v05, v1, EncodeContext, Payload, PayloadFormat, SpanView, DEFAULT_PAYLOAD_FLUSH_BYTES,
 };
 use crate::model::clock::WallClock;
-use crate::model::trace::{Chunk, TraceLevelTags};
+use crate::model::trace::Chunk;
 
 /// msgpack `array 32` marker: a fixed-size header that can be patched once the count is known.
 pub(super) const ARRAY32: u8 = 0xdd;

@@ -11,11 +11,11 @@
 use rmp::encode;
 use rustc_hash::FxHashMap;
 
+use super::TraceLevelTags;
 use super::{EncodeContext, SpanView};
 use crate::model::clock::WallClock;
 use crate::model::id::TraceId;
 use crate::model::span::{EventValue, SpanLink};
-use crate::model::trace::TraceLevelTags;
 
 /// The payload's streamed strings and their indexes.
 #[derive(Default)]

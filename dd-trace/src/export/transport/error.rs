@@ -13,7 +13,7 @@ use std::io;
 use std::time::Duration;
 
 use crate::config::AgentEndpoint;
-use crate::diagnostics::{error_chain, ChainStyle};
+use crate::model::error_chain::{error_chain, ChainStyle};
 
 use super::Destination;
 
