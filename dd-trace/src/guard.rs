@@ -164,7 +164,7 @@ impl DatadogGuard {
         let runtime_id = self
             .worker
             .as_ref()
-            .map_or("", |w| w.tracer.runtime_id.as_str());
+            .map_or("", |w| w.tracer.identity.runtime_id.as_str());
         crate::diagnostics::flare::build(&self.status(), runtime_id)
     }
 

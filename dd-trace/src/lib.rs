@@ -359,9 +359,12 @@
 
 pub mod config;
 mod diagnostics;
+mod encode;
 mod error;
 mod export;
 mod guard;
+mod handoff;
+mod identity;
 #[cfg(any(feature = "tower", feature = "reqwest", feature = "opentelemetry"))]
 pub mod integrations;
 mod layer;
@@ -379,8 +382,8 @@ pub use diagnostics::{
     RetryBufferStatus, SamplingStatus, TracerFlare, TracerStatus, TracerStatusHandle,
 };
 pub use error::{AgentUrlError, BuildError, FlareError, FlushError, InitError};
-pub use export::transport::TRACER_VERSION;
 pub use guard::{init, try_init, DatadogGuard};
+pub use identity::TRACER_VERSION;
 pub use layer::{ids_of, DatadogIds, DatadogLayer, DatadogSpanExt, Link, TagValue};
 pub use model::decision::SamplingPriority;
 pub use model::id::{SpanId, TraceId};

@@ -33,7 +33,7 @@ use serde::Deserialize;
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::export::encode::{Payload, PayloadFormat};
+use crate::encode::{Payload, PayloadFormat};
 use crate::export::transport::{AgentRates, SendError};
 use crate::model::id::TraceId;
 use crate::{DatadogGuard, DatadogLayer, DatadogLayerBuilder, TracerStatus};

@@ -12,14 +12,15 @@ use tokio::sync::mpsc::unbounded_channel;
 
 use crate::config::{Config, MAX_BUFFERED_SPANS_PER_TRACE};
 use crate::diagnostics::{startup, AgentHealth, Counters};
+use crate::encode::{EncodeContext, PayloadEncoder, DEFAULT_PAYLOAD_FLUSH_BYTES};
 use crate::error::BuildError;
-use crate::export::encode::{EncodeContext, PayloadEncoder, DEFAULT_PAYLOAD_FLUSH_BYTES};
 use crate::export::process::Processor;
-use crate::export::queue::ChunkQueue;
 use crate::export::transport::container::ContainerInfo;
 use crate::export::transport::{AgentRates, Destination, Transport};
 use crate::export::worker::{self, WorkerSetup};
 use crate::guard::{DatadogGuard, WorkerHandle};
+use crate::handoff::queue::ChunkQueue;
+use crate::identity::Identity;
 use crate::model::clock::WallClock;
 use crate::model::trace::OpenTraces;
 use crate::propagation::PropagationConfig;
@@ -36,7 +37,12 @@ pub(crate) struct Tracer {
     pub(crate) trace_id_128_bit: bool,
     /// Finished spans of an open trace that trigger a (partial) flush.
     pub(crate) flush_at: usize,
-    pub(crate) identity: Identity,
+    /// The service identity and the process.
+    pub(crate) identity: Arc<Identity>,
+    /// Whether log correlation writes 128-bit trace ids as hex.
+    pub(crate) log_trace_id_128_bit: bool,
+    /// Whether log correlation writes the `dd.*` keys.
+    pub(crate) logs_injection: bool,
     /// Where traces go, for status and messages.
     pub(crate) destination: String,
     /// The span sampling rules in effect (the worker owns them), for status.
@@ -50,35 +56,27 @@ pub(crate) struct Tracer {
     pub(crate) max_open_spans_per_trace: usize,
     /// The doctor's own tracer: the worker prints nothing (the doctor reports instead).
     pub(crate) quiet: bool,
-    /// This process's runtime id (the `runtime-id` tag), for flares.
-    pub(crate) runtime_id: String,
     /// Events at or above this level become span events.
     pub(crate) span_events_level: Option<tracing::Level>,
     /// How traces are extracted from and injected into headers.
     pub(crate) propagation: Arc<PropagationConfig>,
 }
 
-/// The service identity that spans default to and log correlation writes.
-#[derive(Debug)]
-pub(crate) struct Identity {
-    pub(crate) service: String,
-    pub(crate) env: Option<String>,
-    pub(crate) version: Option<String>,
-    pub(crate) log_trace_id_128_bit: bool,
-    pub(crate) logs_injection: bool,
-}
-
 /// Starts a tracer configured by `config`: prints the startup line, and unless tracing is
 /// disabled, starts the worker.
 pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
-    let runtime_id = uuid::Uuid::new_v4().to_string();
+    let identity = Arc::new(Identity::new(
+        config.service.clone(),
+        config.env.clone(),
+        config.version.clone(),
+    ));
     let container = ContainerInfo::detect(config.entity_id.as_deref());
     let destination = destination(&config);
     if config.startup_logs {
         startup::print(
             &config,
             &destination.to_string(),
-            &runtime_id,
+            &identity.runtime_id,
             container.entity_id.as_deref(),
         );
     }
@@ -109,13 +107,9 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
         clock: WallClock::now(),
         trace_id_128_bit: config.trace_id_128_bit,
         flush_at: flush_at.min(MAX_BUFFERED_SPANS_PER_TRACE),
-        identity: Identity {
-            service: config.service.clone(),
-            env: config.env.clone(),
-            version: config.version.clone(),
-            log_trace_id_128_bit: config.log_trace_id_128_bit,
-            logs_injection: config.logs_injection,
-        },
+        identity: Arc::clone(&identity),
+        log_trace_id_128_bit: config.log_trace_id_128_bit,
+        logs_injection: config.logs_injection,
         span_events_level: config.span_events_level,
         destination: destination.to_string(),
         span_sampling_rules: config
@@ -127,18 +121,13 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
         health: Mutex::new(AgentHealth::default()),
         open_traces: OpenTraces::new(config.max_open_traces),
         max_open_spans_per_trace: config.max_open_spans_per_trace,
-        runtime_id: runtime_id.clone(),
         quiet: config.quiet,
         propagation: Arc::new(config.propagation.clone()),
     });
     let encoder = PayloadEncoder::new(
         EncodeContext {
-            service: config.service.clone(),
-            env: config.env.clone(),
-            version: config.version.clone(),
+            identity,
             global_tags: config.tags.clone(),
-            runtime_id,
-            process_id: f64::from(std::process::id()),
             native_span_events: false,
         },
         DEFAULT_PAYLOAD_FLUSH_BYTES,

@@ -92,7 +92,7 @@ pub(crate) struct Config {
     pub(crate) max_open_spans_per_trace: usize,
     /// The payload format forced by `DD_TRACE_AGENT_PROTOCOL_VERSION` / `DD_TRACE_API_VERSION`;
     /// `None`: the newest the agent's `/info` offers.
-    pub(crate) protocol: Option<crate::export::encode::PayloadFormat>,
+    pub(crate) protocol: Option<crate::encode::PayloadFormat>,
     /// Compute trace stats and drop unsampled traces when the agent allows it
     /// (`DD_TRACE_STATS_COMPUTATION_ENABLED`, feature `client-stats`).
     pub(crate) stats_computation: bool,
@@ -377,8 +377,8 @@ fn span_rules(r: &mut Reader<'_>) -> Vec<SpanRule> {
 }
 
 /// `0.4`, `v0.4`, `0.5`, `v0.5`, `1.0`, `v1.0`.
-fn parse_protocol(s: &str) -> Option<crate::export::encode::PayloadFormat> {
-    use crate::export::encode::PayloadFormat;
+fn parse_protocol(s: &str) -> Option<crate::encode::PayloadFormat> {
+    use crate::encode::PayloadFormat;
     match s.trim().trim_start_matches(['v', 'V']) {
         "0.4" => Some(PayloadFormat::V04),
         "0.5" => Some(PayloadFormat::V05),

@@ -16,7 +16,7 @@ use serde::Serialize;
 use zip::write::SimpleFileOptions;
 
 use super::TracerStatus;
-use crate::export::transport::{RUSTC_VERSION, TRACER_VERSION};
+use crate::identity::{hostname, RUSTC_VERSION, TRACER_VERSION};
 
 /// The agent endpoint flares are posted to.
 pub(crate) const FLARE_PATH: &str = "/tracer_flare/v1";
@@ -155,16 +155,6 @@ fn zip(files: &[(&str, String)]) -> Vec<u8> {
         }
     }
     writer.finish().map(Cursor::into_inner).unwrap_or_default()
-}
-
-/// This host's name: `HOSTNAME`, else the kernel's, else `unknown`.
-pub(crate) fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::export::transport::{RUSTC_VERSION, TRACER_VERSION};
+use crate::identity::{RUSTC_VERSION, TRACER_VERSION};
 
 /// The startup line's JSON.
 #[derive(Serialize)]

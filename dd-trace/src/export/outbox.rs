@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 
-use super::encode::Payload;
+use crate::encode::Payload;
 
 /// Default capacity: about 9 s of a service making 10 000 spans per second at ~360 bytes per
 /// span, so a node agent's rolling restart loses nothing.
@@ -116,7 +116,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::encode::PayloadFormat;
+    use crate::encode::PayloadFormat;
 
     fn payload(bytes: usize, spans: u64) -> Payload {
         Payload {

@@ -7,7 +7,7 @@
 //! anything. The worker's drain then counts the chunk in the client-side stats, when they are
 //! on, and keeps only the span-sampled spans of an unsampled chunk without an error.
 
-use super::encode::TraceLevelTags;
+use crate::encode::TraceLevelTags;
 use crate::model::decision::SamplingDecision;
 use crate::model::span::{TagList, TagRef};
 use crate::model::trace::{Chunk, TraceContext};

@@ -15,14 +15,15 @@
 //! leave it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use libdd_ddsketch::DDSketch;
 use rmp::encode;
 
-use crate::export::encode::TraceLevelTags;
-use crate::export::encode::{write_key_str, write_key_uint};
+use crate::encode::{write_key_str, write_key_uint, TraceLevelTags};
+use crate::identity::{Identity, LANGUAGE, TRACER_VERSION};
 use crate::model::clock::WallClock;
 use crate::model::span::{SpanData, SpanKind, TagRef};
 use crate::model::trace::Chunk;
@@ -59,19 +60,10 @@ struct Group {
     error: DDSketch,
 }
 
-/// Process-wide values every payload carries.
-#[derive(Debug, Clone)]
-pub(crate) struct StatsIdentity {
-    pub(crate) service: String,
-    pub(crate) env: String,
-    pub(crate) version: String,
-    pub(crate) runtime_id: String,
-    pub(crate) hostname: String,
-}
-
 /// The buckets under way.
 pub(crate) struct Concentrator {
-    identity: StatsIdentity,
+    /// What every payload says of the process.
+    identity: Arc<Identity>,
     /// Bucket start (ns since the epoch) → groups.
     buckets: BTreeMap<u64, HashMap<Key, Group>>,
     /// Meta keys whose values group client and producer spans (`peer_tags` in `/info`).
@@ -80,7 +72,7 @@ pub(crate) struct Concentrator {
 }
 
 impl Concentrator {
-    pub(crate) fn new(identity: StatsIdentity) -> Self {
+    pub(crate) fn new(identity: Arc<Identity>) -> Self {
         Concentrator {
             identity,
             buckets: BTreeMap::new(),
@@ -196,14 +188,14 @@ impl Concentrator {
         let id = &self.identity;
         let _ = encode::write_map_len(&mut out, 9);
         write_key_str(&mut out, "Hostname", &id.hostname);
-        write_key_str(&mut out, "Env", &id.env);
-        write_key_str(&mut out, "Version", &id.version);
-        write_key_str(&mut out, "Lang", "rust");
+        write_key_str(&mut out, "Env", id.env.as_deref().unwrap_or_default());
         write_key_str(
             &mut out,
-            "TracerVersion",
-            crate::export::transport::TRACER_VERSION,
+            "Version",
+            id.version.as_deref().unwrap_or_default(),
         );
+        write_key_str(&mut out, "Lang", LANGUAGE);
+        write_key_str(&mut out, "TracerVersion", TRACER_VERSION);
         write_key_str(&mut out, "RuntimeID", &id.runtime_id);
         write_key_uint(&mut out, "Sequence", self.sequence);
         write_key_str(&mut out, "Service", &id.service);
@@ -257,14 +249,8 @@ mod tests {
     use crate::model::span::ParentService;
     use std::time::Instant;
 
-    fn identity() -> StatsIdentity {
-        StatsIdentity {
-            service: "svc".into(),
-            env: "prod".into(),
-            version: "1".into(),
-            runtime_id: "rid".into(),
-            hostname: "host".into(),
-        }
+    fn identity() -> Arc<Identity> {
+        Arc::new(Identity::fixed("svc", Some("prod"), Some("1")))
     }
 
     #[test]

@@ -24,11 +24,11 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::encode::{Payload, PayloadEncoder, PayloadFormat, DEFAULT_PAYLOAD_FLUSH_BYTES};
 use super::outbox::{Outbox, Queued};
 use super::process::Processor;
 use super::transport::{with_jitter, Delivery, SendError, SendErrorKind, Transport};
 use crate::diagnostics::{log, AgentState, Counters, DiagnosticLevel, RetryBufferStatus};
+use crate::encode::{Payload, PayloadEncoder, PayloadFormat, DEFAULT_PAYLOAD_FLUSH_BYTES};
 use crate::model::clock::WallClock;
 use crate::model::trace::{Chunk, Spans};
 use crate::tracer::Tracer;
@@ -157,7 +157,7 @@ struct Worker {
     flights: Vec<Flight>,
     next_flight: u64,
     commands: UnboundedReceiver<Command>,
-    recycler: crate::export::pool::Recycler,
+    recycler: crate::handoff::pool::Recycler,
     flush_interval: Duration,
     stall_after: Duration,
     down: Option<Down>,
@@ -197,13 +197,7 @@ impl Worker {
         #[cfg(feature = "client-stats")]
         let stats = setup.stats.then(|| {
             let t = &setup.tracer;
-            super::stats::Concentrator::new(super::stats::StatsIdentity {
-                service: t.identity.service.clone(),
-                env: t.identity.env.clone().unwrap_or_default(),
-                version: t.identity.version.clone().unwrap_or_default(),
-                runtime_id: t.runtime_id.clone(),
-                hostname: crate::diagnostics::flare::hostname(),
-            })
+            super::stats::Concentrator::new(Arc::clone(&t.identity))
         });
         #[cfg(not(feature = "client-stats"))]
         let _ = setup.stats;
@@ -217,7 +211,7 @@ impl Worker {
             flights: Vec::new(),
             next_flight: 0,
             commands: setup.commands,
-            recycler: crate::export::pool::Recycler::default(),
+            recycler: crate::handoff::pool::Recycler::default(),
             flush_interval: setup.flush_interval,
             stall_after: STALL_AFTER.min(setup.agent_timeout / 2),
             down: None,

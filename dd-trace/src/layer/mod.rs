@@ -30,7 +30,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use crate::diagnostics::{Counters, TracerStatusHandle};
-use crate::export::pool;
+use crate::handoff::pool;
 use crate::model::decision::{DecisionSource, SamplingDecision};
 use crate::model::id::{SpanId, TraceId};
 use crate::model::span::{Fields, ParentService, SpanData, SpanLink};
@@ -105,15 +105,13 @@ impl DatadogLayer {
     pub fn log_128_bit_trace_ids(&self) -> bool {
         self.tracer
             .as_deref()
-            .is_none_or(|t| t.identity.log_trace_id_128_bit)
+            .is_none_or(|t| t.log_trace_id_128_bit)
     }
 
     /// Whether log correlation writes the `dd.*` keys (`DD_LOGS_INJECTION`, default on); off
     /// when tracing is disabled.
     pub fn logs_injection(&self) -> bool {
-        self.tracer
-            .as_deref()
-            .is_some_and(|t| t.identity.logs_injection)
+        self.tracer.as_deref().is_some_and(|t| t.logs_injection)
     }
 
     /// A handle that reads the tracer's status from anywhere (see [`TracerStatusHandle`]).

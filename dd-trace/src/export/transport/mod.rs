@@ -28,14 +28,10 @@ pub(crate) mod container;
 mod error;
 
 use crate::diagnostics::AgentInfo;
-use crate::export::encode::Payload;
+use crate::encode::Payload;
+use crate::identity::{LANGUAGE, RUSTC_VERSION, TRACER_VERSION};
 use container::ContainerInfo;
 pub(crate) use error::{connect_cause, SendError, SendErrorKind};
-
-/// The tracer's version, sent as `Datadog-Meta-Tracer-Version`.
-pub const TRACER_VERSION: &str = env!("CARGO_PKG_VERSION");
-/// The compiler that built the tracer, sent as `Datadog-Meta-Lang-Version`.
-pub(crate) const RUSTC_VERSION: &str = env!("DD_TRACE_RUSTC_VERSION");
 
 /// Retries after the first attempt of a retryable failure.
 const MAX_RETRIES: u32 = 3;
@@ -156,7 +152,7 @@ impl Transport {
             }
         };
         put("content-type", "application/msgpack");
-        put("datadog-meta-lang", "rust");
+        put("datadog-meta-lang", LANGUAGE);
         put("datadog-meta-lang-version", RUSTC_VERSION);
         put(
             "datadog-meta-lang-interpreter",

@@ -17,8 +17,11 @@ mod v1;
 
 pub(crate) use payload::PayloadEncoder;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
+use crate::identity::{Identity, LANGUAGE};
 use crate::model::id::TraceId;
 use crate::model::span::{SpanData, TagList, TagRef};
 
@@ -115,12 +118,10 @@ impl TraceLevelTags {
 /// Process-wide values written into spans.
 #[derive(Debug, Clone)]
 pub(crate) struct EncodeContext {
-    pub(crate) service: String,
-    pub(crate) env: Option<String>,
-    pub(crate) version: Option<String>,
+    /// The service identity and the process: `env`, `version`, `runtime-id`, `process_id`.
+    pub(crate) identity: Arc<Identity>,
+    /// `DD_TAGS`.
     pub(crate) global_tags: Vec<(String, String)>,
-    pub(crate) runtime_id: String,
-    pub(crate) process_id: f64,
     /// The agent reads span events natively (`span_events` in its `/info`); else they go in
     /// the `events` meta tag as JSON.
     pub(crate) native_span_events: bool,
@@ -140,7 +141,7 @@ pub(crate) struct SpanView<'a> {
 
 impl<'a> SpanView<'a> {
     pub(crate) fn service(&self) -> &'a str {
-        self.span.service().unwrap_or(&self.ctx.service)
+        self.span.service().unwrap_or(&self.ctx.identity.service)
     }
 
     /// Whether the span's events go in the native `span_events` field.
@@ -190,23 +191,24 @@ impl<'a> SpanView<'a> {
                 meta.push(k, v);
             }
         }
-        if let Some(env) = &ctx.env {
+        let identity = &*ctx.identity;
+        if let Some(env) = &identity.env {
             meta.push("env", env);
         }
         let service = self.service();
-        if service == ctx.service {
-            if let Some(version) = &ctx.version {
+        if service == identity.service {
+            if let Some(version) = &identity.version {
                 meta.push("version", version);
             }
-        } else if !service.eq_ignore_ascii_case(&ctx.service) {
-            meta.push("_dd.base_service", &ctx.service);
+        } else if !service.eq_ignore_ascii_case(&identity.service) {
+            meta.push("_dd.base_service", &identity.service);
         }
         for (k, v) in &ctx.global_tags {
             meta.push(k, v);
         }
         if self.carries_trace_tags() {
-            meta.push("language", "rust");
-            meta.push("runtime-id", &ctx.runtime_id);
+            meta.push("language", LANGUAGE);
+            meta.push("runtime-id", &identity.runtime_id);
         }
         meta
     }
@@ -240,7 +242,7 @@ impl<'a> SpanView<'a> {
             }
         }
         if self.carries_trace_tags() {
-            metrics.push("process_id", self.ctx.process_id);
+            metrics.push("process_id", f64::from(self.ctx.identity.process_id));
         }
         metrics
     }
@@ -320,22 +322,4 @@ fn truncate_utf8(s: &str, max: usize) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_values_are_cut_on_a_char_boundary() {
-        // One ASCII byte, then two-byte characters: byte `max` falls inside one of them.
-        let s = format!("a{}", "é".repeat(MAX_META_VALUE_BYTES));
-        let t = truncate_utf8(&s, MAX_META_VALUE_BYTES);
-        assert_eq!(t.len(), MAX_META_VALUE_BYTES - 1);
-        assert!(t.ends_with('é'));
-        assert_eq!(truncate_utf8("short", MAX_META_VALUE_BYTES), "short");
-        assert_eq!(truncate_utf8("ab", 2), "ab");
-    }
-
-    #[test]
-    fn formats_name_their_endpoint() {
-        assert_eq!(PayloadFormat::V04.path(), "/v0.4/traces");
-    }
-}
+mod tests;

@@ -18,7 +18,7 @@ use crate::model::trace::Chunk;
 fn drop_counted(chunk: Chunk, chunks: &AtomicU64, spans: &AtomicU64) {
     Counters::add(chunks, 1);
     Counters::add(spans, chunk.spans.len() as u64);
-    crate::export::pool::keep_local(chunk);
+    crate::handoff::pool::keep_local(chunk);
 }
 
 /// The hand-off queue.

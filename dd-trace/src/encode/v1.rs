@@ -11,8 +11,8 @@
 use rmp::encode;
 use rustc_hash::FxHashMap;
 
-use super::TraceLevelTags;
-use super::{EncodeContext, SpanView};
+use super::{EncodeContext, SpanView, TraceLevelTags};
+use crate::identity::{LANGUAGE, TRACER_VERSION};
 use crate::model::clock::WallClock;
 use crate::model::id::TraceId;
 use crate::model::span::{EventValue, SpanLink};
@@ -55,19 +55,20 @@ fn trace_id_bytes(id: TraceId) -> [u8; 16] {
 
 /// Writes the payload's fields, up to the chunks array's header (which the caller writes).
 pub(super) fn write_header(buf: &mut Vec<u8>, strings: &mut StreamedStrings, ctx: &EncodeContext) {
-    let len = 4 + u32::from(ctx.env.is_some()) + u32::from(ctx.version.is_some());
+    let identity = &*ctx.identity;
+    let len = 4 + u32::from(identity.env.is_some()) + u32::from(identity.version.is_some());
     let _ = encode::write_map_len(buf, len);
     key(buf, 3);
-    strings.put(buf, "rust");
+    strings.put(buf, LANGUAGE);
     key(buf, 5);
-    strings.put(buf, crate::export::transport::TRACER_VERSION);
+    strings.put(buf, TRACER_VERSION);
     key(buf, 6);
-    strings.put(buf, &ctx.runtime_id);
-    if let Some(env) = &ctx.env {
+    strings.put(buf, &identity.runtime_id);
+    if let Some(env) = &identity.env {
         key(buf, 7);
         strings.put(buf, env);
     }
-    if let Some(version) = &ctx.version {
+    if let Some(version) = &identity.version {
         key(buf, 9);
         strings.put(buf, version);
     }
