@@ -30,8 +30,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use dd_trace::diagnostics::TracerStatusHandle;
 use dd_trace::propagation::{extract, RemoteContext};
-use dd_trace::{DatadogGuard, DatadogIds, DatadogSpanExt, Link, TagValue, TracerStatusHandle};
+use dd_trace::{DatadogGuard, DatadogIds, DatadogSpanExt, Link, TagValue};
 use serde_json::{json, Value};
 use tracing_subscriber::prelude::*;
 

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::time::Duration;
 
-use dd_trace::{CheckOutcome, Diagnosis};
+use dd_trace::diagnostics::{CheckOutcome, Diagnosis};
 use dd_trace_test_support::{tracer, TestAgent};
 
 fn diagnose(vars: &[(&str, &str)]) -> Diagnosis {

@@ -10,7 +10,8 @@ use std::process::Command;
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use dd_trace::{AgentState, DatadogGuard, FlushError};
+use dd_trace::diagnostics::AgentState;
+use dd_trace::{DatadogGuard, FlushError};
 use dd_trace_test_support::{Fault, FaultAgent};
 use tracing::{info_span, Dispatch};
 use tracing_subscriber::prelude::*;
@@ -52,7 +53,7 @@ static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 fn capture_lines() {
     static CAPTURE: Once = Once::new();
     CAPTURE.call_once(|| {
-        dd_trace::set_diagnostics_handler(|level, line| {
+        dd_trace::diagnostics::set_handler(|level, line| {
             LINES.lock().unwrap().push(format!("{level} {line}"));
         });
     });

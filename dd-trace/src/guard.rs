@@ -17,8 +17,8 @@ use crate::diagnostics::TracerFlare;
 use crate::diagnostics::{TracerStatus, TracerStatusHandle};
 use crate::error::{FlareError, FlushError, InitError};
 use crate::export::worker::{Command, FlushOutcome};
+use crate::layer::DatadogLayer;
 use crate::tracer::Tracer;
-use crate::DatadogLayer;
 
 /// The running worker, as the guard sees it.
 pub(crate) struct WorkerHandle {
@@ -217,7 +217,7 @@ impl Drop for DatadogGuard {
 /// [`DatadogLayer::builder`] into your own subscriber instead.
 pub fn init() -> DatadogGuard {
     try_init().unwrap_or_else(|e| {
-        crate::diagnostics::log::warn(format_args!("tracing is not set up: {e}"));
+        crate::health::log::warn(format_args!("tracing is not set up: {e}"));
         DatadogGuard::new(
             None,
             crate::config::DEFAULT_SHUTDOWN_TIMEOUT,

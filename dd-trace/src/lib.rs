@@ -202,7 +202,7 @@
 //! `_dd.span_sampling.max_per_second`, so Datadog ingests them on their own. In code:
 //! [`SpanSamplingRule`].
 //!
-//! The rules in effect and the agent's rates as applied are in [`TracerStatus::sampling`].
+//! The rules in effect and the agent's rates as applied are in [`TracerStatus::sampling`](diagnostics::TracerStatus::sampling).
 //!
 //! # Delivery
 //!
@@ -236,7 +236,7 @@
 //! shutdown), and marks its payloads `Datadog-Client-Computed-Stats`. Unsampled traces without
 //! an error are then not sent (their spans picked by a
 //! span sampling rule still are), counted in the next payload's `Datadog-Client-Dropped-P0-*`
-//! headers and in [`CounterSnapshot::spans_dropped_p0`]. Resources are sent unobfuscated: the
+//! headers and in [`CounterSnapshot::spans_dropped_p0`](diagnostics::CounterSnapshot::spans_dropped_p0). Resources are sent unobfuscated: the
 //! agent obfuscates client stats as it obfuscates spans.
 //!
 //! When the agent fails:
@@ -264,14 +264,15 @@
 //! chunks, the retry buffer a fixed number of bytes, one open trace sends its finished spans
 //! in parts past 10 000, and spans that never close (leaked futures) stop being recorded past
 //! `DD_TRACE_MAX_OPEN_TRACES` open traces or `DD_TRACE_MAX_OPEN_SPANS_PER_TRACE` open spans in
-//! one trace, counted in [`CounterSnapshot::spans_dropped_trace_limits`].
+//! one trace, counted in [`CounterSnapshot::spans_dropped_trace_limits`](diagnostics::CounterSnapshot::spans_dropped_trace_limits).
 //!
 //! # Troubleshooting
 //!
 //! - [`diagnose`] (and the `doctor` example, `cargo run --example doctor`) checks the agent's
 //!   address and why it was chosen, the socket or host, the connection and `/info`, sends a
 //!   test trace, and says in one screen why traces are or are not arriving.
-//! - [`TracerStatus`] (from the guard or a [`TracerStatusHandle`], e.g. for a health endpoint)
+//! - [`TracerStatus`](diagnostics::TracerStatus) (from the guard or a
+//!   [`TracerStatusHandle`](diagnostics::TracerStatusHandle), e.g. for a health endpoint)
 //!   has the configuration in effect, the agent's state and `/info`, every counter (spans sent,
 //!   dropped by reason, bytes, retries), the retry buffer, and the last error of each kind with
 //!   its time and remedy; its `Display` is a report for people.
@@ -280,7 +281,7 @@
 //!   to Datadog support through the agent with a case id.
 //! - The tracer's own lines go to stderr, prefixed `dd-trace WARN:` / `INFO:` / `DEBUG:`
 //!   (`DD_TRACE_DEBUG=true` adds detail), never through `tracing`, so they cannot feed back
-//!   into traces; [`set_diagnostics_handler`] sends them to the app's own logging instead.
+//!   into traces; [`diagnostics::set_handler`] sends them to the app's own logging instead.
 //!
 //! # Configuration
 //!
@@ -358,12 +359,13 @@
 #![deny(unsafe_code)]
 
 pub mod config;
-mod diagnostics;
+pub mod diagnostics;
 mod encode;
 mod error;
 mod export;
 mod guard;
 mod handoff;
+mod health;
 mod identity;
 #[cfg(any(feature = "tower", feature = "reqwest", feature = "opentelemetry"))]
 pub mod integrations;
@@ -376,11 +378,7 @@ pub mod testing;
 mod tracer;
 
 pub use config::{AgentEndpoint, DatadogLayerBuilder};
-pub use diagnostics::{
-    diagnose, reset_diagnostics_handler, set_diagnostics_handler, AgentInfo, AgentState,
-    AgentStatus, Check, CheckOutcome, CounterSnapshot, DeliveryError, Diagnosis, DiagnosticLevel,
-    RetryBufferStatus, SamplingStatus, TracerFlare, TracerStatus, TracerStatusHandle,
-};
+pub use diagnostics::diagnose;
 pub use error::{AgentUrlError, BuildError, FlareError, FlushError, InitError};
 pub use guard::{init, try_init, DatadogGuard};
 pub use identity::TRACER_VERSION;

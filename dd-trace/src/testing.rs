@@ -33,10 +33,13 @@ use serde::Deserialize;
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 
+use crate::config::DatadogLayerBuilder;
+use crate::diagnostics::TracerStatus;
 use crate::encode::{Payload, PayloadFormat};
 use crate::export::transport::{AgentRates, SendError};
+use crate::guard::DatadogGuard;
+use crate::layer::DatadogLayer;
 use crate::model::id::TraceId;
-use crate::{DatadogGuard, DatadogLayer, DatadogLayerBuilder, TracerStatus};
 
 /// One span as the agent receives it.
 #[derive(Clone, Debug, PartialEq, Deserialize)]

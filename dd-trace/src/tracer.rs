@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::mpsc::unbounded_channel;
 
 use crate::config::{Config, MAX_BUFFERED_SPANS_PER_TRACE};
-use crate::diagnostics::{startup, AgentHealth, Counters};
+use crate::diagnostics::startup;
 use crate::encode::{EncodeContext, PayloadEncoder, DEFAULT_PAYLOAD_FLUSH_BYTES};
 use crate::error::BuildError;
 use crate::export::process::Processor;
@@ -20,12 +20,13 @@ use crate::export::transport::{AgentRates, Destination, Transport};
 use crate::export::worker::{self, WorkerSetup};
 use crate::guard::{DatadogGuard, WorkerHandle};
 use crate::handoff::queue::ChunkQueue;
+use crate::health::{AgentHealth, Counters};
 use crate::identity::Identity;
+use crate::layer::DatadogLayer;
 use crate::model::clock::WallClock;
 use crate::model::trace::OpenTraces;
 use crate::propagation::PropagationConfig;
 use crate::sampling::{Sampler, SamplerConfig, SpanSampler};
-use crate::DatadogLayer;
 
 /// What the layer, the worker and the guard share.
 pub(crate) struct Tracer {

@@ -92,7 +92,7 @@ pub fn wait_until(what: &str, done: impl Fn() -> bool) {
 
 /// Waits (up to 5 s, else panics) until the tracer behind `status` has the agent's `/info`
 /// answer.
-pub fn wait_for_agent_info(status: &dd_trace::TracerStatusHandle) {
+pub fn wait_for_agent_info(status: &dd_trace::diagnostics::TracerStatusHandle) {
     wait_until("the agent's /info", || status.status().agent.info.is_some());
 }
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use super::{from_env, valid_partial_flush_min_spans, AgentEndpoint, Config};
 use crate::error::BuildError;
-use crate::{DatadogGuard, DatadogLayer};
+use crate::guard::DatadogGuard;
+use crate::layer::DatadogLayer;
 
 /// Reads one variable.
 type VariableSource = Box<dyn Fn(&str) -> Option<String>>;
@@ -137,7 +138,7 @@ impl DatadogLayerBuilder {
 
     /// Adds a trace sampling rule, after those added before. Rules given here replace those of
     /// `DD_TRACE_SAMPLING_RULES`; the sample rate still comes after all of them.
-    pub fn with_trace_sampling_rule(mut self, rule: crate::TraceSamplingRule) -> Self {
+    pub fn with_trace_sampling_rule(mut self, rule: crate::sampling::TraceSamplingRule) -> Self {
         self.trace_sampling_rules.push(rule.into_rule());
         self
     }
@@ -151,7 +152,7 @@ impl DatadogLayerBuilder {
 
     /// Adds a span sampling rule, after those added before. Rules given here replace those of
     /// `DD_SPAN_SAMPLING_RULES` and its file.
-    pub fn with_span_sampling_rule(mut self, rule: crate::SpanSamplingRule) -> Self {
+    pub fn with_span_sampling_rule(mut self, rule: crate::sampling::SpanSamplingRule) -> Self {
         self.span_sampling_rules.push(rule.into_rule());
         self
     }
@@ -284,7 +285,7 @@ impl DatadogLayerBuilder {
     /// Local traces with open spans the tracer records at once (default
     /// [`DEFAULT_MAX_OPEN_TRACES`](super::DEFAULT_MAX_OPEN_TRACES), at least 1); spans of
     /// traces started past it are not recorded, and counted in
-    /// [`CounterSnapshot::spans_dropped_trace_limits`](crate::CounterSnapshot::spans_dropped_trace_limits).
+    /// [`CounterSnapshot::spans_dropped_trace_limits`](crate::diagnostics::CounterSnapshot::spans_dropped_trace_limits).
     pub fn with_max_open_traces(mut self, traces: usize) -> Self {
         self.max_open_traces = Some(traces.max(1));
         self
@@ -323,7 +324,7 @@ impl DatadogLayerBuilder {
     /// cannot start.
     pub fn build(self) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
         let config = self.into_config()?;
-        crate::diagnostics::log::set_debug(config.debug);
+        crate::health::log::set_debug(config.debug);
         crate::tracer::start(config)
     }
 
@@ -331,7 +332,7 @@ impl DatadogLayerBuilder {
     fn into_config(self) -> Result<Config, BuildError> {
         let (config, warnings) = self.into_config_and_warnings()?;
         for w in &warnings {
-            crate::diagnostics::log::warn(format_args!("{w}"));
+            crate::health::log::warn(format_args!("{w}"));
         }
         Ok(config)
     }
@@ -493,7 +494,7 @@ mod tests {
         assert!(matches!(
             err,
             BuildError::InvalidAgentUrl {
-                reason: crate::AgentUrlError::HttpsUnsupported,
+                reason: crate::error::AgentUrlError::HttpsUnsupported,
                 ..
             }
         ));

@@ -18,9 +18,6 @@ use zip::write::SimpleFileOptions;
 use super::TracerStatus;
 use crate::identity::{hostname, RUSTC_VERSION, TRACER_VERSION};
 
-/// The agent endpoint flares are posted to.
-pub(crate) const FLARE_PATH: &str = "/tracer_flare/v1";
-
 /// A diagnostic bundle: see [`DatadogGuard::flare`](crate::DatadogGuard::flare).
 #[derive(Clone)]
 pub struct TracerFlare {
@@ -135,7 +132,7 @@ pub(crate) fn build(status: &TracerStatus, runtime_id: &str) -> TracerFlare {
         ),
         ("configuration.txt", configuration),
         ("status.txt", format!("{status:#}")),
-        ("tracer.log", super::log::recent().join("\n")),
+        ("tracer.log", crate::health::log::recent().join("\n")),
     ];
     TracerFlare {
         archive: zip(&files).into(),

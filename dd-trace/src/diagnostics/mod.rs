@@ -1,25 +1,21 @@
-//! DIAGNOSTICS: what the tracer tells the operator about itself.
+//! What the tracer tells the operator about itself: its status ([`TracerStatus`], from any
+//! thread through a [`TracerStatusHandle`]), the doctor's [`Diagnosis`] of why traces do or do
+//! not arrive, tracer flares ([`TracerFlare`]), and the startup configuration line; with the
+//! types they are made of, and where the tracer's own lines go ([`set_handler`]).
 //!
-//! In: counter increments from the layer (spans started and finished, in per-thread shards;
-//! otherwise rare paths only: drops, partial flushes) and from the worker; delivery errors from the worker. Out: [`CounterSnapshot`]s and [`TracerStatus`]es
-//! for the app (any thread, through [`TracerStatusHandle`]), the startup configuration line,
-//! and warnings on stderr (or to the app's handler, [`set_diagnostics_handler`]). Warnings are printed by the worker or at start, never on the app's
-//! span path, and never through `tracing` (so they cannot feed back into the tracer).
+//! In: the counters, the tracer's lines and the agent's health that every stage records (the
+//! `health` floor), and the configuration. Out: reports, built on the thread that asks for
+//! them; none is ever made on the app's span path.
 
-mod counters;
 mod doctor;
 pub(crate) mod flare;
-pub(crate) mod log;
 pub(crate) mod startup;
 mod status;
 
-pub use counters::CounterSnapshot;
-pub(crate) use counters::Counters;
+pub use crate::health::log::{reset_handler, set_handler};
+pub use crate::health::{
+    AgentInfo, AgentState, CounterSnapshot, DeliveryError, DiagnosticLevel, RetryBufferStatus,
+};
 pub use doctor::{diagnose, Check, CheckOutcome, Diagnosis};
 pub use flare::TracerFlare;
-pub use log::{reset_diagnostics_handler, set_diagnostics_handler, DiagnosticLevel};
-pub(crate) use status::AgentHealth;
-pub use status::{
-    AgentInfo, AgentState, AgentStatus, DeliveryError, RetryBufferStatus, SamplingStatus,
-    TracerStatus, TracerStatusHandle,
-};
+pub use status::{AgentStatus, SamplingStatus, TracerStatus, TracerStatusHandle};

@@ -39,7 +39,7 @@ struct StartupInfo<'a> {
 /// Prints the startup line for `config`; `destination` is where traces go.
 pub(crate) fn print(config: &Config, destination: &str, runtime_id: &str, entity_id: Option<&str>) {
     if let Some(line) = line(config, destination, runtime_id, entity_id) {
-        super::log::raw(&line);
+        crate::health::log::raw(&line);
     }
 }
 

@@ -27,8 +27,10 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::outbox::{Outbox, Queued};
 use super::process::Processor;
 use super::transport::{with_jitter, Delivery, SendError, SendErrorKind, Transport};
-use crate::diagnostics::{log, AgentState, Counters, DiagnosticLevel, RetryBufferStatus};
 use crate::encode::{Payload, PayloadEncoder, PayloadFormat, DEFAULT_PAYLOAD_FLUSH_BYTES};
+use crate::health::{
+    log, AgentHealth, AgentInfo, AgentState, Counters, DiagnosticLevel, RetryBufferStatus,
+};
 use crate::model::clock::WallClock;
 use crate::model::trace::{Chunk, Spans};
 use crate::tracer::Tracer;
@@ -175,7 +177,7 @@ struct Worker {
     /// The first drop at the full retry buffer has been reported.
     reported_buffer_full: bool,
     /// The `/info` request under way.
-    info: Option<tokio::task::JoinHandle<Option<crate::diagnostics::AgentInfo>>>,
+    info: Option<tokio::task::JoinHandle<Option<AgentInfo>>>,
     /// The forced payload format, if any.
     protocol: Option<PayloadFormat>,
     /// The agent refused v0.5 (404/415): not v0.5 again.
@@ -242,7 +244,7 @@ impl Worker {
     }
 
     /// What `/info` said: span events, the payload format, the payload size.
-    fn on_info(&mut self, agent: crate::diagnostics::AgentInfo) {
+    fn on_info(&mut self, agent: AgentInfo) {
         log::debug(format_args!(
             "the agent at {} answered /info: version {}, endpoints {:?}, client_drop_p0s {}, span_events {}, max_request_bytes {:?}",
             self.transport.destination(),
@@ -306,7 +308,7 @@ impl Worker {
     /// The newest format the agent offers and the tracer writes (v1.0, v0.5, v0.4), short of
     /// one it refused; v0.5 has no field for span events, so not when the agent reads them
     /// natively and the app records them.
-    fn newest_offered(&self, agent: &crate::diagnostics::AgentInfo) -> PayloadFormat {
+    fn newest_offered(&self, agent: &AgentInfo) -> PayloadFormat {
         let offers = |path: &str| agent.endpoints.iter().any(|e| e == path);
         let native_events = agent.span_events && self.tracer.span_events_level.is_some();
         if offers("/v1.0/traces") && !self.v1_refused {
@@ -417,7 +419,7 @@ impl Worker {
                         let transport = Arc::clone(&self.transport);
                         tokio::spawn(async move {
                             let sent = transport
-                                .post(crate::diagnostics::flare::FLARE_PATH, &content_type, body)
+                                .post(super::transport::FLARE_PATH, &content_type, body)
                                 .await
                                 .map_err(|e| e.to_string());
                             let _ = reply.send(sent);
@@ -450,7 +452,7 @@ impl Worker {
     }
 
     /// The agent's health, for the status.
-    fn health(&self) -> std::sync::MutexGuard<'_, crate::diagnostics::AgentHealth> {
+    fn health(&self) -> std::sync::MutexGuard<'_, AgentHealth> {
         self.tracer
             .health
             .lock()

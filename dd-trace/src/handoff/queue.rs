@@ -11,7 +11,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use crossbeam_queue::ArrayQueue;
 use tokio::sync::Notify;
 
-use crate::diagnostics::Counters;
+use crate::health::Counters;
 use crate::model::trace::Chunk;
 
 /// Counts a chunk that will not be sent and keeps its memory in this thread's pool.

@@ -6,7 +6,7 @@
 use tracing::field::Empty;
 use tracing::Span;
 
-use crate::DatadogSpanExt;
+use crate::layer::DatadogSpanExt;
 
 /// `GET`, or `GET /users/{id}` when the route is known: never the raw path, whose ids would make
 /// one resource per request.

@@ -16,7 +16,7 @@
 use tracing::Instrument;
 
 use super::http::{client_error_status, client_span, record_status};
-use crate::DatadogSpanExt;
+use crate::layer::DatadogSpanExt;
 
 /// Traces each request: see the [module docs](self).
 #[derive(Clone, Copy, Debug, Default)]

@@ -35,7 +35,8 @@ use tracing::Span;
 use super::http::{
     client_error_status, client_span, record_status, server_span, url_without_query,
 };
-use crate::{propagation, DatadogSpanExt};
+use crate::layer::DatadogSpanExt;
+use crate::propagation;
 
 /// Put in a response's extensions, the handler's error message for a 5xx response's span.
 #[derive(Clone, Debug, PartialEq, Eq)]

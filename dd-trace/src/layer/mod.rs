@@ -29,8 +29,9 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use crate::diagnostics::{Counters, TracerStatusHandle};
+use crate::diagnostics::TracerStatusHandle;
 use crate::handoff::pool;
+use crate::health::Counters;
 use crate::model::decision::{DecisionSource, SamplingDecision};
 use crate::model::id::{SpanId, TraceId};
 use crate::model::span::{Fields, ParentService, SpanData, SpanLink};

@@ -27,11 +27,14 @@ use crate::config::AgentEndpoint;
 pub(crate) mod container;
 mod error;
 
-use crate::diagnostics::AgentInfo;
 use crate::encode::Payload;
+use crate::health::AgentInfo;
 use crate::identity::{LANGUAGE, RUSTC_VERSION, TRACER_VERSION};
 use container::ContainerInfo;
 pub(crate) use error::{connect_cause, SendError, SendErrorKind};
+
+/// The agent endpoint tracer flares are posted to.
+pub(crate) const FLARE_PATH: &str = "/tracer_flare/v1";
 
 /// Retries after the first attempt of a retryable failure.
 const MAX_RETRIES: u32 = 3;
@@ -282,7 +285,7 @@ impl Transport {
                             retried,
                         };
                     }
-                    crate::diagnostics::log::debug(format_args!(
+                    crate::health::log::debug(format_args!(
                         "send to {} failed ({e}); retry {failed_attempts} in {:?}",
                         self.destination, wait
                     ));

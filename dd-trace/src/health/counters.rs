@@ -17,7 +17,7 @@ macro_rules! counters {
             $(pub(crate) $name: AtomicU64,)*
         }
 
-        /// The tracer's counters at one moment, from [`TracerStatus::counters`](crate::TracerStatus::counters).
+        /// The tracer's counters at one moment, from [`TracerStatus::counters`](crate::diagnostics::TracerStatus::counters).
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
         #[non_exhaustive]
         pub struct CounterSnapshot {

@@ -2,7 +2,7 @@
 //! at start (never on the span path).
 //!
 //! In: lines from the worker, the configuration reader and the guard. Out: each line on stderr,
-//! or to the handler the app installed with [`set_diagnostics_handler`]; the latest warnings
+//! or to the handler the app installed with [`set_handler`]; the latest warnings
 //! and notices are also kept (a bounded ring) for tracer flares. They never go through
 //! `tracing`, so they cannot feed back into the tracer, and they reach the pod's log even when
 //! the app's subscriber has no formatting layer. Writes that fail are ignored: diagnostics
@@ -59,26 +59,26 @@ static RECENT: Mutex<VecDeque<(SystemTime, DiagnosticLevel, String)>> = Mutex::n
 /// are outside any span, so the Datadog layer ignores them:
 ///
 /// ```
-/// use dd_trace::DiagnosticLevel;
+/// use dd_trace::diagnostics::DiagnosticLevel;
 ///
 /// let app_logs = tracing::Dispatch::new(tracing_subscriber::fmt().finish());
-/// dd_trace::set_diagnostics_handler(move |level, line| {
+/// dd_trace::diagnostics::set_handler(move |level, line| {
 ///     tracing::dispatcher::with_default(&app_logs, || match level {
 ///         DiagnosticLevel::Warn => tracing::warn!(target: "dd_trace", "{line}"),
 ///         DiagnosticLevel::Info => tracing::info!(target: "dd_trace", "{line}"),
 ///         _ => tracing::debug!(target: "dd_trace", "{line}"),
 ///     });
 /// });
-/// # dd_trace::reset_diagnostics_handler();
+/// # dd_trace::diagnostics::reset_handler();
 /// ```
 ///
 /// With the `log` facade: `move |level, line| log::warn!(target: "dd_trace", "{line}")`.
-pub fn set_diagnostics_handler(handler: impl Fn(DiagnosticLevel, &str) + Send + Sync + 'static) {
+pub fn set_handler(handler: impl Fn(DiagnosticLevel, &str) + Send + Sync + 'static) {
     HANDLER.store(Some(Arc::new(Box::new(handler))));
 }
 
 /// Sends the tracer's own lines to stderr again (the default).
-pub fn reset_diagnostics_handler() {
+pub fn reset_handler() {
     HANDLER.store(None);
 }
 
