@@ -2,9 +2,11 @@
 //! the agent would, and a ready test tracer around it, to test instrumentation without an agent.
 //!
 //! With [`InMemoryExporter`], everything runs as in production (the layer, the hand-off queue,
-//! the worker thread, the processing stage and the v0.4 encoder) except the HTTP request: the
-//! worker hands each payload to the exporter, which decodes it into [`CapturedChunk`]s of
-//! [`CapturedSpan`]s, plain structs with every tag the agent would see.
+//! the worker thread, the processing stage and the encoder) except the HTTP request: the
+//! exporter is the worker's payload sink in place of the agent's transport, and decodes each
+//! payload (v0.4 or v0.5; it refuses v1.0 as an agent without that endpoint would, so the
+//! worker falls back) into [`CapturedChunk`]s of [`CapturedSpan`]s, plain structs with every
+//! tag the agent would see.
 //!
 //! ```
 //! use dd_trace::testing::TestTracer;
@@ -36,8 +38,10 @@ use tracing_subscriber::layer::SubscriberExt;
 use crate::config::DatadogLayerBuilder;
 use crate::diagnostics::TracerStatus;
 use crate::encode::{Payload, PayloadFormat};
-use crate::export::transport::{AgentRates, SendError};
+use crate::export::sink::{AgentRatesReply, PayloadSink, SinkFuture};
+use crate::export::transport::SendError;
 use crate::guard::DatadogGuard;
+use crate::health::AgentInfo;
 use crate::layer::DatadogLayer;
 use crate::model::id::TraceId;
 
@@ -166,7 +170,7 @@ impl InMemoryExporter {
     }
 
     /// Takes a payload as the agent would: decodes it, or rejects it with a 400.
-    pub(crate) fn receive(&self, payload: &Payload) -> Result<Option<AgentRates>, SendError> {
+    fn receive(&self, payload: &Payload) -> Result<Option<AgentRatesReply>, SendError> {
         let chunks: Vec<Vec<CapturedSpan>> = match payload.format {
             PayloadFormat::V04 => rmp_serde::from_slice(&payload.body)
                 .map_err(|e| SendError::Status(400, format!("undecodable v0.4 payload: {e}")))?,
@@ -183,6 +187,45 @@ impl InMemoryExporter {
         self.lock()
             .extend(chunks.into_iter().map(|spans| CapturedChunk { spans }));
         Ok(None)
+    }
+}
+
+impl PayloadSink for InMemoryExporter {
+    fn destination(&self) -> &str {
+        "in-memory"
+    }
+
+    fn send<'a>(
+        &'a self,
+        payload: &'a Payload,
+        _rates_version: Option<&'a str>,
+        _deadline: Option<tokio::time::Instant>,
+    ) -> SinkFuture<'a, Result<Option<AgentRatesReply>, SendError>> {
+        let received = self.receive(payload);
+        Box::pin(std::future::ready(received))
+    }
+
+    fn info(&self) -> SinkFuture<'_, Option<AgentInfo>> {
+        // As an agent without `/info`: v0.4 payloads, nothing else advertised.
+        Box::pin(std::future::ready(None))
+    }
+
+    fn post<'a>(
+        &'a self,
+        path: &'a str,
+        _content_type: &'a str,
+        _body: bytes::Bytes,
+    ) -> SinkFuture<'a, Result<(), SendError>> {
+        let refused = SendError::Status(404, format!("the in-memory exporter has no {path}"));
+        Box::pin(std::future::ready(Err(refused)))
+    }
+}
+
+impl DatadogLayerBuilder {
+    /// Delivers finished traces to `exporter` instead of the agent: everything else (the layer,
+    /// the queue, the worker, the encoder) runs as in production. See [`crate::testing`].
+    pub fn with_in_memory_exporter(self, exporter: &InMemoryExporter) -> Self {
+        self.with_sink(Arc::new(exporter.clone()))
     }
 }
 

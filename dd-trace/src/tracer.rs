@@ -15,8 +15,9 @@ use crate::diagnostics::startup;
 use crate::encode::{EncodeContext, PayloadEncoder, DEFAULT_PAYLOAD_FLUSH_BYTES};
 use crate::error::BuildError;
 use crate::export::process::Processor;
+use crate::export::sink::{AgentRatesReply, PayloadSink};
 use crate::export::transport::container::ContainerInfo;
-use crate::export::transport::{AgentRates, Destination, Transport};
+use crate::export::transport::AgentTransport;
 use crate::export::worker::{self, WorkerSetup};
 use crate::guard::{DatadogGuard, WorkerHandle};
 use crate::handoff::queue::ChunkQueue;
@@ -48,7 +49,7 @@ pub(crate) struct Tracer {
     pub(crate) destination: String,
     /// The span sampling rules in effect (the worker owns them), for status.
     pub(crate) span_sampling_rules: Vec<String>,
-    pub(crate) agent_rates: ArcSwap<AgentRates>,
+    pub(crate) agent_rates: ArcSwap<AgentRatesReply>,
     /// What the worker knows about the agent (state, `/info`, errors, retry buffer).
     pub(crate) health: Mutex<AgentHealth>,
     /// Local traces with open spans, against `DD_TRACE_MAX_OPEN_TRACES`.
@@ -64,19 +65,25 @@ pub(crate) struct Tracer {
 }
 
 /// Starts a tracer configured by `config`: prints the startup line, and unless tracing is
-/// disabled, starts the worker.
-pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
+/// disabled, starts the worker, which delivers to `sink` (the agent when `None`).
+pub(crate) fn start(
+    config: Config,
+    sink: Option<Arc<dyn PayloadSink>>,
+) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
     let identity = Arc::new(Identity::new(
         config.service.clone(),
         config.env.clone(),
         config.version.clone(),
     ));
     let container = ContainerInfo::detect(config.entity_id.as_deref());
-    let destination = destination(&config);
+    let destination = match &sink {
+        Some(sink) => sink.destination().to_string(),
+        None => config.agent.to_string(),
+    };
     if config.startup_logs {
         startup::print(
             &config,
-            &destination.to_string(),
+            &destination,
             &identity.runtime_id,
             container.entity_id.as_deref(),
         );
@@ -112,7 +119,7 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
         log_trace_id_128_bit: config.log_trace_id_128_bit,
         logs_injection: config.logs_injection,
         span_events_level: config.span_events_level,
-        destination: destination.to_string(),
+        destination,
         span_sampling_rules: config
             .span_sampling_rules
             .iter()
@@ -149,7 +156,21 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
             stats: config.stats_computation,
             commands: receiver,
         },
-        move || Transport::new(destination, timeout, &container, external_env.as_deref()),
+        match sink {
+            Some(sink) => Box::new(move || Ok(sink)),
+            None => {
+                let endpoint = config.agent.clone();
+                Box::new(move || {
+                    let transport = AgentTransport::new(
+                        &endpoint,
+                        timeout,
+                        &container,
+                        external_env.as_deref(),
+                    )?;
+                    Ok(Arc::new(transport) as Arc<dyn PayloadSink>)
+                })
+            }
+        },
     )?;
     Ok((
         DatadogLayer::new(Some(Arc::clone(&tracer)), Arc::clone(&configuration)),
@@ -159,12 +180,4 @@ pub(crate) fn start(config: Config) -> Result<(DatadogLayer, DatadogGuard), Buil
             configuration,
         ),
     ))
-}
-
-fn destination(config: &Config) -> Destination {
-    #[cfg(any(test, feature = "testing"))]
-    if let Some(exporter) = &config.in_memory {
-        return Destination::Memory(exporter.clone());
-    }
-    Destination::Agent(config.agent.clone())
 }

@@ -5,10 +5,12 @@
 //! calls [`DatadogLayerBuilder::build`], once.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{from_env, valid_partial_flush_min_spans, AgentEndpoint, Config};
 use crate::error::BuildError;
+use crate::export::sink::PayloadSink;
 use crate::guard::DatadogGuard;
 use crate::layer::DatadogLayer;
 
@@ -65,8 +67,8 @@ pub struct DatadogLayerBuilder {
     retry_buffer_bytes: Option<u64>,
     max_open_traces: Option<usize>,
     max_open_spans_per_trace: Option<usize>,
-    #[cfg(any(test, feature = "testing"))]
-    in_memory: Option<crate::testing::InMemoryExporter>,
+    /// Where payloads go instead of the agent (the testing exporter).
+    sink: Option<Arc<dyn PayloadSink>>,
 }
 
 impl std::fmt::Debug for DatadogLayerBuilder {
@@ -306,11 +308,10 @@ impl DatadogLayerBuilder {
         self
     }
 
-    /// Delivers finished traces to `exporter` instead of the agent: everything else (the layer,
-    /// the queue, the worker, the encoder) runs as in production. See [`crate::testing`].
-    #[cfg(any(test, feature = "testing"))]
-    pub fn with_in_memory_exporter(mut self, exporter: &crate::testing::InMemoryExporter) -> Self {
-        self.in_memory = Some(exporter.clone());
+    /// Delivers payloads to `sink` instead of the agent: everything else (the layer, the
+    /// queue, the worker, the encoder) runs as in production.
+    pub(crate) fn with_sink(mut self, sink: Arc<dyn PayloadSink>) -> Self {
+        self.sink = Some(sink);
         self
     }
 
@@ -322,10 +323,11 @@ impl DatadogLayerBuilder {
     /// # Errors
     /// [`BuildError`] when a value given to this builder is invalid or the worker thread
     /// cannot start.
-    pub fn build(self) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
+    pub fn build(mut self) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
+        let sink = self.sink.take();
         let config = self.into_config()?;
         crate::health::log::set_debug(config.debug);
-        crate::tracer::start(config)
+        crate::tracer::start(config, sink)
     }
 
     /// The environment with this builder's overrides applied, warnings printed.
@@ -412,10 +414,6 @@ impl DatadogLayerBuilder {
             &mut config.max_open_spans_per_trace,
             self.max_open_spans_per_trace,
         );
-        #[cfg(any(test, feature = "testing"))]
-        {
-            config.in_memory = self.in_memory;
-        }
         Ok((config, warnings))
     }
 }

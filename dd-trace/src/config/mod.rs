@@ -98,9 +98,6 @@ pub(crate) struct Config {
     pub(crate) stats_computation: bool,
     /// The worker prints nothing (the doctor's tracer).
     pub(crate) quiet: bool,
-    /// Finished chunks go here instead of to the agent.
-    #[cfg(any(test, feature = "testing"))]
-    pub(crate) in_memory: Option<crate::testing::InMemoryExporter>,
 }
 
 /// Reads and validates the environment. Returns the configuration and one warning per
@@ -266,8 +263,6 @@ pub(crate) fn from_env(
         protocol,
         stats_computation,
         quiet: false,
-        #[cfg(any(test, feature = "testing"))]
-        in_memory: None,
     };
     (config, r.warnings)
 }

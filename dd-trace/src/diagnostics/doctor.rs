@@ -20,7 +20,7 @@ use super::TracerStatus;
 use crate::config::{AgentEndpoint, AgentSource, Config, DatadogLayerBuilder};
 use crate::export::transport::container::ContainerInfo;
 use crate::export::transport::{
-    connect_cause, Destination, InfoAnswer, SendError, Transport, CONNECT_TIMEOUT,
+    connect_cause, AgentTransport, InfoAnswer, SendError, CONNECT_TIMEOUT,
 };
 
 /// How one step of a [`Diagnosis`] went.
@@ -326,7 +326,11 @@ fn file_name(path: &Path) -> String {
 
 fn connect_failure(e: &std::io::Error, endpoint: &AgentEndpoint) -> Check {
     let error = SendError::Connect(connect_cause(e), e.to_string());
-    let remedy = error.remedy(&Destination::Agent(endpoint.clone()));
+    let socket = match endpoint {
+        AgentEndpoint::Unix(path) => Some(path.as_path()),
+        AgentEndpoint::Http { .. } => None,
+    };
+    let remedy = error.remedy(socket);
     fail("connection", format!("{endpoint}: {error}"), &remedy)
 }
 
@@ -380,8 +384,7 @@ fn info_check(config: &Config) -> Check {
             .map_err(|e| e.to_string())?;
         runtime.block_on(async move {
             let container = ContainerInfo::detect(entity_id.as_deref());
-            let transport =
-                Transport::new(Destination::Agent(endpoint), timeout, &container, None)?;
+            let transport = AgentTransport::new(&endpoint, timeout, &container, None)?;
             transport.ask_info().await.map_err(|e| e.to_string())
         })
     })
@@ -425,7 +428,7 @@ fn test_trace(mut config: Config) -> (Check, Option<TracerStatus>) {
     config.quiet = true;
     let timeout = config.agent_timeout + Duration::from_secs(2);
     let service = config.service.clone();
-    let (layer, guard) = match crate::tracer::start(config) {
+    let (layer, guard) = match crate::tracer::start(config, None) {
         Ok(started) => started,
         Err(e) => {
             return (

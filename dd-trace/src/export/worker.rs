@@ -26,7 +26,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::outbox::{Outbox, Queued};
 use super::process::Processor;
-use super::transport::{with_jitter, Delivery, SendError, SendErrorKind, Transport};
+use super::sink::{deliver, with_jitter, Delivery, PayloadSink};
+use super::transport::{SendError, SendErrorKind};
 use crate::encode::{Payload, PayloadEncoder, PayloadFormat, DEFAULT_PAYLOAD_FLUSH_BYTES};
 use crate::health::{
     log, AgentHealth, AgentInfo, AgentState, Counters, DiagnosticLevel, RetryBufferStatus,
@@ -86,11 +87,12 @@ pub(crate) struct WorkerSetup {
     pub(crate) commands: UnboundedReceiver<Command>,
 }
 
+/// Makes the sink the worker delivers to, on the worker's runtime (hyper's pool spawns its
+/// tasks there); an error says why nothing can be sent.
+pub(crate) type MakeSink = Box<dyn FnOnce() -> Result<Arc<dyn PayloadSink>, String> + Send>;
+
 /// Starts the worker thread.
-pub(crate) fn spawn(
-    setup: WorkerSetup,
-    make_transport: impl FnOnce() -> Result<Transport, String> + Send + 'static,
-) -> std::io::Result<JoinHandle<()>> {
+pub(crate) fn spawn(setup: WorkerSetup, make_sink: MakeSink) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("dd-trace-worker".into())
         .spawn(move || {
@@ -112,8 +114,8 @@ pub(crate) fn spawn(
                 }
             };
             runtime.block_on(async move {
-                let transport = match make_transport() {
-                    Ok(t) => t,
+                let sink = match make_sink() {
+                    Ok(sink) => sink,
                     Err(e) => {
                         log::warn(format_args!("{e}; traces will not be sent"));
                         tracer.queue.close();
@@ -121,7 +123,7 @@ pub(crate) fn spawn(
                         return;
                     }
                 };
-                Worker::new(setup, transport).run().await;
+                Worker::new(setup, sink).run().await;
             });
         })
 }
@@ -153,7 +155,7 @@ struct Worker {
     tracer: Arc<Tracer>,
     processor: Processor,
     encoder: PayloadEncoder,
-    transport: Arc<Transport>,
+    sink: Arc<dyn PayloadSink>,
     outbox: Outbox,
     sends: JoinSet<Sent>,
     flights: Vec<Flight>,
@@ -195,7 +197,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(setup: WorkerSetup, transport: Transport) -> Self {
+    fn new(setup: WorkerSetup, sink: Arc<dyn PayloadSink>) -> Self {
         #[cfg(feature = "client-stats")]
         let stats = setup.stats.then(|| {
             let t = &setup.tracer;
@@ -207,7 +209,7 @@ impl Worker {
             tracer: setup.tracer,
             processor: setup.processor,
             encoder: setup.encoder,
-            transport: Arc::new(transport),
+            sink,
             outbox: Outbox::new(setup.retry_buffer_bytes),
             sends: JoinSet::new(),
             flights: Vec::new(),
@@ -238,8 +240,8 @@ impl Worker {
     /// Asks the agent's `/info` in the background (at start, and when its state changes).
     fn ask_info(&mut self) {
         if self.info.is_none() {
-            let transport = Arc::clone(&self.transport);
-            self.info = Some(tokio::spawn(async move { transport.agent_info().await }));
+            let sink = Arc::clone(&self.sink);
+            self.info = Some(tokio::spawn(async move { sink.info().await }));
         }
     }
 
@@ -247,7 +249,7 @@ impl Worker {
     fn on_info(&mut self, agent: AgentInfo) {
         log::debug(format_args!(
             "the agent at {} answered /info: version {}, endpoints {:?}, client_drop_p0s {}, span_events {}, max_request_bytes {:?}",
-            self.transport.destination(),
+            self.sink.destination(),
             agent.version.as_deref().unwrap_or("unknown"),
             agent.endpoints,
             agent.client_drop_p0s,
@@ -292,10 +294,10 @@ impl Worker {
             .stats
             .as_mut()?
             .flush(std::time::SystemTime::now(), all)?;
-        let transport = Arc::clone(&self.transport);
+        let sink = Arc::clone(&self.sink);
         let tracer = Arc::clone(&self.tracer);
         Some(tokio::spawn(async move {
-            match transport
+            match sink
                 .post(super::stats::STATS_PATH, "application/msgpack", body)
                 .await
             {
@@ -339,7 +341,7 @@ impl Worker {
             DiagnosticLevel::Warn,
             format_args!(
                 "the Datadog agent at {} does not take {} payloads ({e}): sending {} from now on; the {spans} spans of that payload were dropped.{}",
-                self.transport.destination(),
+                self.sink.destination(),
                 refused.name(),
                 next.name(),
                 if self.protocol == Some(refused) {
@@ -416,9 +418,9 @@ impl Worker {
                     }
                     Some(Command::SendFlare(content_type, body, reply)) => {
                         // Off the loop: a slow agent must not hold up the traces.
-                        let transport = Arc::clone(&self.transport);
+                        let sink = Arc::clone(&self.sink);
                         tokio::spawn(async move {
-                            let sent = transport
+                            let sent = sink
                                 .post(super::transport::FLARE_PATH, &content_type, body)
                                 .await
                                 .map_err(|e| e.to_string());
@@ -539,7 +541,7 @@ impl Worker {
                 DiagnosticLevel::Warn,
                 format_args!(
                 "shutdown: {spans} spans not yet delivered to the agent at {} were dropped: {why}",
-                self.transport.destination()
+                self.sink.destination()
             ),
             );
         }
@@ -554,14 +556,14 @@ impl Worker {
             log::debug(format_args!(
                 "shut down: {} spans sent to {}, none dropped",
                 c.spans_sent,
-                self.transport.destination()
+                self.sink.destination()
             ));
             return;
         }
         self.say(DiagnosticLevel::Info, format_args!(
             "shut down: {} spans sent to {}, {dropped} dropped ({} at the full hand-off queue, {} after failed sends, {} with the retry buffer full, {} at shutdown, {} over the open-trace limits)",
             c.spans_sent,
-            self.transport.destination(),
+            self.sink.destination(),
             c.spans_dropped_queue_full,
             c.spans_dropped_send_failed,
             c.spans_dropped_retry_buffer_full,
@@ -738,13 +740,12 @@ impl Worker {
             chunks: payload.chunks,
             spans: payload.spans,
         });
-        let transport = Arc::clone(&self.transport);
+        let sink = Arc::clone(&self.sink);
         let rates_version = self.tracer.agent_rates.load().version.clone();
         let deadline = self.deliveries_deadline;
         self.sends.spawn(async move {
-            let delivery = transport
-                .deliver(&queued.payload, rates_version.as_deref(), deadline)
-                .await;
+            let delivery =
+                deliver(&*sink, &queued.payload, rates_version.as_deref(), deadline).await;
             Sent {
                 id,
                 queued,
@@ -781,7 +782,7 @@ impl Worker {
         self.health().set_state(AgentState::Stalled);
         self.say(DiagnosticLevel::Warn, format_args!(
             "the Datadog agent at {} accepted the connection but has not answered for {:.1?}: it is overloaded or stuck (check its logs). New traces wait in the retry buffer ({} of {} bytes held); the request is given up after DD_TRACE_AGENT_TIMEOUT and its spans counted as dropped.",
-            self.transport.destination(),
+            self.sink.destination(),
             waited,
             self.outbox.held_bytes(),
             self.outbox.capacity()
@@ -799,7 +800,7 @@ impl Worker {
         Counters::add(&c.failed_send_attempts, u64::from(delivery.failed_attempts));
         if let Some(e) = &delivery.retried {
             // Retried, so not reported; still shown in the status.
-            let remedy = e.remedy(self.transport.destination());
+            let remedy = e.remedy(self.sink.socket());
             self.health()
                 .record_error(e.kind().to_string(), e.to_string(), remedy);
         }
@@ -872,7 +873,7 @@ impl Worker {
                 }
             }
         }
-        if self.transport.take_agent_state_change() {
+        if self.sink.take_agent_state_change() {
             self.ask_info();
         }
         self.pump();
@@ -880,7 +881,7 @@ impl Worker {
 
     /// A delivery succeeded: the agent is back, if it was gone.
     fn on_success(&mut self) {
-        let destination = self.transport.destination();
+        let destination = self.sink.destination();
         let down = self.down.take();
         let was_failing = self.failing.take().is_some();
         if let Some(down) = &down {
@@ -914,8 +915,8 @@ impl Worker {
     /// succeeds again, and at most once a minute per kind.
     fn report(&mut self, e: &SendError, dropped: Option<u64>) {
         let kind = e.kind();
-        let destination = self.transport.destination();
-        let remedy = e.remedy(destination);
+        let destination = self.sink.destination();
+        let remedy = e.remedy(self.sink.socket());
         self.health()
             .record_error(kind.to_string(), e.to_string(), remedy.clone());
         if self.failing == Some(kind) {

@@ -10,12 +10,10 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
+use std::path::Path;
 use std::time::Duration;
 
-use crate::config::AgentEndpoint;
 use crate::model::error_chain::{error_chain, ChainStyle};
-
-use super::Destination;
 
 /// Why a connection to the agent could not be made. Nothing was sent: the payload can be
 /// sent again without any risk of duplicates.
@@ -122,12 +120,9 @@ impl SendError {
         }
     }
 
-    /// What the operator can do about it, in a sentence or two.
-    pub(crate) fn remedy(&self, destination: &Destination) -> String {
-        let socket = match destination {
-            Destination::Agent(AgentEndpoint::Unix(path)) => Some(path.as_path()),
-            _ => None,
-        };
+    /// What the operator can do about it, in a sentence or two; `socket` is the agent's Unix
+    /// socket, when it listens on one.
+    pub(crate) fn remedy(&self, socket: Option<&Path>) -> String {
         match (self, socket) {
             (SendError::Connect(ConnectCause::NotFound, _), Some(path)) => {
                 let dir = path.parent().unwrap_or(path);
@@ -292,15 +287,13 @@ mod tests {
 
     #[test]
     fn a_missing_socket_directory_names_the_hostpath_volume() {
-        let dest = Destination::Agent(AgentEndpoint::Unix(
-            "/nonexistent-dd-trace/run/apm.socket".into(),
-        ));
-        let missing = SendError::Connect(ConnectCause::NotFound, String::new()).remedy(&dest);
+        let socket = Path::new("/nonexistent-dd-trace/run/apm.socket");
+        let missing =
+            SendError::Connect(ConnectCause::NotFound, String::new()).remedy(Some(socket));
         assert!(missing.contains("hostPath"), "{missing}");
-        let dest = Destination::Agent(AgentEndpoint::Unix(
-            std::env::temp_dir().join("no-such-apm.socket"),
-        ));
-        let no_agent = SendError::Connect(ConnectCause::NotFound, String::new()).remedy(&dest);
+        let socket = std::env::temp_dir().join("no-such-apm.socket");
+        let no_agent =
+            SendError::Connect(ConnectCause::NotFound, String::new()).remedy(Some(&socket));
         assert!(no_agent.contains("holds no socket"), "{no_agent}");
     }
 }

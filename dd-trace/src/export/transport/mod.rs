@@ -1,17 +1,17 @@
 //! TRANSPORT: HTTP to the agent over a Unix socket (hyperlocal) or TCP (hyper), with retries.
 //!
 //! In: [`Payload`]s from the worker, each sent to the endpoint its format names. Out: the
-//! agent's sampling rates ([`AgentRates`]), or a [`SendError`] saying what went wrong. Status
-//! handling per spec §1.7 Decision: 400/413/415 are final; 408/429/5xx and connections closed
-//! without an answer are retried here with exponential backoff; a connection that cannot be
-//! made is returned at once, for the worker to keep the payload until the agent is back; a
-//! request the agent accepted but never answered is not sent again (it may have been
-//! processed: no span is delivered twice). Runs only on the worker's runtime. With the
-//! `testing` feature the destination may also be an in-memory exporter, which receives the
-//! same payloads without any I/O.
+//! agent's sampling rates ([`AgentRatesReply`]), or a [`SendError`] saying what went wrong.
+//! Status handling per spec §1.7 Decision: 400/413/415 are final; 408/429/5xx and connections
+//! closed without an answer are retried (by [`deliver`](super::sink::deliver)) with
+//! exponential backoff; a connection that cannot be made is returned at once, for the worker
+//! to keep the payload until the agent is back; a request the agent accepted but never
+//! answered is not sent again (it may have been
+//! processed: no span is delivered twice). Runs only on the worker's runtime. It is the
+//! production [`PayloadSink`].
 
 use std::collections::HashMap;
-use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,6 +27,7 @@ use crate::config::AgentEndpoint;
 pub(crate) mod container;
 mod error;
 
+use super::sink::{AgentRatesReply, PayloadSink, SinkFuture};
 use crate::encode::Payload;
 use crate::health::AgentInfo;
 use crate::identity::{LANGUAGE, RUSTC_VERSION, TRACER_VERSION};
@@ -36,57 +37,14 @@ pub(crate) use error::{connect_cause, SendError, SendErrorKind};
 /// The agent endpoint tracer flares are posted to.
 pub(crate) const FLARE_PATH: &str = "/tracer_flare/v1";
 
-/// Retries after the first attempt of a retryable failure.
-const MAX_RETRIES: u32 = 3;
-/// Backoff before the first retry; doubled for each further one (100, 200, 400 ms).
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest a TCP connection attempt may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The agent's reply is a small JSON document; anything bigger is not read.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
-/// The agent's sampling rates by `service:<svc>,env:<env>` key (spec §1.6).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct AgentRates {
-    /// Rates by key; `service:,env:` is the agent's default.
-    pub(crate) by_service: HashMap<String, f64>,
-    /// The agent's rates version, echoed in `Datadog-Rates-Payload-Version`.
-    pub(crate) version: Option<String>,
-}
-
-/// Where payloads go.
-#[derive(Clone, Debug)]
-pub(crate) enum Destination {
-    /// A Datadog agent (or anything that speaks its API).
-    Agent(AgentEndpoint),
-    /// The testing exporter, in this process.
-    #[cfg(any(test, feature = "testing"))]
-    Memory(crate::testing::InMemoryExporter),
-}
-
-impl fmt::Display for Destination {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Destination::Agent(endpoint) => endpoint.fmt(f),
-            #[cfg(any(test, feature = "testing"))]
-            Destination::Memory(_) => f.write_str("in-memory"),
-        }
-    }
-}
-
 #[derive(Deserialize)]
 struct RatesBody {
     rate_by_service: Option<HashMap<String, f64>>,
-}
-
-/// The outcome of delivering one payload, retries included.
-#[derive(Debug)]
-pub(crate) struct Delivery {
-    pub result: Result<Option<AgentRates>, SendError>,
-    /// Failed attempts before the final result.
-    pub failed_attempts: u32,
-    /// The last failure that was retried, if any.
-    pub retried: Option<SendError>,
 }
 
 enum Connection {
@@ -95,14 +53,15 @@ enum Connection {
         std::path::PathBuf,
     ),
     Tcp(Client<HttpConnector, Full<Bytes>>, String),
-    #[cfg(any(test, feature = "testing"))]
-    Memory(crate::testing::InMemoryExporter),
 }
 
-/// Sends payloads to one destination.
-pub(crate) struct Transport {
+/// Sends payloads to one agent.
+pub(crate) struct AgentTransport {
     connection: Connection,
-    destination: Destination,
+    /// The agent's address, for messages.
+    destination: String,
+    /// The agent's socket, when it listens on one.
+    socket: Option<PathBuf>,
     headers: HeaderMap,
     timeout: Duration,
     /// The agent's last `Datadog-Agent-State` (a hash of its `/info`).
@@ -111,23 +70,23 @@ pub(crate) struct Transport {
     agent_state_changed: std::sync::atomic::AtomicBool,
 }
 
-impl Transport {
-    /// Prepares a client and the headers every request carries. Must run inside the worker's
-    /// runtime (hyper's pool spawns its tasks there).
+impl AgentTransport {
+    /// Prepares a client for the agent at `endpoint` and the headers every request carries.
+    /// Must run inside the worker's runtime (hyper's pool spawns its tasks there).
     pub(crate) fn new(
-        destination: Destination,
+        endpoint: &AgentEndpoint,
         timeout: Duration,
         container: &ContainerInfo,
         external_env: Option<&str>,
     ) -> Result<Self, String> {
-        let connection = match &destination {
-            Destination::Agent(AgentEndpoint::Unix(path)) => Connection::Unix(
+        let connection = match endpoint {
+            AgentEndpoint::Unix(path) => Connection::Unix(
                 Client::builder(TokioExecutor::new())
                     .pool_idle_timeout(Duration::from_secs(30))
                     .build(hyperlocal::UnixConnector),
                 path.clone(),
             ),
-            Destination::Agent(endpoint @ AgentEndpoint::Http { .. }) => {
+            AgentEndpoint::Http { .. } => {
                 let mut connector = HttpConnector::new();
                 connector.set_nodelay(true);
                 // A connection that takes longer is not coming: the payload waits in the retry
@@ -145,8 +104,6 @@ impl Transport {
                     base,
                 )
             }
-            #[cfg(any(test, feature = "testing"))]
-            Destination::Memory(exporter) => Connection::Memory(exporter.clone()),
         };
         let mut headers = HeaderMap::new();
         let mut put = |name: &'static str, value: &str| {
@@ -172,9 +129,13 @@ impl Transport {
         if let Some(env) = external_env {
             put("datadog-external-env", env);
         }
-        Ok(Transport {
+        Ok(AgentTransport {
             connection,
-            destination,
+            destination: endpoint.to_string(),
+            socket: match endpoint {
+                AgentEndpoint::Unix(path) => Some(path.clone()),
+                AgentEndpoint::Http { .. } => None,
+            },
             headers,
             timeout,
             agent_state: std::sync::Mutex::new(None),
@@ -182,18 +143,11 @@ impl Transport {
         })
     }
 
-    /// Where payloads go, for messages.
-    pub(crate) fn destination(&self) -> &Destination {
-        &self.destination
-    }
-
     /// The URI for a request to `path`.
     fn uri(&self, path: &str) -> Result<Uri, SendError> {
         let uri = match &self.connection {
             Connection::Unix(_, socket) => Ok(hyperlocal::Uri::new(socket, path).into()),
             Connection::Tcp(_, base) => format!("{base}{path}").parse::<Uri>(),
-            #[cfg(any(test, feature = "testing"))]
-            Connection::Memory(_) => return Err(SendError::Request("no URI in memory".into())),
         };
         uri.map_err(|e| SendError::Request(format!("invalid request URI for {path}: {e}")))
     }
@@ -207,9 +161,6 @@ impl Transport {
         let response = match &self.connection {
             Connection::Unix(c, _) => c.request(request).await,
             Connection::Tcp(c, _) => c.request(request).await,
-            // Callers answer in memory before building a request.
-            #[cfg(any(test, feature = "testing"))]
-            Connection::Memory(_) => return Err(SendError::Request("in memory".into())),
         }
         .map_err(|e| SendError::from_client(&e))?;
         let status = response.status();
@@ -247,66 +198,13 @@ impl Transport {
         }
     }
 
-    /// Whether the agent's state changed since the last call (its `/info` may say something
-    /// new).
-    pub(crate) fn take_agent_state_change(&self) -> bool {
-        self.agent_state_changed
-            .swap(false, std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Delivers `payload`, retrying retryable failures with backoff, never past `deadline`.
-    pub(crate) async fn deliver(
-        &self,
-        payload: &Payload,
-        rates_version: Option<&str>,
-        deadline: Option<Instant>,
-    ) -> Delivery {
-        let mut failed_attempts = 0;
-        let mut backoff = FIRST_BACKOFF;
-        let mut retried = None;
-        loop {
-            match self.send_once(payload, rates_version, deadline).await {
-                Ok(rates) => {
-                    return Delivery {
-                        result: Ok(rates),
-                        failed_attempts,
-                        retried,
-                    }
-                }
-                Err(e) => {
-                    failed_attempts += 1;
-                    let wait = with_jitter(backoff);
-                    let retry_at = Instant::now() + wait;
-                    let in_time = deadline.is_none_or(|d| retry_at < d);
-                    if !e.is_retryable() || failed_attempts > MAX_RETRIES || !in_time {
-                        return Delivery {
-                            result: Err(e),
-                            failed_attempts,
-                            retried,
-                        };
-                    }
-                    crate::health::log::debug(format_args!(
-                        "send to {} failed ({e}); retry {failed_attempts} in {:?}",
-                        self.destination, wait
-                    ));
-                    retried = Some(e);
-                    tokio::time::sleep_until(retry_at).await;
-                    backoff *= 2;
-                }
-            }
-        }
-    }
-
+    /// One attempt to deliver `payload`.
     async fn send_once(
         &self,
         payload: &Payload,
         rates_version: Option<&str>,
         deadline: Option<Instant>,
-    ) -> Result<Option<AgentRates>, SendError> {
-        #[cfg(any(test, feature = "testing"))]
-        if let Connection::Memory(exporter) = &self.connection {
-            return exporter.receive(payload);
-        }
+    ) -> Result<Option<AgentRatesReply>, SendError> {
         let mut builder = Request::builder()
             .method(Method::POST)
             .uri(self.uri(payload.format.path())?);
@@ -349,6 +247,43 @@ impl Transport {
             // Cut short by the caller's deadline (shutdown) or the agent timeout.
             Err(_) => Err(SendError::Timeout(limit.saturating_duration_since(started))),
         }
+    }
+}
+
+impl PayloadSink for AgentTransport {
+    fn destination(&self) -> &str {
+        &self.destination
+    }
+
+    fn socket(&self) -> Option<&Path> {
+        self.socket.as_deref()
+    }
+
+    fn send<'a>(
+        &'a self,
+        payload: &'a Payload,
+        rates_version: Option<&'a str>,
+        deadline: Option<Instant>,
+    ) -> SinkFuture<'a, Result<Option<AgentRatesReply>, SendError>> {
+        Box::pin(self.send_once(payload, rates_version, deadline))
+    }
+
+    fn info(&self) -> SinkFuture<'_, Option<AgentInfo>> {
+        Box::pin(self.agent_info())
+    }
+
+    fn post<'a>(
+        &'a self,
+        path: &'a str,
+        content_type: &'a str,
+        body: Bytes,
+    ) -> SinkFuture<'a, Result<(), SendError>> {
+        Box::pin(AgentTransport::post(self, path, content_type, body))
+    }
+
+    fn take_agent_state_change(&self) -> bool {
+        self.agent_state_changed
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -402,7 +337,7 @@ pub(crate) enum InfoAnswer {
     Unreadable(String),
 }
 
-impl Transport {
+impl AgentTransport {
     /// Asks the agent's `/info`; `None` when it cannot say (no answer, an old agent's 404, a
     /// body that is not its JSON, or the in-memory exporter).
     pub(crate) async fn agent_info(&self) -> Option<AgentInfo> {
@@ -467,16 +402,11 @@ fn status_error(status: StatusCode, body: &[u8]) -> SendError {
     SendError::Status(status.as_u16(), text.trim().chars().take(300).collect())
 }
 
-/// `wait` plus up to 25% jitter, so that many tracers do not retry in step.
-pub(crate) fn with_jitter(wait: Duration) -> Duration {
-    wait + wait.mul_f64(rand::random::<f64>() * 0.25)
-}
-
 /// Parses a 200 body. `{}` (rates unchanged) and unreadable bodies give `None`: keep the
 /// current rates.
-pub(crate) fn parse_rates(body: &[u8], version: Option<String>) -> Option<AgentRates> {
+pub(crate) fn parse_rates(body: &[u8], version: Option<String>) -> Option<AgentRatesReply> {
     let parsed: RatesBody = serde_json::from_slice(body).ok()?;
-    Some(AgentRates {
+    Some(AgentRatesReply {
         by_service: parsed.rate_by_service?,
         version,
     })
