@@ -434,8 +434,9 @@ async fn extract_headers(axum::extract::State(app): State, bytes: Bytes) -> Resp
     };
     // The upstream parent's id when there is one (the suite reuses the header's value);
     // otherwise an id of our own for what the context carries (baggage, links).
-    let key = if context.has_trace() && context.parent_id() != 0 {
-        context.parent_id()
+    let parent = context.trace_id().and(context.parent_id());
+    let key = if let Some(parent) = parent {
+        parent.to_u64()
     } else {
         (1 << 63) | app.next_synthetic_id.fetch_add(1, Ordering::Relaxed)
     };
@@ -643,8 +644,8 @@ async fn config(axum::extract::State(app): State) -> Response {
         status
             .configuration
             .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
+            .find(|setting| setting.name == name)
+            .map(|setting| setting.value.clone())
             .filter(|v| !v.is_empty())
     };
     let sample_rate = var("DD_TRACE_SAMPLE_RATE").map(|r| {

@@ -1,7 +1,8 @@
 //! The correlation values: where they come from and how they are written.
 //!
 //! In: the tracer's identity (captured from a `DatadogLayer` when a formatter is built, or read
-//! from the current subscriber) and the ids of the span a log record belongs to. Out: the
+//! from the current subscriber), whether log injection is on (read for each record: it may
+//! change while the app runs), and the ids of the span a log record belongs to. Out: the
 //! `dd.*` keys, written without allocating (ids are formatted straight into the line).
 
 use std::fmt;
@@ -16,8 +17,8 @@ pub(crate) struct Identity {
     pub(crate) version: Option<String>,
     /// 32 hex digits for a 128-bit trace id (`DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED`).
     pub(crate) hex_128_bit: bool,
-    /// `DD_LOGS_INJECTION`.
-    pub(crate) enabled: bool,
+    /// The tracer, asked for each record whether log injection (`DD_LOGS_INJECTION`) is on.
+    layer: DatadogLayer,
 }
 
 impl Identity {
@@ -27,8 +28,13 @@ impl Identity {
             env: layer.env().map(str::to_string),
             version: layer.version().map(str::to_string),
             hex_128_bit: layer.log_128_bit_trace_ids(),
-            enabled: layer.logs_injection(),
+            layer: layer.clone(),
         }
+    }
+
+    /// Whether the `dd.*` keys are written now (`DD_LOGS_INJECTION`).
+    pub(crate) fn enabled(&self) -> bool {
+        self.layer.logs_injection()
     }
 
     /// The `dd.*` keys as `(key, value)` pairs, ids first (when there is a span).
@@ -37,7 +43,7 @@ impl Identity {
         ids: Option<DatadogIds>,
         mut f: impl FnMut(&str, &dyn fmt::Display),
     ) {
-        if !self.enabled {
+        if !self.enabled() {
             return;
         }
         if let Some(ids) = ids {
@@ -106,7 +112,7 @@ impl LogCorrelation {
                 d.downcast_ref::<DatadogLayer>().map(Identity::of)
             }),
         }?;
-        if !identity.enabled {
+        if !identity.enabled() {
             return None;
         }
         let ids = span.datadog_ids();

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-/// Why an agent URL cannot be used, from [`AgentEndpoint::parse`](crate::AgentEndpoint::parse).
+/// Why an agent URL cannot be used, from [`AgentEndpoint::parse`](crate::config::AgentEndpoint::parse).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AgentUrlError {

@@ -10,14 +10,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::diagnostics::TracerFlare;
-use crate::diagnostics::{TracerStatus, TracerStatusHandle};
-use crate::error::{FlareError, FlushError, InitError};
+use crate::config::Configuration;
+use crate::diagnostics::{TracerFlare, TracerStatus, TracerStatusHandle};
+use crate::error::{FlareError, FlushError};
 use crate::export::worker::{Command, FlushOutcome};
-use crate::layer::DatadogLayer;
 use crate::tracer::Tracer;
 
 /// The running worker, as the guard sees it.
@@ -51,7 +48,8 @@ impl WorkerHandle {
 pub struct DatadogGuard {
     worker: Option<WorkerHandle>,
     shutdown_timeout: Duration,
-    configuration: Arc<Vec<(String, String)>>,
+    /// The settings in effect (also for a disabled tracer, which has no worker).
+    config: Arc<Configuration>,
 }
 
 impl std::fmt::Debug for DatadogGuard {
@@ -67,12 +65,12 @@ impl DatadogGuard {
     pub(crate) fn new(
         worker: Option<WorkerHandle>,
         shutdown_timeout: Duration,
-        configuration: Arc<Vec<(String, String)>>,
+        config: Arc<Configuration>,
     ) -> Self {
         DatadogGuard {
             worker,
             shutdown_timeout,
-            configuration,
+            config,
         }
     }
 
@@ -161,11 +159,8 @@ impl DatadogGuard {
     /// ([`TracerFlare::write_to_dir`]) or send to Datadog support through the agent
     /// ([`send_flare`](Self::send_flare)). Made on the calling thread, without I/O.
     pub fn flare(&self) -> TracerFlare {
-        let runtime_id = self
-            .worker
-            .as_ref()
-            .map_or("", |w| w.tracer.identity.runtime_id.as_str());
-        crate::diagnostics::flare::build(&self.status(), runtime_id)
+        let identity = self.worker.as_ref().map(|w| &*w.tracer.identity);
+        crate::diagnostics::flare::build(&self.status(), identity)
     }
 
     /// Makes a [`flare`](Self::flare) and sends it to the agent's tracer flare endpoint for
@@ -198,7 +193,7 @@ impl DatadogGuard {
     pub fn status_handle(&self) -> TracerStatusHandle {
         TracerStatusHandle::new(
             self.worker.as_ref().map(|w| Arc::clone(&w.tracer)),
-            Arc::clone(&self.configuration),
+            Arc::clone(&self.config),
         )
     }
 }
@@ -207,35 +202,4 @@ impl Drop for DatadogGuard {
     fn drop(&mut self) {
         let _ = self.stop(self.shutdown_timeout);
     }
-}
-
-/// Installs a global subscriber of `Registry` + [`DatadogLayer`] configured from the `DD_*`
-/// environment, and returns the guard to hold until the app exits. Never panics: on failure it
-/// prints one warning and returns a guard that does nothing.
-///
-/// To keep other layers (formatting, filtering, log correlation), compose
-/// [`DatadogLayer::builder`] into your own subscriber instead.
-pub fn init() -> DatadogGuard {
-    try_init().unwrap_or_else(|e| {
-        crate::health::log::warn(format_args!("tracing is not set up: {e}"));
-        DatadogGuard::new(
-            None,
-            crate::config::DEFAULT_SHUTDOWN_TIMEOUT,
-            Arc::default(),
-        )
-    })
-}
-
-/// Like [`init`], but returns the error.
-///
-/// # Errors
-/// [`InitError::Build`] if the tracer cannot be built, [`InitError::AlreadySet`] if a global
-/// subscriber exists already.
-pub fn try_init() -> Result<DatadogGuard, InitError> {
-    let (layer, guard) = DatadogLayer::builder().build()?;
-    tracing_subscriber::registry()
-        .with(layer)
-        .try_init()
-        .map_err(|_| InitError::AlreadySet)?;
-    Ok(guard)
 }

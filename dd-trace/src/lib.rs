@@ -285,58 +285,58 @@
 //!
 //! # Configuration
 //!
-//! Every variable is read once, at `build()`; the builder method beside it, where there is one,
-//! overrides it. A malformed value prints one warning naming the variable and the default used;
-//! it never fails or panics.
+//! Every setting is read once, at `build()`, from its variable; the builder method beside it,
+//! where there is one, overrides it. A malformed value prints one warning naming the variable
+//! and the default used; it never fails or panics. Settings marked "may change while the app
+//! runs" are read on the app's threads from a snapshot the tracer swaps atomically, so that
+//! remote configuration can change them without a lock on the span path. The table is
+//! [`config::SETTINGS`], which also says each setting's builder method and whether it is live;
+//! the status ([`TracerStatus::configuration`](diagnostics::TracerStatus::configuration)), the
+//! doctor, flares and the startup line show each value with its origin (`default`, `env_var`,
+//! `code`, `calculated`).
 //!
 //! | Variable | Default | Builder method | Meaning |
 //! |---|---|---|---|
 //! | `DD_SERVICE` | the executable's name | [`with_service`](DatadogLayerBuilder::with_service) | service of the spans this process creates |
 //! | `DD_ENV` | none | [`with_env`](DatadogLayerBuilder::with_env) | `env` tag on every span |
 //! | `DD_VERSION` | none | [`with_version`](DatadogLayerBuilder::with_version) | `version` tag on spans of `DD_SERVICE` |
-//! | `DD_TAGS` | none | [`with_tag`](DatadogLayerBuilder::with_tag) (adds) | `k:v` tags on every span, separated by commas (or spaces when there is no comma) |
-//! | `DD_TRACE_ENABLED` | `true` | [`with_enabled`](DatadogLayerBuilder::with_enabled) | `false`: no spans are recorded, no worker runs, nothing is sent |
-//! | `DD_TRACE_SAMPLE_RATE` | unset | [`with_sample_rate`](DatadogLayerBuilder::with_sample_rate) | rate in `[0, 1]` of the rule that comes after all others and matches every trace |
-//! | `DD_TRACE_SAMPLING_RULES` | none | [`with_trace_sampling_rule`](DatadogLayerBuilder::with_trace_sampling_rule) | trace sampling rules, a JSON array (see Sampling) |
-//! | `DD_TRACE_RATE_LIMIT` | `100` | [`with_rate_limit`](DatadogLayerBuilder::with_rate_limit) | traces per second the rules may keep; 0 keeps none |
-//! | `DD_SPAN_SAMPLING_RULES` | none | [`with_span_sampling_rule`](DatadogLayerBuilder::with_span_sampling_rule) | span sampling rules, a JSON array (see Sampling) |
-//! | `DD_SPAN_SAMPLING_RULES_FILE` | none | (the rules) | a file of span sampling rules; the variable above wins |
-//! | `DD_TRACE_AGENT_URL` | unset | [`with_agent_url`](DatadogLayerBuilder::with_agent_url) | `unix:///path/to/apm.socket` or `http://host:port`; wins over host and port |
-//! | `DD_AGENT_HOST` | `localhost` | (the agent URL) | agent host |
-//! | `DD_TRACE_AGENT_PORT` | `8126` | (the agent URL) | agent trace port |
-//! | (none of the three) | | | `/var/run/datadog/apm.socket` if it exists, else `http://localhost:8126` |
-//! | `DD_TRACE_AGENT_TIMEOUT` | `10` | [`with_agent_timeout`](DatadogLayerBuilder::with_agent_timeout) | seconds one request to the agent may take |
-//! | `DD_TRACE_PROPAGATION_STYLE` | `datadog,tracecontext,baggage` | [`with_propagation_styles`](DatadogLayerBuilder::with_propagation_styles) | styles read and written: `datadog`, `tracecontext`, `b3multi`, `b3` (single header), `baggage`, `none` |
-//! | `DD_TRACE_PROPAGATION_STYLE_INJECT` | the above | [`with_inject_styles`](DatadogLayerBuilder::with_inject_styles) | styles written into outgoing requests |
-//! | `DD_TRACE_PROPAGATION_STYLE_EXTRACT` | the above | [`with_extract_styles`](DatadogLayerBuilder::with_extract_styles) | styles read from incoming requests, in order; the first valid context wins |
-//! | `OTEL_PROPAGATORS` | unset | — | used, when `DD_TRACE_PROPAGATION_STYLE` is unset, for each direction without its own `_INJECT` / `_EXTRACT` |
-//! | `DD_TRACE_PROPAGATION_EXTRACT_FIRST` | `false` | — | `true`: look no further than the first valid context (by default later styles still add the same trace's `tracestate` and link other traces) |
-//! | `DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT` | `continue` | — | `restart`: start a new trace linked to the incoming one; `ignore`: extract nothing |
-//! | `DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH` | `512` | — | bytes `x-datadog-tags` may take (at most 512; 0: the header is neither sent nor read) |
-//! | `DD_TRACE_BAGGAGE_MAX_ITEMS` / `_BYTES` | `64` / `8192` | — | baggage items and bytes propagated at most |
+//! | `DD_TAGS` | none | [`with_tag`](DatadogLayerBuilder::with_tag) | `k:v` tags on every span, separated by commas (or spaces when there is no comma); the builder method adds to them (may change while the app runs) |
+//! | `DD_TRACE_ENABLED` | true | [`with_enabled`](DatadogLayerBuilder::with_enabled) | `false`: no spans are recorded, no worker runs, nothing is sent (may change while the app runs) |
+//! | `DD_TRACE_SAMPLE_RATE` | unset | [`with_sample_rate`](DatadogLayerBuilder::with_sample_rate) | rate in `[0, 1]` of the rule that comes after all others and matches every trace (may change while the app runs) |
+//! | `DD_TRACE_SAMPLING_RULES` | none | [`with_trace_sampling_rule`](DatadogLayerBuilder::with_trace_sampling_rule) | trace sampling rules, a JSON array (see Sampling) (may change while the app runs) |
+//! | `DD_TRACE_RATE_LIMIT` | 100 | [`with_rate_limit`](DatadogLayerBuilder::with_rate_limit) | traces per second the rules may keep; 0 keeps none |
+//! | `DD_SPAN_SAMPLING_RULES`, `DD_SPAN_SAMPLING_RULES_FILE` | none | [`with_span_sampling_rule`](DatadogLayerBuilder::with_span_sampling_rule) | span sampling rules, a JSON array (see Sampling), or a file of them; the variable wins over the file |
+//! | `DD_TRACE_AGENT_URL`, `DD_AGENT_HOST`, `DD_TRACE_AGENT_PORT` | `/var/run/datadog/apm.socket` if it exists, else `http://localhost:8126` | [`with_agent_url`](DatadogLayerBuilder::with_agent_url) | the agent: `unix:///path/to/apm.socket` or `http://host:port`, else `http://` the host (default `localhost`) and port (default `8126`) |
+//! | `DD_TRACE_AGENT_TIMEOUT` | 10 | [`with_agent_timeout`](DatadogLayerBuilder::with_agent_timeout) | seconds one request to the agent may take |
+//! | `DD_TRACE_PROPAGATION_STYLE_INJECT`, `DD_TRACE_PROPAGATION_STYLE`, `OTEL_PROPAGATORS` | `datadog,tracecontext,baggage` | [`with_inject_styles`](DatadogLayerBuilder::with_inject_styles) | styles written into outgoing requests: `datadog`, `tracecontext`, `b3multi`, `b3` (single header), `baggage`, `none`; the second variable sets both directions, and OpenTelemetry's, the third, is read when neither is set |
+//! | `DD_TRACE_PROPAGATION_STYLE_EXTRACT`, `DD_TRACE_PROPAGATION_STYLE`, `OTEL_PROPAGATORS` | `datadog,tracecontext,baggage` | [`with_extract_styles`](DatadogLayerBuilder::with_extract_styles) | styles read from incoming requests, in order; the first valid context wins |
+//! | `DD_TRACE_PROPAGATION_EXTRACT_FIRST` | false | — | `true`: look no further than the first valid context (by default later styles still add the same trace's `tracestate` and link other traces) |
+//! | `DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT` | continue | — | `restart`: start a new trace linked to the incoming one; `ignore`: extract nothing |
+//! | `DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH` | 512 | — | bytes `x-datadog-tags` may take (at most 512; 0: the header is neither sent nor read) |
+//! | `DD_TRACE_BAGGAGE_MAX_ITEMS` | 64 | — | baggage items propagated at most |
+//! | `DD_TRACE_BAGGAGE_MAX_BYTES` | 8192 | — | bytes of baggage propagated at most |
 //! | `DD_TRACE_BAGGAGE_TAG_KEYS` | `user.id,session.id,account.id` | — | baggage items that become `baggage.<key>` tags on the span adopting an extracted context; `*` all, empty none |
 //! | `DD_ENTITY_ID` | unset | [`with_entity_id`](DatadogLayerBuilder::with_entity_id) | sent as `Datadog-Entity-ID` when no container id or cgroup inode can be detected |
 //! | `DD_EXTERNAL_ENV` | unset | [`with_external_env`](DatadogLayerBuilder::with_external_env) | sent as `Datadog-External-Env` |
-//! | `DD_TRACE_STARTUP_LOGS` | `true` | [`with_startup_logs`](DatadogLayerBuilder::with_startup_logs) | print one `DATADOG TRACER CONFIGURATION {json}` line to stderr at start |
-//! | `DD_TRACE_DEBUG` | `false` | [`with_debug`](DatadogLayerBuilder::with_debug) | print the tracer's debug diagnostics to stderr |
-//! | `DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED` | `true` | [`with_128_bit_trace_ids`](DatadogLayerBuilder::with_128_bit_trace_ids) | `false`: 64-bit trace ids |
-//! | `DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED` | `true` | [`with_128_bit_trace_id_logging`](DatadogLayerBuilder::with_128_bit_trace_id_logging) | log correlation writes 128-bit ids as 32 hex digits |
-//! | `DD_LOGS_INJECTION` | `true` | [`with_logs_injection`](DatadogLayerBuilder::with_logs_injection) | `false`: `dd-trace-log` writes no `dd.*` keys |
-//! | `DD_TRACE_SPAN_EVENTS_LEVEL` | unset (none) | [`with_span_events`](DatadogLayerBuilder::with_span_events) | `tracing` events at or above this level inside a span become span events |
-//! | `DD_TRACE_PARTIAL_FLUSH_ENABLED` | `false` | [`with_partial_flush`](DatadogLayerBuilder::with_partial_flush) | send a long trace's finished spans before it ends |
-//! | `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS` | `1000` | [`with_partial_flush_min_spans`](DatadogLayerBuilder::with_partial_flush_min_spans) | finished spans that trigger a partial flush |
-//! | `DD_TRACE_STATS_COMPUTATION_ENABLED` | `false` | — | `true` (feature `client-stats`): compute trace stats here, and where the agent allows it (`client_drop_p0s`), do not send unsampled traces |
-//! | `DD_TRACE_AGENT_PROTOCOL_VERSION` | unset: the newest the agent's `/info` offers | — | `0.4`, `0.5` or `1.0`: the trace payload format to send (`DD_TRACE_API_VERSION=v0.4` / `v0.5` / `v1.0`, Python's name, is read too) |
-//! | `DD_TRACE_RETRY_BUFFER_BYTES` (dd-trace's own) | `33554432` (32 MiB) | [`with_retry_buffer_bytes`](DatadogLayerBuilder::with_retry_buffer_bytes) | bytes of payloads kept while the agent is unreachable, stalled or slow |
-//! | `DD_TRACE_MAX_OPEN_TRACES` (dd-trace's own) | `100000` | [`with_max_open_traces`](DatadogLayerBuilder::with_max_open_traces) | traces with open spans recorded at once |
-//! | `DD_TRACE_MAX_OPEN_SPANS_PER_TRACE` (dd-trace's own) | `100000` | [`with_max_open_spans_per_trace`](DatadogLayerBuilder::with_max_open_spans_per_trace) | open spans one trace may have |
+//! | `DD_TRACE_STARTUP_LOGS` | true | [`with_startup_logs`](DatadogLayerBuilder::with_startup_logs) | print one `DATADOG TRACER CONFIGURATION {json}` line to stderr at start |
+//! | `DD_TRACE_DEBUG` | false | [`with_debug`](DatadogLayerBuilder::with_debug) | print the tracer's debug diagnostics to stderr |
+//! | `DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED` | true | [`with_128_bit_trace_ids`](DatadogLayerBuilder::with_128_bit_trace_ids) | `false`: 64-bit trace ids |
+//! | `DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED` | true | [`with_128_bit_trace_id_logging`](DatadogLayerBuilder::with_128_bit_trace_id_logging) | log correlation writes 128-bit ids as 32 hex digits |
+//! | `DD_LOGS_INJECTION` | true | [`with_logs_injection`](DatadogLayerBuilder::with_logs_injection) | `false`: `dd-trace-log` writes no `dd.*` keys (may change while the app runs) |
+//! | `DD_TRACE_SPAN_EVENTS_LEVEL` | off | [`with_span_events`](DatadogLayerBuilder::with_span_events) | `tracing` events at or above this level inside a span become span events |
+//! | `DD_TRACE_PARTIAL_FLUSH_ENABLED` | false | [`with_partial_flush`](DatadogLayerBuilder::with_partial_flush) | send a long trace's finished spans before it ends |
+//! | `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS` | 1000 | [`with_partial_flush_min_spans`](DatadogLayerBuilder::with_partial_flush_min_spans) | finished spans that trigger a partial flush |
+//! | `DD_TRACE_STATS_COMPUTATION_ENABLED` | false | — | `true` (feature `client-stats`): compute trace stats here, and where the agent allows it (`client_drop_p0s`), do not send unsampled traces |
+//! | `DD_TRACE_AGENT_PROTOCOL_VERSION`, `DD_TRACE_API_VERSION` | unset: the newest the agent's `/info` offers | — | `0.4`, `0.5` or `1.0`: the trace payload format to send (the second variable is Python's name, with `v0.4`, `v0.5`, `v1.0`) |
+//! | `DD_TRACE_RETRY_BUFFER_BYTES` | 33554432 (32 MiB) | [`with_retry_buffer_bytes`](DatadogLayerBuilder::with_retry_buffer_bytes) | dd-trace's own: bytes of payloads kept while the agent is unreachable, stalled or slow |
+//! | `DD_TRACE_MAX_OPEN_TRACES` | 100000 | [`with_max_open_traces`](DatadogLayerBuilder::with_max_open_traces) | dd-trace's own: traces with open spans recorded at once |
+//! | `DD_TRACE_MAX_OPEN_SPANS_PER_TRACE` | 100000 | [`with_max_open_spans_per_trace`](DatadogLayerBuilder::with_max_open_spans_per_trace) | dd-trace's own: open spans one trace may have |
+//! | (code only: `flush_interval`) | 1 s | [`with_flush_interval`](DatadogLayerBuilder::with_flush_interval) | how often finished traces are sent (at least 1 ms) |
+//! | (code only: `queue_capacity`) | 4096 | [`with_queue_capacity`](DatadogLayerBuilder::with_queue_capacity) | finished trace chunks the hand-off queue holds before new ones are dropped |
+//! | (code only: `shutdown_timeout`) | 5 s | [`with_shutdown_timeout`](DatadogLayerBuilder::with_shutdown_timeout) | how long dropping the guard waits for finished traces to be sent |
 //!
-//! Settings without a variable: [`with_flush_interval`](DatadogLayerBuilder::with_flush_interval),
-//! [`with_queue_capacity`](DatadogLayerBuilder::with_queue_capacity),
-//! [`with_shutdown_timeout`](DatadogLayerBuilder::with_shutdown_timeout), and
-//! [`with_variable_source`](DatadogLayerBuilder::with_variable_source) to read the variables
-//! from somewhere other than the process environment. The names are constants in
-//! [`config::env`].
+//! [`with_variable_source`](DatadogLayerBuilder::with_variable_source) reads the variables from
+//! somewhere other than the process environment.
 //!
 //! # Testing instrumentation
 //!
@@ -358,6 +358,7 @@
 )]
 #![deny(unsafe_code)]
 
+mod builder;
 pub mod config;
 pub mod diagnostics;
 mod encode;
@@ -365,24 +366,71 @@ mod error;
 mod export;
 mod guard;
 mod handoff;
+mod headers;
 mod health;
 mod identity;
 #[cfg(any(feature = "tower", feature = "reqwest", feature = "opentelemetry"))]
 pub mod integrations;
 mod layer;
 mod model;
-pub mod propagation;
 mod sampling;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod tracer;
 
-pub use config::{AgentEndpoint, DatadogLayerBuilder};
-pub use diagnostics::diagnose;
+pub use builder::{diagnose, init, try_init, DatadogLayerBuilder};
 pub use error::{AgentUrlError, BuildError, FlareError, FlushError, InitError};
-pub use guard::{init, try_init, DatadogGuard};
+pub use guard::DatadogGuard;
 pub use identity::TRACER_VERSION;
 pub use layer::{ids_of, DatadogIds, DatadogLayer, DatadogSpanExt, Link, TagValue};
 pub use model::decision::SamplingPriority;
 pub use model::id::{SpanId, TraceId};
 pub use sampling::{SpanSamplingRule, TraceSamplingRule};
+
+pub mod propagation {
+    //! Distributed tracing: reading a trace's context from incoming headers and writing it into
+    //! outgoing ones, in the styles Datadog's tracers speak.
+    //!
+    //! In: a request's headers, through an [`Extractor`], on the app's thread that handles it; a
+    //! span to continue from, through an [`Injector`]. Out: a [`RemoteContext`] to adopt with
+    //! [`DatadogSpanExt::set_parent`](crate::DatadogSpanExt::set_parent), or the headers of a
+    //! span's context (written by
+    //! [`DatadogSpanExt::inject_context`](crate::DatadogSpanExt::inject_context), which locks the
+    //! trace's sampling decision). Parsing is bounded: every header has a size limit past which it
+    //! is ignored or cut (`x-datadog-tags`, `tracestate`, `baggage`), and it never panics.
+    //!
+    //! Styles (`DD_TRACE_PROPAGATION_STYLE`, or `_INJECT` / `_EXTRACT` for one direction; default
+    //! `datadog,tracecontext,baggage`): `datadog` (`x-datadog-*`), `tracecontext` (W3C
+    //! `traceparent` and `tracestate`), `b3multi` (`x-b3-*`), `b3` (the single `b3` header),
+    //! `baggage` (W3C `baggage`), `none`. A `b3` header holding only a decision (`0`, `1`, `d`, as
+    //! some proxies send) starts a new trace with that decision, unless another style brings a
+    //! trace.
+    //!
+    //! ```
+    //! use dd_trace::propagation::{self, RemoteContext};
+    //! use dd_trace::DatadogSpanExt;
+    //!
+    //! # let tracer = dd_trace::testing::TestTracer::new();
+    //! # tracer.in_scope(|| {
+    //! // Server side: continue the caller's trace.
+    //! let mut incoming = http::HeaderMap::new();
+    //! incoming.insert("x-datadog-trace-id", "1234".parse().unwrap());
+    //! incoming.insert("x-datadog-parent-id", "5678".parse().unwrap());
+    //! incoming.insert("x-datadog-sampling-priority", "2".parse().unwrap());
+    //! let span = tracing::info_span!("http.request", span.kind = "server");
+    //! if let Some(context) = propagation::extract(&incoming) {
+    //!     span.set_parent(context);
+    //! }
+    //! let _entered = span.enter();
+    //!
+    //! // Client side: hand the trace on.
+    //! let mut outgoing = http::HeaderMap::new();
+    //! tracing::Span::current().inject_context(&mut outgoing);
+    //! assert_eq!(outgoing["x-datadog-trace-id"], "1234");
+    //! assert_eq!(outgoing["x-datadog-sampling-priority"], "2");
+    //! # });
+    //! ```
+
+    pub use crate::headers::{Extractor, Injector, PropagationStyle, RemoteContext};
+    pub use crate::layer::extract;
+}

@@ -35,7 +35,7 @@ use serde::Deserialize;
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::config::DatadogLayerBuilder;
+use crate::builder::DatadogLayerBuilder;
 use crate::diagnostics::TracerStatus;
 use crate::encode::{Payload, PayloadFormat};
 use crate::export::sink::{AgentRatesReply, PayloadSink, SinkFuture};

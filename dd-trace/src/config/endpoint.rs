@@ -1,7 +1,8 @@
 //! The agent's address.
 //!
-//! In: `DD_TRACE_AGENT_URL` or the builder's URL, on the thread that builds the tracer. Out: an
-//! [`AgentEndpoint`] for the transport, or an [`AgentUrlError`] saying what is wrong.
+//! In: the agent URL (a variable or the builder's), or a host and port, on the thread that
+//! builds the tracer. Out: an [`AgentEndpoint`] for the transport with how it was chosen
+//! ([`AgentAddress`]), or an [`AgentUrlError`] saying what is wrong with a URL.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use crate::error::AgentUrlError;
 /// Where the agent listens.
 ///
 /// ```
-/// use dd_trace::AgentEndpoint;
+/// use dd_trace::config::AgentEndpoint;
 ///
 /// let uds = AgentEndpoint::parse("unix:///var/run/datadog/apm.socket")?;
 /// assert_eq!(uds, AgentEndpoint::Unix("/var/run/datadog/apm.socket".into()));
@@ -53,10 +54,7 @@ impl AgentEndpoint {
             if host.is_empty() {
                 return Err(AgentUrlError::MissingHost);
             }
-            return Ok(AgentEndpoint::Http {
-                host: bracket_ipv6(host),
-                port: port.unwrap_or(80),
-            });
+            return Ok(AgentEndpoint::http(host, port.unwrap_or(80)));
         }
         if url.starts_with("https://") {
             return Err(AgentUrlError::HttpsUnsupported);
@@ -66,6 +64,57 @@ impl AgentEndpoint {
             scheme: scheme.to_string(),
         })
     }
+
+    /// HTTP to `host` (a name or an address, IPv6 with or without brackets) on `port`.
+    pub(crate) fn http(host: &str, port: u16) -> Self {
+        AgentEndpoint::Http {
+            host: bracket_ipv6(host),
+            port,
+        }
+    }
+}
+
+/// Agent host used when neither the agent URL nor the socket is available.
+pub const DEFAULT_AGENT_HOST: &str = "localhost";
+/// Agent trace port used when none is configured.
+pub const DEFAULT_AGENT_PORT: u16 = 8126;
+
+/// The agent's address and how it was chosen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AgentAddress {
+    pub(crate) endpoint: AgentEndpoint,
+    pub(crate) source: AgentSource,
+}
+
+impl AgentAddress {
+    pub(crate) fn new(endpoint: AgentEndpoint, source: AgentSource) -> Self {
+        AgentAddress { endpoint, source }
+    }
+}
+
+impl Default for AgentAddress {
+    /// `http://localhost:8126`, nothing being configured and the node agent's socket absent.
+    fn default() -> Self {
+        AgentAddress::new(
+            AgentEndpoint::http(DEFAULT_AGENT_HOST, DEFAULT_AGENT_PORT),
+            AgentSource::Default,
+        )
+    }
+}
+
+/// How the agent's address was chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AgentSource {
+    /// `DatadogLayerBuilder::with_agent_url`.
+    Builder,
+    /// The agent URL variable.
+    Url,
+    /// The agent host and/or port variables.
+    HostPort,
+    /// Nothing was configured and the node agent's socket exists.
+    DefaultSocket,
+    /// Nothing was configured and the default socket does not exist.
+    Default,
 }
 
 fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), AgentUrlError> {
@@ -91,7 +140,7 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), AgentUrlError
 }
 
 /// `::1` → `[::1]`, so the host can be joined with a port.
-pub(crate) fn bracket_ipv6(host: &str) -> String {
+fn bracket_ipv6(host: &str) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
     } else {

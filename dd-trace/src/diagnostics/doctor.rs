@@ -1,7 +1,7 @@
 //! The doctor: tells a newcomer, in one screen, why their traces are or are not arriving.
 //!
 //! In: the configuration the app would use (the `DD_*` environment, or a builder), on the
-//! thread that calls [`diagnose`] — which blocks for a few seconds at most and does I/O, so it
+//! thread that calls [`diagnose`](crate::diagnose) — which blocks for a few seconds at most and does I/O, so it
 //! belongs in a start-up check, a debug endpoint or the `doctor` example, never on a request
 //! path. Out: a [`Diagnosis`]: one [`Check`] per step (configuration, the agent's address and
 //! why it was chosen, the socket or the host name, the connection, `/info`, a test trace the
@@ -12,12 +12,12 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::Duration;
-
-use tracing_subscriber::layer::SubscriberExt;
 
 use super::TracerStatus;
-use crate::config::{AgentEndpoint, AgentSource, Config, DatadogLayerBuilder};
+use crate::config::{
+    about, AgentAddress, AgentEndpoint, AgentSource, Settings, DEFAULT_AGENT_SOCKET,
+};
+use crate::error::{BuildError, FlushError};
 use crate::export::transport::container::ContainerInfo;
 use crate::export::transport::{
     connect_cause, AgentTransport, InfoAnswer, SendError, CONNECT_TIMEOUT,
@@ -62,7 +62,7 @@ pub struct Check {
     pub remedy: Option<String>,
 }
 
-/// What [`diagnose`] found. Its `Display` is the one-screen report the `doctor` example prints.
+/// What [`diagnose`](crate::diagnose) found. Its `Display` is the one-screen report the `doctor` example prints.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Diagnosis {
@@ -136,84 +136,84 @@ impl fmt::Display for Diagnosis {
 
 const TEST_TRACE: &str = "test trace";
 
-/// Diagnoses the configuration the `DD_*` environment gives (see the module docs): the same
-/// as `DatadogLayer::builder().diagnose()`.
-///
-/// ```no_run
-/// let diagnosis = dd_trace::diagnose();
-/// println!("{diagnosis}");
-/// if !diagnosis.traces_arrive() {
-///     std::process::exit(1);
-/// }
-/// ```
-pub fn diagnose() -> Diagnosis {
-    DatadogLayerBuilder::default().diagnose()
+/// What the test trace found: how its flush ended, and the status of the tracer that sent it.
+pub(crate) struct TestTrace {
+    pub(crate) flushed: Result<(), FlushError>,
+    pub(crate) status: TracerStatus,
 }
 
-impl DatadogLayerBuilder {
-    /// Diagnoses the configuration this builder would build (see [`diagnose`]): checks the
-    /// agent's address, reachability and `/info`, sends one test trace (operation
-    /// `dd_trace.doctor`) with a tracer of its own, and reports. Blocks for at most about the
-    /// agent timeout plus a few seconds.
-    pub fn diagnose(self) -> Diagnosis {
-        let mut checks = Vec::new();
-        let (config, warnings) = match self.into_config_and_warnings() {
-            Ok(c) => c,
-            Err(e) => {
-                checks.push(fail(
-                    "configuration",
-                    format!("the tracer cannot be built: {e}"),
-                    "Fix the value given to DatadogLayerBuilder.",
-                ));
-                return Diagnosis {
-                    checks,
-                    status: None,
-                };
-            }
-        };
-        checks.push(configuration_check(&config, &warnings));
-        if !config.enabled {
-            checks.push(fail(
-                "tracing enabled",
-                "DD_TRACE_ENABLED is false: no span is recorded or sent".into(),
-                "Unset DD_TRACE_ENABLED or set it to true.",
-            ));
-            return Diagnosis {
-                checks,
-                status: None,
-            };
-        }
-        checks.push(address_check(&config));
-        let reachable = match &config.agent {
-            AgentEndpoint::Unix(path) => {
-                let found = socket_check(path);
-                let ok = found.outcome == CheckOutcome::Pass;
-                checks.push(found);
-                ok && push(&mut checks, connect_unix(path, &config.agent))
-            }
-            AgentEndpoint::Http { host, port } => {
-                let resolved = resolve_check(host, *port);
-                match resolved {
-                    Ok((check, addrs)) => {
-                        checks.push(check);
-                        push(&mut checks, connect_tcp(&addrs, &config.agent))
-                    }
-                    Err(check) => {
-                        checks.push(check);
-                        false
-                    }
-                }
-            }
-        };
-        if reachable {
-            checks.push(info_check(&config));
-        } else {
-            checks.push(skipped("/info", "the agent cannot be reached"));
-        }
-        let (check, status) = test_trace(config);
-        checks.push(check);
-        Diagnosis { checks, status }
+/// The diagnosis when the builder's values cannot make a tracer.
+pub(crate) fn unbuildable(error: &BuildError) -> Diagnosis {
+    Diagnosis {
+        checks: vec![fail(
+            "configuration",
+            format!("the tracer cannot be built: {error}"),
+            "Fix the value given to DatadogLayerBuilder.",
+        )],
+        status: None,
     }
+}
+
+/// Diagnoses `settings` (read with `warnings`): checks the agent's address, reachability and
+/// `/info`, then has `send_test_trace` send one trace with a tracer of these settings (the
+/// builder starts it: the doctor starts nothing), and reports.
+pub(crate) fn diagnose(
+    settings: Settings,
+    warnings: &[String],
+    send_test_trace: impl FnOnce(Settings) -> Result<TestTrace, BuildError>,
+) -> Diagnosis {
+    let mut checks = vec![configuration_check(&settings, warnings)];
+    if !settings.enabled.value {
+        let var = about::enabled.name();
+        checks.push(fail(
+            "tracing enabled",
+            format!("{var} is false: no span is recorded or sent"),
+            &format!("Unset {var} or set it to true."),
+        ));
+        return Diagnosis {
+            checks,
+            status: None,
+        };
+    }
+    checks.push(address_check(&settings.agent.value));
+    let endpoint = &settings.agent.value.endpoint;
+    let reachable = match endpoint {
+        AgentEndpoint::Unix(path) => {
+            let found = socket_check(path);
+            let ok = found.outcome == CheckOutcome::Pass;
+            checks.push(found);
+            ok && push(&mut checks, connect_unix(path, endpoint))
+        }
+        AgentEndpoint::Http { host, port } => match resolve_check(host, *port) {
+            Ok((check, addrs)) => {
+                checks.push(check);
+                push(&mut checks, connect_tcp(&addrs, endpoint))
+            }
+            Err(check) => {
+                checks.push(check);
+                false
+            }
+        },
+    };
+    if reachable {
+        checks.push(info_check(&settings));
+    } else {
+        checks.push(skipped("/info", "the agent cannot be reached"));
+    }
+    let service = settings.service.value.clone();
+    let (check, status) = match send_test_trace(settings) {
+        Ok(sent) => (test_trace_check(&service, &sent), Some(sent.status)),
+        Err(e) => (
+            fail(
+                TEST_TRACE,
+                format!("the tracer cannot start: {e}"),
+                "See the error.",
+            ),
+            None,
+        ),
+    };
+    checks.push(check);
+    Diagnosis { checks, status }
 }
 
 fn push(checks: &mut Vec<Check>, check: Check) -> bool {
@@ -253,23 +253,24 @@ fn skipped(name: &'static str, why: &str) -> Check {
     )
 }
 
-fn configuration_check(config: &Config, warnings: &[String]) -> Check {
+fn configuration_check(settings: &Settings, warnings: &[String]) -> Check {
     let identity = format!(
         "service {}, env {}, version {}",
-        config.service,
-        config.env.as_deref().unwrap_or("(none)"),
-        config.version.as_deref().unwrap_or("(none)")
+        settings.service.value,
+        settings.env.value.as_deref().unwrap_or("(none)"),
+        settings.version.value.as_deref().unwrap_or("(none)")
     );
     if warnings.is_empty() {
         let mut c = pass(
             "configuration",
             format!("{identity}; no malformed DD_* variable"),
         );
-        if config.env.is_none() {
+        if settings.env.value.is_none() {
             c.outcome = CheckOutcome::Warn;
-            c.remedy = Some(
-                "Set DD_ENV (in Kubernetes, from the pod's tags.datadoghq.com/env label) so traces are found under an environment.".into(),
-            );
+            c.remedy = Some(format!(
+                "Set {} (in Kubernetes, from the pod's tags.datadoghq.com/env label) so traces are found under an environment.",
+                about::env.name()
+            ));
         }
         return c;
     }
@@ -281,18 +282,40 @@ fn configuration_check(config: &Config, warnings: &[String]) -> Check {
     )
 }
 
-fn address_check(config: &Config) -> Check {
-    let detail = format!("{} ({})", config.agent, config.agent_source.explain());
+fn address_check(agent: &AgentAddress) -> Check {
+    let detail = format!("{} ({})", agent.endpoint, explain(agent.source));
     let in_kubernetes = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
-    if config.agent_source == AgentSource::Default && in_kubernetes {
+    if agent.source == AgentSource::Default && in_kubernetes {
         return check(
             "agent address",
             CheckOutcome::Warn,
             detail,
-            Some("In Kubernetes, localhost is this pod, not the node's agent: mount the agent's socket directory /var/run/datadog with a hostPath volume, or set DD_AGENT_HOST from status.hostIP (see examples/kubernetes).".into()),
+            Some(format!("In Kubernetes, localhost is this pod, not the node's agent: mount the agent's socket directory /var/run/datadog with a hostPath volume, or set {} from status.hostIP (see examples/kubernetes).", agent_vars()[1])),
         );
     }
     pass("agent address", detail)
+}
+
+/// The agent's variables: the URL, the host, the port.
+fn agent_vars() -> &'static [&'static str] {
+    about::agent.variables()
+}
+
+/// Why this address is used, for people.
+fn explain(source: AgentSource) -> String {
+    let vars = agent_vars();
+    match source {
+        AgentSource::Builder => "set in code with DatadogLayerBuilder::with_agent_url".into(),
+        AgentSource::Url => format!("from {}", vars[0]),
+        AgentSource::HostPort => format!("from {} / {}", vars[1], vars[2]),
+        AgentSource::DefaultSocket => {
+            format!("nothing configured, and the node agent's socket {DEFAULT_AGENT_SOCKET} exists")
+        }
+        AgentSource::Default => format!(
+            "nothing configured (no {}) and {DEFAULT_AGENT_SOCKET} does not exist: the default",
+            vars.join(", ")
+        ),
+    }
 }
 
 fn socket_check(path: &Path) -> Check {
@@ -372,10 +395,10 @@ fn connect_tcp(addrs: &[std::net::SocketAddr], endpoint: &AgentEndpoint) -> Chec
     connect_failure(&e, endpoint)
 }
 
-fn info_check(config: &Config) -> Check {
-    let endpoint = config.agent.clone();
-    let timeout = config.agent_timeout;
-    let entity_id = config.entity_id.clone();
+fn info_check(settings: &Settings) -> Check {
+    let endpoint = settings.agent.value.endpoint.clone();
+    let timeout = settings.agent_timeout.value;
+    let entity_id = settings.entity_id.value.clone();
     // Its own thread and runtime: the caller may be inside a tokio runtime.
     let answer = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -422,50 +445,26 @@ fn info_check(config: &Config) -> Check {
     }
 }
 
-/// Sends one trace with a tracer of the same configuration, and reads its status.
-fn test_trace(mut config: Config) -> (Check, Option<TracerStatus>) {
-    config.startup_logs = false;
-    config.quiet = true;
-    let timeout = config.agent_timeout + Duration::from_secs(2);
-    let service = config.service.clone();
-    let (layer, guard) = match crate::tracer::start(config, None) {
-        Ok(started) => started,
-        Err(e) => {
-            return (
-                fail(
-                    TEST_TRACE,
-                    format!("the tracer cannot start: {e}"),
-                    "See the error.",
-                ),
-                None,
-            )
-        }
-    };
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-    tracing::dispatcher::with_default(&dispatch, || {
-        tracing::info_span!("dd_trace.doctor", resource.name = "diagnose").in_scope(|| {});
-    });
-    let flushed = guard.flush_timeout(timeout);
-    let status = guard.status();
-    let check = if status.counters.spans_sent == 1 {
-        pass(
+/// Whether the test trace arrived, from what its tracer counted.
+fn test_trace_check(service: &str, sent: &TestTrace) -> Check {
+    if sent.status.counters.spans_sent == 1 {
+        return pass(
             TEST_TRACE,
             format!("the agent accepted it: look for service {service}, operation dd_trace.doctor in APM > Traces"),
-        )
-    } else {
-        let (why, remedy) = match status.errors.first() {
-            Some(e) => (e.message.clone(), e.remedy.clone()),
-            None => (
-                match flushed {
-                    Err(e) => e.to_string(),
-                    Ok(()) => "it was not sent".into(),
-                },
-                "Run again with DD_TRACE_DEBUG=true and look at the tracer's lines.".into(),
+        );
+    }
+    let (why, remedy) = match sent.status.errors.first() {
+        Some(e) => (e.message.clone(), e.remedy.clone()),
+        None => (
+            match &sent.flushed {
+                Err(e) => e.to_string(),
+                Ok(()) => "it was not sent".into(),
+            },
+            format!(
+                "Run again with {}=true and look at the tracer's lines.",
+                about::debug.name()
             ),
-        };
-        fail(TEST_TRACE, format!("not accepted: {why}"), &remedy)
+        ),
     };
-    drop(dispatch);
-    let _ = guard.shutdown(Duration::from_millis(500));
-    (check, Some(status))
+    fail(TEST_TRACE, format!("not accepted: {why}"), &remedy)
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 use zip::write::SimpleFileOptions;
 
 use super::TracerStatus;
-use crate::identity::{hostname, RUSTC_VERSION, TRACER_VERSION};
+use crate::identity::{hostname, Identity, LANGUAGE, RUSTC_VERSION, TRACER_VERSION};
 
 /// A diagnostic bundle: see [`DatadogGuard::flare`](crate::DatadogGuard::flare).
 #[derive(Clone)]
@@ -100,9 +100,11 @@ struct TracerInfo<'a> {
     agent_url: &'a str,
 }
 
-/// Builds a flare from `status` and the recent diagnostic lines.
-pub(crate) fn build(status: &TracerStatus, runtime_id: &str) -> TracerFlare {
-    let hostname = hostname();
+/// Builds a flare from `status`, the tracer's `identity` (none when tracing is disabled) and
+/// the recent diagnostic lines.
+pub(crate) fn build(status: &TracerStatus, identity: Option<&Identity>) -> TracerFlare {
+    let hostname = identity.map_or_else(hostname, |i| i.hostname.clone());
+    let runtime_id = identity.map_or("", |i| i.runtime_id.as_str());
     let now = SystemTime::now();
     let unix = now
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -110,7 +112,7 @@ pub(crate) fn build(status: &TracerStatus, runtime_id: &str) -> TracerFlare {
     let info = TracerInfo {
         tracer: "dd-trace (Rust)",
         tracer_version: TRACER_VERSION,
-        lang: "rust",
+        lang: LANGUAGE,
         lang_version: RUSTC_VERSION,
         os: std::env::consts::OS,
         architecture: std::env::consts::ARCH,
@@ -123,7 +125,7 @@ pub(crate) fn build(status: &TracerStatus, runtime_id: &str) -> TracerFlare {
     let configuration: String = status
         .configuration
         .iter()
-        .map(|(k, v)| format!("{k}={v}\n"))
+        .map(|setting| format!("{setting}\n"))
         .collect();
     let files: [(&str, String); 4] = [
         (
@@ -157,18 +159,27 @@ fn zip(files: &[(&str, String)]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Origin, SettingValue};
 
     #[test]
     fn flares_are_zips_of_the_four_files_with_secrets_redacted() {
         let status = TracerStatus {
             enabled: true,
             configuration: vec![
-                ("DD_SERVICE".into(), "checkout".into()),
-                ("DD_TAGS".into(), "team:pay,api_key:<redacted>".into()),
+                SettingValue {
+                    name: "DD_SERVICE".into(),
+                    value: "checkout".into(),
+                    origin: Origin::EnvVar,
+                },
+                SettingValue {
+                    name: "DD_TAGS".into(),
+                    value: "team:pay,api_key:<redacted>".into(),
+                    origin: Origin::EnvVar,
+                },
             ],
             ..TracerStatus::default()
         };
-        let flare = build(&status, "rid-1");
+        let flare = build(&status, Some(&Identity::fixed("checkout", None, None)));
         let mut archive = zip::ZipArchive::new(Cursor::new(flare.bytes().to_vec())).unwrap();
         let names: Vec<String> = archive.file_names().map(str::to_string).collect();
         assert_eq!(
@@ -188,7 +199,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             config,
-            "DD_SERVICE=checkout\nDD_TAGS=team:pay,api_key:<redacted>\n"
+            "DD_SERVICE=checkout (env_var)\nDD_TAGS=team:pay,api_key:<redacted> (env_var)\n"
         );
         let (content_type, body) = flare.form("12345", "ops@example.com");
         let boundary = content_type.split("boundary=").nth(1).unwrap();

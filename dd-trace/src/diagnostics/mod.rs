@@ -7,7 +7,7 @@
 //! `health` floor), and the configuration. Out: reports, built on the thread that asks for
 //! them; none is ever made on the app's span path.
 
-mod doctor;
+pub(crate) mod doctor;
 pub(crate) mod flare;
 pub(crate) mod startup;
 mod status;
@@ -16,6 +16,6 @@ pub use crate::health::log::{reset_handler, set_handler};
 pub use crate::health::{
     AgentInfo, AgentState, CounterSnapshot, DeliveryError, DiagnosticLevel, RetryBufferStatus,
 };
-pub use doctor::{diagnose, Check, CheckOutcome, Diagnosis};
+pub use doctor::{Check, CheckOutcome, Diagnosis};
 pub use flare::TracerFlare;
 pub use status::{AgentStatus, SamplingStatus, TracerStatus, TracerStatusHandle};

@@ -1,13 +1,16 @@
 //! The `DATADOG TRACER CONFIGURATION {json}` line printed once at start (unless
 //! `DD_TRACE_STARTUP_LOGS=false`), on the thread that builds the tracer.
+//!
+//! In: the settings, the identity and where traces go. Out: one line, to stderr or the app's
+//! diagnostics handler.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::config::Config;
-use crate::identity::{RUSTC_VERSION, TRACER_VERSION};
+use crate::config::{redact, Settings};
+use crate::identity::{Identity, LANGUAGE, RUSTC_VERSION, TRACER_VERSION};
 
 /// The startup line's JSON.
 #[derive(Serialize)]
@@ -36,16 +39,21 @@ struct StartupInfo<'a> {
     entity_id: Option<&'a str>,
 }
 
-/// Prints the startup line for `config`; `destination` is where traces go.
-pub(crate) fn print(config: &Config, destination: &str, runtime_id: &str, entity_id: Option<&str>) {
-    if let Some(line) = line(config, destination, runtime_id, entity_id) {
+/// Prints the startup line for `settings`; `destination` is where traces go.
+pub(crate) fn print(
+    settings: &Settings,
+    destination: &str,
+    identity: &Identity,
+    entity_id: Option<&str>,
+) {
+    if let Some(line) = line(settings, destination, &identity.runtime_id, entity_id) {
         crate::health::log::raw(&line);
     }
 }
 
 /// The startup line, `DATADOG TRACER CONFIGURATION {json}`.
 fn line(
-    config: &Config,
+    s: &Settings,
     destination: &str,
     runtime_id: &str,
     entity_id: Option<&str>,
@@ -55,28 +63,29 @@ fn line(
         os_name: std::env::consts::OS,
         architecture: std::env::consts::ARCH,
         version: TRACER_VERSION,
-        lang: "rust",
+        lang: LANGUAGE,
         lang_version: RUSTC_VERSION,
-        enabled: config.enabled,
-        service: &config.service,
-        env: config.env.as_deref(),
-        dd_version: config.version.as_deref(),
+        enabled: s.enabled.value,
+        service: &s.service.value,
+        env: s.env.value.as_deref(),
+        dd_version: s.version.value.as_deref(),
         agent_url: destination,
-        debug: config.debug,
-        sample_rate: config.sample_rate,
-        sampling_rules: as_json(&config.sampling_rules),
-        sample_rate_limit: config.rate_limit,
-        span_sampling_rules: as_json(&config.span_sampling_rules),
-        tags: config
+        debug: s.debug.value,
+        sample_rate: s.sample_rate.value,
+        sampling_rules: as_json(&s.sampling_rules.value),
+        sample_rate_limit: s.rate_limit.value,
+        span_sampling_rules: as_json(&s.span_sampling_rules.value),
+        tags: s
             .tags
+            .value
             .iter()
             // As the status and flares show them: a tag named like a secret is not printed.
-            .map(|(k, v)| (k.as_str(), crate::config::redact(k, v)))
+            .map(|(k, v)| (k.as_str(), redact(k, v)))
             .collect(),
         runtime_id,
-        trace_id_128_bit_generation_enabled: config.trace_id_128_bit,
-        partial_flush_enabled: config.partial_flush,
-        partial_flush_min_spans: config.partial_flush_min_spans,
+        trace_id_128_bit_generation_enabled: s.trace_id_128_bit.value,
+        partial_flush_enabled: s.partial_flush.value,
+        partial_flush_min_spans: s.partial_flush_min_spans.value,
         entity_id,
     };
     let json = serde_json::to_string(&info).ok()?;
@@ -104,8 +113,11 @@ mod tests {
     #[test]
     fn the_startup_line_does_not_print_secrets_in_dd_tags() {
         let vars = |k: &str| (k == "DD_TAGS").then(|| "team:web,api_key:abc123".to_string());
-        let (config, _) = crate::config::from_env(&vars, &|_| false);
-        let line = line(&config, "http://localhost:8126", "rid", None).unwrap();
+        let (settings, _) = Settings::read(&crate::config::Sources {
+            layers: vec![(crate::config::Origin::EnvVar, &vars)],
+            path_exists: &|_| false,
+        });
+        let line = line(&settings, "http://localhost:8126", "rid", None).unwrap();
         assert!(line.contains(r#""team":"web""#), "{line}");
         assert!(!line.contains("abc123"), "{line}");
         assert!(line.contains(r#""api_key":"<redacted>""#), "{line}");

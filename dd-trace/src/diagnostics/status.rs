@@ -9,7 +9,9 @@ use std::fmt;
 use std::sync::{Arc, PoisonError};
 use std::time::SystemTime;
 
+use crate::config::{Configuration, SettingValue};
 use crate::health::{AgentInfo, AgentState, CounterSnapshot, DeliveryError, RetryBufferStatus};
+use crate::layer::DatadogLayer;
 use crate::tracer::Tracer;
 
 /// Counters and state of a tracer, from [`TracerStatusHandle::status`] or
@@ -36,9 +38,9 @@ pub struct TracerStatus {
     /// Local traces with spans still open (bounded by
     /// [`with_max_open_traces`](crate::DatadogLayerBuilder::with_max_open_traces)).
     pub open_traces: u64,
-    /// The configuration in effect, as `(variable, value)` pairs in the order of the crate
-    /// docs' table; values that could hold secrets are redacted.
-    pub configuration: Vec<(String, String)>,
+    /// The configuration in effect: each setting's name, value and origin, in the order of the
+    /// crate docs' table; values that could hold secrets are redacted.
+    pub configuration: Vec<SettingValue>,
     /// The agent's latest sampling rates by `service:<svc>,env:<env>`, as it sent them.
     pub agent_rates: HashMap<String, f64>,
     /// How traces and spans are sampled.
@@ -99,8 +101,8 @@ pub struct AgentStatus {
 #[derive(Clone)]
 pub struct TracerStatusHandle {
     tracer: Option<Arc<Tracer>>,
-    /// The configuration in effect (also for a disabled tracer, which has no `Tracer`).
-    configuration: Arc<Vec<(String, String)>>,
+    /// The settings in effect (also for a disabled tracer, which has no `Tracer`).
+    config: Arc<Configuration>,
 }
 
 impl std::fmt::Debug for TracerStatusHandle {
@@ -111,26 +113,29 @@ impl std::fmt::Debug for TracerStatusHandle {
     }
 }
 
+impl DatadogLayer {
+    /// A handle that reads the tracer's status from anywhere (see [`TracerStatusHandle`]).
+    pub fn status_handle(&self) -> TracerStatusHandle {
+        TracerStatusHandle::new(self.tracer().cloned(), std::sync::Arc::clone(self.config()))
+    }
+}
+
 impl TracerStatusHandle {
-    pub(crate) fn new(
-        tracer: Option<Arc<Tracer>>,
-        configuration: Arc<Vec<(String, String)>>,
-    ) -> Self {
-        TracerStatusHandle {
-            tracer,
-            configuration,
-        }
+    pub(crate) fn new(tracer: Option<Arc<Tracer>>, config: Arc<Configuration>) -> Self {
+        TracerStatusHandle { tracer, config }
     }
 
     /// The tracer's counters and latest agent state; all zero when tracing is disabled (but
     /// the configuration is there).
     pub fn status(&self) -> TracerStatus {
+        let settings = self.config.settings();
         let Some(t) = &self.tracer else {
             return TracerStatus {
-                configuration: self.configuration.to_vec(),
+                configuration: settings.effective(),
                 ..TracerStatus::default()
             };
         };
+        let live = self.config.live();
         let health = t.health.lock().unwrap_or_else(PoisonError::into_inner);
         TracerStatus {
             enabled: true,
@@ -147,12 +152,22 @@ impl TracerStatusHandle {
             errors: health.errors.clone(),
             retry_buffer: health.retry_buffer,
             open_traces: t.open_traces.count(),
-            configuration: self.configuration.to_vec(),
+            configuration: settings.effective(),
             agent_rates: t.agent_rates.load().by_service.clone(),
             sampling: SamplingStatus {
-                trace_rules: t.sampler.rules().iter().map(ToString::to_string).collect(),
+                trace_rules: live
+                    .trace_rules
+                    .rules()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
                 rate_limit: t.sampler.rate_limit(),
-                span_rules: t.span_sampling_rules.clone(),
+                span_rules: settings
+                    .span_sampling_rules
+                    .value
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
                 applied_agent_rates: t.sampler.agent_rates().applied().to_keys(),
             },
         }
@@ -231,8 +246,8 @@ impl fmt::Display for TracerStatus {
         }
         if f.alternate() && !self.configuration.is_empty() {
             writeln!(f, "configuration:")?;
-            for (k, v) in &self.configuration {
-                writeln!(f, "  {k}={v}")?;
+            for setting in &self.configuration {
+                writeln!(f, "  {setting}")?;
             }
         }
         Ok(())

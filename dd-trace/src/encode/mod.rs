@@ -120,8 +120,8 @@ impl TraceLevelTags {
 pub(crate) struct EncodeContext {
     /// The service identity and the process: `env`, `version`, `runtime-id`, `process_id`.
     pub(crate) identity: Arc<Identity>,
-    /// `DD_TAGS`.
-    pub(crate) global_tags: Vec<(String, String)>,
+    /// `DD_TAGS` (they may change while the app runs: the worker hands in the latest).
+    pub(crate) global_tags: Arc<Vec<(String, String)>>,
     /// The agent reads span events natively (`span_events` in its `/info`); else they go in
     /// the `events` meta tag as JSON.
     pub(crate) native_span_events: bool,
@@ -203,7 +203,7 @@ impl<'a> SpanView<'a> {
         } else if !service.eq_ignore_ascii_case(&identity.service) {
             meta.push("_dd.base_service", &identity.service);
         }
-        for (k, v) in &ctx.global_tags {
+        for (k, v) in ctx.global_tags.iter() {
             meta.push(k, v);
         }
         if self.carries_trace_tags() {

@@ -6,6 +6,8 @@
 //! payload grows far past it. The format can change between payloads (after `/info`, or a
 //! fallback); each payload is wholly in one format.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::v05::StringTable;
@@ -87,6 +89,13 @@ impl PayloadEncoder {
     /// Cuts payloads once they pass `bytes` (the agent's `max_request_bytes` lowers it).
     pub(crate) fn set_flush_bytes(&mut self, bytes: usize) {
         self.flush_bytes = bytes;
+    }
+
+    /// The tags every span carries (`DD_TAGS`), when they changed.
+    pub(crate) fn set_global_tags(&mut self, tags: &Arc<Vec<(String, String)>>) {
+        if !Arc::ptr_eq(&self.ctx.global_tags, tags) {
+            self.ctx.global_tags = Arc::clone(tags);
+        }
     }
 
     /// Whether the agent reads span events natively (from its `/info`).

@@ -20,10 +20,10 @@ fn ctx() -> EncodeContext {
             Some("test"),
             Some("1.0"),
         )),
-        global_tags: vec![
+        global_tags: std::sync::Arc::new(vec![
             ("team".into(), "core".into()),
             ("env".into(), "ignored".into()),
-        ],
+        ]),
         native_span_events: false,
     }
 }
@@ -64,8 +64,7 @@ fn encoder(flush_bytes: usize) -> PayloadEncoder {
 /// Encodes `chunk` as the worker does: through the processing stage.
 fn push(enc: &mut PayloadEncoder, chunk: &mut Chunk, emit: &mut dyn FnMut(Payload)) {
     let mut processor = Processor::default();
-    let sampler = crate::sampling::Sampler::with_rate(None);
-    let tags = processor.process(chunk, &sampler);
+    let tags = processor.process(chunk, "svc", &[]);
     enc.push_chunk(chunk, tags, emit);
 }
 
@@ -290,15 +289,14 @@ mod proptests {
             }
             let ctx = EncodeContext {
                 identity: std::sync::Arc::new(crate::identity::Identity::fixed("svc", None, None)),
-                global_tags: vec![],
+                global_tags: Default::default(),
                 native_span_events: false,
             };
             let mut enc = PayloadEncoder::new(ctx, flush_bytes);
             let mut payloads = Vec::new();
             let mut processor = Processor::default();
-            let sampler = crate::sampling::Sampler::with_rate(None);
             let mut chunk = chunk;
-            let tags = processor.process(&mut chunk, &sampler);
+            let tags = processor.process(&mut chunk, "svc", &[]);
             enc.push_chunk(&chunk, tags, &mut |p| payloads.push(p));
             payloads.extend(enc.finish());
             let mut seen = 0u64;

@@ -12,10 +12,6 @@ use std::collections::VecDeque;
 
 use crate::encode::Payload;
 
-/// Default capacity: about 9 s of a service making 10 000 spans per second at ~360 bytes per
-/// span, so a node agent's rolling restart loses nothing.
-pub const DEFAULT_RETRY_BUFFER_BYTES: u64 = 32 * 1024 * 1024;
-
 /// A payload with its place in the order payloads were made.
 #[derive(Debug)]
 pub(crate) struct Queued {

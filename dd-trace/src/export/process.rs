@@ -11,7 +11,7 @@ use crate::encode::TraceLevelTags;
 use crate::model::decision::SamplingDecision;
 use crate::model::span::{TagList, TagRef};
 use crate::model::trace::{Chunk, TraceContext};
-use crate::sampling::{Sampler, SpanSampler};
+use crate::sampling::SpanSampler;
 
 /// The processing stage's state, owned by the worker.
 #[derive(Debug)]
@@ -36,9 +36,14 @@ impl Processor {
     }
 
     /// Processes `chunk`: applies the span rules if its trace is dropped, and returns the
-    /// trace-level tags to encode it with. `sampler` provides what span rules match besides
-    /// the span (the tracer's service and tags).
-    pub(crate) fn process(&mut self, chunk: &mut Chunk, sampler: &Sampler) -> &TraceLevelTags {
+    /// trace-level tags to encode it with. Span rules match the span, else the tracer's
+    /// `service` and `tracer_tags` (`env`, `version`, `DD_TAGS`).
+    pub(crate) fn process(
+        &mut self,
+        chunk: &mut Chunk,
+        service: &str,
+        tracer_tags: &[(String, String)],
+    ) -> &TraceLevelTags {
         // The chunk's root goes first: it carries the trace-level tags, as in Datadog's other
         // tracers (the first span of a payload's chunk is where readers look for them).
         let root = chunk.trace.local_root_span_id();
@@ -48,8 +53,7 @@ impl Processor {
         freeze_trace_tags(&chunk.trace.context(), &mut self.trace_tags);
         if self.trace_tags.priority <= 0 && !self.span_sampler.is_empty() {
             for span in chunk.spans.iter_mut() {
-                self.span_sampler
-                    .sample(span, sampler.default_service(), sampler.tracer_tags());
+                self.span_sampler.sample(span, service, tracer_tags);
             }
         }
         &self.trace_tags
@@ -121,15 +125,14 @@ mod tests {
     #[test]
     fn each_chunk_gets_the_tags_of_its_own_trace() {
         let mut p = Processor::default();
-        let sampler = Sampler::with_rate(None);
         let chunk = |rate| Chunk {
             trace: crate::model::trace::tests::trace(TraceId::from_parts(0, 5), rate),
             spans: Default::default(),
             partial: false,
         };
         let (mut kept, mut default) = (chunk(Some(1.0)), chunk(None));
-        assert_eq!(p.process(&mut kept, &sampler).priority, 2);
-        let tags = p.process(&mut default, &sampler);
+        assert_eq!(p.process(&mut kept, "svc", &[]).priority, 2);
+        let tags = p.process(&mut default, "svc", &[]);
         assert_eq!(tags.priority, 1);
         assert_eq!(tags.chunk.get("_dd.p.ksr"), None);
         assert_eq!(tags.chunk.get("_dd.p.dm"), Some(TagRef::Str("-0")));

@@ -599,6 +599,10 @@ impl Worker {
         self.report_queue_full();
         let clock = WallClock::now();
         self.encoder.set_clock(clock);
+        // The settings that may change while the app runs, as they are now.
+        let live = self.tracer.config.live();
+        self.encoder.set_global_tags(&live.tags);
+        let tracer_tags = live.trace_rules.tracer_tags();
         let mut ready = Vec::new();
         // At most a queue's worth per call, and not past the deadline: producers that keep the
         // queue full must not keep the worker from its other work (commands, deliveries).
@@ -611,16 +615,13 @@ impl Worker {
             };
             chunks += 1;
             spans += chunk.spans.len() as u64;
-            let trace_tags = self.processor.process(&mut chunk, &self.tracer.sampler);
+            let trace_tags =
+                self.processor
+                    .process(&mut chunk, &self.tracer.identity.service, tracer_tags);
             #[cfg(feature = "client-stats")]
             if self.stats_active {
                 if let Some(stats) = &mut self.stats {
-                    stats.add(
-                        &chunk,
-                        trace_tags,
-                        &clock,
-                        self.tracer.sampler.default_service(),
-                    );
+                    stats.add(&chunk, trace_tags, &clock, &self.tracer.identity.service);
                 }
             }
             if self.stats_active

@@ -39,10 +39,10 @@ use opentelemetry::trace::{
 };
 use opentelemetry::Context;
 
-use crate::model::id::TraceId;
-use crate::propagation::{
+use crate::headers::{
     self, baggage, tracecontext, PropagationConfig, PropagationStyle, RemoteContext,
 };
+use crate::model::id::TraceId;
 
 const FIELD_NAMES: &[&str] = &[
     "x-datadog-trace-id",
@@ -137,11 +137,7 @@ struct Extracted(RemoteContext);
 /// sampler decided) the flag wins, as the `tracecontext` style reconciles `traceparent`'s flag
 /// with the `dd=` member's priority. Tags in injection order: `_dd.p.tid`, `_dd.p.dm`, the
 /// others.
-fn to_outgoing(
-    remote: &RemoteContext,
-    span_id: u64,
-    sampled: bool,
-) -> propagation::OutgoingContext {
+fn to_outgoing(remote: &RemoteContext, span_id: u64, sampled: bool) -> headers::OutgoingContext {
     let upstream = remote.sampling_priority;
     let (priority, decision_maker) = if upstream.is_none_or(|p| p > 0) == sampled {
         (upstream.unwrap_or(1), remote.tag(DECISION_MAKER))
@@ -150,7 +146,7 @@ fn to_outgoing(
     } else {
         (0, None)
     };
-    let trace_id = remote.trace_id();
+    let trace_id = remote.trace_id().unwrap_or(TraceId::from_u128(0));
     let mut tags: Vec<(String, String)> = Vec::with_capacity(remote.tags.len() + 2);
     if trace_id.high() != 0 {
         tags.push(("_dd.p.tid".into(), format!("{:016x}", trace_id.high())));
@@ -160,7 +156,7 @@ fn to_outgoing(
     }
     let others = remote.tags.iter().filter(|(k, _)| k != DECISION_MAKER);
     tags.extend(others.cloned());
-    propagation::OutgoingContext {
+    headers::OutgoingContext {
         trace_id,
         span_id,
         priority,
@@ -186,7 +182,7 @@ fn parse_trace_state(header: &str) -> TraceState {
 /// An OpenTelemetry extractor seen as ours.
 struct OtelExtractor<'a>(&'a dyn Extractor);
 
-impl propagation::Extractor for OtelExtractor<'_> {
+impl headers::Extractor for OtelExtractor<'_> {
     fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name)
     }
@@ -202,7 +198,7 @@ impl propagation::Extractor for OtelExtractor<'_> {
 /// An OpenTelemetry injector seen as ours.
 struct OtelInjector<'a>(&'a mut dyn Injector);
 
-impl propagation::Injector for OtelInjector<'_> {
+impl headers::Injector for OtelInjector<'_> {
     fn set(&mut self, name: &str, value: String) {
         self.0.set(name, value);
     }
@@ -244,12 +240,11 @@ impl opentelemetry::propagation::TextMapPropagator for DatadogPropagator {
                 outgoing
             }
         };
-        propagation::inject_with(&outgoing, &mut injector, &self.config);
+        headers::inject_with(&outgoing, &mut injector, &self.config);
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        let Some(remote) = propagation::extract_with(&OtelExtractor(extractor), &self.config)
-        else {
+        let Some(remote) = headers::extract_with(&OtelExtractor(extractor), &self.config) else {
             return cx.clone();
         };
         let cx = match self.span_context(&remote) {

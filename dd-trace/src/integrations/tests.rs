@@ -163,8 +163,8 @@ fn the_opentelemetry_propagator_speaks_the_configured_styles_both_ways() {
     use opentelemetry::trace::TraceContextExt;
     let tracer = TestTracer::with_builder(|b| {
         b.with_propagation_styles(&[
-            crate::propagation::PropagationStyle::Datadog,
-            crate::propagation::PropagationStyle::TraceContext,
+            crate::headers::PropagationStyle::Datadog,
+            crate::headers::PropagationStyle::TraceContext,
         ])
     });
     let propagator = tracer.in_scope(super::opentelemetry::DatadogPropagator::new);

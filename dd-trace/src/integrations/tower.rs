@@ -35,8 +35,7 @@ use tracing::Span;
 use super::http::{
     client_error_status, client_span, record_status, server_span, url_without_query,
 };
-use crate::layer::DatadogSpanExt;
-use crate::propagation;
+use crate::layer::{extract, DatadogSpanExt};
 
 /// Put in a response's extensions, the handler's error message for a 5xx response's span.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,7 +99,7 @@ where
         let url = url_without_query(host, request.uri());
         let route = route(&request);
         let span = server_span(request.method(), &url, route.as_deref());
-        if let Some(context) = propagation::extract(request.headers()) {
+        if let Some(context) = extract(request.headers()) {
             span.set_parent(context);
         }
         let inner = span.in_scope(|| self.inner.call(request));

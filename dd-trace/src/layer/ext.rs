@@ -18,6 +18,10 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use std::sync::Arc;
 
 use super::{after_change, OpenSpan};
+use crate::headers::{
+    extract_with, inject_with, Extractor, Injector, OutgoingContext, PropagationConfig,
+    RemoteContext,
+};
 use crate::model::decision::SamplingDecision;
 use crate::model::error_chain::{describe_chain, ChainStyle};
 use crate::model::id::{SpanId, TraceId};
@@ -72,17 +76,14 @@ impl Link {
     /// A link to the remote span an extracted context names (with its W3C `tracestate`, and
     /// its sampling decision as the link's flags when the context carries one); `None` when the
     /// context names no trace (baggage alone).
-    pub fn to_context(context: &crate::propagation::RemoteContext) -> Option<Self> {
-        if !context.has_trace() {
-            return None;
-        }
+    pub fn to_context(context: &RemoteContext) -> Option<Self> {
         Some(Link {
             inner: SpanLink {
-                trace_id: context.trace_id(),
-                span_id: context.parent_id(),
+                trace_id: context.trace_id()?,
+                span_id: context.parent_id().map_or(0, SpanId::to_u64),
                 flags: context
                     .sampling_priority()
-                    .map_or(0, |p| SpanLink::flags_for(p > 0)),
+                    .map_or(0, |p| SpanLink::flags_for(p.is_keep())),
                 tracestate: context.tracestate().map(str::to_string),
                 attributes: Vec::new(),
             },
@@ -235,19 +236,19 @@ pub trait DatadogSpanExt {
     /// decide: the same as a `manual.drop` field. Works from any span of the trace.
     fn drop_trace(&self);
 
-    /// Makes `context` (from [`propagation::extract`](crate::propagation::extract)) this span's
+    /// Makes `context` (from [`extract`]) this span's
     /// remote parent: its trace id, parent id, sampling priority (kept, never resampled),
     /// origin, propagated tags, `tracestate` and baggage become the span's trace's, and log
     /// lines written afterwards carry the new ids. Call it right after creating the span,
     /// before it has children: a span that has a local parent leaves that parent's trace to
     /// start the remote one here. A context with only baggage adds the baggage to the span's
     /// trace.
-    fn set_parent(&self, context: crate::propagation::RemoteContext);
+    fn set_parent(&self, context: RemoteContext);
 
     /// Writes this span's context into `carrier` in the configured styles (for an outgoing
     /// request made inside the span), and locks the trace's sampling decision: what was sent
     /// downstream does not change.
-    fn inject_context(&self, carrier: &mut impl crate::propagation::Injector);
+    fn inject_context(&self, carrier: &mut impl Injector);
 
     /// The value of baggage item `key` of the span's trace.
     fn baggage_item(&self, key: &str) -> Option<String>;
@@ -328,23 +329,23 @@ impl DatadogSpanExt for tracing::Span {
         });
     }
 
-    fn set_parent(&self, context: crate::propagation::RemoteContext) {
+    fn set_parent(&self, context: RemoteContext) {
         with_open_span(self, |open, tracer| super::adopt(tracer, open, context));
     }
 
-    fn inject_context(&self, carrier: &mut impl crate::propagation::Injector) {
+    fn inject_context(&self, carrier: &mut impl Injector) {
         let mut taken = None;
         with_open_span(self, |open, tracer| {
             let mut context = open.trace.context();
             context.locked = true;
-            let outgoing = crate::propagation::OutgoingContext::of(&context, open.data.span_id);
+            let outgoing = OutgoingContext::of(&context, open.data.span_id);
             drop(context);
             let config = tracer.map_or_else(Default::default, |t| Arc::clone(&t.propagation));
             taken = Some((outgoing, config, Arc::clone(&open.trace)));
         });
         // Written outside every lock: the carrier is the app's code.
         if let Some((outgoing, config, trace)) = taken {
-            if let Some(error) = crate::propagation::inject_with(&outgoing, carrier, &config) {
+            if let Some(error) = inject_with(&outgoing, carrier, &config) {
                 trace.context().propagated_mut().propagation_error = Some(error.into());
             }
         }
@@ -451,8 +452,19 @@ impl DatadogSpanExt for tracing::Span {
     }
 }
 
+/// Reads a trace context from `carrier` (an incoming request's headers) with the propagation
+/// settings of the current subscriber's `DatadogLayer` (the defaults when it has none): the
+/// first style, in the configured order, that finds a valid context wins; a later W3C context
+/// of the same trace adds its `tracestate` (and becomes the parent if its span id differs);
+/// contexts of other traces become span links. `None` when the headers carry neither a
+/// context nor baggage. Make the result a span's remote parent with
+/// [`DatadogSpanExt::set_parent`].
+pub fn extract(carrier: &impl Extractor) -> Option<RemoteContext> {
+    extract_with(carrier, &current_propagation_config())
+}
+
 /// The propagation settings of the current subscriber's `DatadogLayer`, else the defaults.
-pub(crate) fn current_propagation_config() -> Arc<crate::propagation::PropagationConfig> {
+pub(crate) fn current_propagation_config() -> Arc<PropagationConfig> {
     tracing::dispatcher::get_default(|dispatch| {
         dispatch
             .downcast_ref::<SpanAccess>()

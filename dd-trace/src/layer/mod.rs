@@ -15,7 +15,7 @@ mod fields;
 #[cfg(test)]
 mod tests;
 
-pub use ext::{ids_of, DatadogIds, DatadogSpanExt, Link, TagValue};
+pub use ext::{extract, ids_of, DatadogIds, DatadogSpanExt, Link, TagValue};
 
 pub(crate) use ext::current_propagation_config;
 
@@ -29,14 +29,14 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use crate::diagnostics::TracerStatusHandle;
+use crate::config::Configuration;
 use crate::handoff::pool;
+use crate::headers::RemoteContext;
 use crate::health::Counters;
 use crate::model::decision::{DecisionSource, SamplingDecision};
 use crate::model::id::{SpanId, TraceId};
 use crate::model::span::{Fields, ParentService, SpanData, SpanLink};
 use crate::model::trace::{LocalTrace, TraceContext};
-use crate::propagation::RemoteContext;
 use crate::tracer::Tracer;
 use ext::SpanAccess;
 use fields::{ErrorEvent, FieldRecorder, SpanEventRecorder};
@@ -59,8 +59,8 @@ pub(crate) struct Unrecorded;
 #[derive(Clone)]
 pub struct DatadogLayer {
     tracer: Option<Arc<Tracer>>,
-    /// The configuration in effect, for status handles.
-    configuration: Arc<Vec<(String, String)>>,
+    /// The settings in effect (also for a disabled tracer, which has no `Tracer`).
+    config: Arc<Configuration>,
     /// Set when the layer is added to a subscriber: how span handles reach the records.
     access: Option<SpanAccess>,
 }
@@ -75,15 +75,22 @@ impl std::fmt::Debug for DatadogLayer {
 }
 
 impl DatadogLayer {
-    pub(crate) fn new(
-        tracer: Option<Arc<Tracer>>,
-        configuration: Arc<Vec<(String, String)>>,
-    ) -> Self {
+    pub(crate) fn new(tracer: Option<Arc<Tracer>>, config: Arc<Configuration>) -> Self {
         DatadogLayer {
             tracer,
-            configuration,
+            config,
             access: None,
         }
+    }
+
+    /// The tracer's shared state; `None` when tracing is disabled.
+    pub(crate) fn tracer(&self) -> Option<&Arc<Tracer>> {
+        self.tracer.as_ref()
+    }
+
+    /// The settings in effect.
+    pub(crate) fn config(&self) -> &Arc<Configuration> {
+        &self.config
     }
 
     /// The configured service name (`DD_SERVICE`), or `None` if tracing is disabled.
@@ -109,15 +116,10 @@ impl DatadogLayer {
             .is_none_or(|t| t.log_trace_id_128_bit)
     }
 
-    /// Whether log correlation writes the `dd.*` keys (`DD_LOGS_INJECTION`, default on); off
-    /// when tracing is disabled.
+    /// Whether log correlation writes the `dd.*` keys now (`DD_LOGS_INJECTION`, default on; it
+    /// may change while the app runs); off when tracing is disabled.
     pub fn logs_injection(&self) -> bool {
-        self.tracer.as_deref().is_some_and(|t| t.logs_injection)
-    }
-
-    /// A handle that reads the tracer's status from anywhere (see [`TracerStatusHandle`]).
-    pub fn status_handle(&self) -> TracerStatusHandle {
-        TracerStatusHandle::new(self.tracer.clone(), Arc::clone(&self.configuration))
+        self.tracer.is_some() && self.config.live().logs_injection
     }
 }
 
@@ -133,17 +135,23 @@ pub(crate) fn after_change(tracer: Option<&Tracer>, open: &mut OpenSpan) {
     let Some(tracer) = tracer else {
         return;
     };
-    if !tracer.sampler.may_redecide() || open.data.span_id != open.trace.local_root_span_id() {
+    if open.data.span_id != open.trace.local_root_span_id() {
+        return;
+    }
+    let live = tracer.config.live();
+    if !live.trace_rules.may_redecide() {
         return;
     }
     let mut context = open.trace.context();
     if open.trace.decision_locked(&context) {
         return;
     }
-    if let Some(next) = tracer
-        .sampler
-        .redecide(&open.data, context.trace_id, &context.sampling)
-    {
+    if let Some(next) = tracer.sampler.redecide(
+        &live.trace_rules,
+        &open.data,
+        context.trace_id,
+        &context.sampling,
+    ) {
         context.sampling = next;
     }
 }
@@ -239,7 +247,8 @@ pub(crate) fn adopt(tracer: Option<&Tracer>, open: &mut OpenSpan, remote: Remote
         (None, None) => {
             tags.retain(|(k, _)| k != "_dd.p.ksr");
             tracer.map_or(SamplingDecision::DEFAULT_KEEP, |t| {
-                t.sampler.decide(&open.data, trace_id)
+                t.sampler
+                    .decide(&t.config.live().trace_rules, &open.data, trace_id)
             })
         }
     };
@@ -317,6 +326,13 @@ where
                 open.data.service_for_children(),
             ))
         });
+        // A new trace reads the live settings once: tracing may have been turned off, and the
+        // trace rules may have changed.
+        let live = parent.is_none().then(|| tracer.config.live());
+        if live.as_ref().is_some_and(|live| !live.enabled) {
+            pool::keep_span(data);
+            return;
+        }
         if !over_limit && parent.is_none() && !tracer.open_traces.try_open() {
             over_limit = true;
         }
@@ -338,9 +354,10 @@ where
                 let trace_id =
                     TraceId::generate(tracer.clock.unix_secs(now), tracer.trace_id_128_bit);
                 // Decided now that the root's initial fields are recorded.
-                let sampling = match manual {
-                    Some(keep) => SamplingDecision::manual(keep),
-                    None => tracer.sampler.decide(&data, trace_id),
+                let sampling = match (manual, &live) {
+                    (Some(keep), _) => SamplingDecision::manual(keep),
+                    (None, Some(live)) => tracer.sampler.decide(&live.trace_rules, &data, trace_id),
+                    (None, None) => SamplingDecision::DEFAULT_KEEP,
                 };
                 (pool::new_trace(span_id, trace_id, sampling), false)
             }

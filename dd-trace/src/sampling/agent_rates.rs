@@ -94,7 +94,7 @@ fn split_key(key: &str) -> Option<(&str, &str)> {
 
 /// The applied rates and the agent's latest targets.
 #[derive(Debug, Default)]
-pub(crate) struct AgentRates {
+pub(crate) struct AppliedAgentRates {
     /// Set once the agent has sent any rate: before that the sampler skips the table.
     any: AtomicBool,
     applied: ArcSwap<RateTable>,
@@ -108,7 +108,7 @@ struct Ramp {
     last_increase: Option<Instant>,
 }
 
-impl AgentRates {
+impl AppliedAgentRates {
     /// Whether the agent has sent any rate yet.
     pub(crate) fn has_rates(&self) -> bool {
         self.any.load(Ordering::Relaxed)
@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn lookups_use_the_exact_key_then_the_default() {
-        let rates = AgentRates::default();
+        let rates = AppliedAgentRates::default();
         assert_eq!(rates.applied().lookup("web", "prod"), None, "no rates yet");
         rates.update(
             &keys(&[("service:web,env:prod", 0.25), ("service:,env:", 0.5)]),
@@ -203,7 +203,7 @@ mod tests {
 
     #[test]
     fn increases_are_capped_at_double_per_second_and_decreases_apply_at_once() {
-        let rates = AgentRates::default();
+        let rates = AppliedAgentRates::default();
         let t0 = Instant::now();
         rates.update(&keys(&[("service:web,env:", 0.1)]), t0);
         assert_eq!(
@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn a_new_key_ramps_up_from_the_default_rate() {
-        let rates = AgentRates::default();
+        let rates = AppliedAgentRates::default();
         let t0 = Instant::now();
         rates.update(&keys(&[("service:,env:", 0.1)]), t0);
         rates.update(
@@ -271,7 +271,7 @@ mod tests {
 
     #[test]
     fn keys_the_agent_no_longer_sends_are_dropped_and_bad_ones_ignored() {
-        let rates = AgentRates::default();
+        let rates = AppliedAgentRates::default();
         let now = Instant::now();
         rates.update(
             &keys(&[("service:a,env:x", 0.5), ("service:b,env:x", 0.5)]),

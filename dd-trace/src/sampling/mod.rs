@@ -21,7 +21,7 @@ mod span_rules;
 
 pub use rules::{SpanSamplingRule, TraceSamplingRule};
 
-pub(crate) use agent_rates::AgentRates;
+pub(crate) use agent_rates::AppliedAgentRates;
 pub(crate) use rules::{parse_span_rules, parse_trace_rules, SpanRule, TraceRule};
 pub(crate) use span_rules::SpanSampler;
 
@@ -96,80 +96,39 @@ pub(crate) fn sampled_by_rate(id: u64, rate: f64) -> bool {
     id.wrapping_mul(KNUTH_FACTOR) <= (rate * u64::MAX as f64) as u64
 }
 
-/// How the tracer samples: its trace rules (the catch-all last), the rate limiter, the agent's
-/// rates. Shared by every app thread; nothing in it takes a lock on the app's path.
-#[derive(Debug)]
-pub(crate) struct Sampler {
+/// The trace rules of one configuration snapshot: the rules in order (the sample rate's
+/// catch-all last), and the tracer's tags they may match (`env`, `version`, `DD_TAGS`).
+/// Immutable: a change of configuration makes a new one (see `config::LiveSettings`).
+#[derive(Debug, Default)]
+pub(crate) struct TraceRules {
     rules: Vec<TraceRule>,
     /// See [`may_redecide`](Self::may_redecide); derived from `rules` once.
     may_redecide: bool,
-    limiter: RateLimiter,
-    agent: AgentRates,
-    /// The agent's rate for the tracer's own service and env, as `f64` bits (NaN: none): most
-    /// roots use that service, and reading one atomic is cheaper than the table.
-    own_rate: std::sync::atomic::AtomicU64,
-    /// `DD_ENV`, for the agent's `service:…,env:…` keys.
-    env: String,
-    /// `env`, `version` and `DD_TAGS`, which rules may match as tags.
     tracer_tags: Vec<(String, String)>,
-    default_service: String,
 }
 
-/// What the sampler is configured with.
-#[derive(Clone, Debug)]
-pub(crate) struct SamplerConfig {
-    pub(crate) rules: Vec<TraceRule>,
-    pub(crate) sample_rate: Option<f64>,
-    pub(crate) rate_limit: f64,
-    pub(crate) service: String,
-    pub(crate) env: Option<String>,
-    pub(crate) version: Option<String>,
-    pub(crate) tags: Vec<(String, String)>,
-}
-
-impl Sampler {
-    pub(crate) fn new(config: SamplerConfig) -> Self {
-        let mut rules = config.rules;
-        if let Some(rate) = config.sample_rate {
+impl TraceRules {
+    /// `rules`, then a catch-all at `sample_rate` if there is one; `tracer_tags` are the tags
+    /// a rule may match besides the root's own.
+    pub(crate) fn new(
+        mut rules: Vec<TraceRule>,
+        sample_rate: Option<f64>,
+        tracer_tags: Vec<(String, String)>,
+    ) -> Self {
+        if let Some(rate) = sample_rate {
             rules.push(TraceRule::catch_all(rate));
-        }
-        let mut tracer_tags = config.tags;
-        if let Some(v) = &config.version {
-            tracer_tags.insert(0, ("version".into(), v.clone()));
-        }
-        if let Some(e) = &config.env {
-            tracer_tags.insert(0, ("env".into(), e.clone()));
         }
         let may_redecide = rules
             .first()
             .is_some_and(|first| !first.matcher.matches_everything());
-        Sampler {
+        TraceRules {
             rules,
             may_redecide,
-            limiter: RateLimiter::new(config.rate_limit),
-            agent: AgentRates::default(),
-            own_rate: std::sync::atomic::AtomicU64::new(f64::NAN.to_bits()),
-            env: config.env.unwrap_or_default(),
             tracer_tags,
-            default_service: config.service,
         }
     }
 
-    /// A sampler with only a `DD_TRACE_SAMPLE_RATE` (tests).
-    #[cfg(test)]
-    pub(crate) fn with_rate(sample_rate: Option<f64>) -> Self {
-        Sampler::new(SamplerConfig {
-            rules: Vec::new(),
-            sample_rate,
-            rate_limit: crate::config::DEFAULT_TRACE_RATE_LIMIT,
-            service: "svc".into(),
-            env: None,
-            version: None,
-            tags: Vec::new(),
-        })
-    }
-
-    /// The trace rules in effect, the catch-all last.
+    /// The rules, the catch-all last.
     pub(crate) fn rules(&self) -> &[TraceRule] {
         &self.rules
     }
@@ -181,13 +140,46 @@ impl Sampler {
         self.may_redecide
     }
 
+    /// `env`, `version` and `DD_TAGS`, which rules may match as tags.
+    pub(crate) fn tracer_tags(&self) -> &[(String, String)] {
+        &self.tracer_tags
+    }
+}
+
+/// How the tracer samples with the trace rules it is given: the rate limiter, the agent's
+/// rates. Shared by every app thread; nothing in it takes a lock on the app's path.
+#[derive(Debug)]
+pub(crate) struct Sampler {
+    limiter: RateLimiter,
+    agent: AppliedAgentRates,
+    /// The agent's rate for the tracer's own service and env, as `f64` bits (NaN: none): most
+    /// roots use that service, and reading one atomic is cheaper than the table.
+    own_rate: std::sync::atomic::AtomicU64,
+    /// `DD_ENV`, for the agent's `service:…,env:…` keys.
+    env: String,
+    default_service: String,
+}
+
+impl Sampler {
+    /// A sampler for the tracer's `service` in `env`, whose rules keep at most `rate_limit`
+    /// traces a second.
+    pub(crate) fn new(service: &str, env: Option<&str>, rate_limit: f64) -> Self {
+        Sampler {
+            limiter: RateLimiter::new(rate_limit),
+            agent: AppliedAgentRates::default(),
+            own_rate: std::sync::atomic::AtomicU64::new(f64::NAN.to_bits()),
+            env: env.unwrap_or_default().to_string(),
+            default_service: service.to_string(),
+        }
+    }
+
     /// The rate limit of rule decisions, per second.
     pub(crate) fn rate_limit(&self) -> f64 {
         self.limiter.limit()
     }
 
     /// The agent's rates as applied.
-    pub(crate) fn agent_rates(&self) -> &AgentRates {
+    pub(crate) fn agent_rates(&self) -> &AppliedAgentRates {
         &self.agent
     }
 
@@ -228,29 +220,24 @@ impl Sampler {
         }
     }
 
-    /// The tracer's service, for span rules.
-    pub(crate) fn default_service(&self) -> &str {
-        &self.default_service
+    /// The subject `rules` see for `span`.
+    fn subject<'a>(&'a self, rules: &'a TraceRules, span: &'a SpanData) -> SpanSubject<'a> {
+        SpanSubject::new(span, &self.default_service, &rules.tracer_tags)
     }
 
-    /// `env`, `version` and `DD_TAGS`, for span rules.
-    pub(crate) fn tracer_tags(&self) -> &[(String, String)] {
-        &self.tracer_tags
-    }
-
-    /// The subject rules see for `span`.
-    pub(crate) fn subject<'a>(&'a self, span: &'a SpanData) -> SpanSubject<'a> {
-        SpanSubject::new(span, &self.default_service, &self.tracer_tags)
-    }
-
-    /// Decides for a new trace whose local root is `root`.
-    pub(crate) fn decide(&self, root: &SpanData, trace_id: TraceId) -> SamplingDecision {
-        if self.rules.is_empty() && !self.agent.has_rates() {
+    /// Decides with `rules` for a new trace whose local root is `root`.
+    pub(crate) fn decide(
+        &self,
+        rules: &TraceRules,
+        root: &SpanData,
+        trace_id: TraceId,
+    ) -> SamplingDecision {
+        if rules.rules.is_empty() && !self.agent.has_rates() {
             return SamplingDecision::DEFAULT_KEEP;
         }
-        let subject = self.subject(root);
-        let rule = self.rules.iter().position(|r| r.matcher.matches(&subject));
-        self.decide_with(&subject, trace_id, rule)
+        let subject = self.subject(rules, root);
+        let rule = rules.rules.iter().position(|r| r.matcher.matches(&subject));
+        self.decide_with(rules, &subject, trace_id, rule)
     }
 
     /// Forgets `previous`, a decision about to be replaced: if a rule's limiter was asked for
@@ -271,6 +258,7 @@ impl Sampler {
     /// decided still matches (its limiter is not asked twice for one trace).
     pub(crate) fn redecide(
         &self,
+        rules: &TraceRules,
         root: &SpanData,
         trace_id: TraceId,
         previous: &SamplingDecision,
@@ -281,8 +269,8 @@ impl Sampler {
         ) {
             return None;
         }
-        let subject = self.subject(root);
-        let rule = self
+        let subject = self.subject(rules, root);
+        let rule = rules
             .rules
             .iter()
             .position(|r| r.matcher.matches(&subject))?;
@@ -290,17 +278,18 @@ impl Sampler {
             return None;
         }
         self.withdraw(previous);
-        Some(self.decide_with(&subject, trace_id, Some(rule)))
+        Some(self.decide_with(rules, &subject, trace_id, Some(rule)))
     }
 
     fn decide_with(
         &self,
+        rules: &TraceRules,
         subject: &SpanSubject<'_>,
         trace_id: TraceId,
         rule: Option<usize>,
     ) -> SamplingDecision {
         if let Some(index) = rule {
-            let r = &self.rules[index];
+            let r = &rules.rules[index];
             let rate = r.sample_rate;
             let mut decision = SamplingDecision {
                 priority: PRIORITY_USER_REJECT,

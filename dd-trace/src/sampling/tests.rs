@@ -14,18 +14,48 @@ fn root(name: &'static str, fields: &[(&'static str, &str)]) -> SpanData {
     s
 }
 
-fn sampler(rules_json: &str, sample_rate: Option<f64>, rate_limit: f64) -> Sampler {
+/// A sampler of service `web` in env `prod` (version `1.0`, `DD_TAGS=team:core`) with its
+/// rules.
+struct WithRules {
+    sampler: Sampler,
+    rules: TraceRules,
+}
+
+impl WithRules {
+    fn decide(&self, root: &SpanData, trace_id: TraceId) -> SamplingDecision {
+        self.sampler.decide(&self.rules, root, trace_id)
+    }
+
+    fn redecide(
+        &self,
+        root: &SpanData,
+        trace_id: TraceId,
+        previous: &SamplingDecision,
+    ) -> Option<SamplingDecision> {
+        self.sampler.redecide(&self.rules, root, trace_id, previous)
+    }
+}
+
+impl std::ops::Deref for WithRules {
+    type Target = Sampler;
+
+    fn deref(&self) -> &Sampler {
+        &self.sampler
+    }
+}
+
+fn sampler(rules_json: &str, sample_rate: Option<f64>, rate_limit: f64) -> WithRules {
     let (rules, warnings) = parse_trace_rules("DD_TRACE_SAMPLING_RULES", rules_json);
     assert!(warnings.is_empty(), "{warnings:?}");
-    Sampler::new(SamplerConfig {
-        rules,
-        sample_rate,
-        rate_limit,
-        service: "web".into(),
-        env: Some("prod".into()),
-        version: Some("1.0".into()),
-        tags: vec![("team".into(), "core".into())],
-    })
+    let tags = vec![
+        ("env".into(), "prod".into()),
+        ("version".into(), "1.0".into()),
+        ("team".into(), "core".into()),
+    ];
+    WithRules {
+        sampler: Sampler::new("web", Some("prod"), rate_limit),
+        rules: TraceRules::new(rules, sample_rate, tags),
+    }
 }
 
 fn id(low: u64) -> TraceId {
@@ -89,7 +119,7 @@ fn a_rate_keeps_that_fraction_of_random_ids_within_a_confidence_bound() {
 
 #[test]
 fn without_rules_or_agent_rates_every_trace_is_kept_by_default() {
-    let s = sampler("[]", None, crate::config::DEFAULT_TRACE_RATE_LIMIT);
+    let s = sampler("[]", None, 100.0);
     let d = s.decide(&root("request", &[]), id(1));
     assert_eq!(d, SamplingDecision::DEFAULT_KEEP);
     assert_eq!(d.priority, PRIORITY_AUTO_KEEP);
@@ -101,7 +131,7 @@ fn the_first_matching_rule_decides_and_the_sample_rate_comes_last() {
     let s = sampler(
         r#"[{"resource":"GET /health*","sample_rate":0},{"service":"web","tags":{"team":"core"},"sample_rate":1}]"#,
         Some(0.0),
-        crate::config::DEFAULT_TRACE_RATE_LIMIT,
+        100.0,
     );
     let health = s.decide(&root("request", &[("resource.name", "GET /health")]), id(1));
     assert_eq!(health.priority, PRIORITY_USER_REJECT);
@@ -147,11 +177,7 @@ fn the_rate_limiter_turns_kept_traces_into_drops_past_its_limit() {
 
 #[test]
 fn agent_rates_decide_when_no_rule_matches_with_the_default_key_as_fallback() {
-    let s = sampler(
-        r#"[{"service":"never"}]"#,
-        None,
-        crate::config::DEFAULT_TRACE_RATE_LIMIT,
-    );
+    let s = sampler(r#"[{"service":"never"}]"#, None, 100.0);
     let rates: std::collections::HashMap<String, f64> = [
         ("service:web,env:prod".to_string(), 0.0),
         ("service:,env:".to_string(), 1.0),

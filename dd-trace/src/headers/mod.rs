@@ -1,45 +1,14 @@
-//! Distributed tracing: reading a trace's context from incoming headers and writing it into
-//! outgoing ones, in the styles Datadog's tracers speak.
+//! HEADERS: the propagation codec. Reads a trace's context from incoming headers and writes
+//! it into outgoing ones, in the styles Datadog's tracers speak, one file per style
+//! (`datadog.rs`, `tracecontext.rs`, `b3.rs`, `baggage.rs`); the carriers, the styles, the
+//! extracted [`RemoteContext`] and the extraction algorithm are here.
 //!
-//! In: a request's headers, through an [`Extractor`], on the app's thread that handles it; a
-//! span to continue from, through an [`Injector`]. Out: a [`RemoteContext`] to adopt with
-//! [`DatadogSpanExt::set_parent`](crate::DatadogSpanExt::set_parent), or the headers of a
-//! span's context (written by
-//! [`DatadogSpanExt::inject_context`](crate::DatadogSpanExt::inject_context), which locks the
-//! trace's sampling decision). Parsing is bounded: every header has a size limit past which it
-//! is ignored or cut (`x-datadog-tags`, `tracestate`, `baggage`), and it never panics.
-//!
-//! Styles (`DD_TRACE_PROPAGATION_STYLE`, or `_INJECT` / `_EXTRACT` for one direction; default
-//! `datadog,tracecontext,baggage`): `datadog` (`x-datadog-*`), `tracecontext` (W3C
-//! `traceparent` and `tracestate`), `b3multi` (`x-b3-*`), `b3` (the single `b3` header),
-//! `baggage` (W3C `baggage`), `none`. A `b3` header holding only a decision (`0`, `1`, `d`, as
-//! some proxies send) starts a new trace with that decision, unless another style brings a
-//! trace.
-//!
-//! ```
-//! use dd_trace::propagation::{self, RemoteContext};
-//! use dd_trace::DatadogSpanExt;
-//!
-//! # let tracer = dd_trace::testing::TestTracer::new();
-//! # tracer.in_scope(|| {
-//! // Server side: continue the caller's trace.
-//! let mut incoming = http::HeaderMap::new();
-//! incoming.insert("x-datadog-trace-id", "1234".parse().unwrap());
-//! incoming.insert("x-datadog-parent-id", "5678".parse().unwrap());
-//! incoming.insert("x-datadog-sampling-priority", "2".parse().unwrap());
-//! let span = tracing::info_span!("http.request", span.kind = "server");
-//! if let Some(context) = propagation::extract(&incoming) {
-//!     span.set_parent(context);
-//! }
-//! let _entered = span.enter();
-//!
-//! // Client side: hand the trace on.
-//! let mut outgoing = http::HeaderMap::new();
-//! tracing::Span::current().inject_context(&mut outgoing);
-//! assert_eq!(outgoing["x-datadog-trace-id"], "1234");
-//! assert_eq!(outgoing["x-datadog-sampling-priority"], "2");
-//! # });
-//! ```
+//! In: a carrier ([`Extractor`]) and the propagation settings ([`PropagationConfig`]), or a
+//! span's [`OutgoingContext`] and a carrier ([`Injector`]), on the app's thread that calls; the
+//! settings are handed in by the layer (`layer::extract`, `DatadogSpanExt::inject_context`),
+//! which knows the current tracer: this module knows no subscriber. Out: a [`RemoteContext`],
+//! or headers. Parsing is bounded: every header has a size limit past which it is ignored or
+//! cut (`x-datadog-tags`, `tracestate`, `baggage`), and it never panics.
 
 mod b3;
 pub(crate) mod baggage;
@@ -49,7 +18,8 @@ pub(crate) mod tracecontext;
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::model::id::TraceId;
+use crate::model::decision::SamplingPriority;
+use crate::model::id::{SpanId, TraceId};
 use crate::model::span::{SpanLink, TagRef};
 use crate::model::trace::TraceContext;
 
@@ -254,6 +224,13 @@ impl BaggageTagKeys {
     }
 }
 
+/// The most bytes `x-datadog-tags` may take: Datadog's tracers cap the configured length here.
+pub(crate) const MAX_TAGS_HEADER_LENGTH: usize = 512;
+/// Baggage items propagated at most, by default.
+pub(crate) const DEFAULT_BAGGAGE_MAX_ITEMS: usize = 64;
+/// Bytes of baggage propagated at most, by default.
+pub(crate) const DEFAULT_BAGGAGE_MAX_BYTES: usize = 8192;
+
 /// The styles used when none is configured.
 pub(crate) const DEFAULT_STYLES: [PropagationStyle; 3] = [
     PropagationStyle::Datadog,
@@ -268,9 +245,9 @@ impl Default for PropagationConfig {
             extract: DEFAULT_STYLES.to_vec(),
             extract_first: false,
             behavior: ExtractBehavior::Continue,
-            x_datadog_tags_max_length: 512,
-            baggage_max_items: 64,
-            baggage_max_bytes: 8192,
+            x_datadog_tags_max_length: MAX_TAGS_HEADER_LENGTH,
+            baggage_max_items: DEFAULT_BAGGAGE_MAX_ITEMS,
+            baggage_max_bytes: DEFAULT_BAGGAGE_MAX_BYTES,
             baggage_tag_keys: BaggageTagKeys::default_keys(),
         }
     }
@@ -294,7 +271,7 @@ pub(crate) fn parse_styles(list: &str) -> (Vec<PropagationStyle>, Vec<String>) {
 }
 
 /// A trace context read from incoming headers, for
-/// [`DatadogSpanExt::set_parent`](crate::DatadogSpanExt::set_parent): the remote parent's ids,
+/// [`DatadogSpanExt::set_parent`](crate::layer::DatadogSpanExt::set_parent): the remote parent's ids,
 /// its sampling decision, origin and propagated tags, other vendors' `tracestate`, and baggage.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RemoteContext {
@@ -349,19 +326,21 @@ impl RemoteContext {
         }
     }
 
-    /// The trace id (zero for a context that carries only baggage).
-    pub fn trace_id(&self) -> TraceId {
-        self.trace_id.unwrap_or(TraceId::from_u128(0))
+    /// The trace id; `None` for a context that carries no trace (baggage, or a sampling
+    /// decision, alone).
+    pub fn trace_id(&self) -> Option<TraceId> {
+        self.trace_id
     }
 
-    /// The remote parent's span id (0 when there is none, e.g. a synthetics test).
-    pub fn parent_id(&self) -> u64 {
-        self.parent_id
+    /// The remote parent's span id; `None` when there is none (no trace, or a context that
+    /// names no parent, as a synthetics test's may).
+    pub fn parent_id(&self) -> Option<SpanId> {
+        SpanId::new(self.parent_id)
     }
 
     /// The upstream sampling priority, if it sent one.
-    pub fn sampling_priority(&self) -> Option<i8> {
-        self.sampling_priority
+    pub fn sampling_priority(&self) -> Option<SamplingPriority> {
+        self.sampling_priority.map(SamplingPriority::from)
     }
 
     /// The origin (`synthetics`, `rum`, …), if any.
@@ -451,17 +430,10 @@ impl OutgoingContext {
     }
 }
 
-/// Reads a trace context from `carrier` with the current subscriber's propagation settings
-/// (the defaults when it has no `DatadogLayer`): the first style (in the configured order)
-/// that finds a valid context wins; a later W3C context of the same trace adds its
+/// Reads a trace context from `carrier` with `config`: the first style (in the configured
+/// order) that finds a valid context wins; a later W3C context of the same trace adds its
 /// `tracestate` (and becomes the parent if its span id differs); contexts of other traces
 /// become span links. `None` when the headers carry neither a context nor baggage.
-pub fn extract(carrier: &impl Extractor) -> Option<RemoteContext> {
-    let config = crate::layer::current_propagation_config();
-    extract_with(carrier, &config)
-}
-
-/// [`extract`] with explicit settings.
 pub(crate) fn extract_with(
     carrier: &dyn Extractor,
     config: &PropagationConfig,
@@ -550,7 +522,7 @@ fn extract_style(
 /// A link to the incoming context `ctx`, read in `style` (attributes left to the caller).
 fn context_link(ctx: &RemoteContext, style: PropagationStyle) -> SpanLink {
     SpanLink {
-        trace_id: ctx.trace_id(),
+        trace_id: ctx.trace_id.unwrap_or(TraceId::from_u128(0)),
         span_id: ctx.parent_id,
         flags: SpanLink::flags_for(ctx.sampling_priority.unwrap_or(1) > 0),
         tracestate: if style == PropagationStyle::TraceContext {

@@ -101,7 +101,8 @@ fn read_tags(ctx: &mut RemoteContext, header: &str, max_len: usize) {
             let lowercase = !value.bytes().any(|b| b.is_ascii_uppercase());
             match parse_hex(&value, 16) {
                 Some(high) if high != 0 && lowercase => {
-                    ctx.trace_id = Some(TraceId::from_parts(high as u64, ctx.trace_id().low()));
+                    let low = ctx.trace_id.map_or(0, |t| t.low());
+                    ctx.trace_id = Some(TraceId::from_parts(high as u64, low));
                 }
                 _ => ctx.propagation_error = Some(format!("malformed_tid {value}")),
             }
@@ -213,7 +214,7 @@ mod tests {
         ];
         for (h, want) in cases {
             let got = extract(&headers(h), 512).map(|c| {
-                let t = c.trace_id();
+                let t = c.trace_id().unwrap();
                 ((t.high(), t.low()), c.parent_id, c.sampling_priority)
             });
             assert_eq!(got, *want, "{h:?}");
@@ -251,10 +252,13 @@ mod tests {
         );
         let c = with("_dd.p.tid=XYZ,_dd.p.dm=-3");
         assert_eq!(c.propagation_error.as_deref(), Some("malformed_tid XYZ"));
-        assert_eq!(c.trace_id().high(), 0);
+        assert_eq!(c.trace_id().unwrap().high(), 0);
         assert_eq!(c.tags.len(), 1);
         assert_eq!(
-            with("_dd.p.tid=6638B0E800000000").trace_id().high(),
+            with("_dd.p.tid=6638B0E800000000")
+                .trace_id()
+                .unwrap()
+                .high(),
             0,
             "uppercase"
         );

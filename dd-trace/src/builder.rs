@@ -1,0 +1,652 @@
+//! The roof: the one place that builds and starts everything. [`DatadogLayerBuilder`] reads
+//! the settings (the settings table's sources, then its own `with_*` values), prints the
+//! warnings and the startup line, makes the tracer's shared state, starts the worker and hands
+//! back the [`DatadogLayer`] and its [`DatadogGuard`]; [`init`] does the same into a global
+//! subscriber, and [`diagnose`] runs the doctor with a tracer of its own.
+//!
+//! In: the app's `with_*` calls and the `DD_*` environment, on the thread that calls
+//! [`DatadogLayerBuilder::build`] (once; it spawns the worker thread). Out: the layer and the
+//! guard, or a [`BuildError`] for an invalid builder value. Nothing below this file starts
+//! anything.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::unbounded_channel;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::config::{
+    valid_partial_flush_min_spans, AgentAddress, AgentEndpoint, AgentSource, Configuration, Origin,
+    Overrides, Settings, Sources, VariableSource, DEFAULT_SHUTDOWN_TIMEOUT,
+};
+use crate::diagnostics::doctor::{self, Diagnosis, TestTrace};
+use crate::diagnostics::startup;
+use crate::encode::{EncodeContext, PayloadEncoder, DEFAULT_PAYLOAD_FLUSH_BYTES};
+use crate::error::{BuildError, InitError};
+use crate::export::process::Processor;
+use crate::export::sink::PayloadSink;
+use crate::export::transport::container::ContainerInfo;
+use crate::export::transport::AgentTransport;
+use crate::export::worker::{self, MakeSink, WorkerSetup};
+use crate::guard::{DatadogGuard, WorkerHandle};
+use crate::headers::PropagationStyle;
+use crate::health::log;
+use crate::identity::Identity;
+use crate::layer::DatadogLayer;
+use crate::sampling::{SpanSampler, SpanSamplingRule, TraceSamplingRule};
+use crate::tracer::Tracer;
+
+/// The variable source given to [`DatadogLayerBuilder::with_variable_source`].
+type OwnedVariableSource = Box<dyn Fn(&str) -> Option<String>>;
+
+/// Configures and builds a [`DatadogLayer`] and its [`DatadogGuard`].
+///
+/// Every setting starts from its `DD_*` environment variable (see the crate docs' table, and
+/// [`config::SETTINGS`](crate::config::SETTINGS)); a `with_*` call overrides it.
+///
+/// ```
+/// let (layer, guard) = dd_trace::DatadogLayer::builder()
+///     .with_service("checkout")
+///     .with_env("prod")
+///     .with_tag("team", "payments")
+///     .with_agent_url("unix:///var/run/datadog/apm.socket")
+///     # .with_enabled(false)
+///     .build()?;
+/// // compose `layer` into the subscriber; keep `guard` until the app exits
+/// # drop((layer, guard));
+/// # Ok::<(), dd_trace::BuildError>(())
+/// ```
+#[derive(Default)]
+#[must_use]
+pub struct DatadogLayerBuilder {
+    variables: Option<OwnedVariableSource>,
+    /// The values the `with_*` methods set.
+    code: Overrides,
+    /// Tags added after those of `DD_TAGS`.
+    tags: Vec<(String, String)>,
+    /// The agent URL, checked at `build()`.
+    agent_url: Option<String>,
+    /// Where payloads go instead of the agent (the testing exporter).
+    sink: Option<Arc<dyn PayloadSink>>,
+}
+
+impl std::fmt::Debug for DatadogLayerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatadogLayerBuilder")
+            .field("service", &self.code.service)
+            .field("env", &self.code.env)
+            .field("agent_url", &self.agent_url)
+            .field("enabled", &self.code.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DatadogLayer {
+    /// A builder that starts from the `DD_*` environment.
+    pub fn builder() -> DatadogLayerBuilder {
+        DatadogLayerBuilder::default()
+    }
+}
+
+impl DatadogLayerBuilder {
+    /// Reads the `DD_*` variables through `source` instead of the process environment: for
+    /// tests, or when configuration lives elsewhere. `source` returns a variable's value, or
+    /// `None` when it is unset.
+    pub fn with_variable_source(
+        mut self,
+        source: impl Fn(&str) -> Option<String> + 'static,
+    ) -> Self {
+        self.variables = Some(Box::new(source));
+        self
+    }
+
+    /// Sets the service name (overrides `DD_SERVICE`).
+    pub fn with_service(mut self, service: impl Into<String>) -> Self {
+        self.code.service = Some(service.into());
+        self
+    }
+
+    /// Sets the deployment environment, the `env` tag (overrides `DD_ENV`).
+    pub fn with_env(mut self, env: impl Into<String>) -> Self {
+        self.code.env = Some(Some(env.into()));
+        self
+    }
+
+    /// Sets the version (overrides `DD_VERSION`).
+    pub fn with_version(mut self, version: impl Into<String>) -> Self {
+        self.code.version = Some(Some(version.into()));
+        self
+    }
+
+    /// Adds a tag to every span, after those of `DD_TAGS` (a span's own fields win).
+    pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.push((key.into(), value.into()));
+        self
+    }
+
+    /// Turns tracing on or off (overrides `DD_TRACE_ENABLED`). Off, no spans are recorded, no
+    /// worker runs and nothing is sent.
+    pub fn with_enabled(mut self, enabled: bool) -> Self {
+        self.code.enabled = Some(enabled);
+        self
+    }
+
+    /// Keeps traces at this rate in `[0, 1]` (overrides `DD_TRACE_SAMPLE_RATE`).
+    pub fn with_sample_rate(mut self, rate: f64) -> Self {
+        self.code.sample_rate = Some(Some(rate));
+        self
+    }
+
+    /// Adds a trace sampling rule, after those added before. Rules given here replace those of
+    /// `DD_TRACE_SAMPLING_RULES`; the sample rate still comes after all of them.
+    pub fn with_trace_sampling_rule(mut self, rule: TraceSamplingRule) -> Self {
+        let rules = self.code.sampling_rules.get_or_insert_with(Vec::new);
+        rules.push(rule.into_rule());
+        self
+    }
+
+    /// Traces per second that sampling rules may keep, at least 0 (overrides
+    /// `DD_TRACE_RATE_LIMIT`).
+    pub fn with_rate_limit(mut self, traces_per_second: f64) -> Self {
+        self.code.rate_limit = Some(traces_per_second);
+        self
+    }
+
+    /// Adds a span sampling rule, after those added before. Rules given here replace those of
+    /// `DD_SPAN_SAMPLING_RULES` and its file.
+    pub fn with_span_sampling_rule(mut self, rule: SpanSamplingRule) -> Self {
+        let rules = self.code.span_sampling_rules.get_or_insert_with(Vec::new);
+        rules.push(rule.into_rule());
+        self
+    }
+
+    /// Propagation styles for both directions (overrides `DD_TRACE_PROPAGATION_STYLE`); an
+    /// empty list propagates nothing.
+    pub fn with_propagation_styles(self, styles: &[PropagationStyle]) -> Self {
+        self.with_inject_styles(styles).with_extract_styles(styles)
+    }
+
+    /// Styles written into outgoing requests (overrides `DD_TRACE_PROPAGATION_STYLE_INJECT`).
+    pub fn with_inject_styles(mut self, styles: &[PropagationStyle]) -> Self {
+        self.code.inject_styles = Some(styles.to_vec());
+        self
+    }
+
+    /// Styles read from incoming requests, in order (overrides
+    /// `DD_TRACE_PROPAGATION_STYLE_EXTRACT`).
+    pub fn with_extract_styles(mut self, styles: &[PropagationStyle]) -> Self {
+        self.code.extract_styles = Some(styles.to_vec());
+        self
+    }
+
+    /// Sends to this agent: `unix:///path/to/apm.socket` or `http://host:port` (overrides
+    /// `DD_TRACE_AGENT_URL`, `DD_AGENT_HOST` and `DD_TRACE_AGENT_PORT`).
+    pub fn with_agent_url(mut self, url: impl Into<String>) -> Self {
+        self.agent_url = Some(url.into());
+        self
+    }
+
+    /// Timeout of one request to the agent (overrides `DD_TRACE_AGENT_TIMEOUT`).
+    pub fn with_agent_timeout(mut self, timeout: Duration) -> Self {
+        self.code.agent_timeout = Some(timeout);
+        self
+    }
+
+    /// The entity id sent as `Datadog-Entity-ID` when no container can be detected, e.g. the
+    /// pod UID (overrides `DD_ENTITY_ID`).
+    pub fn with_entity_id(mut self, entity_id: impl Into<String>) -> Self {
+        self.code.entity_id = Some(Some(entity_id.into()));
+        self
+    }
+
+    /// The value sent as `Datadog-External-Env` (overrides `DD_EXTERNAL_ENV`).
+    pub fn with_external_env(mut self, external_env: impl Into<String>) -> Self {
+        self.code.external_env = Some(Some(external_env.into()));
+        self
+    }
+
+    /// Prints the startup configuration line or not (overrides `DD_TRACE_STARTUP_LOGS`).
+    pub fn with_startup_logs(mut self, on: bool) -> Self {
+        self.code.startup_logs = Some(on);
+        self
+    }
+
+    /// Prints the tracer's debug diagnostics to stderr or not (overrides `DD_TRACE_DEBUG`).
+    pub fn with_debug(mut self, on: bool) -> Self {
+        self.code.debug = Some(on);
+        self
+    }
+
+    /// Generates 128-bit trace ids, or 64-bit ones when `false` (overrides
+    /// `DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED`).
+    pub fn with_128_bit_trace_ids(mut self, on: bool) -> Self {
+        self.code.trace_id_128_bit = Some(on);
+        self
+    }
+
+    /// Makes log correlation write 128-bit trace ids as 32 hex digits, or always the decimal
+    /// low 64 bits when `false` (overrides `DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED`).
+    pub fn with_128_bit_trace_id_logging(mut self, on: bool) -> Self {
+        self.code.log_trace_id_128_bit = Some(on);
+        self
+    }
+
+    /// Whether log correlation (`dd-trace-log`) writes the `dd.*` keys (overrides
+    /// `DD_LOGS_INJECTION`).
+    pub fn with_logs_injection(mut self, on: bool) -> Self {
+        self.code.logs_injection = Some(on);
+        self
+    }
+
+    /// Makes `tracing` events at or above `level` inside a span into span events on that span
+    /// (name, time, fields), or none with `None` (overrides `DD_TRACE_SPAN_EVENTS_LEVEL`).
+    pub fn with_span_events(mut self, level: Option<tracing::Level>) -> Self {
+        self.code.span_events_level = Some(level);
+        self
+    }
+
+    /// Sends a long trace's finished spans before the trace ends, whenever
+    /// [`with_partial_flush_min_spans`](Self::with_partial_flush_min_spans) of them are waiting
+    /// (overrides `DD_TRACE_PARTIAL_FLUSH_ENABLED`).
+    pub fn with_partial_flush(mut self, on: bool) -> Self {
+        self.code.partial_flush = Some(on);
+        self
+    }
+
+    /// Finished spans, from 1 to 99 999, that trigger a partial flush (overrides
+    /// `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS`). A trace never buffers more than
+    /// [`MAX_BUFFERED_SPANS_PER_TRACE`](crate::config::MAX_BUFFERED_SPANS_PER_TRACE) finished
+    /// spans, so values above that act as that.
+    pub fn with_partial_flush_min_spans(mut self, min_spans: usize) -> Self {
+        self.code.partial_flush_min_spans = Some(min_spans);
+        self
+    }
+
+    /// How often finished traces are sent (default
+    /// [`DEFAULT_FLUSH_INTERVAL`](crate::config::DEFAULT_FLUSH_INTERVAL); at least 1 ms).
+    pub fn with_flush_interval(mut self, interval: Duration) -> Self {
+        self.code.flush_interval = Some(interval.max(Duration::from_millis(1)));
+        self
+    }
+
+    /// Finished trace chunks the hand-off queue holds before new ones are dropped (default
+    /// [`DEFAULT_QUEUE_CAPACITY`](crate::config::DEFAULT_QUEUE_CAPACITY)).
+    pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
+        self.code.queue_capacity = Some(capacity);
+        self
+    }
+
+    /// Bytes of encoded payloads kept while the agent is unreachable, stalled or slow (default
+    /// [`DEFAULT_RETRY_BUFFER_BYTES`](crate::config::DEFAULT_RETRY_BUFFER_BYTES), about 9 s of
+    /// 10 000 spans per second); past this new payloads are dropped and counted. One payload
+    /// is always kept, whatever the value.
+    pub fn with_retry_buffer_bytes(mut self, bytes: u64) -> Self {
+        self.code.retry_buffer_bytes = Some(bytes);
+        self
+    }
+
+    /// Local traces with open spans the tracer records at once (default
+    /// [`DEFAULT_MAX_OPEN_TRACES`](crate::config::DEFAULT_MAX_OPEN_TRACES), at least 1); spans
+    /// of traces started past it are not recorded, and counted in
+    /// [`CounterSnapshot::spans_dropped_trace_limits`](crate::diagnostics::CounterSnapshot::spans_dropped_trace_limits).
+    pub fn with_max_open_traces(mut self, traces: usize) -> Self {
+        self.code.max_open_traces = Some(traces.max(1));
+        self
+    }
+
+    /// Open spans one local trace may have (default
+    /// [`DEFAULT_MAX_OPEN_SPANS_PER_TRACE`](crate::config::DEFAULT_MAX_OPEN_SPANS_PER_TRACE), at
+    /// least 1); its spans started past it are not recorded, and counted.
+    pub fn with_max_open_spans_per_trace(mut self, spans: usize) -> Self {
+        self.code.max_open_spans_per_trace = Some(spans.max(1));
+        self
+    }
+
+    /// How long dropping the [`DatadogGuard`] may wait for traces to be sent (default
+    /// [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::config::DEFAULT_SHUTDOWN_TIMEOUT)).
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.code.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// Delivers payloads to `sink` instead of the agent: everything else (the layer, the
+    /// queue, the worker, the encoder) runs as in production.
+    pub(crate) fn with_sink(mut self, sink: Arc<dyn PayloadSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Builds the layer and starts the worker thread (unless tracing is disabled).
+    ///
+    /// Malformed `DD_*` variables do not fail the build: each prints one warning naming the
+    /// variable and the default used.
+    ///
+    /// # Errors
+    /// [`BuildError`] when a value given to this builder is invalid or the worker thread
+    /// cannot start.
+    pub fn build(mut self) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
+        let sink = self.sink.take();
+        let (settings, warnings) = self.settings()?;
+        for w in &warnings {
+            log::warn(format_args!("{w}"));
+        }
+        start(settings, sink, Output::Normal)
+    }
+
+    /// Diagnoses the configuration this builder would build (see [`diagnose`]): checks the
+    /// agent's address, reachability and `/info`, sends one test trace (operation
+    /// `dd_trace.doctor`) with a tracer of its own, and reports. Blocks for at most about the
+    /// agent timeout plus a few seconds.
+    pub fn diagnose(self) -> Diagnosis {
+        match self.settings() {
+            Ok((settings, warnings)) => doctor::diagnose(settings, &warnings, send_test_trace),
+            Err(e) => doctor::unbuildable(&e),
+        }
+    }
+
+    /// The settings: the sources (the environment, or the variable source), then this
+    /// builder's values; and the warnings about malformed variables (not printed).
+    pub(crate) fn settings(self) -> Result<(Settings, Vec<String>), BuildError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let variables: VariableSource<'_> = match &self.variables {
+            Some(source) => &**source,
+            None => &env,
+        };
+        let sources = Sources {
+            layers: vec![(Origin::EnvVar, variables)],
+            path_exists: &|p: &Path| p.exists(),
+        };
+        let (mut settings, warnings) = Settings::read(&sources);
+        let mut code = self.code;
+        if let Some(url) = self.agent_url {
+            let endpoint = AgentEndpoint::parse(&url)
+                .map_err(|reason| BuildError::InvalidAgentUrl { url, reason })?;
+            code.agent = Some(AgentAddress::new(endpoint, AgentSource::Builder));
+        }
+        if let Some(Some(rate)) = code.sample_rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(BuildError::InvalidSampleRate { rate });
+            }
+        }
+        if let Some(limit) = code.rate_limit {
+            if limit.is_nan() || limit < 0.0 {
+                return Err(BuildError::InvalidRateLimit { limit });
+            }
+        }
+        if let Some(min_spans) = code.partial_flush_min_spans {
+            if !valid_partial_flush_min_spans(&min_spans) {
+                return Err(BuildError::InvalidPartialFlushMinSpans { min_spans });
+            }
+        }
+        if !self.tags.is_empty() {
+            let mut tags = settings.tags.value.clone();
+            tags.extend(self.tags);
+            code.tags = Some(tags);
+        }
+        settings.apply(code);
+        Ok((settings, warnings))
+    }
+}
+
+/// Whether a tracer prints its own lines.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// The startup line, warnings and notices.
+    Normal,
+    /// Nothing: the doctor's tracer (the doctor reports instead).
+    Quiet,
+}
+
+/// Starts a tracer with `settings`: prints the startup line, and unless tracing is disabled,
+/// starts the worker, which delivers to `sink` (the agent when `None`).
+fn start(
+    settings: Settings,
+    sink: Option<Arc<dyn PayloadSink>>,
+    output: Output,
+) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
+    let quiet = output == Output::Quiet;
+    if !quiet {
+        log::set_debug(settings.debug.value);
+    }
+    let identity = Arc::new(Identity::new(
+        settings.service.value.clone(),
+        settings.env.value.clone(),
+        settings.version.value.clone(),
+    ));
+    let container = ContainerInfo::detect(settings.entity_id.value.as_deref());
+    let endpoint = settings.agent.value.endpoint.clone();
+    let destination = match &sink {
+        Some(sink) => sink.destination().to_string(),
+        None => endpoint.to_string(),
+    };
+    if settings.startup_logs.value && !quiet {
+        startup::print(
+            &settings,
+            &destination,
+            &identity,
+            container.entity_id.as_deref(),
+        );
+    }
+    let enabled = settings.enabled.value;
+    let shutdown_timeout = settings.shutdown_timeout.value;
+    let config = Arc::new(Configuration::new(settings));
+    if !enabled {
+        return Ok((
+            DatadogLayer::new(None, Arc::clone(&config)),
+            DatadogGuard::new(None, shutdown_timeout, config),
+        ));
+    }
+    let s = config.settings();
+    let tracer = Arc::new(Tracer::new(
+        Arc::clone(&config),
+        Arc::clone(&identity),
+        destination,
+        quiet,
+    ));
+    let encoder = PayloadEncoder::new(
+        EncodeContext {
+            identity,
+            global_tags: Arc::clone(&config.live().tags),
+            native_span_events: false,
+        },
+        DEFAULT_PAYLOAD_FLUSH_BYTES,
+    );
+    let (commands, receiver) = unbounded_channel();
+    let timeout = s.agent_timeout.value;
+    let make_sink: MakeSink = match sink {
+        Some(sink) => Box::new(move || Ok(sink)),
+        None => {
+            let external_env = s.external_env.value.clone();
+            Box::new(move || {
+                let transport =
+                    AgentTransport::new(&endpoint, timeout, &container, external_env.as_deref())?;
+                Ok(Arc::new(transport) as Arc<dyn PayloadSink>)
+            })
+        }
+    };
+    let thread = worker::spawn(
+        WorkerSetup {
+            tracer: Arc::clone(&tracer),
+            processor: Processor::new(SpanSampler::new(s.span_sampling_rules.value.clone())),
+            encoder,
+            flush_interval: s.flush_interval.value,
+            agent_timeout: timeout,
+            retry_buffer_bytes: s.retry_buffer_bytes.value,
+            protocol: s.protocol.value,
+            stats: s.stats_computation.value,
+            commands: receiver,
+        },
+        make_sink,
+    )?;
+    Ok((
+        DatadogLayer::new(Some(Arc::clone(&tracer)), Arc::clone(&config)),
+        DatadogGuard::new(
+            Some(WorkerHandle::new(tracer, commands, thread, timeout)),
+            shutdown_timeout,
+            config,
+        ),
+    ))
+}
+
+/// The doctor's test trace: a quiet tracer with `settings` sends one span; what it counted is
+/// the answer.
+fn send_test_trace(settings: Settings) -> Result<TestTrace, BuildError> {
+    let timeout = settings.agent_timeout.value + Duration::from_secs(2);
+    let (layer, guard) = start(settings, None, Output::Quiet)?;
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        tracing::info_span!("dd_trace.doctor", resource.name = "diagnose").in_scope(|| {});
+    });
+    let flushed = guard.flush_timeout(timeout);
+    let status = guard.status();
+    drop(dispatch);
+    let _ = guard.shutdown(Duration::from_millis(500));
+    Ok(TestTrace { flushed, status })
+}
+
+/// Diagnoses the configuration the `DD_*` environment gives: the same as
+/// `DatadogLayer::builder().diagnose()` (see [`DatadogLayerBuilder::diagnose`]).
+///
+/// ```no_run
+/// let diagnosis = dd_trace::diagnose();
+/// println!("{diagnosis}");
+/// if !diagnosis.traces_arrive() {
+///     std::process::exit(1);
+/// }
+/// ```
+pub fn diagnose() -> Diagnosis {
+    DatadogLayerBuilder::default().diagnose()
+}
+
+/// Installs a global subscriber of `Registry` + [`DatadogLayer`] configured from the `DD_*`
+/// environment, and returns the guard to hold until the app exits. Never panics: on failure it
+/// prints one warning and returns a guard that does nothing.
+///
+/// To keep other layers (formatting, filtering, log correlation), compose
+/// [`DatadogLayer::builder`] into your own subscriber instead.
+pub fn init() -> DatadogGuard {
+    try_init().unwrap_or_else(|e| {
+        log::warn(format_args!("tracing is not set up: {e}"));
+        let (settings, _) = Settings::read(&Sources {
+            layers: Vec::new(),
+            path_exists: &|_| false,
+        });
+        DatadogGuard::new(
+            None,
+            DEFAULT_SHUTDOWN_TIMEOUT,
+            Arc::new(Configuration::new(settings)),
+        )
+    })
+}
+
+/// Like [`init`], but returns the error.
+///
+/// # Errors
+/// [`InitError::Build`] if the tracer cannot be built, [`InitError::AlreadySet`] if a global
+/// subscriber exists already.
+pub fn try_init() -> Result<DatadogGuard, InitError> {
+    let (layer, guard) = DatadogLayer::builder().build()?;
+    tracing_subscriber::registry()
+        .with(layer)
+        .try_init()
+        .map_err(|_| InitError::AlreadySet)?;
+    Ok(guard)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder(vars: &[(&str, &str)]) -> DatadogLayerBuilder {
+        let vars: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        DatadogLayer::builder().with_variable_source(move |k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn builder_values_win_over_variables() {
+        let (s, _) = builder(&[
+            ("DD_SERVICE", "from-env"),
+            ("DD_ENV", "staging"),
+            ("DD_TRACE_DEBUG", "true"),
+            ("DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED", "true"),
+            ("DD_ENTITY_ID", "pod-env"),
+            ("DD_TAGS", "a:1"),
+        ])
+        .with_service("from-builder")
+        .with_debug(false)
+        .with_128_bit_trace_ids(false)
+        .with_128_bit_trace_id_logging(false)
+        .with_entity_id("pod-builder")
+        .with_external_env("it-false,cn-app")
+        .with_tag("b", "2")
+        .settings()
+        .unwrap();
+        assert_eq!(s.service.value, "from-builder");
+        assert_eq!(s.service.origin, Origin::Code);
+        assert_eq!(s.env.value.as_deref(), Some("staging"));
+        assert_eq!(s.env.origin, Origin::EnvVar);
+        assert!(!s.debug.value);
+        assert!(!s.trace_id_128_bit.value);
+        assert!(!s.log_trace_id_128_bit.value);
+        assert_eq!(s.entity_id.value.as_deref(), Some("pod-builder"));
+        assert_eq!(s.external_env.value.as_deref(), Some("it-false,cn-app"));
+        assert_eq!(
+            s.tags.value,
+            [("a".into(), "1".into()), ("b".into(), "2".into())],
+            "the builder's tags come after DD_TAGS"
+        );
+    }
+
+    #[test]
+    fn partial_flush_combines_switch_and_threshold_from_either_side() {
+        let min = |b: DatadogLayerBuilder| {
+            let (s, _) = b.settings().unwrap();
+            s.partial_flush
+                .value
+                .then_some(s.partial_flush_min_spans.value)
+        };
+        assert_eq!(min(builder(&[])), None);
+        assert_eq!(min(builder(&[]).with_partial_flush(true)), Some(1000));
+        assert_eq!(
+            min(builder(&[("DD_TRACE_PARTIAL_FLUSH_MIN_SPANS", "50")]).with_partial_flush(true)),
+            Some(50)
+        );
+        assert_eq!(
+            min(builder(&[("DD_TRACE_PARTIAL_FLUSH_ENABLED", "true")])
+                .with_partial_flush_min_spans(7)),
+            Some(7)
+        );
+        assert_eq!(
+            min(builder(&[("DD_TRACE_PARTIAL_FLUSH_ENABLED", "true")]).with_partial_flush(false)),
+            None
+        );
+        assert!(matches!(
+            builder(&[]).with_partial_flush_min_spans(0).settings(),
+            Err(BuildError::InvalidPartialFlushMinSpans { min_spans: 0 })
+        ));
+    }
+
+    #[test]
+    fn invalid_builder_values_fail_the_build_with_the_reason() {
+        let err = builder(&[])
+            .with_agent_url("https://agent")
+            .settings()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            BuildError::InvalidAgentUrl {
+                reason: crate::error::AgentUrlError::HttpsUnsupported,
+                ..
+            }
+        ));
+        assert!(matches!(
+            builder(&[]).with_sample_rate(1.5).settings(),
+            Err(BuildError::InvalidSampleRate { .. })
+        ));
+    }
+}

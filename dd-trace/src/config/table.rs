@@ -1,0 +1,366 @@
+//! THE settings table: every setting dd-trace has, declared once. An entry gives what the
+//! setting means (its doc comment, which is also the crate docs' "Meaning"), its field and
+//! type, its variables (its own first, then the aliases and fallbacks read when it is unset),
+//! its default (the value, and the text the docs show), how it is read, the builder method that
+//! sets it from code, whether it may change while the app runs (`live`: read on the app's
+//! threads from the swapped snapshot, see `live.rs`), and how the configuration in effect shows
+//! it. Everything else comes from here: `Settings` and the reader, the builder's overrides, the
+//! configuration in effect (status, doctor, flares, startup line) and the check of the crate
+//! docs' table.
+//!
+//! Adding a setting is one entry here, plus the code that uses `settings.<field>.value`.
+
+use std::time::Duration;
+
+use super::endpoint::AgentAddress;
+use super::setting::{
+    settings, Origin, Read::*, Reader, Redaction, Setting, SettingInfo, SettingValue, Sources,
+};
+use super::values::*;
+use super::{
+    DEFAULT_AGENT_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_OPEN_SPANS_PER_TRACE,
+    DEFAULT_MAX_OPEN_TRACES, DEFAULT_PARTIAL_FLUSH_MIN_SPANS, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_RETRY_BUFFER_BYTES, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TRACE_RATE_LIMIT,
+};
+use crate::encode::PayloadFormat;
+use crate::headers::{
+    BaggageTagKeys, ExtractBehavior, PropagationStyle, DEFAULT_BAGGAGE_MAX_BYTES,
+    DEFAULT_BAGGAGE_MAX_ITEMS, DEFAULT_STYLES, MAX_TAGS_HEADER_LENGTH,
+};
+use crate::sampling::{SpanRule, TraceRule};
+
+settings! {
+    /// service of the spans this process creates
+    service: String {
+        vars: ["DD_SERVICE"],
+        default: default_service_name() => "the executable's name",
+        read: Parsed(TEXT),
+        builder: "with_service",
+        live: false,
+        redact: None,
+    }
+    /// `env` tag on every span
+    env: Option<String> {
+        vars: ["DD_ENV"],
+        default: None => "none",
+        read: Parsed(OPTIONAL_TEXT),
+        builder: "with_env",
+        live: false,
+        redact: None,
+    }
+    /// `version` tag on spans of `DD_SERVICE`
+    version: Option<String> {
+        vars: ["DD_VERSION"],
+        default: None => "none",
+        read: Parsed(OPTIONAL_TEXT),
+        builder: "with_version",
+        live: false,
+        redact: None,
+    }
+    /// `k:v` tags on every span, separated by commas (or spaces when there is no comma); the builder method adds to them
+    tags: Vec<(String, String)> {
+        vars: ["DD_TAGS"],
+        default: Vec::new() => "none",
+        read: Parsed(TAGS),
+        builder: "with_tag",
+        live: true,
+        redact: SecretTagValues,
+    }
+    /// `false`: no spans are recorded, no worker runs, nothing is sent
+    enabled: bool {
+        vars: ["DD_TRACE_ENABLED"],
+        default: true => "true",
+        read: Parsed(BOOL),
+        builder: "with_enabled",
+        live: true,
+        redact: None,
+    }
+    /// rate in `[0, 1]` of the rule that comes after all others and matches every trace
+    sample_rate: Option<f64> {
+        vars: ["DD_TRACE_SAMPLE_RATE"],
+        default: None => "unset",
+        read: Parsed(SAMPLE_RATE),
+        builder: "with_sample_rate",
+        live: true,
+        redact: None,
+    }
+    /// trace sampling rules, a JSON array (see Sampling)
+    sampling_rules: Vec<TraceRule> {
+        vars: ["DD_TRACE_SAMPLING_RULES"],
+        default: Vec::new() => "none",
+        read: Custom(read_trace_rules),
+        builder: "with_trace_sampling_rule",
+        live: true,
+        redact: None,
+    }
+    /// traces per second the rules may keep; 0 keeps none
+    rate_limit: f64 {
+        vars: ["DD_TRACE_RATE_LIMIT"],
+        default: DEFAULT_TRACE_RATE_LIMIT => "100",
+        read: Parsed(TRACES_PER_SECOND),
+        builder: "with_rate_limit",
+        live: false,
+        redact: None,
+    }
+    /// span sampling rules, a JSON array (see Sampling), or a file of them; the variable wins over the file
+    span_sampling_rules: Vec<SpanRule> {
+        vars: ["DD_SPAN_SAMPLING_RULES", "DD_SPAN_SAMPLING_RULES_FILE"],
+        default: Vec::new() => "none",
+        read: Custom(read_span_rules),
+        builder: "with_span_sampling_rule",
+        live: false,
+        redact: None,
+    }
+    /// the agent: `unix:///path/to/apm.socket` or `http://host:port`, else `http://` the host (default `localhost`) and port (default `8126`)
+    agent: AgentAddress {
+        vars: ["DD_TRACE_AGENT_URL", "DD_AGENT_HOST", "DD_TRACE_AGENT_PORT"],
+        default: AgentAddress::default() => "`/var/run/datadog/apm.socket` if it exists, else `http://localhost:8126`",
+        read: Custom(read_agent),
+        builder: "with_agent_url",
+        live: false,
+        redact: None,
+    }
+    /// seconds one request to the agent may take
+    agent_timeout: Duration {
+        vars: ["DD_TRACE_AGENT_TIMEOUT"],
+        default: DEFAULT_AGENT_TIMEOUT => "10",
+        read: Parsed(SECONDS),
+        builder: "with_agent_timeout",
+        live: false,
+        redact: None,
+    }
+    /// styles written into outgoing requests: `datadog`, `tracecontext`, `b3multi`, `b3` (single header), `baggage`, `none`; the second variable sets both directions, and OpenTelemetry's, the third, is read when neither is set
+    inject_styles: Vec<PropagationStyle> {
+        vars: ["DD_TRACE_PROPAGATION_STYLE_INJECT", "DD_TRACE_PROPAGATION_STYLE", "OTEL_PROPAGATORS"],
+        default: DEFAULT_STYLES.to_vec() => "`datadog,tracecontext,baggage`",
+        read: Custom(read_styles),
+        builder: "with_inject_styles",
+        live: false,
+        redact: None,
+    }
+    /// styles read from incoming requests, in order; the first valid context wins
+    extract_styles: Vec<PropagationStyle> {
+        vars: ["DD_TRACE_PROPAGATION_STYLE_EXTRACT", "DD_TRACE_PROPAGATION_STYLE", "OTEL_PROPAGATORS"],
+        default: DEFAULT_STYLES.to_vec() => "`datadog,tracecontext,baggage`",
+        read: Custom(read_styles),
+        builder: "with_extract_styles",
+        live: false,
+        redact: None,
+    }
+    /// `true`: look no further than the first valid context (by default later styles still add the same trace's `tracestate` and link other traces)
+    extract_first: bool {
+        vars: ["DD_TRACE_PROPAGATION_EXTRACT_FIRST"],
+        default: false => "false",
+        read: Parsed(BOOL),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// `restart`: start a new trace linked to the incoming one; `ignore`: extract nothing
+    extract_behavior: ExtractBehavior {
+        vars: ["DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT"],
+        default: ExtractBehavior::Continue => "continue",
+        read: Parsed(EXTRACT_BEHAVIOR),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// bytes `x-datadog-tags` may take (at most 512; 0: the header is neither sent nor read)
+    x_datadog_tags_max_length: usize {
+        vars: ["DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH"],
+        default: MAX_TAGS_HEADER_LENGTH => "512",
+        read: Parsed(TAGS_HEADER_LENGTH),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// baggage items propagated at most
+    baggage_max_items: usize {
+        vars: ["DD_TRACE_BAGGAGE_MAX_ITEMS"],
+        default: DEFAULT_BAGGAGE_MAX_ITEMS => "64",
+        read: Parsed(COUNT),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// bytes of baggage propagated at most
+    baggage_max_bytes: usize {
+        vars: ["DD_TRACE_BAGGAGE_MAX_BYTES"],
+        default: DEFAULT_BAGGAGE_MAX_BYTES => "8192",
+        read: Parsed(COUNT),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// baggage items that become `baggage.<key>` tags on the span adopting an extracted context; `*` all, empty none
+    baggage_tag_keys: BaggageTagKeys {
+        vars: ["DD_TRACE_BAGGAGE_TAG_KEYS"],
+        default: BaggageTagKeys::default_keys() => "`user.id,session.id,account.id`",
+        read: Custom(read_baggage_tag_keys),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// sent as `Datadog-Entity-ID` when no container id or cgroup inode can be detected
+    entity_id: Option<String> {
+        vars: ["DD_ENTITY_ID"],
+        default: None => "unset",
+        read: Parsed(OPTIONAL_TEXT),
+        builder: "with_entity_id",
+        live: false,
+        redact: None,
+    }
+    /// sent as `Datadog-External-Env`
+    external_env: Option<String> {
+        vars: ["DD_EXTERNAL_ENV"],
+        default: None => "unset",
+        read: Parsed(OPTIONAL_TEXT),
+        builder: "with_external_env",
+        live: false,
+        redact: None,
+    }
+    /// print one `DATADOG TRACER CONFIGURATION {json}` line to stderr at start
+    startup_logs: bool {
+        vars: ["DD_TRACE_STARTUP_LOGS"],
+        default: true => "true",
+        read: Parsed(BOOL),
+        builder: "with_startup_logs",
+        live: false,
+        redact: None,
+    }
+    /// print the tracer's debug diagnostics to stderr
+    debug: bool {
+        vars: ["DD_TRACE_DEBUG"],
+        default: false => "false",
+        read: Parsed(BOOL),
+        builder: "with_debug",
+        live: false,
+        redact: None,
+    }
+    /// `false`: 64-bit trace ids
+    trace_id_128_bit: bool {
+        vars: ["DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED"],
+        default: true => "true",
+        read: Parsed(BOOL),
+        builder: "with_128_bit_trace_ids",
+        live: false,
+        redact: None,
+    }
+    /// log correlation writes 128-bit ids as 32 hex digits
+    log_trace_id_128_bit: bool {
+        vars: ["DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED"],
+        default: true => "true",
+        read: Parsed(BOOL),
+        builder: "with_128_bit_trace_id_logging",
+        live: false,
+        redact: None,
+    }
+    /// `false`: `dd-trace-log` writes no `dd.*` keys
+    logs_injection: bool {
+        vars: ["DD_LOGS_INJECTION"],
+        default: true => "true",
+        read: Parsed(BOOL),
+        builder: "with_logs_injection",
+        live: true,
+        redact: None,
+    }
+    /// `tracing` events at or above this level inside a span become span events
+    span_events_level: Option<tracing::Level> {
+        vars: ["DD_TRACE_SPAN_EVENTS_LEVEL"],
+        default: None => "off",
+        read: Parsed(LEVEL),
+        builder: "with_span_events",
+        live: false,
+        redact: None,
+    }
+    /// send a long trace's finished spans before it ends
+    partial_flush: bool {
+        vars: ["DD_TRACE_PARTIAL_FLUSH_ENABLED"],
+        default: false => "false",
+        read: Parsed(BOOL),
+        builder: "with_partial_flush",
+        live: false,
+        redact: None,
+    }
+    /// finished spans that trigger a partial flush
+    partial_flush_min_spans: usize {
+        vars: ["DD_TRACE_PARTIAL_FLUSH_MIN_SPANS"],
+        default: DEFAULT_PARTIAL_FLUSH_MIN_SPANS => "1000",
+        read: Parsed(PARTIAL_FLUSH_MIN_SPANS),
+        builder: "with_partial_flush_min_spans",
+        live: false,
+        redact: None,
+    }
+    /// `true` (feature `client-stats`): compute trace stats here, and where the agent allows it (`client_drop_p0s`), do not send unsampled traces
+    stats_computation: bool {
+        vars: ["DD_TRACE_STATS_COMPUTATION_ENABLED"],
+        default: false => "false",
+        read: Custom(read_stats_computation),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// `0.4`, `0.5` or `1.0`: the trace payload format to send (the second variable is Python's name, with `v0.4`, `v0.5`, `v1.0`)
+    protocol: Option<PayloadFormat> {
+        vars: ["DD_TRACE_AGENT_PROTOCOL_VERSION", "DD_TRACE_API_VERSION"],
+        default: None => "unset: the newest the agent's `/info` offers",
+        read: Parsed(PROTOCOL),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// dd-trace's own: bytes of payloads kept while the agent is unreachable, stalled or slow
+    retry_buffer_bytes: u64 {
+        vars: ["DD_TRACE_RETRY_BUFFER_BYTES"],
+        default: DEFAULT_RETRY_BUFFER_BYTES => "33554432 (32 MiB)",
+        read: Parsed(BYTES),
+        builder: "with_retry_buffer_bytes",
+        live: false,
+        redact: None,
+    }
+    /// dd-trace's own: traces with open spans recorded at once
+    max_open_traces: usize {
+        vars: ["DD_TRACE_MAX_OPEN_TRACES"],
+        default: DEFAULT_MAX_OPEN_TRACES => "100000",
+        read: Parsed(AT_LEAST_ONE),
+        builder: "with_max_open_traces",
+        live: false,
+        redact: None,
+    }
+    /// dd-trace's own: open spans one trace may have
+    max_open_spans_per_trace: usize {
+        vars: ["DD_TRACE_MAX_OPEN_SPANS_PER_TRACE"],
+        default: DEFAULT_MAX_OPEN_SPANS_PER_TRACE => "100000",
+        read: Parsed(AT_LEAST_ONE),
+        builder: "with_max_open_spans_per_trace",
+        live: false,
+        redact: None,
+    }
+    /// how often finished traces are sent (at least 1 ms)
+    flush_interval: Duration {
+        vars: [],
+        default: DEFAULT_FLUSH_INTERVAL => "1 s",
+        read: CodeOnly,
+        builder: "with_flush_interval",
+        live: false,
+        redact: None,
+    }
+    /// finished trace chunks the hand-off queue holds before new ones are dropped
+    queue_capacity: usize {
+        vars: [],
+        default: DEFAULT_QUEUE_CAPACITY => "4096",
+        read: CodeOnly,
+        builder: "with_queue_capacity",
+        live: false,
+        redact: None,
+    }
+    /// how long dropping the guard waits for finished traces to be sent
+    shutdown_timeout: Duration {
+        vars: [],
+        default: DEFAULT_SHUTDOWN_TIMEOUT => "5 s",
+        read: CodeOnly,
+        builder: "with_shutdown_timeout",
+        live: false,
+        redact: None,
+    }
+}
