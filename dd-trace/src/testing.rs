@@ -38,10 +38,10 @@ use tracing_subscriber::layer::SubscriberExt;
 use crate::builder::DatadogLayerBuilder;
 use crate::diagnostics::TracerStatus;
 use crate::encode::{Payload, PayloadFormat};
-use crate::export::sink::{AgentRatesReply, PayloadSink, SinkFuture};
-use crate::export::transport::SendError;
+use crate::export::send_error::SendError;
+use crate::export::sink::{PayloadSink, SinkFuture};
 use crate::guard::DatadogGuard;
-use crate::health::AgentInfo;
+use crate::health::{AgentInfo, AgentRatesReply};
 use crate::layer::DatadogLayer;
 use crate::model::id::TraceId;
 

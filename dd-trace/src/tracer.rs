@@ -10,10 +10,9 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use crate::config::{Configuration, Settings};
-use crate::export::sink::AgentRatesReply;
 use crate::handoff::queue::ChunkQueue;
 use crate::headers::PropagationConfig;
-use crate::health::{AgentHealth, Counters};
+use crate::health::{AgentHealth, AgentRatesReply, Counters};
 use crate::identity::Identity;
 use crate::model::clock::WallClock;
 use crate::model::trace::OpenTraces;

@@ -3,10 +3,14 @@
 //!
 //! In: the settings built at start; later, changes (remote configuration) through
 //! [`Configuration::update`], on whatever thread applies them. Out: [`LiveSettings`], read on the
-//! app's threads through an `ArcSwap` (lock-free, one load per trace start, never a lock), and
-//! the settings for the reports. A change builds a new snapshot and swaps it in whole, so a
-//! reader sees either the old settings or the new ones, never a mix.
+//! app's threads through an `ArcSwap` (lock-free, never a lock), and the settings for the
+//! reports. A change builds a new snapshot and swaps it in whole, so a reader sees either the
+//! old settings or the new ones, never a mix. The switches the span path asks for every trace
+//! ([`LiveFlags`]: tracing on, any trace rule, log injection) are also kept in one atomic word,
+//! swapped with the snapshot, so a trace start pays one relaxed load, and loads the snapshot
+//! only when it has rules to match.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
@@ -50,17 +54,71 @@ impl LiveSettings {
     }
 }
 
+/// The live switches of one snapshot, in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LiveFlags(u8);
+
+impl LiveFlags {
+    const ENABLED: u8 = 1;
+    const TRACE_RULES: u8 = 1 << 1;
+    const MAY_REDECIDE: u8 = 1 << 2;
+    const LOGS_INJECTION: u8 = 1 << 3;
+
+    fn of(live: &LiveSettings) -> Self {
+        let mut bits = 0;
+        for (on, bit) in [
+            (live.enabled, Self::ENABLED),
+            (!live.trace_rules.rules().is_empty(), Self::TRACE_RULES),
+            (live.trace_rules.may_redecide(), Self::MAY_REDECIDE),
+            (live.logs_injection, Self::LOGS_INJECTION),
+        ] {
+            if on {
+                bits |= bit;
+            }
+        }
+        LiveFlags(bits)
+    }
+
+    /// Tracing is on: new traces are recorded.
+    #[inline]
+    pub(crate) fn enabled(self) -> bool {
+        self.0 & Self::ENABLED != 0
+    }
+
+    /// There is a trace rule (or a sample rate) to match.
+    #[inline]
+    pub(crate) fn has_trace_rules(self) -> bool {
+        self.0 & Self::TRACE_RULES != 0
+    }
+
+    /// A change to a root may change its decision (see `TraceRules::may_redecide`).
+    #[inline]
+    pub(crate) fn may_redecide(self) -> bool {
+        self.0 & Self::MAY_REDECIDE != 0
+    }
+
+    /// Log correlation writes the `dd.*` keys.
+    #[inline]
+    pub(crate) fn logs_injection(self) -> bool {
+        self.0 & Self::LOGS_INJECTION != 0
+    }
+}
+
 /// The settings in effect and their live snapshot, swapped together.
 #[derive(Debug)]
 pub(crate) struct Configuration {
     settings: ArcSwap<Settings>,
     live: ArcSwap<LiveSettings>,
+    /// The live snapshot's switches.
+    flags: AtomicU8,
 }
 
 impl Configuration {
     pub(crate) fn new(settings: Settings) -> Self {
+        let live = LiveSettings::of(&settings);
         Configuration {
-            live: ArcSwap::from_pointee(LiveSettings::of(&settings)),
+            flags: AtomicU8::new(LiveFlags::of(&live).0),
+            live: ArcSwap::from_pointee(live),
             settings: ArcSwap::from_pointee(settings),
         }
     }
@@ -69,6 +127,12 @@ impl Configuration {
     #[inline]
     pub(crate) fn live(&self) -> Guard<Arc<LiveSettings>> {
         self.live.load()
+    }
+
+    /// The live switches, in one relaxed load.
+    #[inline]
+    pub(crate) fn flags(&self) -> LiveFlags {
+        LiveFlags(self.flags.load(Ordering::Relaxed))
     }
 
     /// The settings in effect, with their origins.
@@ -82,7 +146,10 @@ impl Configuration {
     pub(crate) fn update(&self, change: impl FnOnce(&mut Settings)) {
         let mut next = Settings::clone(&self.settings.load());
         change(&mut next);
-        self.live.store(Arc::new(LiveSettings::of(&next)));
+        let live = LiveSettings::of(&next);
+        let flags = LiveFlags::of(&live);
+        self.live.store(Arc::new(live));
+        self.flags.store(flags.0, Ordering::Relaxed);
         self.settings.store(Arc::new(next));
     }
 }

@@ -18,10 +18,9 @@ use crate::config::{
     about, AgentAddress, AgentEndpoint, AgentSource, Settings, DEFAULT_AGENT_SOCKET,
 };
 use crate::error::{BuildError, FlushError};
+use crate::export::send_error::{connect_cause, SendError};
 use crate::export::transport::container::ContainerInfo;
-use crate::export::transport::{
-    connect_cause, AgentTransport, InfoAnswer, SendError, CONNECT_TIMEOUT,
-};
+use crate::export::transport::{AgentTransport, InfoAnswer, CONNECT_TIMEOUT};
 
 /// How one step of a [`Diagnosis`] went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

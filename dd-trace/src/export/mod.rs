@@ -4,6 +4,7 @@
 
 pub(crate) mod outbox;
 pub(crate) mod process;
+pub(crate) mod send_error;
 pub(crate) mod sink;
 #[cfg(feature = "client-stats")]
 pub(crate) mod stats;

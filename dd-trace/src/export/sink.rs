@@ -7,7 +7,6 @@
 //! worker's runtime. Out: the agent's answers, or a [`SendError`] saying what went wrong. The
 //! retries around one attempt ([`deliver`]) are the same for every sink.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -16,9 +15,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::transport::SendError;
+use super::send_error::SendError;
 use crate::encode::Payload;
-use crate::health::{log, AgentInfo};
+use crate::health::{log, AgentInfo, AgentRatesReply};
 
 /// A boxed future a sink returns (sinks are used as trait objects).
 pub(crate) type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -58,16 +57,6 @@ pub(crate) trait PayloadSink: Send + Sync + 'static {
     fn take_agent_state_change(&self) -> bool {
         false
     }
-}
-
-/// The agent's sampling rates by `service:<svc>,env:<env>` key, as one reply carried them
-/// (spec §1.6).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct AgentRatesReply {
-    /// Rates by key; `service:,env:` is the agent's default.
-    pub(crate) by_service: HashMap<String, f64>,
-    /// The agent's rates version, echoed in `Datadog-Rates-Payload-Version`.
-    pub(crate) version: Option<String>,
 }
 
 /// Retries after the first attempt of a retryable failure.

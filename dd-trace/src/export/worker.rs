@@ -26,8 +26,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::outbox::{Outbox, Queued};
 use super::process::Processor;
+use super::send_error::{SendError, SendErrorKind};
 use super::sink::{deliver, with_jitter, Delivery, PayloadSink};
-use super::transport::{SendError, SendErrorKind};
 use crate::encode::{Payload, PayloadEncoder, PayloadFormat, DEFAULT_PAYLOAD_FLUSH_BYTES};
 use crate::health::{
     log, AgentHealth, AgentInfo, AgentState, Counters, DiagnosticLevel, RetryBufferStatus,

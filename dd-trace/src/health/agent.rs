@@ -2,9 +2,11 @@
 //! the retry buffer, published for the reports.
 //!
 //! In: the worker's findings, on the worker thread. Out: [`AgentHealth`], behind one mutex that
-//! only the worker and status readers take (never the app's span path), and the public types
-//! the status shows it with.
+//! only the worker and status readers take (never the app's span path); the agent's rates as
+//! its last reply carried them ([`AgentRatesReply`]); and the public types the status shows
+//! them with.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::time::SystemTime;
 
@@ -126,4 +128,14 @@ impl AgentHealth {
             },
         );
     }
+}
+
+/// The agent's sampling rates by `service:<svc>,env:<env>` key, as one reply carried them
+/// (spec §1.6).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct AgentRatesReply {
+    /// Rates by key; `service:,env:` is the agent's default.
+    pub(crate) by_service: HashMap<String, f64>,
+    /// The agent's rates version, echoed in `Datadog-Rates-Payload-Version`.
+    pub(crate) version: Option<String>,
 }

@@ -13,5 +13,5 @@ pub use agent::{AgentInfo, AgentState, DeliveryError, RetryBufferStatus};
 pub use counters::CounterSnapshot;
 pub use log::DiagnosticLevel;
 
-pub(crate) use agent::AgentHealth;
+pub(crate) use agent::{AgentHealth, AgentRatesReply};
 pub(crate) use counters::Counters;

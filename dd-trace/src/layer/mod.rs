@@ -37,6 +37,7 @@ use crate::model::decision::{DecisionSource, SamplingDecision};
 use crate::model::id::{SpanId, TraceId};
 use crate::model::span::{Fields, ParentService, SpanData, SpanLink};
 use crate::model::trace::{LocalTrace, TraceContext};
+use crate::sampling::NO_TRACE_RULES;
 use crate::tracer::Tracer;
 use ext::SpanAccess;
 use fields::{ErrorEvent, FieldRecorder, SpanEventRecorder};
@@ -119,7 +120,7 @@ impl DatadogLayer {
     /// Whether log correlation writes the `dd.*` keys now (`DD_LOGS_INJECTION`, default on; it
     /// may change while the app runs); off when tracing is disabled.
     pub fn logs_injection(&self) -> bool {
-        self.tracer.is_some() && self.config.live().logs_injection
+        self.tracer.is_some() && self.config.flags().logs_injection()
     }
 }
 
@@ -138,10 +139,10 @@ pub(crate) fn after_change(tracer: Option<&Tracer>, open: &mut OpenSpan) {
     if open.data.span_id != open.trace.local_root_span_id() {
         return;
     }
-    let live = tracer.config.live();
-    if !live.trace_rules.may_redecide() {
+    if !tracer.config.flags().may_redecide() {
         return;
     }
+    let live = tracer.config.live();
     let mut context = open.trace.context();
     if open.trace.decision_locked(&context) {
         return;
@@ -326,10 +327,10 @@ where
                 open.data.service_for_children(),
             ))
         });
-        // A new trace reads the live settings once: tracing may have been turned off, and the
+        // A new trace reads the live switches once: tracing may have been turned off, and the
         // trace rules may have changed.
-        let live = parent.is_none().then(|| tracer.config.live());
-        if live.as_ref().is_some_and(|live| !live.enabled) {
+        let flags = tracer.config.flags();
+        if parent.is_none() && !flags.enabled() {
             pool::keep_span(data);
             return;
         }
@@ -354,10 +355,13 @@ where
                 let trace_id =
                     TraceId::generate(tracer.clock.unix_secs(now), tracer.trace_id_128_bit);
                 // Decided now that the root's initial fields are recorded.
-                let sampling = match (manual, &live) {
-                    (Some(keep), _) => SamplingDecision::manual(keep),
-                    (None, Some(live)) => tracer.sampler.decide(&live.trace_rules, &data, trace_id),
-                    (None, None) => SamplingDecision::DEFAULT_KEEP,
+                let sampling = match manual {
+                    Some(keep) => SamplingDecision::manual(keep),
+                    None if flags.has_trace_rules() => {
+                        let live = tracer.config.live();
+                        tracer.sampler.decide(&live.trace_rules, &data, trace_id)
+                    }
+                    None => tracer.sampler.decide(&NO_TRACE_RULES, &data, trace_id),
                 };
                 (pool::new_trace(span_id, trace_id, sampling), false)
             }

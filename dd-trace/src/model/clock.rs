@@ -5,7 +5,8 @@
 //! encoder (worker thread) and Unix seconds for new trace ids (layer, from a reading taken at
 //! start). Nothing here locks or blocks.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::cell::Cell;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Converts monotonic instants to Unix time. The worker takes a fresh reading of both clocks
 /// before it encodes, so wall-clock steps (NTP) never stretch a span and its start is right to
@@ -29,10 +30,36 @@ impl WallClock {
         WallClock { instant, unix_ns }
     }
 
-    /// The Unix time, in whole seconds, of `t` (at or after this reading).
+    /// The Unix time, in whole seconds, of `t` (a trace's start, on the app's thread). Traces
+    /// a thread starts within the same second as its last one cost two comparisons: the
+    /// second's bounds are kept per thread.
+    #[inline]
     pub(crate) fn unix_secs(&self, t: Instant) -> u64 {
-        let secs = u64::try_from(self.unix_ns / 1_000_000_000).unwrap_or(0);
-        secs + t.saturating_duration_since(self.instant).as_secs()
+        if let Ok(Some(second)) = SECOND.try_with(Cell::get) {
+            if second.start <= t && t < second.end {
+                return second.unix_secs;
+            }
+        }
+        self.unix_secs_of_new_second(t)
+    }
+
+    /// [`unix_secs`](Self::unix_secs) for an instant outside this thread's last second, which
+    /// becomes its second.
+    #[cold]
+    #[inline(never)]
+    fn unix_secs_of_new_second(&self, t: Instant) -> u64 {
+        let ns = self.unix_ns(t).max(0);
+        let unix_secs = u64::try_from(ns / 1_000_000_000).unwrap_or(0);
+        let into = Duration::from_nanos(u64::try_from(ns % 1_000_000_000).unwrap_or(0));
+        if let Some(start) = t.checked_sub(into) {
+            let second = Second {
+                start,
+                end: start + Duration::from_secs(1),
+                unix_secs,
+            };
+            let _ = SECOND.try_with(|s| s.set(Some(second)));
+        }
+        unix_secs
     }
 
     /// The Unix time, in nanoseconds, of `t`.
@@ -45,6 +72,19 @@ impl WallClock {
     }
 }
 
+/// One Unix second, as monotonic instants: `[start, end)`.
+#[derive(Clone, Copy)]
+struct Second {
+    start: Instant,
+    end: Instant,
+    unix_secs: u64,
+}
+
+thread_local! {
+    /// The second this thread last started a trace in.
+    static SECOND: Cell<Option<Second>> = const { Cell::new(None) };
+}
+
 /// The current wall-clock time in Unix nanoseconds (0 if the clock is before 1970).
 pub(crate) fn unix_now_ns() -> i64 {
     SystemTime::now()
@@ -55,7 +95,6 @@ pub(crate) fn unix_now_ns() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn wall_clock_converts_instants_on_both_sides_of_its_reading() {
@@ -67,5 +106,23 @@ mod tests {
             10_500_000_000
         );
         assert_eq!(clock.unix_secs(base + Duration::from_millis(4500)), 12);
+    }
+
+    #[test]
+    fn unix_seconds_are_exact_on_both_sides_of_a_second_boundary() {
+        let base = Instant::now() + Duration::from_secs(10);
+        // The reading is 0.9 s into second 100.
+        let clock = WallClock::at(base, 100_900_000_000);
+        let at = |ms: u64| clock.unix_secs(base + Duration::from_millis(ms));
+        assert_eq!(at(0), 100);
+        assert_eq!(at(99), 100, "from this thread's kept second");
+        assert_eq!(
+            at(100),
+            101,
+            "the next second starts 0.1 s after the reading"
+        );
+        assert_eq!(at(1099), 101);
+        assert_eq!(at(1100), 102);
+        assert_eq!(at(50), 100, "an earlier second is computed again");
     }
 }

@@ -344,7 +344,7 @@ impl Fields {
     }
 
     /// Records a string value named `key`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record_str(&mut self, key: Cow<'static, str>, value: &str, dedup: bool) {
         let t = self.tags.push_str(value);
         self.apply_text(key, t, dedup);
@@ -440,8 +440,9 @@ impl Fields {
     }
 
     /// Applies a string value (already in the text buffer as `t`) named `key`: the mapping of
-    /// the crate docs' table.
-    #[inline]
+    /// the crate docs' table. Inlined into each recorder: it runs for every string field of every
+    /// span.
+    #[inline(always)]
     fn apply_text(&mut self, key: Cow<'static, str>, t: Text, dedup: bool) {
         match &*key {
             "resource.name" | "resource" => self.resource = Some(t),

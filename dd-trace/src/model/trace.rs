@@ -94,7 +94,9 @@ impl LocalTrace {
         }
     }
 
-    /// Makes a recycled trace new (see `export::pool`); `finished` is already empty.
+    /// Makes a recycled trace new (see `handoff::pool`); `finished` is already empty. Once per
+    /// trace, on the app's thread.
+    #[inline]
     pub(crate) fn reset(
         &mut self,
         root_span_id: u64,

@@ -107,6 +107,13 @@ pub(crate) struct TraceRules {
     tracer_tags: Vec<(String, String)>,
 }
 
+/// No trace rule: decisions come from the agent's rates, else the default.
+pub(crate) static NO_TRACE_RULES: TraceRules = TraceRules {
+    rules: Vec::new(),
+    may_redecide: false,
+    tracer_tags: Vec::new(),
+};
+
 impl TraceRules {
     /// `rules`, then a catch-all at `sample_rate` if there is one; `tracer_tags` are the tags
     /// a rule may match besides the root's own.

@@ -25,14 +25,14 @@ use tokio::time::Instant;
 
 use crate::config::AgentEndpoint;
 pub(crate) mod container;
-mod error;
 
-use super::sink::{AgentRatesReply, PayloadSink, SinkFuture};
+use super::send_error::{connect_cause, SendError};
+use super::sink::{PayloadSink, SinkFuture};
 use crate::encode::Payload;
-use crate::health::AgentInfo;
+use crate::health::{AgentInfo, AgentRatesReply};
 use crate::identity::{LANGUAGE, RUSTC_VERSION, TRACER_VERSION};
+use crate::model::error_chain::{error_chain, ChainStyle};
 use container::ContainerInfo;
-pub(crate) use error::{connect_cause, SendError, SendErrorKind};
 
 /// The agent endpoint tracer flares are posted to.
 pub(crate) const FLARE_PATH: &str = "/tracer_flare/v1";
@@ -162,7 +162,7 @@ impl AgentTransport {
             Connection::Unix(c, _) => c.request(request).await,
             Connection::Tcp(c, _) => c.request(request).await,
         }
-        .map_err(|e| SendError::from_client(&e))?;
+        .map_err(|e| client_error(&e))?;
         let status = response.status();
         let header = |name: &str| {
             response
@@ -394,6 +394,20 @@ impl AgentTransport {
         }
         Ok(())
     }
+}
+
+/// Classifies an error from hyper's client.
+fn client_error(e: &hyper_util::client::legacy::Error) -> SendError {
+    if e.is_connect() {
+        // The system's message ("Permission denied (os error 13)"), without hyper's wrapping
+        // of it.
+        let mut innermost: &(dyn std::error::Error + 'static) = e;
+        while let Some(source) = innermost.source() {
+            innermost = source;
+        }
+        return SendError::Connect(connect_cause(e), innermost.to_string());
+    }
+    SendError::Closed(error_chain(e, ChainStyle::OneLine))
 }
 
 /// An error answer: its status and the start of its body (what the agent says is wrong).

@@ -1,6 +1,7 @@
 //! Why a request to the agent failed, and what the operator can do about it.
 //!
-//! In: hyper's errors and the agent's statuses, on the worker's runtime. Out: a [`SendError`]
+//! In: the sinks' failures (the transport classifies hyper's errors and the agent's statuses
+//! into these), on the worker's runtime. Out: a [`SendError`]
 //! that says whether the payload may be sent again and how, and one line of remedy per cause
 //! (the worker prints it, rate-limited). The causes are the ones Kubernetes users meet: the
 //! socket's hostPath volume missing, permission denied on the socket, nothing listening, an
@@ -12,8 +13,6 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 use std::time::Duration;
-
-use crate::model::error_chain::{error_chain, ChainStyle};
 
 /// Why a connection to the agent could not be made. Nothing was sent: the payload can be
 /// sent again without any risk of duplicates.
@@ -78,20 +77,6 @@ impl fmt::Display for SendErrorKind {
 }
 
 impl SendError {
-    /// Classifies an error from hyper's client.
-    pub(crate) fn from_client(e: &hyper_util::client::legacy::Error) -> SendError {
-        if e.is_connect() {
-            // The system's message ("Permission denied (os error 13)"), without hyper's
-            // wrapping of it.
-            let mut innermost: &(dyn StdError + 'static) = e;
-            while let Some(source) = innermost.source() {
-                innermost = source;
-            }
-            return SendError::Connect(connect_cause(e), innermost.to_string());
-        }
-        SendError::Closed(error_chain(e, ChainStyle::OneLine))
-    }
-
     /// Whether the transport may try again at once, a few times with backoff (spec §1.7
     /// Decision: 408, 429, 5xx, and a connection closed without an answer). Connection failures
     /// are not retried here: the worker keeps their payloads until the agent is back.
