@@ -68,8 +68,9 @@ pub struct DatadogLayerBuilder {
     tags: Vec<(String, String)>,
     /// The agent URL, checked at `build()`.
     agent_url: Option<String>,
-    /// Where payloads go instead of the agent (the testing exporter).
-    sink: Option<Arc<dyn PayloadSink>>,
+    /// Where payloads go instead of the agent (the testing feature's exporter sets it): the
+    /// layer, the queue, the worker and the encoder run as in production.
+    pub(crate) sink: Option<Arc<dyn PayloadSink>>,
 }
 
 impl std::fmt::Debug for DatadogLayerBuilder {
@@ -311,13 +312,6 @@ impl DatadogLayerBuilder {
         self
     }
 
-    /// Delivers payloads to `sink` instead of the agent: everything else (the layer, the
-    /// queue, the worker, the encoder) runs as in production.
-    pub(crate) fn with_sink(mut self, sink: Arc<dyn PayloadSink>) -> Self {
-        self.sink = Some(sink);
-        self
-    }
-
     /// Builds the layer and starts the worker thread (unless tracing is disabled).
     ///
     /// Malformed `DD_*` variables do not fail the build: each prints one warning naming the
@@ -469,13 +463,16 @@ fn start(
     let thread = worker::spawn(
         WorkerSetup {
             tracer: Arc::clone(&tracer),
-            processor: Processor::new(SpanSampler::new(s.span_sampling_rules.value.clone())),
+            processor: Processor::configured(
+                SpanSampler::new(s.span_sampling_rules.value.clone()),
+                s.stats_computation.value,
+                &tracer.identity,
+            ),
             encoder,
             flush_interval: s.flush_interval.value,
             agent_timeout: timeout,
             retry_buffer_bytes: s.retry_buffer_bytes.value,
             protocol: s.protocol.value,
-            stats: s.stats_computation.value,
             commands: receiver,
         },
         make_sink,

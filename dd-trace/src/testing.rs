@@ -224,8 +224,9 @@ impl PayloadSink for InMemoryExporter {
 impl DatadogLayerBuilder {
     /// Delivers finished traces to `exporter` instead of the agent: everything else (the layer,
     /// the queue, the worker, the encoder) runs as in production. See [`crate::testing`].
-    pub fn with_in_memory_exporter(self, exporter: &InMemoryExporter) -> Self {
-        self.with_sink(Arc::new(exporter.clone()))
+    pub fn with_in_memory_exporter(mut self, exporter: &InMemoryExporter) -> Self {
+        self.sink = Some(Arc::new(exporter.clone()));
+        self
     }
 }
 

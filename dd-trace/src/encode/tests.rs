@@ -3,7 +3,7 @@
 //! reuse), and any field values round-tripping.
 
 use super::*;
-use crate::export::process::Processor;
+use crate::export::process::{Processor, TracerSubject};
 use crate::model::clock::WallClock;
 use crate::model::id::TraceId;
 use crate::model::span::tests::span;
@@ -12,6 +12,12 @@ use crate::model::span::SpanLink;
 use crate::model::trace::Chunk;
 use rmpv::Value;
 use std::time::Instant;
+
+/// The tracer span rules would see (none apply here).
+const SUBJECT: TracerSubject<'static> = TracerSubject {
+    service: "svc",
+    tags: &[],
+};
 
 fn ctx() -> EncodeContext {
     EncodeContext {
@@ -64,7 +70,7 @@ fn encoder(flush_bytes: usize) -> PayloadEncoder {
 /// Encodes `chunk` as the worker does: through the processing stage.
 fn push(enc: &mut PayloadEncoder, chunk: &mut Chunk, emit: &mut dyn FnMut(Payload)) {
     let mut processor = Processor::default();
-    let tags = processor.process(chunk, "svc", &[]);
+    let tags = processor.tag(chunk, SUBJECT);
     enc.push_chunk(chunk, tags, emit);
 }
 
@@ -261,6 +267,7 @@ fn formats_name_their_endpoint() {
 }
 
 mod proptests {
+    use super::SUBJECT;
     use super::{EncodeContext, PayloadEncoder};
     use crate::export::process::Processor;
     use crate::model::id::TraceId;
@@ -296,7 +303,7 @@ mod proptests {
             let mut payloads = Vec::new();
             let mut processor = Processor::default();
             let mut chunk = chunk;
-            let tags = processor.process(&mut chunk, "svc", &[]);
+            let tags = processor.tag(&mut chunk, SUBJECT);
             enc.push_chunk(&chunk, tags, &mut |p| payloads.push(p));
             payloads.extend(enc.finish());
             let mut seen = 0u64;

@@ -2,8 +2,11 @@
 //! in order: process → encode (the codec in `crate::encode`) → retry buffer (`outbox`) →
 //! transport.
 
+pub(crate) mod agent;
+pub(crate) mod delivery;
 pub(crate) mod outbox;
 pub(crate) mod process;
+pub(crate) mod report;
 pub(crate) mod send_error;
 pub(crate) mod sink;
 #[cfg(feature = "client-stats")]

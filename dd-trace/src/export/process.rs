@@ -1,49 +1,161 @@
 //! PROCESS: the stage between the queue and the encoder, on the worker thread.
 //!
-//! In: each chunk the worker drains from the queue. Out: the chunk (its local root first, when
-//! it holds it), its spans tagged by the span sampling rules when its trace was dropped, and
-//! the trace-level tags its spans carry, frozen
-//! from the trace's context (one lock of that trace per chunk) so the encoder never locks
-//! anything. The worker's drain then counts the chunk in the client-side stats, when they are
-//! on, and keeps only the span-sampled spans of an unsampled chunk without an error.
+//! In: each chunk the worker drains from the queue. Out: what of it to encode, and with which
+//! trace-level tags: its local root first (when it holds it); the trace-level tags frozen from
+//! the trace's context (one lock of that trace per chunk, so the encoder never locks anything);
+//! its spans tagged by the span sampling rules when its trace was dropped; counted in the
+//! client-side stats when they are on (feature `client-stats`, and the agent lets tracers
+//! drop what they counted), and then, for an unsampled chunk without an error, only its
+//! span-sampled spans (or nothing) left to send, the others counted and recycled.
+
+use std::sync::Arc;
+
+#[cfg(feature = "client-stats")]
+use bytes::Bytes;
 
 use crate::encode::TraceLevelTags;
+use crate::handoff::pool::Recycler;
+use crate::health::{AgentInfo, Counters};
+use crate::identity::Identity;
+use crate::model::clock::WallClock;
 use crate::model::decision::SamplingDecision;
 use crate::model::span::{TagList, TagRef};
-use crate::model::trace::{Chunk, TraceContext};
+use crate::model::trace::{Chunk, Spans, TraceContext};
 use crate::sampling::SpanSampler;
 
+/// What span rules match besides the span: the tracer's service and its tags (`env`,
+/// `version`, `DD_TAGS`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TracerSubject<'a> {
+    pub(crate) service: &'a str,
+    pub(crate) tags: &'a [(String, String)],
+}
+
+/// The client-side stats, when the build has them.
+#[cfg(feature = "client-stats")]
+type ClientStats = super::stats::Concentrator;
+/// The client-side stats, when the build has them: never, in this one.
+#[cfg(not(feature = "client-stats"))]
+type ClientStats = std::convert::Infallible;
+
 /// The processing stage's state, owned by the worker.
-#[derive(Debug)]
 pub(crate) struct Processor {
     span_sampler: SpanSampler,
     /// Reused for every chunk.
     trace_tags: TraceLevelTags,
+    /// The stats concentrator, when stats are configured.
+    #[cfg_attr(not(feature = "client-stats"), allow(dead_code))]
+    stats: Option<ClientStats>,
+    /// Stats are computed here and the agent lets unsampled chunks be dropped.
+    drop_p0s: bool,
+    /// Unsampled chunks and spans dropped since the last payload.
+    dropped_p0: (u64, u64),
 }
 
 impl Default for Processor {
     fn default() -> Self {
-        Processor::new(SpanSampler::new(Vec::new()))
+        Processor::new(SpanSampler::new(Vec::new()), None)
     }
 }
 
 impl Processor {
-    pub(crate) fn new(span_sampler: SpanSampler) -> Self {
+    /// A processor applying `span_sampler`, and, when `compute_stats` (and the build has the
+    /// `client-stats` feature), computing the stats of `identity`'s spans once the agent allows
+    /// it.
+    pub(crate) fn configured(
+        span_sampler: SpanSampler,
+        compute_stats: bool,
+        identity: &Arc<Identity>,
+    ) -> Self {
+        #[cfg(feature = "client-stats")]
+        let stats = compute_stats.then(|| super::stats::Concentrator::new(Arc::clone(identity)));
+        #[cfg(not(feature = "client-stats"))]
+        let stats = {
+            let _ = (compute_stats, identity);
+            None
+        };
+        Processor::new(span_sampler, stats)
+    }
+
+    /// A processor applying `span_sampler`, and computing stats into `stats` once the agent
+    /// allows it.
+    fn new(span_sampler: SpanSampler, stats: Option<ClientStats>) -> Self {
         Processor {
             span_sampler,
             trace_tags: TraceLevelTags::default(),
+            stats,
+            drop_p0s: false,
+            dropped_p0: (0, 0),
         }
     }
 
-    /// Processes `chunk`: applies the span rules if its trace is dropped, and returns the
-    /// trace-level tags to encode it with. Span rules match the span, else the tracer's
-    /// `service` and `tracer_tags` (`env`, `version`, `DD_TAGS`).
+    /// What the agent's `/info` says of client-side stats: they are computed (and unsampled
+    /// chunks dropped) only where it lists `/v0.6/stats` and says `client_drop_p0s`; elsewhere
+    /// it computes them itself from every chunk, which are all sent. Its peer tags group client
+    /// spans.
+    pub(crate) fn agent_says(&mut self, agent: &AgentInfo) {
+        #[cfg(feature = "client-stats")]
+        if let Some(stats) = &mut self.stats {
+            self.drop_p0s = agent.client_drop_p0s
+                && agent
+                    .endpoints
+                    .iter()
+                    .any(|e| e == super::stats::STATS_PATH);
+            stats.set_peer_tags(agent.peer_tags.clone());
+        }
+        #[cfg(not(feature = "client-stats"))]
+        let _ = agent;
+    }
+
+    /// Processes `chunk`: the trace-level tags to encode what is left of it with, or `None`
+    /// when nothing of it is left to send. Spans not sent are counted and go to `recycler`.
     pub(crate) fn process(
         &mut self,
         chunk: &mut Chunk,
-        service: &str,
-        tracer_tags: &[(String, String)],
-    ) -> &TraceLevelTags {
+        tracer: TracerSubject<'_>,
+        clock: &WallClock,
+        counters: &Counters,
+        recycler: &mut Recycler,
+    ) -> Option<&TraceLevelTags> {
+        self.tag(chunk, tracer);
+        #[cfg(feature = "client-stats")]
+        if self.drop_p0s {
+            if let Some(stats) = &mut self.stats {
+                stats.add(chunk, &self.trace_tags, clock, tracer.service);
+            }
+        }
+        #[cfg(not(feature = "client-stats"))]
+        let _ = clock;
+        if self.drop_p0s
+            && self.trace_tags.priority <= 0
+            && !chunk.spans.iter().any(|s| s.fields.error)
+        {
+            // Its stats are counted; only spans a span rule kept are sent.
+            let (kept, dropped): (Spans, Spans) = std::mem::take(&mut chunk.spans)
+                .into_iter()
+                .partition(|s| s.fields.tags.get("_dd.span_sampling.mechanism").is_some());
+            Counters::add(&counters.spans_dropped_p0, dropped.len() as u64);
+            self.dropped_p0.1 += dropped.len() as u64;
+            if kept.is_empty() {
+                Counters::add(&counters.chunks_dropped_p0, 1);
+                self.dropped_p0.0 += 1;
+            }
+            recycler.release(Chunk {
+                trace: Arc::clone(&chunk.trace),
+                spans: dropped,
+                partial: chunk.partial,
+            });
+            chunk.spans = kept;
+            if chunk.spans.is_empty() {
+                return None;
+            }
+        }
+        Some(&self.trace_tags)
+    }
+
+    /// Puts `chunk`'s local root first, freezes its trace-level tags, and applies the span
+    /// rules if its trace is dropped.
+    pub(crate) fn tag(&mut self, chunk: &mut Chunk, tracer: TracerSubject<'_>) -> &TraceLevelTags {
         // The chunk's root goes first: it carries the trace-level tags, as in Datadog's other
         // tracers (the first span of a payload's chunk is where readers look for them).
         let root = chunk.trace.local_root_span_id();
@@ -53,10 +165,24 @@ impl Processor {
         freeze_trace_tags(&chunk.trace.context(), &mut self.trace_tags);
         if self.trace_tags.priority <= 0 && !self.span_sampler.is_empty() {
             for span in chunk.spans.iter_mut() {
-                self.span_sampler.sample(span, service, tracer_tags);
+                self.span_sampler.sample(span, tracer.service, tracer.tags);
             }
         }
         &self.trace_tags
+    }
+
+    /// For the next payload's headers: `Some` of the unsampled chunks and spans dropped since
+    /// the previous payload when stats are computed here (`Datadog-Client-Computed-Stats`).
+    pub(crate) fn take_client_stats_headers(&mut self) -> Option<(u64, u64)> {
+        self.drop_p0s.then(|| std::mem::take(&mut self.dropped_p0))
+    }
+
+    /// The stats buckets that ended (all of them, if `all`), as a `/v0.6/stats` body.
+    #[cfg(feature = "client-stats")]
+    pub(crate) fn take_stats(&mut self, all: bool) -> Option<Bytes> {
+        self.stats
+            .as_mut()?
+            .flush(std::time::SystemTime::now(), all)
     }
 }
 
@@ -122,6 +248,11 @@ mod tests {
     use crate::model::decision::{DecisionSource, Rate, MECHANISM_LOCAL_RULE, PRIORITY_USER_KEEP};
     use crate::model::id::TraceId;
 
+    const SUBJECT: TracerSubject<'static> = TracerSubject {
+        service: "svc",
+        tags: &[],
+    };
+
     #[test]
     fn each_chunk_gets_the_tags_of_its_own_trace() {
         let mut p = Processor::default();
@@ -131,8 +262,8 @@ mod tests {
             partial: false,
         };
         let (mut kept, mut default) = (chunk(Some(1.0)), chunk(None));
-        assert_eq!(p.process(&mut kept, "svc", &[]).priority, 2);
-        let tags = p.process(&mut default, "svc", &[]);
+        assert_eq!(p.tag(&mut kept, SUBJECT).priority, 2);
+        let tags = p.tag(&mut default, SUBJECT);
         assert_eq!(tags.priority, 1);
         assert_eq!(tags.chunk.get("_dd.p.ksr"), None);
         assert_eq!(tags.chunk.get("_dd.p.dm"), Some(TagRef::Str("-0")));

@@ -80,7 +80,7 @@ impl Default for DatadogPropagator {
 impl DatadogPropagator {
     /// A propagator with the current tracer's styles.
     pub fn new() -> Self {
-        Self::with_config(crate::layer::current_propagation_config())
+        Self::with_config(crate::layer::ext::current_propagation_config())
     }
 
     /// A propagator with the settings `config`.

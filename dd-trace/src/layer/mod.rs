@@ -10,14 +10,13 @@
 //!
 //! [`Chunk`]: crate::model::trace::Chunk
 
-mod ext;
+pub(crate) mod ext;
 mod fields;
 #[cfg(test)]
 mod tests;
 
 pub use ext::{extract, ids_of, DatadogIds, DatadogSpanExt, Link, TagValue};
 
-pub(crate) use ext::current_propagation_config;
 
 use std::any::TypeId;
 use std::sync::Arc;
