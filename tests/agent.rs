@@ -210,6 +210,38 @@ fn nothing_is_lost_when_the_guard_drops_right_after_the_last_span() {
 }
 
 #[test]
+fn the_host_reaches_the_agent_on_each_local_root_when_asked() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(
+        &agent.unix_url(),
+        &[
+            ("DD_SERVICE", "hosted"),
+            ("DD_TRACE_REPORT_HOSTNAME", "true"),
+        ],
+    );
+    tracing::dispatcher::with_default(&dispatch, || {
+        info_span!("root").in_scope(|| info_span!("child").in_scope(|| {}));
+    });
+    guard.flush().unwrap();
+    let spans = by_name(&agent.traces().concat());
+    let host = spans["root"]["meta"]["_dd.hostname"]
+        .as_str()
+        .expect("_dd.hostname");
+    assert!(!host.is_empty() && host != "unknown", "{host}");
+    assert!(spans["child"]["meta"].get("_dd.hostname").is_none());
+    let shown = guard.status().configuration;
+    let setting = shown
+        .iter()
+        .find(|s| s.name == "DD_TRACE_REPORT_HOSTNAME")
+        .unwrap();
+    assert_eq!(
+        (setting.value.as_str(), setting.origin.as_str()),
+        ("true", "env_var")
+    );
+    agent.assert_checks_passed();
+}
+
+#[test]
 fn disabled_tracing_sends_nothing() {
     let agent = TestAgent::start();
     let (dispatch, guard) = tracer(&agent.unix_url(), &[("DD_TRACE_ENABLED", "false")]);

@@ -443,6 +443,7 @@ fn start(
         EncodeContext {
             identity,
             global_tags: Arc::clone(&config.live().tags),
+            report_hostname: s.report_hostname.value,
             native_span_events: false,
         },
         DEFAULT_PAYLOAD_FLUSH_BYTES,

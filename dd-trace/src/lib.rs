@@ -328,6 +328,7 @@
 //! | `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS` | 1000 | [`with_partial_flush_min_spans`](DatadogLayerBuilder::with_partial_flush_min_spans) | finished spans that trigger a partial flush |
 //! | `DD_TRACE_STATS_COMPUTATION_ENABLED` | false | — | `true` (feature `client-stats`): compute trace stats here, and where the agent allows it (`client_drop_p0s`), do not send unsampled traces |
 //! | `DD_TRACE_AGENT_PROTOCOL_VERSION`, `DD_TRACE_API_VERSION` | unset: the newest the agent's `/info` offers | — | `0.4`, `0.5` or `1.0`: the trace payload format to send (the second variable is Python's name, with `v0.4`, `v0.5`, `v1.0`) |
+//! | `DD_TRACE_REPORT_HOSTNAME` | false | — | `true`: the local root of each trace carries this host's name as `_dd.hostname` (by default the agent's host is used) |
 //! | `DD_TRACE_RETRY_BUFFER_BYTES` | 33554432 (32 MiB) | [`with_retry_buffer_bytes`](DatadogLayerBuilder::with_retry_buffer_bytes) | dd-trace's own: bytes of payloads kept while the agent is unreachable, stalled or slow |
 //! | `DD_TRACE_MAX_OPEN_TRACES` | 100000 | [`with_max_open_traces`](DatadogLayerBuilder::with_max_open_traces) | dd-trace's own: traces with open spans recorded at once |
 //! | `DD_TRACE_MAX_OPEN_SPANS_PER_TRACE` | 100000 | [`with_max_open_spans_per_trace`](DatadogLayerBuilder::with_max_open_spans_per_trace) | dd-trace's own: open spans one trace may have |

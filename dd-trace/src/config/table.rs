@@ -309,6 +309,15 @@ settings! {
         live: false,
         redact: None,
     }
+    /// `true`: the local root of each trace carries this host's name as `_dd.hostname` (by default the agent's host is used)
+    report_hostname: bool {
+        vars: ["DD_TRACE_REPORT_HOSTNAME"],
+        default: false => "false",
+        read: Parsed(BOOL),
+        builder: "",
+        live: false,
+        redact: None,
+    }
     /// dd-trace's own: bytes of payloads kept while the agent is unreachable, stalled or slow
     retry_buffer_bytes: u64 {
         vars: ["DD_TRACE_RETRY_BUFFER_BYTES"],

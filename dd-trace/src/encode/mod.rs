@@ -122,6 +122,8 @@ pub(crate) struct EncodeContext {
     pub(crate) identity: Arc<Identity>,
     /// `DD_TAGS` (they may change while the app runs: the worker hands in the latest).
     pub(crate) global_tags: Arc<Vec<(String, String)>>,
+    /// `DD_TRACE_REPORT_HOSTNAME`: local roots carry the host's name as `_dd.hostname`.
+    pub(crate) report_hostname: bool,
     /// The agent reads span events natively (`span_events` in its `/info`); else they go in
     /// the `events` meta tag as JSON.
     pub(crate) native_span_events: bool,
@@ -209,6 +211,9 @@ impl<'a> SpanView<'a> {
         if self.carries_trace_tags() {
             meta.push("language", LANGUAGE);
             meta.push("runtime-id", &identity.runtime_id);
+        }
+        if self.local_root && ctx.report_hostname {
+            meta.push("_dd.hostname", &identity.hostname);
         }
         meta
     }

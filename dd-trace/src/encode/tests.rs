@@ -30,6 +30,7 @@ fn ctx() -> EncodeContext {
             ("team".into(), "core".into()),
             ("env".into(), "ignored".into()),
         ]),
+        report_hostname: false,
         native_span_events: false,
     }
 }
@@ -165,6 +166,26 @@ fn sample_rate_decisions_carry_rule_tags() {
 }
 
 #[test]
+fn the_host_is_reported_on_local_roots_only_when_asked() {
+    let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
+    push(&mut enc, &mut chunk(2, None), &mut |_| {});
+    let chunks = decode(&enc.finish().unwrap());
+    assert_eq!(meta(&chunks[0][0], "_dd.hostname"), None, "off by default");
+    let mut enc = PayloadEncoder::new(
+        EncodeContext {
+            report_hostname: true,
+            ..ctx()
+        },
+        DEFAULT_PAYLOAD_FLUSH_BYTES,
+    );
+    push(&mut enc, &mut chunk(2, None), &mut |_| {});
+    let chunks = decode(&enc.finish().unwrap());
+    let (root, child) = (&chunks[0][0], &chunks[0][1]);
+    assert_eq!(meta(root, "_dd.hostname"), Some("host"));
+    assert_eq!(meta(child, "_dd.hostname"), None);
+}
+
+#[test]
 fn other_services_get_base_service_and_no_version() {
     let mut enc = encoder(DEFAULT_PAYLOAD_FLUSH_BYTES);
     let mut c2 = chunk(2, None);
@@ -297,6 +318,7 @@ mod proptests {
             let ctx = EncodeContext {
                 identity: std::sync::Arc::new(crate::identity::Identity::fixed("svc", None, None)),
                 global_tags: Default::default(),
+                report_hostname: false,
                 native_span_events: false,
             };
             let mut enc = PayloadEncoder::new(ctx, flush_bytes);

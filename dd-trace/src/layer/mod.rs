@@ -17,7 +17,6 @@ mod tests;
 
 pub use ext::{extract, ids_of, DatadogIds, DatadogSpanExt, Link, TagValue};
 
-
 use std::any::TypeId;
 use std::sync::Arc;
 use std::time::Instant;
