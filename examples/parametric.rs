@@ -514,7 +514,7 @@ async fn add_event(axum::extract::State(app): State, bytes: Bytes) -> Response {
                 Value::Bool(b) => TagValue::Bool(*b),
                 Value::Number(n) if n.is_i64() => TagValue::I64(n.as_i64().unwrap_or_default()),
                 Value::Number(n) => TagValue::F64(n.as_f64().unwrap_or_default()),
-                _ => TagValue::Str(text),
+                _ => TagValue::from(text),
             };
             (k.as_str(), value)
         })

@@ -107,12 +107,21 @@ impl Link {
 }
 
 /// A value for [`DatadogSpanExt::set_tag`]: strings and booleans become `meta` tags, numbers
-/// `metrics`. Converted from `&str`, `&String`, `bool` and the integer and float types.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// `metrics`. Converted from `&str`, `String`, `&String`, `Cow<str>`, `bool` and the integer and
+/// float types.
+///
+/// ```
+/// use dd_trace::TagValue;
+///
+/// let tenant = String::from("acme");
+/// assert_eq!(TagValue::from(tenant.clone()), TagValue::from(tenant.as_str()));
+/// assert_eq!(TagValue::from(3u8), TagValue::U64(3));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum TagValue<'a> {
     /// A string tag.
-    Str(&'a str),
+    Str(Cow<'a, str>),
     /// A boolean, sent as the string `true` or `false`.
     Bool(bool),
     /// A signed integer metric.
@@ -125,19 +134,31 @@ pub enum TagValue<'a> {
 
 impl<'a> From<&'a str> for TagValue<'a> {
     fn from(v: &'a str) -> Self {
-        TagValue::Str(v)
+        TagValue::Str(Cow::Borrowed(v))
     }
 }
 
 impl<'a> From<&'a String> for TagValue<'a> {
     fn from(v: &'a String) -> Self {
+        TagValue::Str(Cow::Borrowed(v))
+    }
+}
+
+impl From<String> for TagValue<'_> {
+    fn from(v: String) -> Self {
+        TagValue::Str(Cow::Owned(v))
+    }
+}
+
+impl<'a> From<Cow<'a, str>> for TagValue<'a> {
+    fn from(v: Cow<'a, str>) -> Self {
         TagValue::Str(v)
     }
 }
 
 impl<'a> From<&'a Cow<'_, str>> for TagValue<'a> {
     fn from(v: &'a Cow<'_, str>) -> Self {
-        TagValue::Str(v)
+        TagValue::Str(Cow::Borrowed(v))
     }
 }
 
@@ -289,7 +310,7 @@ impl DatadogSpanExt for tracing::Span {
         with_open_span(self, |open, tracer| {
             let fields = &mut open.data.fields;
             match value {
-                TagValue::Str(v) => fields.record_str(key, v, true),
+                TagValue::Str(v) => fields.record_str(key, &v, true),
                 TagValue::Bool(v) => fields.record_bool(key, v, true),
                 TagValue::I64(v) => fields.record_num(key, v as f64, format_args!("{v}"), true),
                 TagValue::U64(v) => fields.record_num(key, v as f64, format_args!("{v}"), true),
@@ -417,15 +438,15 @@ impl DatadogSpanExt for tracing::Span {
             attributes: attributes
                 .iter()
                 .map(|(k, v)| {
-                    let v = match *v {
+                    let v = match v {
                         TagValue::Str(s) => EventValue::Str(s.to_string()),
-                        TagValue::Bool(b) => EventValue::Bool(b),
-                        TagValue::I64(i) => EventValue::Int(i),
-                        TagValue::U64(u) => match i64::try_from(u) {
+                        TagValue::Bool(b) => EventValue::Bool(*b),
+                        TagValue::I64(i) => EventValue::Int(*i),
+                        TagValue::U64(u) => match i64::try_from(*u) {
                             Ok(i) => EventValue::Int(i),
-                            Err(_) => EventValue::Float(u as f64),
+                            Err(_) => EventValue::Float(*u as f64),
                         },
-                        TagValue::F64(f) => EventValue::Float(f),
+                        TagValue::F64(f) => EventValue::Float(*f),
                     };
                     (Cow::Owned(k.to_string()), v)
                 })
