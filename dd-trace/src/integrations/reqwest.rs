@@ -46,7 +46,7 @@ impl reqwest_middleware::Middleware for DatadogMiddleware {
         let result = next.run(request, extensions).instrument(span.clone()).await;
         match &result {
             Ok(response) => record_status(&span, response.status(), client_error_status, None),
-            Err(e) => span.set_tag("error.message", &e.to_string()),
+            Err(e) => span.set_tag("error.message", e.to_string()),
         }
         result
     }

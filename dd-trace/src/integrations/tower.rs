@@ -202,7 +202,7 @@ where
                     .map(|m| m.0.as_str());
                 record_status(this.span, response.status(), *this.error_status, message);
             }
-            Err(e) => this.span.set_tag("error.message", &e.to_string()),
+            Err(e) => this.span.set_tag("error.message", e.to_string()),
         }
         Poll::Ready(result)
     }
