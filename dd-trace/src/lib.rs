@@ -283,6 +283,8 @@
 //!   (`DD_TRACE_DEBUG=true` adds detail), never through `tracing`, so they cannot feed back
 //!   into traces; [`diagnostics::set_handler`] sends them to the app's own logging instead.
 //!
+//! Every type these reports are made of is in [`diagnostics`].
+//!
 //! # Configuration
 //!
 //! Every setting is read once, at `build()`, from its variable; the builder method beside it,
