@@ -36,7 +36,7 @@ pub(crate) const BUCKET: Duration = Duration::from_secs(10);
 
 /// What groups spans (the agent's aggregation key).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Key {
+struct AggregationKey {
     service: String,
     name: String,
     resource: String,
@@ -65,7 +65,7 @@ pub(crate) struct Concentrator {
     /// What every payload says of the process.
     identity: Arc<Identity>,
     /// Bucket start (ns since the epoch) → groups.
-    buckets: BTreeMap<u64, HashMap<Key, Group>>,
+    buckets: BTreeMap<u64, HashMap<AggregationKey, Group>>,
     /// Meta keys whose values group client and producer spans (`peer_tags` in `/info`).
     peer_tag_keys: Vec<String>,
     sequence: u64,
@@ -129,7 +129,7 @@ impl Concentrator {
         }
     }
 
-    fn key(&self, span: &SpanData, default_service: &str, synthetics: bool) -> Key {
+    fn key(&self, span: &SpanData, default_service: &str, synthetics: bool) -> AggregationKey {
         let text = |key: &str| match span.fields.tags.get(key) {
             Some(TagRef::Str(s)) => Some(s.to_string()),
             Some(TagRef::Num(n)) => Some(format!("{n}")),
@@ -144,7 +144,7 @@ impl Concentrator {
         } else {
             Vec::new()
         };
-        Key {
+        AggregationKey {
             service: span.service().unwrap_or(default_service).to_string(),
             name: span.operation_name().to_string(),
             resource: span.resource().to_string(),
@@ -174,7 +174,7 @@ impl Concentrator {
         if done.is_empty() {
             return None;
         }
-        let buckets: Vec<(u64, HashMap<Key, Group>)> = done
+        let buckets: Vec<(u64, HashMap<AggregationKey, Group>)> = done
             .into_iter()
             .filter_map(|start| Some((start, self.buckets.remove(&start)?)))
             .collect();
@@ -183,7 +183,7 @@ impl Concentrator {
     }
 
     /// The `ClientStatsPayload` the agent decodes from msgpack (field names as its own).
-    fn encode(&self, buckets: Vec<(u64, HashMap<Key, Group>)>, width: u64) -> Bytes {
+    fn encode(&self, buckets: Vec<(u64, HashMap<AggregationKey, Group>)>, width: u64) -> Bytes {
         let mut out = Vec::with_capacity(1024);
         let id = &self.identity;
         let _ = encode::write_map_len(&mut out, 9);
@@ -215,7 +215,7 @@ impl Concentrator {
     }
 }
 
-fn write_group(out: &mut Vec<u8>, key: Key, group: Group) {
+fn write_group(out: &mut Vec<u8>, key: AggregationKey, group: Group) {
     let _ = encode::write_map_len(out, 15);
     write_key_str(out, "Service", &key.service);
     write_key_str(out, "Name", &key.name);
