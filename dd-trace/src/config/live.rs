@@ -25,7 +25,8 @@ pub(crate) struct LiveSettings {
     pub(crate) enabled: bool,
     /// The trace rules with the sample rate's catch-all, and the tags they may match.
     pub(crate) trace_rules: TraceRules,
-    /// `DD_TAGS`, written on every span by the worker.
+    /// `DD_TAGS`, written on every span by the worker as they are when it encodes the span's
+    /// chunk (a change applies to what is sent after it).
     pub(crate) tags: Arc<Vec<(String, String)>>,
     /// `DD_LOGS_INJECTION`.
     pub(crate) logs_injection: bool,

@@ -1140,3 +1140,54 @@ fn events_at_any_time_given_are_recorded_without_a_panic() {
         .collect();
     assert_eq!(names, ["far.future", "epoch"]);
 }
+
+#[test]
+fn live_setting_changes_reach_the_next_traces_without_a_restart() {
+    let tracer = TestTracer::with_builder(|b| b.with_tag("team", "core"));
+    let layer = tracer
+        .dispatch()
+        .downcast_ref::<DatadogLayer>()
+        .expect("the layer");
+    let config = std::sync::Arc::clone(layer.config());
+    let trace = |name: &'static str| {
+        tracer.in_scope(|| info_span!("root", otel.name = name).in_scope(|| {}));
+    };
+    trace("before");
+    // Sent before the change: the worker writes `DD_TAGS` as they are when it encodes.
+    let sent_before = tracer.spans();
+    // As remote configuration will: a sample rate of 0, other tags, log injection off.
+    config.update(|s| {
+        s.sample_rate.value = Some(0.0);
+        s.tags.value = vec![("team".into(), "payments".into())];
+        s.logs_injection.value = false;
+    });
+    assert!(!layer.logs_injection());
+    trace("after");
+    // Tracing turned off: a new trace is not recorded at all.
+    config.update(|s| s.enabled.value = false);
+    trace("off");
+    let spans = tracer.spans();
+    assert_eq!(spans.len(), sent_before.len() + 1, "{spans:#?}");
+    let of = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.meta.get("otel.name").map(String::as_str) == Some(name))
+    };
+    let before = of("before").expect("recorded before the change");
+    assert_eq!(before.metrics["_sampling_priority_v1"], 1.0);
+    assert_eq!(before.meta["team"], "core");
+    let after = of("after").expect("recorded after the change");
+    assert_eq!(
+        after.metrics["_sampling_priority_v1"], -1.0,
+        "the new rate decided"
+    );
+    assert_eq!(after.metrics["_dd.rule_psr"], 0.0);
+    assert_eq!(
+        after.meta["team"], "payments",
+        "the worker wrote the new tags"
+    );
+    assert!(
+        of("off").is_none(),
+        "tracing turned off records no new trace"
+    );
+}
