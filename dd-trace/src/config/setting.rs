@@ -63,8 +63,6 @@ pub enum Redaction {
     /// `key:value` tags: the values of keys that look secret (`api_key`, `token`, …) are
     /// replaced by `<redacted>`.
     SecretTagValues,
-    /// Never shown.
-    All,
 }
 
 /// One setting, as the table declares it: its variables, default, builder method, whether it
@@ -154,12 +152,9 @@ pub(crate) struct Setting<T> {
 impl<T: Show> Setting<T> {
     /// The line of the configuration in effect for this setting, described by `info`.
     pub(crate) fn describe(&self, info: &SettingInfo) -> SettingValue {
-        let shown = self.value.show();
         let value = match info.redaction {
-            Redaction::None => shown,
+            Redaction::None => self.value.show(),
             Redaction::SecretTagValues => self.value.show_redacting_secret_tags(),
-            Redaction::All if shown.is_empty() => shown,
-            Redaction::All => "<redacted>".into(),
         };
         SettingValue {
             name: info.name().to_string(),
@@ -257,6 +252,25 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// `raw`, the text of `var`, parsed by `parser`; when it is not valid, a warning says what
+    /// is expected and that `default` is used.
+    pub(crate) fn parse<T>(
+        &mut self,
+        var: &str,
+        raw: &str,
+        parser: &Parser<T>,
+        default: &str,
+    ) -> Option<T> {
+        let value = (parser.parse)(raw);
+        if value.is_none() {
+            self.warn(format!(
+                "invalid {var}={raw:?}: expected {}; using the default ({default})",
+                parser.expected
+            ));
+        }
+        value
+    }
+
     /// The first of `info`'s variables that is set and valid, parsed; each invalid one is
     /// warned about.
     pub(crate) fn parsed<T>(
@@ -264,19 +278,11 @@ impl<'a> Reader<'a> {
         info: &SettingInfo,
         parser: &Parser<T>,
     ) -> Option<(T, Origin)> {
-        for var in info.variables {
-            let Some((raw, origin)) = self.raw(var) else {
-                continue;
-            };
-            match (parser.parse)(&raw) {
-                Some(value) => return Some((value, origin)),
-                None => self.warn(format!(
-                    "invalid {var}={raw:?}: expected {}; using the default ({})",
-                    parser.expected, info.default
-                )),
-            }
-        }
-        None
+        info.variables.iter().find_map(|var| {
+            let (raw, origin) = self.raw(var)?;
+            let value = self.parse(var, &raw, parser, info.default)?;
+            Some((value, origin))
+        })
     }
 
     /// Reads the setting `info` as `read` says, else takes its default.

@@ -132,6 +132,12 @@ pub(crate) const PROTOCOL: Parser<Option<PayloadFormat>> = Parser {
     },
 };
 
+/// A TCP port.
+pub(crate) const PORT: Parser<u16> = Parser {
+    expected: "a port number from 1 to 65535",
+    parse: |s| s.parse::<u16>().ok().filter(|&p| p != 0),
+};
+
 /// `k:v` tags.
 pub(crate) const TAGS: Parser<Vec<(String, String)>> = Parser {
     expected: "k:v tags",
@@ -196,9 +202,7 @@ pub(crate) fn read_trace_rules(
     let var = info.name();
     let (json, origin) = r.raw(var)?;
     let (rules, warnings) = parse_trace_rules(var, &json);
-    for w in warnings {
-        r.warn(w);
-    }
+    warnings.into_iter().for_each(|w| r.warn(w));
     Some((rules, origin))
 }
 
@@ -226,9 +230,7 @@ pub(crate) fn read_span_rules(
         }
     };
     let (rules, warnings) = parse_span_rules(var, &json);
-    for w in warnings {
-        r.warn(w);
-    }
+    warnings.into_iter().for_each(|w| r.warn(w));
     Some((rules, origin))
 }
 
@@ -317,24 +319,11 @@ pub(crate) fn read_agent(
         }
     }
     let host = r.raw(host_var);
-    let port_parser = Parser {
-        expected: "a port number from 1 to 65535",
-        parse: |s| s.parse::<u16>().ok().filter(|&p| p != 0),
-    };
-    let port = r
-        .raw(port_var)
-        .and_then(|(raw, origin)| match (port_parser.parse)(&raw) {
-            Some(port) => Some((port, origin)),
-            None => {
-                r.warn(format!(
-                "invalid {port_var}={raw:?}: expected {}; using the default ({DEFAULT_AGENT_PORT})",
-                port_parser.expected
-            ));
-                None
-            }
-        });
-    let port_set = r.raw(port_var).is_some();
-    if host.is_none() && !port_set {
+    let port_raw = r.raw(port_var);
+    let port = port_raw
+        .as_ref()
+        .and_then(|(raw, _)| r.parse(port_var, raw, &PORT, &DEFAULT_AGENT_PORT.to_string()));
+    if host.is_none() && port_raw.is_none() {
         let socket = std::path::Path::new(DEFAULT_AGENT_SOCKET);
         return r.path_exists(socket).then(|| {
             let endpoint = AgentEndpoint::Unix(socket.to_path_buf());
@@ -346,13 +335,12 @@ pub(crate) fn read_agent(
     }
     let origin = host
         .as_ref()
-        .map(|(_, o)| *o)
-        .or(port.map(|(_, o)| o))
-        .unwrap_or(Origin::EnvVar);
+        .or(port_raw.as_ref())
+        .map_or(Origin::EnvVar, |(_, o)| *o);
     let endpoint = AgentEndpoint::http(
         host.as_ref()
             .map_or(DEFAULT_AGENT_HOST, |(h, _)| h.as_str()),
-        port.map_or(DEFAULT_AGENT_PORT, |(p, _)| p),
+        port.unwrap_or(DEFAULT_AGENT_PORT),
     );
     Some((AgentAddress::new(endpoint, AgentSource::HostPort), origin))
 }
