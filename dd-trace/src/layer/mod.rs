@@ -326,9 +326,9 @@ where
             ))
         });
         // A new trace reads the live switches once: tracing may have been turned off, and the
-        // trace rules may have changed.
-        let flags = tracer.config.flags();
-        if parent.is_none() && !flags.enabled() {
+        // trace rules may have changed. A child reads nothing.
+        let flags = parent.is_none().then(|| tracer.config.flags());
+        if !over_limit && flags.is_some_and(|f| !f.enabled()) {
             pool::keep_span(data);
             return;
         }
@@ -355,7 +355,7 @@ where
                 // Decided now that the root's initial fields are recorded.
                 let sampling = match manual {
                     Some(keep) => SamplingDecision::manual(keep),
-                    None if flags.has_trace_rules() => {
+                    None if flags.is_some_and(|f| f.has_trace_rules()) => {
                         let live = tracer.config.live();
                         tracer.sampler.decide(&live.trace_rules, &data, trace_id)
                     }
