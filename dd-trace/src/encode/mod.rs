@@ -168,9 +168,8 @@ impl<'a> SpanView<'a> {
     /// The `meta` map: the span's string tags first (they win over any other source of the
     /// same key), then the trace's (so `DD_TAGS` cannot override `_dd.p.*`), then the
     /// tracer's.
-    pub(crate) fn meta(&self) -> Entries<'a, &'a str> {
+    pub(crate) fn meta(&self, meta: &mut Entries<'a, &'a str>) {
         let (span, trace, ctx) = (self.span, self.trace, self.ctx);
-        let mut meta = Entries(Vec::with_capacity(span.fields.tags.len() + 8));
         let strings = |list: &'a crate::model::span::TagList| {
             list.iter().filter_map(|(k, v)| match v {
                 TagRef::Str(v) => Some((k, v)),
@@ -215,13 +214,11 @@ impl<'a> SpanView<'a> {
         if self.local_root && ctx.report_hostname {
             meta.push("_dd.hostname", &identity.hostname);
         }
-        meta
     }
 
     /// The `metrics` map, in the same order of precedence as [`meta`](Self::meta).
-    pub(crate) fn metrics(&self) -> Entries<'a, f64> {
+    pub(crate) fn metrics(&self, metrics: &mut Entries<'a, f64>) {
         let (span, trace) = (self.span, self.trace);
-        let mut metrics = Entries(Vec::with_capacity(6));
         let numbers = |list: &'a crate::model::span::TagList| {
             list.iter().filter_map(|(k, v)| match v {
                 TagRef::Num(n) => Some((k, n)),
@@ -249,16 +246,29 @@ impl<'a> SpanView<'a> {
         if self.carries_trace_tags() {
             metrics.push("process_id", f64::from(self.ctx.identity.process_id));
         }
-        metrics
     }
 }
 
-/// Map entries that skip keys already present: the first source of a key wins.
-pub(crate) struct Entries<'a, V>(pub(crate) Vec<(&'a str, V)>);
+/// Map entries that skip keys already present: the first source of a key wins. A span's maps
+/// are short: they are filled in place on the worker's stack (no allocation per span).
+pub(crate) struct Entries<'a, V>(pub(crate) smallvec::SmallVec<[(&'a str, V); 16]>);
+
+impl<V> Default for Entries<'_, V> {
+    fn default() -> Self {
+        Entries(smallvec::SmallVec::new())
+    }
+}
 
 impl<'a, V> Entries<'a, V> {
+    #[inline]
     pub(crate) fn push(&mut self, key: &'a str, value: V) {
-        if !self.0.iter().any(|(k, _)| *k == key) {
+        // Lengths and first bytes rule out nearly every pair before the bytes are compared.
+        let first = key.as_bytes().first();
+        if !self
+            .0
+            .iter()
+            .any(|(k, _)| k.len() == key.len() && k.as_bytes().first() == first && *k == key)
+        {
             self.0.push((key, value));
         }
     }

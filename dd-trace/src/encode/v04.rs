@@ -36,7 +36,8 @@ pub(super) fn write_span(buf: &mut Vec<u8>, view: &SpanView<'_>, trace_id: u64, 
     write_key_sint(buf, "start", clock.unix_ns(span.start));
     write_key_sint(buf, "duration", span.duration_ns());
     write_key_sint(buf, "error", i64::from(span.fields.error));
-    let mut meta = view.meta();
+    let mut meta = super::Entries::default();
+    view.meta(&mut meta);
     if let Some(json) = &events_json {
         meta.push("events", json);
     }
@@ -45,7 +46,8 @@ pub(super) fn write_span(buf: &mut Vec<u8>, view: &SpanView<'_>, trace_id: u64, 
     for (k, v) in &meta.0 {
         write_key_str(buf, k, v);
     }
-    let metrics = view.metrics();
+    let mut metrics = super::Entries::default();
+    view.metrics(&mut metrics);
     let _ = encode::write_str(buf, "metrics");
     let _ = encode::write_map_len(buf, metrics.0.len() as u32);
     for (k, v) in &metrics.0 {

@@ -87,14 +87,15 @@ pub(super) fn write_span(
     let _ = encode::write_sint(buf, clock.unix_ns(span.start));
     let _ = encode::write_sint(buf, span.duration_ns());
     let _ = encode::write_sint(buf, i64::from(span.fields.error));
-    let mut meta = view.meta();
     let links_json = (!span.fields.links.is_empty()).then(|| links_json(&span.fields.links));
-    if let Some(json) = &links_json {
-        meta.push("_dd.span_links", json);
-    }
     // No native span events in v0.5: always the tag.
     let events_json = (!span.fields.events.is_empty())
         .then(|| super::events_meta_json(&span.fields.events, clock));
+    let mut meta = super::Entries::default();
+    view.meta(&mut meta);
+    if let Some(json) = &links_json {
+        meta.push("_dd.span_links", json);
+    }
     if let Some(json) = &events_json {
         meta.push("events", json);
     }
@@ -103,7 +104,8 @@ pub(super) fn write_span(
         write_index(buf, strings, k);
         write_index(buf, strings, v);
     }
-    let metrics = view.metrics();
+    let mut metrics = super::Entries::default();
+    view.metrics(&mut metrics);
     let _ = encode::write_map_len(buf, metrics.0.len() as u32);
     for (k, v) in &metrics.0 {
         write_index(buf, strings, k);

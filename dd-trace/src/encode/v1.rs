@@ -134,8 +134,10 @@ pub(super) fn write_span(
     clock: &WallClock,
 ) {
     let span = view.span;
-    let meta = view.meta();
-    let metrics = view.metrics();
+    let mut meta = super::Entries::default();
+    view.meta(&mut meta);
+    let mut metrics = super::Entries::default();
+    view.metrics(&mut metrics);
     let find = |k: &str| meta.0.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
     let (env, version) = (find("env"), find("version"));
     let kind = find("span.kind").and_then(kind_number);

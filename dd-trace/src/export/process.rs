@@ -211,10 +211,8 @@ pub(crate) fn freeze_trace_tags(context: &TraceContext, out: &mut TraceLevelTags
         }
     }
     if context.trace_id.high() != 0 {
-        out.chunk.set_fmt(
-            "_dd.p.tid",
-            format_args!("{:016x}", context.trace_id.high()),
-        );
+        out.chunk
+            .set_str("_dd.p.tid", context.trace_id.high_hex(&mut [0; 16]));
     }
     write_decision_tags(&context.sampling, &mut out.chunk, &mut out.root);
 }
@@ -230,7 +228,7 @@ pub(crate) fn write_decision_tags(
     let priority = f64::from(decision.priority);
     chunk.set_num("_sampling_priority_v1", priority);
     root.set_num("_sampling_priority_v1", priority);
-    decision.for_each_propagated_tag(|key, value| chunk.set_fmt(key, value));
+    decision.for_each_propagated_tag(|key, value| chunk.set_str(key, value));
     for (key, rate) in [
         ("_dd.rule_psr", decision.rule_rate),
         ("_dd.limit_psr", decision.limit_rate),

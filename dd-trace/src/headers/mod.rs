@@ -400,7 +400,7 @@ impl OutgoingContext {
         if context.trace_id.high() != 0 {
             tags.push((
                 "_dd.p.tid".into(),
-                format!("{:016x}", context.trace_id.high()),
+                context.trace_id.high_hex(&mut [0; 16]).to_string(),
             ));
         }
         context

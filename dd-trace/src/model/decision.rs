@@ -136,15 +136,29 @@ impl SamplingDecision {
     /// The propagated tags the decision implies: `_dd.p.dm` (the decision maker, only while
     /// the priority is positive) and `_dd.p.ksr` (the rate a rule or the agent kept or dropped
     /// the trace at).
-    pub(crate) fn for_each_propagated_tag(
-        &self,
-        mut f: impl FnMut(&'static str, fmt::Arguments<'_>),
-    ) {
+    /// Written from stack buffers, without the formatting machinery: the worker calls this
+    /// once per chunk.
+    pub(crate) fn for_each_propagated_tag(&self, mut f: impl FnMut(&'static str, &str)) {
         if let (true, Some(mechanism)) = (self.priority > 0, self.mechanism) {
-            f("_dd.p.dm", format_args!("-{mechanism}"));
+            // `-` and up to three digits.
+            let mut text = *b"-000";
+            let mut start = text.len();
+            let mut rest = mechanism;
+            loop {
+                start -= 1;
+                text[start] = b'0' + rest % 10;
+                rest /= 10;
+                if rest == 0 {
+                    break;
+                }
+            }
+            start -= 1;
+            text[start] = b'-';
+            f("_dd.p.dm", ascii(&text[start..]));
         }
         if let Some(ksr) = self.rule_rate.get().or(self.agent_rate.get()) {
-            f("_dd.p.ksr", format_args!("{}", KsrRate(ksr)));
+            let mut buf = [0u8; 32];
+            f("_dd.p.ksr", KsrRate(ksr).text(&mut buf));
         }
     }
 
@@ -183,49 +197,71 @@ impl SamplingDecision {
     }
 }
 
+/// ASCII bytes this module wrote, as text.
+fn ascii(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
+}
+
 /// A rate as `_dd.p.ksr` writes it: at most 6 decimals, trailing zeros stripped (`0.5`, `1`).
-/// Formats through a stack buffer: no allocation per chunk.
+/// Written into a stack buffer: no allocation per chunk.
 pub(crate) struct KsrRate(pub(crate) f64);
 
-impl fmt::Display for KsrRate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl KsrRate {
+    /// The rate's text, written into `buf`.
+    pub(crate) fn text(self, buf: &mut [u8; 32]) -> &str {
         // A rate in [0, 1] as millionths, written as digits: `{:.6}` would take the exact
         // (bignum) float formatting path on every chunk.
         if (0.0..=1.0).contains(&self.0) {
             let micros = (self.0 * 1e6).round() as u32;
             if micros == 0 || micros == 1_000_000 {
-                return f.write_str(if micros == 0 { "0" } else { "1" });
+                return if micros == 0 { "0" } else { "1" };
             }
-            let mut digits = *b"0.000000";
+            buf[..8].copy_from_slice(b"0.000000");
             let mut rest = micros;
-            for d in digits[2..].iter_mut().rev() {
+            for d in buf[2..8].iter_mut().rev() {
                 *d = b'0' + (rest % 10) as u8;
                 rest /= 10;
             }
-            let text = std::str::from_utf8(&digits).map_err(|_| fmt::Error)?;
-            return f.write_str(text.trim_end_matches('0'));
+            return ascii(&buf[..8]).trim_end_matches('0');
         }
-        let mut buf = [0u8; 32];
         let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        // Out of the buffer's range (not a rate): nothing sensible to write.
         if std::io::Write::write_fmt(&mut cursor, format_args!("{:.6}", self.0)).is_err() {
-            // Out of the buffer's range (not a rate): the plain form.
-            return write!(f, "{}", self.0);
+            return "";
         }
         let len = cursor.position() as usize;
-        let text = std::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?;
-        f.write_str(text.trim_end_matches('0').trim_end_matches('.'))
+        ascii(&buf[..len])
+            .trim_end_matches('0')
+            .trim_end_matches('.')
     }
 }
 
 /// `_dd.p.ksr` as a string.
 #[cfg(test)]
 fn format_rate(rate: f64) -> String {
-    KsrRate(rate).to_string()
+    KsrRate(rate).text(&mut [0; 32]).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decision_maker_is_a_minus_and_the_mechanism() {
+        for (mechanism, text) in [(0, "-0"), (3, "-3"), (12, "-12"), (255, "-255")] {
+            let decision = SamplingDecision {
+                mechanism: Some(mechanism),
+                ..SamplingDecision::DEFAULT_KEEP
+            };
+            let mut dm = None;
+            decision.for_each_propagated_tag(|k, v| {
+                if k == "_dd.p.dm" {
+                    dm = Some(v.to_string());
+                }
+            });
+            assert_eq!(dm.as_deref(), Some(text));
+        }
+    }
 
     #[test]
     fn ksr_format_strips_trailing_zeros() {

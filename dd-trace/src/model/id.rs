@@ -62,6 +62,16 @@ impl TraceId {
         self.high
     }
 
+    /// The high half as `_dd.p.tid` writes it: 16 lowercase hex digits, written into `buf`
+    /// (the worker does this once per chunk, without the formatting machinery).
+    pub(crate) fn high_hex(self, buf: &mut [u8; 16]) -> &str {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (i, d) in buf.iter_mut().enumerate() {
+            *d = DIGITS[((self.high >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        std::str::from_utf8(buf).unwrap_or_default()
+    }
+
     /// A new random trace id. With `with_high_bits`, the high half carries `unix_seconds` in
     /// its top 32 bits (spec §1.3); otherwise the id is 64-bit.
     pub(crate) fn generate(unix_seconds: u64, with_high_bits: bool) -> Self {
@@ -228,6 +238,14 @@ mod tests {
         assert_eq!(id.to_log_string(true), "6638b0e800000000000000000000002a");
         assert_eq!(id.to_log_string(false), "42");
         assert_eq!(TraceId::from_parts(0, 42).to_log_string(true), "42");
+    }
+
+    #[test]
+    fn high_half_hex_is_sixteen_lowercase_digits() {
+        for high in [0, 1, 0x6638_b0e8_0000_0000, u64::MAX] {
+            let id = TraceId::from_parts(high, 7);
+            assert_eq!(id.high_hex(&mut [0; 16]), format!("{high:016x}"));
+        }
     }
 
     #[test]

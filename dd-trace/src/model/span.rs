@@ -118,6 +118,7 @@ impl TagList {
         self.text.capacity()
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.tags.len()
     }
@@ -232,12 +233,6 @@ impl TagList {
     /// Sets `key` to the string `value`, replacing an earlier value.
     pub(crate) fn set_str(&mut self, key: impl Into<Cow<'static, str>>, value: &str) {
         let t = self.push_str(value);
-        self.set(key.into(), Value::Str(t), true);
-    }
-
-    /// Sets `key` to the formatted `value`, replacing an earlier value.
-    pub(crate) fn set_fmt(&mut self, key: impl Into<Cow<'static, str>>, value: fmt::Arguments<'_>) {
-        let t = self.push_fmt(value);
         self.set(key.into(), Value::Str(t), true);
     }
 
