@@ -353,3 +353,37 @@ mod proptests {
         }
     }
 }
+
+#[test]
+fn map_entries_keep_the_first_value_of_each_key() {
+    let mut entries = super::Entries::default();
+    // Keys of the same length and first byte, and keys that repeat.
+    for (k, v) in [
+        ("env", "span"),
+        ("eav", "other"),
+        ("version", "1"),
+        ("env", "tracer"),
+        ("eav", "again"),
+        ("", "empty"),
+        ("", "empty again"),
+    ] {
+        entries.push(k, v);
+    }
+    let list: Vec<_> = entries.0.iter().copied().collect();
+    assert_eq!(
+        list,
+        [
+            ("env", "span"),
+            ("eav", "other"),
+            ("version", "1"),
+            ("", "empty")
+        ]
+    );
+    // Many distinct keys: every bit set, every one kept once.
+    let keys: Vec<String> = (0..100).map(|i| format!("key.{i}")).collect();
+    let mut entries = super::Entries::default();
+    for k in keys.iter().chain(keys.iter()) {
+        entries.push(k, 0);
+    }
+    assert_eq!(entries.0.len(), 100);
+}

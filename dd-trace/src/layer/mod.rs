@@ -2,14 +2,15 @@
 //!
 //! In: `tracing` callbacks on the app's threads. Out: finished [`Chunk`]s handed to the export
 //! queue. Per span it takes a (recycled) record, reads the monotonic clock at start and at each
-//! exit, records fields into the record, and at close takes only its own trace's `finished`
-//! lock. A new local root gets its trace id and its sampling decision once its initial fields
+//! exit (kept in the thread's exit slot, [`exits`], not in the record), records fields into the
+//! record, and at close takes only its own trace's `finished` lock. A new local root gets its trace id and its sampling decision once its initial fields
 //! are recorded, so the sampler sees the resource, service and tags it was created with. No
 //! I/O, no encoding, no blocking, no process-wide lock; tags common to every span are added
 //! later, by the worker.
 //!
 //! [`Chunk`]: crate::model::trace::Chunk
 
+mod exits;
 pub(crate) mod ext;
 mod fields;
 #[cfg(test)]
@@ -37,6 +38,7 @@ use crate::model::span::{Fields, ParentService, SpanData, SpanLink};
 use crate::model::trace::{LocalTrace, TraceContext};
 use crate::sampling::NO_TRACE_RULES;
 use crate::tracer::Tracer;
+use exits::Recorded;
 use ext::SpanAccess;
 use fields::{ErrorEvent, FieldRecorder, SpanEventRecorder};
 
@@ -263,6 +265,29 @@ pub(crate) fn adopt(tracer: Option<&Tracer>, open: &mut OpenSpan, remote: Remote
     p.propagation_error = propagation_error;
 }
 
+impl DatadogLayer {
+    /// Tells this layer's span ids from other layers' in the per-thread exit slots: its
+    /// address, fixed while it is in a subscriber.
+    fn key(&self) -> usize {
+        self as *const Self as usize
+    }
+}
+
+/// Writes an exit into its span's record (if the span is still open and the exit is its).
+fn write_exit<S>(ctx: &Context<'_, S>, id: &Id, at: Instant)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    if let Some(span) = ctx.span(id) {
+        let mut ext = span.extensions_mut();
+        if let Some(open) = ext.get_mut::<OpenSpan>() {
+            if at >= open.data.start {
+                open.data.last_exit = Some(open.data.last_exit.map_or(at, |t| t.max(at)));
+            }
+        }
+    }
+}
+
 impl<S> Layer<S> for DatadogLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -468,11 +493,12 @@ where
         if self.tracer.is_none() {
             return;
         }
-        if let Some(span) = ctx.span(id) {
-            let mut ext = span.extensions_mut();
-            if let Some(open) = ext.get_mut::<OpenSpan>() {
-                open.data.last_exit = Some(Instant::now());
-            }
+        // Kept in this thread's slot: no lookup, no lock (see `exits`).
+        let now = Instant::now();
+        match exits::record(self.key(), id.into_u64(), now) {
+            Recorded::Kept => {}
+            Recorded::Displaced { span, at } => write_exit(&ctx, &Id::from_u64(span), at),
+            Recorded::NotKept => write_exit(&ctx, id, now),
         }
     }
 
@@ -488,8 +514,13 @@ where
         };
         tracer.counters.spans.finished();
         // A span ends when it was last exited: the registry keeps a parent open while its
-        // children live, so its close can come much later than its end.
-        let end = data.last_exit.unwrap_or_else(Instant::now);
+        // children live, so its close can come much later than its end. (A time from before
+        // the span's start is another span's, left by a layer that was at this address.)
+        let pending = exits::take(self.key(), id.into_u64()).filter(|at| *at >= data.start);
+        let end = match (data.last_exit, pending) {
+            (Some(a), Some(b)) => a.max(b),
+            (a, b) => a.or(b).unwrap_or_else(Instant::now),
+        };
         if let Some(chunk) = trace.span_finished(data, end, tracer.flush_at) {
             if chunk.partial {
                 Counters::add(&tracer.counters.partial_flushes, 1);

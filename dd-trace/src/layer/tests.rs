@@ -131,6 +131,66 @@ fn spans_follow_their_future_across_await_points_and_tasks() {
     assert!(handler.duration >= 2_000_000, "the handler spans the sleep");
 }
 
+#[test]
+fn a_span_ends_at_its_last_exit_though_a_child_on_another_thread_closes_it_later() {
+    let tracer = TestTracer::new();
+    tracer.in_scope(|| {
+        let parent = info_span!("parent");
+        let child = info_span!(parent: &parent, "child");
+        // Exited here; this thread then does nothing more with the tracer, so the exit stays
+        // pending in its slot while the child keeps the parent open.
+        parent.in_scope(|| {});
+        drop(parent);
+        let dispatch = tracer.dispatch().clone();
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                // The child's close closes the parent, on this thread.
+                drop(child);
+            })
+        })
+        .join()
+        .unwrap();
+    });
+    let spans = tracer.spans();
+    let spans = by_name(&spans);
+    assert!(
+        spans["parent"].duration < 20_000_000,
+        "the parent ended when it was exited, not when its child closed: {} ns",
+        spans["parent"].duration
+    );
+    assert!(spans["child"].duration >= 30_000_000);
+}
+
+#[test]
+fn a_span_exited_on_several_threads_ends_at_its_latest_exit() {
+    let tracer = TestTracer::new();
+    tracer.in_scope(|| {
+        let span = info_span!("shared");
+        span.in_scope(|| {});
+        let dispatch = tracer.dispatch().clone();
+        let moved = span.clone();
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                moved.in_scope(|| {});
+            })
+        })
+        .join()
+        .unwrap();
+        // Another span exited here displaces the first exit into its record.
+        info_span!("other").in_scope(|| {});
+        drop(span);
+    });
+    let spans = tracer.spans();
+    let spans = by_name(&spans);
+    assert!(
+        spans["shared"].duration >= 30_000_000,
+        "its last exit was on the other thread, 30 ms later: {} ns",
+        spans["shared"].duration
+    );
+}
+
 #[derive(Debug)]
 struct Declined {
     cause: std::io::Error,
