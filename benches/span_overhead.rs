@@ -207,6 +207,22 @@ fn rows<M: Measurement + 'static>(c: &mut Criterion<M>, kind: &str) {
     );
 }
 
+/// A peer, to the same kind of sink; measured after every dd-trace row, since its exporter
+/// keeps sending from a thread of its own long after its row.
+fn peer_row<M: Measurement + 'static>(c: &mut Criterion<M>, kind: &str) {
+    let peer_sink = dd_trace_test_support::FaultAgent::sink();
+    let peer = tracing_datadog::DatadogTraceLayer::builder()
+        .service("bench")
+        .env("bench")
+        .version("1")
+        .agent_address(peer_sink.url().trim_start_matches("http://"))
+        .build()
+        .expect("tracing-datadog");
+    let peer = Dispatch::new(tracing_subscriber::registry().with(peer));
+    bench(c, &format!("{kind}/registry_tracing_datadog_peer"), &peer);
+    drop(peer);
+}
+
 /// Instead of criterion: `batches` batches of 100 traces, 30 ms apart (so the worker keeps
 /// up and nothing is dropped), through `Registry` + `DatadogLayer`, for counting instructions
 /// under callgrind: `DD_TRACE_BENCH_PACED=<batches>` (see the header).
@@ -257,6 +273,11 @@ fn main() {
     }
     rows(&mut configure(Criterion::default()), "wall");
     rows(
+        &mut configure(Criterion::default().with_measurement(ThreadCpu)),
+        "cpu",
+    );
+    peer_row(&mut configure(Criterion::default()), "wall");
+    peer_row(
         &mut configure(Criterion::default().with_measurement(ThreadCpu)),
         "cpu",
     );
