@@ -19,17 +19,66 @@ pub(crate) struct Identity {
     pub(crate) hex_128_bit: bool,
     /// The tracer, asked for each record whether log injection (`DD_LOGS_INJECTION`) is on.
     layer: DatadogLayer,
+    /// ` dd.service=… dd.env=… dd.version=…`, as text lines end: written once, copied into
+    /// every line.
+    text_tail: String,
 }
 
 impl Identity {
     pub(crate) fn of(layer: &DatadogLayer) -> Self {
-        Identity {
+        let mut identity = Identity {
             service: layer.service().map(str::to_string),
             env: layer.env().map(str::to_string),
             version: layer.version().map(str::to_string),
             hex_128_bit: layer.log_128_bit_trace_ids(),
             layer: layer.clone(),
+            text_tail: String::new(),
+        };
+        let mut tail = String::new();
+        for (key, value) in identity.tracer_pairs() {
+            tail.push(' ');
+            tail.push_str(key);
+            tail.push('=');
+            tail.push_str(value);
         }
+        identity.text_tail = tail;
+        identity
+    }
+
+    /// `dd.service`, `dd.env`, `dd.version`, when set.
+    fn tracer_pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("dd.service", &self.service),
+            ("dd.env", &self.env),
+            ("dd.version", &self.version),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| Some((key, value.as_deref()?)))
+    }
+
+    /// The `dd.*` keys as a text line ends (` dd.trace_id=… dd.span_id=… dd.service=…`):
+    /// the ids rendered on the stack, the rest copied; no formatting machinery.
+    pub(crate) fn write_text(
+        &self,
+        ids: Option<DatadogIds>,
+        w: &mut impl fmt::Write,
+    ) -> fmt::Result {
+        if !self.enabled() {
+            return Ok(());
+        }
+        if let Some(ids) = ids {
+            let mut digits = itoa::Buffer::new();
+            w.write_str(" dd.trace_id=")?;
+            let trace_id = ids.trace_id;
+            if self.hex_128_bit && trace_id.high() != 0 {
+                w.write_str(hex_128(trace_id.to_u128(), &mut [0; 32]))?;
+            } else {
+                w.write_str(digits.format(trace_id.low()))?;
+            }
+            w.write_str(" dd.span_id=")?;
+            w.write_str(digits.format(ids.span_id.to_u64()))?;
+        }
+        w.write_str(&self.text_tail)
     }
 
     /// Whether the `dd.*` keys are written now (`DD_LOGS_INJECTION`).
@@ -50,16 +99,19 @@ impl Identity {
             f("dd.trace_id", &ids.trace_id.log_display(self.hex_128_bit));
             f("dd.span_id", &ids.span_id);
         }
-        for (key, value) in [
-            ("dd.service", &self.service),
-            ("dd.env", &self.env),
-            ("dd.version", &self.version),
-        ] {
-            if let Some(v) = value {
-                f(key, v);
-            }
+        for (key, value) in self.tracer_pairs() {
+            f(key, &value);
         }
     }
+}
+
+/// 32 lowercase hex digits, written into `buf`.
+fn hex_128(value: u128, buf: &mut [u8; 32]) -> &str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, d) in buf.iter_mut().enumerate() {
+        *d = DIGITS[((value >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    std::str::from_utf8(buf).unwrap_or_default()
 }
 
 /// The correlation values of a log record, for logging stacks other than

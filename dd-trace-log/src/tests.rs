@@ -332,6 +332,39 @@ fn text_lines_end_with_the_ids_as_datadogs_parser_reads_them() {
 }
 
 #[test]
+fn text_lines_have_decimal_trace_ids_for_64_bit_ids() {
+    let buffer = Buffer::default();
+    let out = buffer.clone();
+    let tracer = TestTracer::with_subscriber(
+        |b| identity()(b).with_128_bit_trace_ids(false),
+        move |datadog| {
+            let logs = tracing_subscriber::fmt::layer()
+                .event_format(WithCorrelationIds::new(
+                    tracing_subscriber::fmt::format().without_time(),
+                    &datadog,
+                ))
+                .with_ansi(false)
+                .with_writer(out);
+            tracing::Dispatch::new(tracing_subscriber::registry().with(datadog).with(logs))
+        },
+    );
+    let ids = tracer.in_scope(|| {
+        let span = tracing::info_span!("request");
+        span.in_scope(|| tracing::info!("inside"));
+        span.datadog_ids().unwrap()
+    });
+    assert_eq!(ids.trace_id.high(), 0);
+    assert_eq!(
+        buffer.lines()[0],
+        format!(
+            " INFO request: dd_trace_log::tests: inside dd.trace_id={} dd.span_id={} dd.service=shop dd.env=prod dd.version=2.0",
+            ids.trace_id.low(),
+            ids.span_id
+        )
+    );
+}
+
+#[test]
 fn a_json_layout_of_ones_own_gets_the_ids_as_members_of_its_object() {
     let buffer = Buffer::default();
     let out = buffer.clone();

@@ -76,7 +76,7 @@ where
             line.clear();
             self.inner.format_event(ctx, Writer::new(line), event)?;
             let ids = ctx.parent_span().as_ref().and_then(dd_trace::ids_of);
-            append_ids(&mut writer, line, |f| self.identity.for_each(ids, f))?;
+            append_ids(&mut writer, line, &self.identity, ids)?;
             writer.write_char('\n')
         };
         let result = LINE.try_with(|line| match line.try_borrow_mut() {
@@ -98,12 +98,13 @@ where
     }
 }
 
-/// Writes `line` with the `dd.*` pairs `for_each` yields: as members before the closing brace
-/// when the line is one JSON object, else as ` key=value` text at its end.
+/// Writes `line` with the `dd.*` pairs of `identity` and `ids`: as members before the closing
+/// brace when the line is one JSON object, else as ` key=value` text at its end.
 fn append_ids(
     writer: &mut Writer<'_>,
     line: &str,
-    for_each: impl FnOnce(&mut dyn FnMut(&str, &dyn fmt::Display)),
+    identity: &Identity,
+    ids: Option<dd_trace::DatadogIds>,
 ) -> fmt::Result {
     let line = line.trim_end();
     // One JSON object: `{` + members (each starting with a quoted key) + `}`. A text line that
@@ -121,7 +122,7 @@ fn append_ids(
         Some((body, mut comma)) => {
             writer.write_char('{')?;
             writer.write_str(body.trim_end())?;
-            for_each(&mut |key, value| {
+            identity.for_each(ids, |key, value| {
                 if result.is_ok() {
                     result = (|| {
                         if comma {
@@ -139,12 +140,7 @@ fn append_ids(
         }
         None => {
             writer.write_str(line)?;
-            for_each(&mut |key, value| {
-                if result.is_ok() {
-                    result = write!(writer, " {key}={value}");
-                }
-            });
-            result
+            identity.write_text(ids, writer)
         }
     }
 }
