@@ -24,7 +24,20 @@
 //! Rows: `Registry` + a no-op layer (the floor under any layer), dd-trace sending v0.4, v0.5
 //! and v1.0, and `tracing-datadog` 0.6.3 (a peer, v0.4 over TCP to the same sink).
 //!
-//! Latest results: see `BENCHMARKS.md` at the repository root.
+//! Latest results, 2026-12-06, the 2-core shared machine, 5 rounds, with
+//! `DD_TRACE_E2E_BASELINE` naming this harness built from 2384649 (before the performance
+//! issue); `BENCHMARKS.md` at the repository root has the chart and what each number means:
+//!
+//! | row | caller ns/span (flat out) | × Registry | delivered (flat out) | wire B/span | peak RSS (flat out) | caller CPU ns/span (paced) | total CPU ns/span (paced) | worker CPU ns/span (paced) | two producers, slow agent |
+//! |---|---:|---:|---:|---:|---:|---:|---:|---:|---|
+//! | Registry + no-op layer | 164 | 1.00 | — | — | 3 MiB | 204 | 499 | 0 | — |
+//! | dd-trace (v0.4) | 677 | 4.13 | 60.4 % | 300 | 50 MiB | 772 | 1678 | 907 | 52 MiB, 4.5 %, every drop counted |
+//! | dd-trace (v0.5) | 679 | 4.14 | 100.0 % | 78 | 26 MiB | 732 | 1539 | 807 | 53 MiB, 16.8 %, every drop counted |
+//! | dd-trace (v1.0) | 692 | 4.22 | 99.9 % | 94 | 31 MiB | 776 | 1639 | 863 | 53 MiB, 12.0 %, every drop counted |
+//! | dd-trace (v0.4), 2384649 | 706 | 4.31 | 63.5 % | 300 | 50 MiB | 859 | 1959 | 1099 | — |
+//! | dd-trace (v0.5), 2384649 | 731 | 4.46 | 96.2 % | 75 | 30 MiB | 792 | 1764 | 972 | — |
+//! | dd-trace (v1.0), 2384649 | 699 | 4.27 | 100.0 % | 95 | 34 MiB | 881 | 1977 | 1096 | — |
+//! | tracing-datadog 0.6.3 (peer) | 2148 | 13.11 | 100.0 % | 403 | 888 MiB | 2832 | 8148 | 5316 | — |
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -329,11 +342,16 @@ impl Mode {
     }
 }
 
-const ROWS: [(&str, &str); 5] = [
+const ROWS: [(&str, &str); 8] = [
     ("noop", "Registry + no-op layer"),
     ("dd-trace-v0.4", "dd-trace (v0.4)"),
     ("dd-trace-v0.5", "dd-trace (v0.5)"),
     ("dd-trace-v1.0", "dd-trace (v1.0)"),
+    // Run by another build of this harness, when `DD_TRACE_E2E_BASELINE` names one (e.g. built
+    // from an earlier commit): the same rows, interleaved with this build's.
+    ("baseline:dd-trace-v0.4", "dd-trace (v0.4), baseline build"),
+    ("baseline:dd-trace-v0.5", "dd-trace (v0.5), baseline build"),
+    ("baseline:dd-trace-v1.0", "dd-trace (v1.0), baseline build"),
     ("tracing-datadog", "tracing-datadog 0.6.3 (peer)"),
 ];
 
@@ -576,9 +594,11 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("dd-trace-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a directory for the socket");
     let sink = Sink::start(&dir);
+    let baseline = std::env::var_os("DD_TRACE_E2E_BASELINE").map(PathBuf::from);
     let rows: Vec<_> = ROWS
         .iter()
         .filter(|(name, _)| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())))
+        .filter(|(name, _)| baseline.is_some() || !name.starts_with("baseline:"))
         .collect();
     let mut reports: BTreeMap<(&str, &str), Vec<Report>> = BTreeMap::new();
     for round in 1..=rounds {
@@ -587,8 +607,12 @@ fn main() {
             if name.starts_with("dd-trace") {
                 modes.push(Mode::TwoSlow);
             }
+            let (exe, row) = match (name.strip_prefix("baseline:"), &baseline) {
+                (Some(row), Some(other)) => (other, row),
+                _ => (&exe, name),
+            };
             for mode in modes {
-                if let Some(r) = run_child(&exe, name, mode, &sink) {
+                if let Some(r) = run_child(exe, row, mode, &sink) {
                     eprintln!("round {round} {name} {}: {r:?}", mode.name());
                     reports.entry((name, mode.name())).or_default().push(r);
                 }

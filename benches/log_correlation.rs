@@ -7,20 +7,21 @@
 //!
 //! Run: `cargo bench -p dd-trace-benches --bench log_correlation`
 //!
-//! Latest results, 2026-12-01, the 2-core shared machine; per event, criterion's point estimate
-//! in two runs:
+//! Latest results, 2026-12-06, the 2-core shared machine; per event, criterion's point estimate
+//! in two runs, interleaved with the same bench built from 2384649 (before the text path wrote
+//! the ids without the formatting machinery):
 //!
-//! | row                                          | per event      | ratio                 |
-//! |----------------------------------------------|----------------|-----------------------|
-//! | `text/plain` (baseline)                      | 524 / 549 ns   | 1.00×                 |
-//! | `text/with_correlation_ids`                  | 805 / 811 ns   | 1.48–1.54× of plain   |
-//! | `json/tracing_subscriber_json` (baseline)    | 896 / 857 ns   | 1.00×                 |
-//! | `json/dd_trace_log_json_format_without_ids`  | 397 / 414 ns   | 0.44–0.48×            |
-//! | `json/dd_trace_log_json_format`              | 607 / 639 ns   | 0.68–0.75×            |
+//! | row                                          | per event      | ratio                 | 2384649            |
+//! |----------------------------------------------|----------------|-----------------------|--------------------|
+//! | `text/plain` (baseline)                      | 685 / 671 ns   | 1.00×                 | 634 / 640 ns       |
+//! | `text/with_correlation_ids`                  | 876 / 855 ns   | 1.28× of plain        | 1.62× / 1.55×      |
+//! | `json/tracing_subscriber_json` (baseline)    | 1 131 / 1 117 ns | 1.00×               | 1 178 / 1 172 ns   |
+//! | `json/dd_trace_log_json_format_without_ids`  | 531 / 536 ns   | 0.47–0.48×            | 0.45×              |
+//! | `json/dd_trace_log_json_format`              | 779 / 777 ns   | 0.69–0.70×            | 0.64×              |
 //!
-//! The `dd.*` keys cost about 210–280 ns a line (finding the span's ids under its lock and
-//! writing five keys); `JsonFormat` with them is still faster than `tracing_subscriber`'s JSON
-//! without them.
+//! The `dd.*` keys cost about 190 ns a text line (finding the span's ids under its lock and
+//! copying the line once) and 245 ns a JSON line; `JsonFormat` with them is still faster than
+//! `tracing_subscriber`'s JSON without them.
 
 use std::hint::black_box;
 use std::time::Duration;

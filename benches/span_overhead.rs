@@ -1,8 +1,9 @@
 //! Per-span cost on the app's thread: the 2-span workload of `shared/spec/peer-benchmarks.md`
 //! (a root `request` span with three fields, entered, with one `db.query` child entered inside)
-//! through `Registry` + a no-op layer (the floor under any layer) and through `Registry` +
-//! `DatadogLayer`, in the same run. The dd-trace worker really encodes and sends everything it
-//! can to an in-process HTTP sink while the benchmark runs.
+//! through `Registry` + a no-op layer (the floor under any layer), through `Registry` +
+//! `DatadogLayer`, and through `Registry` + `tracing-datadog` (a peer, measured last: its
+//! exporter keeps working after its rows), in the same run. The dd-trace worker really encodes
+//! and sends everything it can to an in-process HTTP sink while the benchmark runs.
 //!
 //! Two measurements per row: `wall/…` is criterion's wall-clock time per trace (it includes
 //! time the producing thread loses to the worker and the sink on a 2-core machine); `cpu/…` is
@@ -10,7 +11,28 @@
 //!
 //! Run: `cargo bench -p dd-trace-benches --bench span_overhead`
 //!
-//! Latest results, 2026-12-01 (after the architecture, sampling, propagation and log
+//! Latest results, 2026-12-06 (after the performance issue; `BENCHMARKS.md` has the rest), the
+//! 2-core shared machine in its slow mode; per 2-span trace, criterion's point estimate:
+//!
+//! | row                                   | per trace | × Registry + no-op |
+//! |---------------------------------------|----------:|-------------------:|
+//! | wall: Registry + no-op layer          |    327 ns |                  1 |
+//! | wall: Registry + DatadogLayer         |  1 361 ns |               4.16 |
+//! | wall: Registry + tracing-datadog 0.6.3 | 11 349 ns |               34.7 |
+//! | cpu: Registry + no-op layer           |    323 ns |                  1 |
+//! | cpu: Registry + DatadogLayer          |  1 335 ns |               4.13 |
+//! | cpu: Registry + tracing-datadog 0.6.3 | 14 337 ns |               44.3 |
+//!
+//! Three interleaved runs of the `cpu/` rows against the same bench built from 2384649 (before
+//! the issue): 4.08× (3.94–4.42) against 4.38× (4.26–4.53). Callgrind, per trace on the
+//! producing thread: 6 126 instructions (`Registry` + no-op: 2 088, `DD_TRACE_BENCH_ROW=noop`);
+//! per 2-span chunk on the worker: 6 056 in v0.4 (2384649: 7 358), 8 179 in v0.5 (9 154), 8 704
+//! in v1.0 (9 604). The worker delivered 99.7–100 % of the flat-out producer's spans over the
+//! whole run, at 305 wire bytes per span.
+//!
+//! Earlier results, kept for the trend:
+//!
+//! Results, 2026-12-01 (after the architecture, sampling, propagation and log
 //! correlation issues), the 2-core shared machine of `peer-benchmarks.md`; per 2-span trace,
 //! criterion's point estimate, three runs interleaved with the same bench built from the commit
 //! before those issues (b8d7279), in one session. The machine is noisy and bimodal (run 1 of
