@@ -1043,3 +1043,56 @@ fn every_field_reads_back_at_the_agent(forced: Option<&str>, path: &str) {
     assert_eq!(db["trace_id"], root["trace_id"]);
     agent.assert_checks_passed();
 }
+
+#[test]
+fn spans_written_with_opentelemetry_conventions_arrive_named_typed_and_without_secrets() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(&agent.unix_url(), &[("DD_SERVICE", "checkout")]);
+    tracing::dispatcher::with_default(&dispatch, || {
+        let root = info_span!(
+            "handler",
+            otel.kind = "server",
+            http.request.method = "POST",
+            http.route = "/charge",
+            http.response.status_code = 503,
+        );
+        let _entered = root.enter();
+        info_span!(
+            "query",
+            otel.kind = "client",
+            db.system = "postgresql",
+            db.query.text = "SELECT balance FROM accounts WHERE id = $1",
+        )
+        .in_scope(|| {});
+        info_span!(
+            "charge",
+            otel.kind = "client",
+            http.request.method = "POST",
+            url.full = "https://api.example.com/v1/charge?token=SECRET123&amount=5",
+            http.response.status_code = 402,
+            otel.status_code = "ERROR",
+        )
+        .in_scope(|| {});
+    });
+    drop(guard);
+    let traces = agent.traces();
+    assert_eq!(traces.len(), 1, "{traces:#?}");
+    let spans = by_name(&traces[0]);
+    let server = &spans["http.server.request"];
+    assert_eq!(server["resource"], "POST /charge");
+    assert_eq!(server["type"], "web");
+    assert_eq!(server["error"], 1);
+    assert_eq!(server["meta"]["http.status_code"], "503");
+    let db = &spans["postgresql.query"];
+    assert_eq!(db["resource"], "SELECT balance FROM accounts WHERE id = $1");
+    assert_eq!(db["type"], "sql");
+    let client = &spans["http.client.request"];
+    assert_eq!(client["type"], "http");
+    assert_eq!(client["error"], 1);
+    assert_eq!(
+        client["meta"]["http.url"],
+        "https://api.example.com/v1/charge?<redacted>&amount=5"
+    );
+    let raw = serde_json::to_string(&traces).unwrap();
+    assert!(!raw.contains("SECRET123"), "the token never reaches the agent");
+}

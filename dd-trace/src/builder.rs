@@ -21,6 +21,7 @@ use crate::config::{
     valid_partial_flush_min_spans, AgentAddress, AgentEndpoint, AgentSource, Configuration, Origin,
     Overrides, Settings, Sources, VariableSource, DEFAULT_SHUTDOWN_TIMEOUT,
 };
+use crate::conventions::{Conventions, QueryObfuscator};
 use crate::diagnostics::doctor::{self, Diagnosis, TestTrace};
 use crate::diagnostics::startup;
 use crate::encode::{EncodeContext, PayloadEncoder, DEFAULT_PAYLOAD_FLUSH_BYTES};
@@ -465,6 +466,15 @@ fn start(
         WorkerSetup {
             tracer: Arc::clone(&tracer),
             processor: Processor::configured(
+                Conventions {
+                    query: s
+                        .query_obfuscation
+                        .value
+                        .as_deref()
+                        .and_then(|p| QueryObfuscator::new(p).ok()),
+                    server_errors: s.http_server_error_statuses.value,
+                    client_errors: s.http_client_error_statuses.value,
+                },
                 SpanSampler::new(s.span_sampling_rules.value.clone()),
                 s.stats_computation.value,
                 &tracer.identity,

@@ -54,6 +54,7 @@
 //! | `service.name` (or `service`) | `service` (default `DD_SERVICE`); spans of another service get `_dd.base_service` and no `version` |
 //! | `span.type` | `type`: `web`, `db`, `cache`, `http`, … |
 //! | `span.kind` (or `otel.kind`) | `span.kind` meta; `server`/`client`/`producer`/`consumer`/`internal` |
+//! | `otel.name` | the operation `name` (see OpenTelemetry's conventions below) |
 //! | `error = true` (or a non-zero number) | `error = 1` (`false` or 0: no error) |
 //! | `error = <value>` (e.g. `%e`, or an `&dyn Error`) | `error = 1`, `error.message`; an error's sources go to `error.stack` |
 //! | `error.message`, `error.type`, `error.stack` | those tags, and `error = 1` |
@@ -66,6 +67,46 @@
 //! `tracing::field::Empty`). An ERROR-level event inside a span, such as the one
 //! `#[instrument(err)]` emits, marks the span as an error with its `error` (or message) field as
 //! `error.message`. `span.follows_from(other)` adds a span link to `other`.
+//!
+//! ## Spans written with OpenTelemetry's conventions
+//!
+//! Spans from code written for `tracing-opentelemetry` or OpenTelemetry's semantic conventions
+//! (a span is taken to be one when it gives its kind as `otel.kind`, or has `otel.name`,
+//! `otel.status_code`, or an attribute of the conventions' current names such as
+//! `http.request.method`, `url.full`, `db.query.text`, `messaging.system`, `rpc.system`) are
+//! named, typed and marked as the Datadog agent does the same spans over OTLP. The older
+//! attribute names (`http.method`, `http.status_code`, `db.statement`, …) are read too. Fields set
+//! the Datadog way (`operation.name`, `resource.name`, `span.type`, `error`) always win; spans
+//! written the Datadog way are left as they are. The worker does this: the app's threads pay
+//! nothing for it.
+//!
+//! | the span | operation `name` | `resource` | `type` |
+//! |---|---|---|---|
+//! | HTTP server (`otel.kind = "server"`, `http.request.method`) | `http.server.request` | method and `http.route`: `GET /users/{id}` | `web` |
+//! | HTTP client (`otel.kind = "client"`, `http.request.method`) | `http.client.request` | the method | `http` |
+//! | database client (`db.system` or `db.system.name`) | `<db.system>.query`: `postgresql.query` | `db.query.text` or `db.statement` | `sql`, `redis`, `mongodb`, `cassandra`, … (`db` for others) |
+//! | messaging (`messaging.system`, `messaging.operation`) | `<system>.<operation>`: `kafka.send` | operation and destination: `send orders` | `custom` |
+//! | RPC (`rpc.system`) | `grpc.client.request`, `grpc.server.request`; `aws.<service>.request` for `aws-api` | `rpc.method` and `rpc.service` | `web` / `http` |
+//! | GraphQL (`graphql.operation.type`) | `graphql.server.request` | operation type and name | by kind |
+//! | FaaS (`faas.trigger`, `faas.invoked_provider`) | `<trigger>.invoke`, `<provider>.<name>.invoke` | the span's name | by kind |
+//! | other server / client spans | `<network.protocol.name>.server.request` (or `server.request`), `….client.request` | the span's name | `web` / `http` |
+//! | other spans | `otel.name`, else the span's name | the same | `custom` |
+//!
+//! `http.request.method`, `http.response.status_code`, `url.full`, `server.address`,
+//! `client.address`, `user_agent.original`, `network.protocol.version` and the body sizes go under
+//! Datadog's names (`http.method`, `http.status_code`, `http.url`, `http.server_name`,
+//! `http.client_ip`, `http.useragent`, `http.version`, …), request headers under
+//! `http.request.headers.<name>`; a client span's `server.address` is also its `out.host`.
+//! `otel.status_code = "ERROR"` makes the span an error (`otel.status_description` its
+//! message); without a status, so does an HTTP status in `DD_TRACE_HTTP_SERVER_ERROR_STATUSES`
+//! (server spans, default 500–599) or `DD_TRACE_HTTP_CLIENT_ERROR_STATUSES` (client spans,
+//! default 400–599), with a message such as `503 Service Unavailable`; `otel.status_code = "OK"`
+//! keeps it from being one.
+//!
+//! Every span's `http.url`, whoever wrote it, has the secrets in its query string (passwords,
+//! tokens, keys, signatures, bearer tokens, JWTs, private keys: Datadog's default pattern, or
+//! `DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP`; empty turns it off) replaced by `<redacted>` before
+//! it leaves the process. dd-trace's own HTTP integrations write URLs without their query string.
 //!
 //! Each span also carries `env`, `version` (only for spans of `DD_SERVICE`), the `DD_TAGS`, and
 //! `_dd.top_level` or `_dd.measured` as the agent needs for its stats; the first span of each
@@ -331,6 +372,9 @@
 //! | `DD_TRACE_STATS_COMPUTATION_ENABLED` | false | — | `true` (feature `client-stats`): compute trace stats here, and where the agent allows it (`client_drop_p0s`), do not send unsampled traces |
 //! | `DD_TRACE_AGENT_PROTOCOL_VERSION`, `DD_TRACE_API_VERSION` | unset: the newest the agent's `/info` offers | — | `0.4`, `0.5` or `1.0`: the trace payload format to send (the second variable is Python's name, with `v0.4`, `v0.5`, `v1.0`) |
 //! | `DD_TRACE_REPORT_HOSTNAME` | false | — | `true`: the local root of each trace carries this host's name as `_dd.hostname` (by default the agent's host is used) |
+//! | `DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP` | Datadog's default pattern (passwords, tokens, API keys, signatures, bearer tokens, JWTs, private keys) | — | the pattern whose matches in a URL's query string (`http.url`) are replaced by `<redacted>`; empty: query strings are kept as they are |
+//! | `DD_TRACE_HTTP_SERVER_ERROR_STATUSES` | 500-599 | — | HTTP statuses that make a server span written with OpenTelemetry's conventions an error: codes and inclusive ranges, `500-599,404` |
+//! | `DD_TRACE_HTTP_CLIENT_ERROR_STATUSES` | 400-599 | — | HTTP statuses that make a client span written with OpenTelemetry's conventions an error: codes and inclusive ranges |
 //! | `DD_TRACE_RETRY_BUFFER_BYTES` | 33554432 (32 MiB) | [`with_retry_buffer_bytes`](DatadogLayerBuilder::with_retry_buffer_bytes) | dd-trace's own: bytes of payloads kept while the agent is unreachable, stalled or slow |
 //! | `DD_TRACE_MAX_OPEN_TRACES` | 100000 | [`with_max_open_traces`](DatadogLayerBuilder::with_max_open_traces) | dd-trace's own: traces with open spans recorded at once |
 //! | `DD_TRACE_MAX_OPEN_SPANS_PER_TRACE` | 100000 | [`with_max_open_spans_per_trace`](DatadogLayerBuilder::with_max_open_spans_per_trace) | dd-trace's own: open spans one trace may have |
@@ -348,7 +392,7 @@
 //!
 //! # Not yet supported
 //!
-//! Sampling rules from remote configuration; client-side obfuscation; tracer flares requested through remote configuration;
+//! Sampling rules from remote configuration; client-side obfuscation of SQL and other statements; tracer flares requested through remote configuration;
 //! DogStatsD health metrics; TLS to the agent; git metadata tags (`DD_GIT_*`); a root span taking its first
 //! link's sampling decision. `tests/parametric/not-passing.md` lists the Datadog conformance
 //! tests these leave unpassed.
@@ -363,6 +407,7 @@
 
 mod builder;
 pub mod config;
+mod conventions;
 pub mod diagnostics;
 mod encode;
 mod error;

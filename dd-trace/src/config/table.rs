@@ -22,6 +22,7 @@ use super::{
     DEFAULT_MAX_OPEN_TRACES, DEFAULT_PARTIAL_FLUSH_MIN_SPANS, DEFAULT_QUEUE_CAPACITY,
     DEFAULT_RETRY_BUFFER_BYTES, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TRACE_RATE_LIMIT,
 };
+use crate::conventions::{StatusSet, DEFAULT_QUERY_OBFUSCATION_PATTERN};
 use crate::encode::PayloadFormat;
 use crate::headers::{
     BaggageTagKeys, ExtractBehavior, PropagationStyle, DEFAULT_BAGGAGE_MAX_BYTES,
@@ -314,6 +315,33 @@ settings! {
         vars: ["DD_TRACE_REPORT_HOSTNAME"],
         default: false => "false",
         read: Parsed(BOOL),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// the pattern whose matches in a URL's query string (`http.url`) are replaced by `<redacted>`; empty: query strings are kept as they are
+    query_obfuscation: Option<String> {
+        vars: ["DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP"],
+        default: Some(DEFAULT_QUERY_OBFUSCATION_PATTERN.to_string()) => "Datadog's default pattern (passwords, tokens, API keys, signatures, bearer tokens, JWTs, private keys)",
+        read: Custom(read_query_obfuscation),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// HTTP statuses that make a server span written with OpenTelemetry's conventions an error: codes and inclusive ranges, `500-599,404`
+    http_server_error_statuses: StatusSet {
+        vars: ["DD_TRACE_HTTP_SERVER_ERROR_STATUSES"],
+        default: StatusSet::DEFAULT_SERVER_ERRORS => "500-599",
+        read: Parsed(STATUS_SET),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// HTTP statuses that make a client span written with OpenTelemetry's conventions an error: codes and inclusive ranges
+    http_client_error_statuses: StatusSet {
+        vars: ["DD_TRACE_HTTP_CLIENT_ERROR_STATUSES"],
+        default: StatusSet::DEFAULT_CLIENT_ERRORS => "400-599",
+        read: Parsed(STATUS_SET),
         builder: "",
         live: false,
         redact: None,

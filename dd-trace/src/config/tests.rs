@@ -398,3 +398,51 @@ proptest! {
         prop_assert_eq!(parsed, want);
     }
 }
+
+#[test]
+fn the_query_obfuscation_pattern_is_the_default_off_when_empty_and_the_default_when_bad() {
+    use crate::conventions::DEFAULT_QUERY_OBFUSCATION_PATTERN;
+    let var = "DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP";
+    let (s, w) = load(&[], false);
+    assert_eq!(
+        s.query_obfuscation.value.as_deref(),
+        Some(DEFAULT_QUERY_OBFUSCATION_PATTERN)
+    );
+    assert!(w.is_empty(), "{w:?}");
+    let (s, _) = load(&[(var, "")], false);
+    assert_eq!(s.query_obfuscation.value, None, "set empty: off");
+    let (s, _) = load(&[(var, "card=[0-9]+")], false);
+    assert_eq!(s.query_obfuscation.value.as_deref(), Some("card=[0-9]+"));
+    let (s, w) = load(&[(var, "token=(")], false);
+    assert_eq!(
+        s.query_obfuscation.value.as_deref(),
+        Some(DEFAULT_QUERY_OBFUSCATION_PATTERN)
+    );
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains(var) && w[0].contains("default pattern"),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn http_error_statuses_are_read_and_a_bad_list_keeps_the_default() {
+    use crate::conventions::StatusSet;
+    let (s, w) = load(
+        &[
+            ("DD_TRACE_HTTP_SERVER_ERROR_STATUSES", "500-599,404"),
+            ("DD_TRACE_HTTP_CLIENT_ERROR_STATUSES", "4xx"),
+        ],
+        false,
+    );
+    assert!(s.http_server_error_statuses.value.contains(404));
+    assert_eq!(
+        s.http_client_error_statuses.value,
+        StatusSet::DEFAULT_CLIENT_ERRORS
+    );
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("DD_TRACE_HTTP_CLIENT_ERROR_STATUSES"),
+        "{w:?}"
+    );
+}

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::endpoint::{AgentAddress, AgentSource, DEFAULT_AGENT_HOST, DEFAULT_AGENT_PORT};
 use super::setting::{Parser, Reader, SettingInfo, Show};
 use super::{AgentEndpoint, Origin, DEFAULT_AGENT_SOCKET, DEFAULT_SERVICE};
+use crate::conventions::{QueryObfuscator, StatusSet};
 use crate::encode::PayloadFormat;
 use crate::headers::{parse_styles, BaggageTagKeys, ExtractBehavior, PropagationStyle};
 use crate::sampling::{parse_span_rules, parse_trace_rules, SpanRule, TraceRule};
@@ -234,6 +235,36 @@ pub(crate) fn read_span_rules(
     Some((rules, origin))
 }
 
+/// HTTP status codes and inclusive ranges: `400-403,405,410-499`.
+pub(crate) const STATUS_SET: Parser<StatusSet> = Parser {
+    expected: "HTTP status codes and ranges, as 500-599,404",
+    parse: StatusSet::parse,
+};
+
+/// The query-string obfuscation pattern: the default when unset, none when set empty; a pattern
+/// that does not compile is reported, and the default is used.
+pub(crate) fn read_query_obfuscation(
+    r: &mut Reader<'_>,
+    info: &'static SettingInfo,
+) -> Option<(Option<String>, Origin)> {
+    let var = info.variables[0];
+    let (pattern, origin) = r.raw_or_empty(var)?;
+    if pattern.trim().is_empty() {
+        return Some((None, origin));
+    }
+    match QueryObfuscator::new(&pattern) {
+        Ok(_) => Some((Some(pattern), origin)),
+        Err(e) => {
+            let reason = e.to_string();
+            let reason = reason.lines().last().unwrap_or_default().trim();
+            r.warn(format!(
+                "invalid {var}: not a regular expression ({reason}); using the default pattern"
+            ));
+            None
+        }
+    }
+}
+
 /// Propagation styles from the first of the setting's variables that names a known one (an
 /// unknown style is left out with a warning; OpenTelemetry's own propagators are ignored).
 pub(crate) fn read_styles(
@@ -454,6 +485,12 @@ impl Show for BaggageTagKeys {
             BaggageTagKeys::All => "*".to_string(),
             BaggageTagKeys::Keys(keys) => keys.join(","),
         }
+    }
+}
+
+impl Show for StatusSet {
+    fn show(&self) -> String {
+        self.to_string()
     }
 }
 

@@ -1,7 +1,8 @@
 //! PROCESS: the stage between the queue and the encoder, on the worker thread.
 //!
 //! In: each chunk the worker drains from the queue. Out: what of it to encode, and with which
-//! trace-level tags: its local root first (when it holds it); the trace-level tags frozen from
+//! trace-level tags: its spans rewritten by the conventions (OpenTelemetry-style spans named,
+//! typed and marked; URLs' query strings obfuscated); its local root first (when it holds it); the trace-level tags frozen from
 //! the trace's context (one lock of that trace per chunk, so the encoder never locks anything);
 //! its spans tagged by the span sampling rules when its trace was dropped; counted in the
 //! client-side stats when they are on (feature `client-stats`, and the agent lets tracers
@@ -13,6 +14,7 @@ use std::sync::Arc;
 #[cfg(feature = "client-stats")]
 use bytes::Bytes;
 
+use crate::conventions::Conventions;
 use crate::encode::TraceLevelTags;
 use crate::handoff::pool::Recycler;
 use crate::health::{AgentInfo, Counters};
@@ -40,6 +42,9 @@ type ClientStats = std::convert::Infallible;
 
 /// The processing stage's state, owned by the worker.
 pub(crate) struct Processor {
+    /// Names, types and errors of spans written with OpenTelemetry's conventions; URLs'
+    /// query strings obfuscated.
+    conventions: Conventions,
     span_sampler: SpanSampler,
     /// Reused for every chunk.
     trace_tags: TraceLevelTags,
@@ -54,7 +59,7 @@ pub(crate) struct Processor {
 
 impl Default for Processor {
     fn default() -> Self {
-        Processor::new(SpanSampler::new(Vec::new()), None)
+        Processor::new(Conventions::default(), SpanSampler::new(Vec::new()), None)
     }
 }
 
@@ -63,6 +68,7 @@ impl Processor {
     /// `client-stats` feature), computing the stats of `identity`'s spans once the agent allows
     /// it.
     pub(crate) fn configured(
+        conventions: Conventions,
         span_sampler: SpanSampler,
         compute_stats: bool,
         identity: &Arc<Identity>,
@@ -74,13 +80,18 @@ impl Processor {
             let _ = (compute_stats, identity);
             None
         };
-        Processor::new(span_sampler, stats)
+        Processor::new(conventions, span_sampler, stats)
     }
 
-    /// A processor applying `span_sampler`, and computing stats into `stats` once the agent
-    /// allows it.
-    fn new(span_sampler: SpanSampler, stats: Option<ClientStats>) -> Self {
+    /// A processor applying `conventions` and `span_sampler`, and computing stats into `stats`
+    /// once the agent allows it.
+    fn new(
+        conventions: Conventions,
+        span_sampler: SpanSampler,
+        stats: Option<ClientStats>,
+    ) -> Self {
         Processor {
+            conventions,
             span_sampler,
             trace_tags: TraceLevelTags::default(),
             stats,
@@ -153,9 +164,13 @@ impl Processor {
         Some(&self.trace_tags)
     }
 
-    /// Puts `chunk`'s local root first, freezes its trace-level tags, and applies the span
-    /// rules if its trace is dropped.
+    /// Applies the conventions to `chunk`'s spans, puts its local root first, freezes its
+    /// trace-level tags, and applies the span rules if its trace is dropped.
     pub(crate) fn tag(&mut self, chunk: &mut Chunk, tracer: TracerSubject<'_>) -> &TraceLevelTags {
+        // First: span rules and stats see the names, types and errors the agent will.
+        for span in chunk.spans.iter_mut() {
+            self.conventions.apply(span);
+        }
         // The chunk's root goes first: it carries the trace-level tags, as in Datadog's other
         // tracers (the first span of a payload's chunk is where readers look for them).
         let root = chunk.trace.local_root_span_id();

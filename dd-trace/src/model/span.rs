@@ -300,6 +300,8 @@ pub(crate) struct Fields {
     pub(crate) service: Option<Text>,
     pub(crate) span_type: Option<Text>,
     pub(crate) kind: Option<SpanKind>,
+    /// The kind was given as `otel.kind`: the span is written with OpenTelemetry's conventions.
+    pub(crate) otel_kind: bool,
     pub(crate) error: bool,
     pub(crate) links: Vec<SpanLink>,
     /// Events recorded on the span (when span events are on).
@@ -329,6 +331,7 @@ impl Fields {
         self.service = None;
         self.span_type = None;
         self.kind = None;
+        self.otel_kind = false;
         self.error = false;
         self.manual = None;
         kept
@@ -445,6 +448,7 @@ impl Fields {
             "operation.name" => self.operation_name = Some(t),
             "span.type" => self.span_type = Some(t),
             "span.kind" | "otel.kind" => {
+                self.otel_kind |= key == "otel.kind";
                 self.kind = SpanKind::parse(self.tags.text(t));
                 match self.kind {
                     Some(kind) => {
@@ -501,6 +505,7 @@ impl Fields {
         if later.kind.is_some() {
             self.kind = later.kind;
         }
+        self.otel_kind |= later.otel_kind;
         self.error |= later.error;
         self.links.extend(later.links.iter().cloned());
         self.events.extend(later.events.iter().cloned());

@@ -1,0 +1,67 @@
+//! CONVENTIONS: spans written with OpenTelemetry's semantic conventions (by `tower-http`,
+//! `tracing-opentelemetry`-style code, database and messaging crates) named, typed and marked
+//! as the Datadog agent names, types and marks the same spans when they arrive over OTLP; and
+//! every URL's query string obfuscated.
+//!
+//! In: each span of a chunk, on the worker thread, in the processing stage (the app's threads
+//! pay nothing for it). Out: the same span, changed in place:
+//! - a span that uses OpenTelemetry's conventions (`otel.kind`, `otel.name`, `otel.status_code`,
+//!   or a semantic-convention attribute of the current names: `http.request.method`,
+//!   `url.full`, `db.query.text`, `messaging.system`, `rpc.system`, …) gets the agent's
+//!   operation name, resource and span type ([`otel`]), the Datadog names of its HTTP
+//!   attributes, and its error from `otel.status_code` and from its HTTP status
+//!   (`DD_TRACE_HTTP_SERVER_ERROR_STATUSES`, `DD_TRACE_HTTP_CLIENT_ERROR_STATUSES`). Fields the
+//!   span sets the Datadog way (`operation.name`, `resource.name`, `span.type`, `error`) always
+//!   win. Spans written the Datadog way are left as they are.
+//! - every span's `http.url` has the secrets in its query string replaced by `<redacted>`
+//!   (`DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP`, [`QueryObfuscator`]).
+
+mod otel;
+mod query;
+mod status;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use query::{QueryObfuscator, DEFAULT_QUERY_OBFUSCATION_PATTERN};
+pub(crate) use status::StatusSet;
+
+use crate::model::span::{SpanData, TagRef};
+
+/// How the processing stage rewrites spans; built once from the settings, owned by the worker.
+#[derive(Debug, Clone)]
+pub(crate) struct Conventions {
+    /// `None`: query strings are kept as they are (the pattern was set empty).
+    pub(crate) query: Option<QueryObfuscator>,
+    /// HTTP statuses that make a server span an error.
+    pub(crate) server_errors: StatusSet,
+    /// HTTP statuses that make a client span an error.
+    pub(crate) client_errors: StatusSet,
+}
+
+impl Default for Conventions {
+    fn default() -> Self {
+        Conventions {
+            query: QueryObfuscator::default_pattern(),
+            server_errors: StatusSet::DEFAULT_SERVER_ERRORS,
+            client_errors: StatusSet::DEFAULT_CLIENT_ERRORS,
+        }
+    }
+}
+
+impl Conventions {
+    /// Rewrites `span` as the module docs say.
+    pub(crate) fn apply(&self, span: &mut SpanData) {
+        if otel::uses_conventions(span) {
+            otel::map(span, self);
+        }
+        if let Some(query) = &self.query {
+            let url = match span.fields.tags.get("http.url") {
+                Some(TagRef::Str(url)) => query.obfuscate_url(url),
+                _ => None,
+            };
+            if let Some(url) = url {
+                span.fields.tags.set_str("http.url", &url);
+            }
+        }
+    }
+}
