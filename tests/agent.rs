@@ -1094,5 +1094,8 @@ fn spans_written_with_opentelemetry_conventions_arrive_named_typed_and_without_s
         "https://api.example.com/v1/charge?<redacted>&amount=5"
     );
     let raw = serde_json::to_string(&traces).unwrap();
-    assert!(!raw.contains("SECRET123"), "the token never reaches the agent");
+    assert!(
+        !raw.contains("SECRET123"),
+        "the token never reaches the agent"
+    );
 }

@@ -49,19 +49,32 @@ impl Default for Conventions {
 }
 
 impl Conventions {
-    /// Rewrites `span` as the module docs say.
+    /// Rewrites `span` as the module docs say. One pass over its tags finds out whether it uses
+    /// OpenTelemetry's conventions and whether it has a URL: most spans need nothing more.
     pub(crate) fn apply(&self, span: &mut SpanData) {
-        if otel::uses_conventions(span) {
-            otel::map(span, self);
-        }
-        if let Some(query) = &self.query {
-            let url = match span.fields.tags.get("http.url") {
-                Some(TagRef::Str(url)) => query.obfuscate_url(url),
-                _ => None,
-            };
-            if let Some(url) = url {
-                span.fields.tags.set_str("http.url", &url);
+        let mut otel = span.fields.otel_kind;
+        let mut url = false;
+        for (key, value) in span.fields.tags.iter() {
+            if key == "http.url" {
+                url = matches!(value, TagRef::Str(u) if u.contains('?'));
+            } else if !otel {
+                otel = otel::is_marker(key);
             }
+        }
+        if otel {
+            otel::map(span, self);
+            url =
+                matches!(span.fields.tags.get("http.url"), Some(TagRef::Str(u)) if u.contains('?'));
+        }
+        let Some(query) = self.query.as_ref().filter(|_| url) else {
+            return;
+        };
+        let obfuscated = match span.fields.tags.get("http.url") {
+            Some(TagRef::Str(url)) => query.obfuscate_url(url),
+            _ => None,
+        };
+        if let Some(url) = obfuscated {
+            span.fields.tags.set_str("http.url", &url);
         }
     }
 }

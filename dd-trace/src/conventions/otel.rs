@@ -2,7 +2,7 @@
 //! over OTLP (its "V2" operation and resource names, its span types, its HTTP attribute names),
 //! done here to a span written with those conventions.
 //!
-//! In: a span of a chunk whose fields use the conventions (see [`uses_conventions`]), on the
+//! In: a span of a chunk whose fields use the conventions (see [`is_marker`]), on the
 //! worker thread. Out: the span with its operation name, resource and type set (unless it set
 //! them the Datadog way), its HTTP attributes under Datadog's names, and its error from
 //! `otel.status_code` or its HTTP status. Both the current attribute names and the older ones
@@ -23,7 +23,7 @@ use super::Conventions;
 const MAX_RESOURCE_BYTES: usize = 5000;
 
 /// Whether `key` is a field only code written with OpenTelemetry's conventions sets.
-fn is_marker(key: &str) -> bool {
+pub(super) fn is_marker(key: &str) -> bool {
     matches!(
         key,
         "otel.name"
@@ -53,12 +53,6 @@ fn is_marker(key: &str) -> bool {
             | "faas.invoked_provider"
             | "graphql.operation.type"
     )
-}
-
-/// Whether `span` is written with OpenTelemetry's conventions: it gave its kind as
-/// `otel.kind`, or has an `otel.*` field or an attribute of the conventions' current names.
-pub(super) fn uses_conventions(span: &SpanData) -> bool {
-    span.fields.otel_kind || span.fields.tags.iter().any(|(k, _)| is_marker(k))
 }
 
 /// A non-empty string attribute.

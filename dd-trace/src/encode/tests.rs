@@ -387,3 +387,15 @@ fn map_entries_keep_the_first_value_of_each_key() {
     }
     assert_eq!(entries.0.len(), 100);
 }
+
+#[test]
+fn strings_are_written_as_rmp_writes_them() {
+    for len in [0, 1, 31, 32, 255, 256, 65_535, 65_536, 70_000] {
+        let s = "x".repeat(len);
+        let mut ours = Vec::new();
+        super::write_str(&mut ours, &s);
+        let mut theirs = Vec::new();
+        rmp::encode::write_str(&mut theirs, &s).unwrap();
+        assert_eq!(ours, theirs, "length {len}");
+    }
+}

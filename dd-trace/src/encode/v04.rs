@@ -41,28 +41,28 @@ pub(super) fn write_span(buf: &mut Vec<u8>, view: &SpanView<'_>, trace_id: u64, 
     if let Some(json) = &events_json {
         meta.push("events", json);
     }
-    let _ = encode::write_str(buf, "meta");
+    super::write_str(buf, "meta");
     let _ = encode::write_map_len(buf, meta.0.len() as u32);
     for (k, v) in &meta.0 {
         write_key_str(buf, k, v);
     }
     let mut metrics = super::Entries::default();
     view.metrics(&mut metrics);
-    let _ = encode::write_str(buf, "metrics");
+    super::write_str(buf, "metrics");
     let _ = encode::write_map_len(buf, metrics.0.len() as u32);
     for (k, v) in &metrics.0 {
-        let _ = encode::write_str(buf, k);
+        super::write_str(buf, k);
         let _ = encode::write_f64(buf, *v);
     }
     if !links.is_empty() {
-        let _ = encode::write_str(buf, "span_links");
+        super::write_str(buf, "span_links");
         let _ = encode::write_array_len(buf, links.len() as u32);
         for link in links {
             write_link(buf, link);
         }
     }
     if native_events {
-        let _ = encode::write_str(buf, "span_events");
+        super::write_str(buf, "span_events");
         let _ = encode::write_array_len(buf, events.len() as u32);
         for event in events {
             write_event(buf, event, clock);
@@ -81,10 +81,10 @@ fn write_event(buf: &mut Vec<u8>, event: &crate::model::span::SpanEvent, clock: 
         u64::try_from(clock.unix_ns(event.time)).unwrap_or(0),
     );
     write_key_str(buf, "name", &event.name);
-    let _ = encode::write_str(buf, "attributes");
+    super::write_str(buf, "attributes");
     let _ = encode::write_map_len(buf, event.attributes.len() as u32);
     for (key, value) in &event.attributes {
-        let _ = encode::write_str(buf, key.as_ref());
+        super::write_str(buf, key.as_ref());
         let _ = encode::write_map_len(buf, 2);
         match value {
             EventValue::Str(s) => {
@@ -93,7 +93,7 @@ fn write_event(buf: &mut Vec<u8>, event: &crate::model::span::SpanEvent, clock: 
             }
             EventValue::Bool(b) => {
                 write_key_uint(buf, "type", 1);
-                let _ = encode::write_str(buf, "bool_value");
+                super::write_str(buf, "bool_value");
                 let _ = encode::write_bool(buf, *b);
             }
             EventValue::Int(i) => {
@@ -102,7 +102,7 @@ fn write_event(buf: &mut Vec<u8>, event: &crate::model::span::SpanEvent, clock: 
             }
             EventValue::Float(f) => {
                 write_key_uint(buf, "type", 3);
-                let _ = encode::write_str(buf, "double_value");
+                super::write_str(buf, "double_value");
                 let _ = encode::write_f64(buf, *f);
             }
         }
@@ -126,7 +126,7 @@ fn write_link(buf: &mut Vec<u8>, link: &SpanLink) {
         write_key_str(buf, "tracestate", tracestate);
     }
     if !link.attributes.is_empty() {
-        let _ = encode::write_str(buf, "attributes");
+        super::write_str(buf, "attributes");
         let _ = encode::write_map_len(buf, link.attributes.len() as u32);
         for (k, v) in &link.attributes {
             write_key_str(buf, k, v);

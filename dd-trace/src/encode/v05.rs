@@ -28,7 +28,7 @@ impl StringTable {
     fn intern(&mut self, s: &str) -> u32 {
         if self.count == 0 {
             self.count = 1;
-            let _ = encode::write_str(&mut self.encoded, "");
+            super::write_str(&mut self.encoded, "");
         }
         if s.is_empty() {
             return 0;
@@ -38,7 +38,7 @@ impl StringTable {
         }
         let i = self.count;
         self.count += 1;
-        let _ = encode::write_str(&mut self.encoded, s);
+        super::write_str(&mut self.encoded, s);
         self.index.insert(s.into(), i);
         i
     }

@@ -41,7 +41,7 @@ impl StreamedStrings {
         // Index 0 is the empty string.
         let i = self.seen.len() as u32 + 1;
         self.seen.insert(s.into(), i);
-        let _ = encode::write_str(buf, s);
+        super::write_str(buf, s);
     }
 }
 
