@@ -51,7 +51,7 @@
 //! | the span's name | operation `name`, and `resource` unless set |
 //! | `operation.name` | overrides the operation `name` |
 //! | `resource.name` (or `resource`) | `resource`, e.g. `GET /users/{id}` |
-//! | `service.name` (or `service`) | `service` (default `DD_SERVICE`); spans of another service get `_dd.base_service` and no `version` |
+//! | `service.name` (or `service`) | `service`; a span without one takes its nearest ancestor's (even one set after the span started), else `DD_SERVICE`; spans of another service get `_dd.base_service` and no `version` |
 //! | `span.type` | `type`: `web`, `db`, `cache`, `http`, … |
 //! | `span.kind` (or `otel.kind`) | `span.kind` meta; `server`/`client`/`producer`/`consumer`/`internal` |
 //! | `otel.name` | the operation `name` (see OpenTelemetry's conventions below) |

@@ -2,7 +2,8 @@
 //!
 //! In: each chunk the worker drains from the queue. Out: what of it to encode, and with which
 //! trace-level tags: its spans rewritten by the conventions (OpenTelemetry-style spans named,
-//! typed and marked; URLs' query strings obfuscated); its local root first (when it holds it); the trace-level tags frozen from
+//! typed and marked; URLs' query strings obfuscated), each span without a service of its own
+//! given its nearest ancestor's; its local root first (when it holds it); the trace-level tags frozen from
 //! the trace's context (one lock of that trace per chunk, so the encoder never locks anything);
 //! its spans tagged by the span sampling rules when its trace was dropped; counted in the
 //! client-side stats when they are on (feature `client-stats`, and the agent lets tracers
@@ -164,13 +165,15 @@ impl Processor {
         Some(&self.trace_tags)
     }
 
-    /// Applies the conventions to `chunk`'s spans, puts its local root first, freezes its
-    /// trace-level tags, and applies the span rules if its trace is dropped.
+    /// Applies the conventions to `chunk`'s spans and their ancestors' services, puts its local
+    /// root first, freezes its trace-level tags, and applies the span rules if its trace is
+    /// dropped.
     pub(crate) fn tag(&mut self, chunk: &mut Chunk, tracer: TracerSubject<'_>) -> &TraceLevelTags {
         // First: span rules and stats see the names, types and errors the agent will.
         for span in chunk.spans.iter_mut() {
             self.conventions.apply(span);
         }
+        chunk.inherit_services();
         // The chunk's root goes first: it carries the trace-level tags, as in Datadog's other
         // tracers (the first span of a payload's chunk is where readers look for them).
         let root = chunk.trace.local_root_span_id();

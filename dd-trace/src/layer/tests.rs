@@ -1248,3 +1248,50 @@ fn live_setting_changes_reach_the_next_traces_without_a_restart() {
         "tracing turned off records no new trace"
     );
 }
+
+#[test]
+fn a_span_without_a_service_takes_its_nearest_ancestors() {
+    let tracer = TestTracer::with_builder(|b| b.with_service("shop").with_version("1.2"));
+    tracer.in_scope(|| {
+        let root = info_span!("request");
+        let _r = root.enter();
+        let auth = info_span!("auth.check", service.name = "auth");
+        let _a = auth.enter();
+        let child = info_span!("auth.lookup");
+        let _c = child.enter();
+        info_span!("auth.cache").in_scope(|| {});
+        info_span!("db.query", service.name = "users-db").in_scope(|| {});
+    });
+    let spans = tracer.spans();
+    let spans = by_name(&spans);
+    assert_eq!(spans["request"].service, "shop");
+    assert_eq!(spans["auth.check"].service, "auth");
+    assert_eq!(spans["auth.lookup"].service, "auth", "its parent's");
+    assert_eq!(spans["auth.cache"].service, "auth", "its grandparent's");
+    assert_eq!(spans["db.query"].service, "users-db", "its own wins");
+    // A new service starts where it starts, not below.
+    assert_eq!(spans["auth.check"].metrics["_dd.top_level"], 1.0);
+    assert!(!spans["auth.lookup"].metrics.contains_key("_dd.top_level"));
+    assert!(!spans["auth.cache"].metrics.contains_key("_dd.top_level"));
+    assert_eq!(spans["db.query"].metrics["_dd.top_level"], 1.0);
+    assert_eq!(spans["auth.lookup"].meta["_dd.base_service"], "shop");
+    assert!(!spans["auth.lookup"].meta.contains_key("version"));
+}
+
+#[test]
+fn a_service_the_parent_records_after_its_children_started_reaches_them() {
+    let tracer = TestTracer::with_builder(|b| b.with_service("shop"));
+    tracer.in_scope(|| {
+        let parent = info_span!("handler", service.name = tracing::field::Empty);
+        let _p = parent.enter();
+        info_span!("early.child").in_scope(|| {});
+        parent.record("service.name", "billing");
+        info_span!("late.child").in_scope(|| {});
+    });
+    let spans = tracer.spans();
+    let spans = by_name(&spans);
+    assert_eq!(spans["handler"].service, "billing");
+    assert_eq!(spans["early.child"].service, "billing");
+    assert_eq!(spans["late.child"].service, "billing");
+    assert!(!spans["early.child"].metrics.contains_key("_dd.top_level"));
+}

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use super::decision::SamplingDecision;
 use super::id::TraceId;
-use super::span::{SpanData, TagList};
+use super::span::{ParentService, SpanData, TagList};
 
 /// Everything about a trace that can change after it started, and most of what crosses process
 /// boundaries with it: its id (a local root may adopt a remote parent), its sampling decision
@@ -239,6 +239,87 @@ pub(crate) struct Chunk {
     pub(crate) spans: Spans,
     /// More spans of this trace are still open.
     pub(crate) partial: bool,
+}
+
+impl Chunk {
+    /// Gives each span without a service of its own its nearest ancestor's in the chunk (as
+    /// Datadog's other tracers do), and points each span's view of its parent's service at
+    /// what that parent ended with: a parent may set its service after its children started.
+    /// A span whose parent is not in the chunk (a partial flush) keeps what it saw at its
+    /// start. On the worker, once per chunk; nothing to do unless some span set a service.
+    pub(crate) fn inherit_services(&mut self) {
+        let spans = &mut self.spans;
+        let any = spans.iter().any(|s| {
+            s.fields.service.is_some() || matches!(s.parent_service, ParentService::Service(_))
+        });
+        if !any {
+            return;
+        }
+        // Each span's effective service, resolved parents first (memoized; chains of spans
+        // without a service of their own resolve once).
+        let index: std::collections::HashMap<u64, usize> = spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.span_id, i))
+            .collect();
+        let mut effective: Vec<Option<Option<String>>> = vec![None; spans.len()];
+        for i in 0..spans.len() {
+            resolve(i, spans, &index, &mut effective);
+        }
+        for (i, span) in spans.iter_mut().enumerate() {
+            if let Some(&p) = index.get(&span.parent_id).filter(|&&p| p != i) {
+                span.parent_service = match effective[p].clone().flatten() {
+                    Some(service) => ParentService::Service(service.into()),
+                    None => ParentService::DefaultService,
+                };
+            }
+            if span.fields.service.is_none() {
+                if let Some(service) = effective[i].clone().flatten() {
+                    span.fields.service = Some(span.fields.tags.push_str(&service));
+                }
+            }
+        }
+    }
+}
+
+/// The service span `i` ends up with: its own, else its parent's in the chunk, else the
+/// parent's it saw at its start (`None`: the tracer's).
+fn resolve(
+    i: usize,
+    spans: &Spans,
+    index: &std::collections::HashMap<u64, usize>,
+    effective: &mut [Option<Option<String>>],
+) -> Option<String> {
+    // Walk up to the first span whose service is known, then fill the path back down.
+    let mut path = Vec::new();
+    let mut at = i;
+    let found = loop {
+        if let Some(known) = &effective[at] {
+            break known.clone();
+        }
+        let span = &spans[at];
+        if let Some(own) = span.service() {
+            break Some(own.to_string());
+        }
+        path.push(at);
+        match index.get(&span.parent_id) {
+            // A cycle cannot happen between real spans; a self-parent is treated as the top.
+            Some(&p) if p != at && !path.contains(&p) => at = p,
+            _ => {
+                break match &span.parent_service {
+                    ParentService::Service(s) => Some(s.to_string()),
+                    _ => None,
+                }
+            }
+        }
+    };
+    if effective[at].is_none() && spans[at].service().is_some() {
+        effective[at] = Some(found.clone());
+    }
+    for p in path {
+        effective[p] = Some(found.clone());
+    }
+    found
 }
 
 #[cfg(test)]
