@@ -242,6 +242,14 @@ impl DatadogLayerBuilder {
         self
     }
 
+    /// Whether a panic inside a span marks the innermost span dd-trace records an error
+    /// (overrides `DD_TRACE_PANIC_ERRORS_ENABLED`; on by default). The panic hook that does it
+    /// calls the hook that was in place before it.
+    pub fn with_panic_errors(mut self, on: bool) -> Self {
+        self.code.panic_errors = Some(on);
+        self
+    }
+
     /// Makes `tracing` events at or above `level` inside a span into span events on that span
     /// (name, time, fields), or none with `None` (overrides `DD_TRACE_SPAN_EVENTS_LEVEL`).
     pub fn with_span_events(mut self, level: Option<tracing::Level>) -> Self {
@@ -434,6 +442,9 @@ fn start(
         ));
     }
     let s = config.settings();
+    if s.panic_errors.value {
+        crate::layer::panics::install_hook();
+    }
     let tracer = Arc::new(Tracer::new(
         Arc::clone(&config),
         Arc::clone(&identity),

@@ -66,7 +66,12 @@
 //! Fields recorded later with [`tracing::Span::record`] are applied (declare them with
 //! `tracing::field::Empty`). An ERROR-level event inside a span, such as the one
 //! `#[instrument(err)]` emits, marks the span as an error with its `error` (or message) field as
-//! `error.message`. `span.follows_from(other)` adds a span link to `other`.
+//! `error.message`. A panic marks the innermost span dd-trace records on the panicking thread as
+//! an error (`error.type` `panic`, the message, where it panicked, and the backtrace when
+//! `RUST_BACKTRACE` asks for one), through a panic hook that then runs the app's own; the span
+//! is sent when unwinding closes it (`DD_TRACE_PANIC_ERRORS_ENABLED=false` or
+//! [`DatadogLayerBuilder::with_panic_errors`] turns this off). `span.follows_from(other)` adds
+//! a span link to `other`.
 //!
 //! ## Spans written with OpenTelemetry's conventions
 //!
@@ -375,6 +380,7 @@
 //! | `DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP` | Datadog's default pattern (passwords, tokens, API keys, signatures, bearer tokens, JWTs, private keys) | — | the pattern whose matches in a URL's query string (`http.url`) are replaced by `<redacted>`; empty: query strings are kept as they are |
 //! | `DD_TRACE_HTTP_SERVER_ERROR_STATUSES` | 500-599 | — | HTTP statuses that make a server span written with OpenTelemetry's conventions an error: codes and inclusive ranges, `500-599,404` |
 //! | `DD_TRACE_HTTP_CLIENT_ERROR_STATUSES` | 400-599 | — | HTTP statuses that make a client span written with OpenTelemetry's conventions an error: codes and inclusive ranges |
+//! | `DD_TRACE_PANIC_ERRORS_ENABLED` | true | [`with_panic_errors`](DatadogLayerBuilder::with_panic_errors) | dd-trace's own: a panic inside a span marks the innermost span dd-trace records an error (`error.type` `panic`, the message, where; the backtrace when `RUST_BACKTRACE` asks for one), through a panic hook that then calls the app's own |
 //! | `DD_TRACE_RETRY_BUFFER_BYTES` | 33554432 (32 MiB) | [`with_retry_buffer_bytes`](DatadogLayerBuilder::with_retry_buffer_bytes) | dd-trace's own: bytes of payloads kept while the agent is unreachable, stalled or slow |
 //! | `DD_TRACE_MAX_OPEN_TRACES` | 100000 | [`with_max_open_traces`](DatadogLayerBuilder::with_max_open_traces) | dd-trace's own: traces with open spans recorded at once |
 //! | `DD_TRACE_MAX_OPEN_SPANS_PER_TRACE` | 100000 | [`with_max_open_spans_per_trace`](DatadogLayerBuilder::with_max_open_spans_per_trace) | dd-trace's own: open spans one trace may have |

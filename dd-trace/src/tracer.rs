@@ -48,6 +48,8 @@ pub(crate) struct Tracer {
     pub(crate) quiet: bool,
     /// Events at or above this level become span events.
     pub(crate) span_events_level: Option<tracing::Level>,
+    /// A panic marks the innermost recorded span an error (`DD_TRACE_PANIC_ERRORS_ENABLED`).
+    pub(crate) panic_errors: bool,
     /// How traces are extracted from and injected into headers.
     pub(crate) propagation: Arc<PropagationConfig>,
 }
@@ -73,6 +75,7 @@ impl Tracer {
             trace_id_128_bit: s.trace_id_128_bit.value,
             flush_at: s.flush_at(),
             log_trace_id_128_bit: s.log_trace_id_128_bit.value,
+            panic_errors: s.panic_errors.value,
             destination,
             agent_rates: ArcSwap::default(),
             health: Mutex::new(AgentHealth::default()),

@@ -346,6 +346,15 @@ settings! {
         live: false,
         redact: None,
     }
+    /// dd-trace's own: a panic inside a span marks the innermost span dd-trace records an error (`error.type` `panic`, the message, where; the backtrace when `RUST_BACKTRACE` asks for one), through a panic hook that then calls the app's own
+    panic_errors: bool {
+        vars: ["DD_TRACE_PANIC_ERRORS_ENABLED"],
+        default: true => "true",
+        read: Parsed(BOOL),
+        builder: "with_panic_errors",
+        live: false,
+        redact: None,
+    }
     /// dd-trace's own: bytes of payloads kept while the agent is unreachable, stalled or slow
     retry_buffer_bytes: u64 {
         vars: ["DD_TRACE_RETRY_BUFFER_BYTES"],

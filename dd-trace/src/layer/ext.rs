@@ -516,12 +516,34 @@ fn with_open_span(span: &tracing::Span, f: impl FnOnce(&mut OpenSpan, Option<&Tr
     });
 }
 
+/// As [`with_open_span`], on the span or its nearest ancestor dd-trace recorded (a span a
+/// per-layer filter hid from the layer has no record of its own).
+pub(crate) fn with_innermost_open_span(
+    span: &tracing::Span,
+    f: impl FnOnce(&mut OpenSpan, Option<&Tracer>),
+) {
+    let mut f = Some(f);
+    span.with_subscriber(|(id, dispatch)| {
+        if let Some(access) = dispatch.downcast_ref::<SpanAccess>() {
+            let tracer = access.tracer.as_deref();
+            (access.with_innermost)(dispatch, id, &mut |open| {
+                if let Some(f) = f.take() {
+                    f(open, tracer);
+                }
+            });
+        }
+    });
+}
+
 /// How a span handle reaches the records of the layer, registered by the layer for the
 /// subscriber type `S` it was added to (see `Layer::on_layer`) and found through the
 /// subscriber's `downcast_raw`; with the layer's tracer, for the samplers.
 #[derive(Clone)]
 pub(crate) struct SpanAccess {
     with_span: WithSpan,
+    /// As `with_span`, on the span or, if dd-trace did not record it, its nearest recorded
+    /// ancestor.
+    with_innermost: WithSpan,
     ids: fn(&Dispatch, &Id) -> Option<DatadogIds>,
     tracer: Option<Arc<Tracer>>,
 }
@@ -543,6 +565,7 @@ impl SpanAccess {
     {
         SpanAccess {
             with_span: with_span::<S>,
+            with_innermost: with_innermost::<S>,
             ids: ids::<S>,
             tracer,
         }
@@ -559,6 +582,21 @@ where
     let mut ext = span.extensions_mut();
     if let Some(open) = ext.get_mut::<OpenSpan>() {
         f(open);
+    }
+}
+
+fn with_innermost<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut OpenSpan))
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(span) = dispatch.downcast_ref::<S>().and_then(|s| s.span(id)) else {
+        return;
+    };
+    for span in span.scope() {
+        let mut ext = span.extensions_mut();
+        if let Some(open) = ext.get_mut::<OpenSpan>() {
+            return f(open);
+        }
     }
 }
 

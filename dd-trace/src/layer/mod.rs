@@ -13,6 +13,7 @@
 mod exits;
 pub(crate) mod ext;
 mod fields;
+pub(crate) mod panics;
 #[cfg(test)]
 mod tests;
 

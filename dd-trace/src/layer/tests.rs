@@ -1295,3 +1295,52 @@ fn a_service_the_parent_records_after_its_children_started_reaches_them() {
     assert_eq!(spans["late.child"].service, "billing");
     assert!(!spans["early.child"].metrics.contains_key("_dd.top_level"));
 }
+
+#[test]
+fn a_panic_inside_a_span_is_that_spans_error_and_the_trace_is_still_sent() {
+    let tracer = TestTracer::new();
+    tracer.in_scope(|| {
+        let request = info_span!("checkout");
+        let _e = request.enter();
+        let caught = std::panic::catch_unwind(|| {
+            info_span!("charge").in_scope(|| panic!("card declined: {}", 42));
+        });
+        assert!(caught.is_err());
+    });
+    let spans = tracer.spans();
+    let spans = by_name(&spans);
+    let charge = spans["charge"];
+    assert!(charge.is_error());
+    assert_eq!(charge.meta["error.type"], "panic");
+    assert_eq!(charge.meta["error.message"], "card declined: 42");
+    assert!(
+        charge.meta["error.stack"].starts_with("panicked at ")
+            && charge.meta["error.stack"].contains("tests.rs"),
+        "{}",
+        charge.meta["error.stack"]
+    );
+    assert!(!spans["checkout"].is_error(), "only the innermost span");
+}
+
+#[test]
+fn a_panicking_task_marks_its_span_and_the_switch_turns_it_off() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for on in [true, false] {
+        let tracer = TestTracer::with_builder(|b| b.with_panic_errors(on));
+        tracer.in_scope(|| {
+            runtime.block_on(async {
+                let task =
+                    tokio::spawn(async { panic!("worker gave up") }.instrument(info_span!("job")));
+                assert!(task.await.unwrap_err().is_panic());
+            })
+        });
+        let spans = tracer.spans();
+        assert_eq!(spans.len(), 1);
+        assert_eq!(spans[0].is_error(), on, "panic errors {on}");
+        if on {
+            assert_eq!(spans[0].meta["error.message"], "worker gave up");
+        }
+    }
+}
