@@ -123,3 +123,60 @@ fn an_axum_service_calling_another_through_reqwest_yields_one_trace() {
     assert_eq!(failures, 1, "one checkout of the two fails");
     agent.assert_checks_passed();
 }
+
+/// A router instrumented only with tower-http's `TraceLayer` (at its default DEBUG level, which
+/// the subscriber must let through), as many services are.
+#[test]
+fn tower_http_trace_layer_spans_arrive_as_http_server_spans() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(
+        &agent.unix_url(),
+        &[("DD_SERVICE", "storefront"), ("DD_VERSION", "2.1")],
+    );
+    let runtime = runtime_with(&dispatch);
+    runtime.block_on(async {
+        let address = serve(
+            Router::new()
+                .route("/stock/{sku}", get(stock))
+                .layer(tower_http::trace::TraceLayer::new_for_http()),
+        )
+        .await;
+        let client = reqwest::Client::new();
+        for sku in [7, 0] {
+            client
+                .get(format!("{address}/stock/{sku}?api_key=abc123&page=2"))
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    drop(guard);
+    let traces = agent.traces();
+    assert_eq!(traces.len(), 2, "{traces:#?}");
+    let spans: Vec<&Value> = traces.iter().flatten().collect();
+    for span in &spans {
+        assert_eq!(span["name"], "http.server.request", "{span:#}");
+        assert_eq!(span["resource"], "GET");
+        assert_eq!(span["type"], "web");
+        assert_eq!(span["meta"]["span.kind"], "server");
+        assert_eq!(span["meta"]["http.method"], "GET");
+        assert_eq!(span["meta"]["http.version"], "HTTP/1.1");
+        assert_eq!(
+            span["meta"]["version"], "2.1",
+            "the field named version is not the app's"
+        );
+        let url = span["meta"]["http.url"].as_str().unwrap();
+        assert!(url.ends_with("?<redacted>&page=2"), "{url}");
+    }
+    let status = |s: &&&Value| s["meta"]["http.status_code"].as_str().map(str::to_string);
+    let ok = spans
+        .iter()
+        .find(|s| status(s).as_deref() == Some("200"))
+        .unwrap();
+    assert_eq!(ok["error"], 0);
+    let failed = spans
+        .iter()
+        .find(|s| status(s).as_deref() == Some("503"))
+        .unwrap();
+    assert_eq!(failed["error"], 1);
+}

@@ -13,6 +13,8 @@
 //!   (`DD_TRACE_HTTP_SERVER_ERROR_STATUSES`, `DD_TRACE_HTTP_CLIENT_ERROR_STATUSES`). Fields the
 //!   span sets the Datadog way (`operation.name`, `resource.name`, `span.type`, `error`) always
 //!   win. Spans written the Datadog way are left as they are.
+//! - tower-http's `TraceLayer` spans (`request`, with `method`, `uri`, `version`) become HTTP
+//!   server spans of those conventions first ([`tower_http`]).
 //! - every span's `http.url` has the secrets in its query string replaced by `<redacted>`
 //!   (`DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP`, [`QueryObfuscator`]).
 
@@ -21,6 +23,7 @@ mod query;
 mod status;
 #[cfg(test)]
 mod tests;
+mod tower_http;
 
 pub(crate) use query::{QueryObfuscator, DEFAULT_QUERY_OBFUSCATION_PATTERN};
 pub(crate) use status::StatusSet;
@@ -52,6 +55,9 @@ impl Conventions {
     /// Rewrites `span` as the module docs say. One pass over its tags finds out whether it uses
     /// OpenTelemetry's conventions and whether it has a URL: most spans need nothing more.
     pub(crate) fn apply(&self, span: &mut SpanData) {
+        if span.name == "request" {
+            tower_http::adopt(span);
+        }
         let mut otel = span.fields.otel_kind;
         let mut url = false;
         for (key, value) in span.fields.tags.iter() {

@@ -182,3 +182,25 @@ impl Visit for SpanEventRecorder {
         self.put(field, EventValue::Str(format!("{value:?}")));
     }
 }
+
+/// The target of the event tower-http's `TraceLayer` emits with each response (its
+/// `DefaultOnResponse`): its `status` field is the response's status.
+pub(crate) const TOWER_HTTP_RESPONSE_TARGET: &str = "tower_http::trace::on_response";
+
+/// The `status` field of a tower-http response event.
+#[derive(Default)]
+pub(crate) struct ResponseStatus(pub(crate) Option<i64>);
+
+impl Visit for ResponseStatus {
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if field.name() == "status" {
+            self.0 = Some(value);
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.record_i64(field, i64::try_from(value).unwrap_or(-1));
+    }
+
+    fn record_debug(&mut self, _field: &Field, _value: &dyn fmt::Debug) {}
+}

@@ -41,7 +41,9 @@ use crate::sampling::NO_TRACE_RULES;
 use crate::tracer::Tracer;
 use exits::Recorded;
 use ext::SpanAccess;
-use fields::{ErrorEvent, FieldRecorder, SpanEventRecorder};
+use fields::{
+    ErrorEvent, FieldRecorder, ResponseStatus, SpanEventRecorder, TOWER_HTTP_RESPONSE_TARGET,
+};
 
 /// The span's record plus the trace it belongs to: the one value dd-trace keeps in each span's
 /// extensions.
@@ -465,6 +467,21 @@ where
         };
         let level = *event.metadata().level();
         let as_span_event = tracer.span_events_level.is_some_and(|min| level <= min);
+        if event.metadata().target() == TOWER_HTTP_RESPONSE_TARGET {
+            // tower-http's `TraceLayer` gives its span's response status only in this event.
+            let mut status = ResponseStatus::default();
+            event.record(&mut status);
+            if let (Some(code), Some(span)) = (status.0, ctx.event_span(event)) {
+                if let Some(open) = span.extensions_mut().get_mut::<OpenSpan>() {
+                    open.data.fields.record_num(
+                        "http.status_code".into(),
+                        code as f64,
+                        format_args!("{code}"),
+                        true,
+                    );
+                }
+            }
+        }
         if level != Level::ERROR && !as_span_event {
             return;
         }
