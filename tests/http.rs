@@ -180,3 +180,65 @@ fn tower_http_trace_layer_spans_arrive_as_http_server_spans() {
         .unwrap();
     assert_eq!(failed["error"], 1);
 }
+
+#[test]
+fn header_tags_and_the_client_ip_reach_server_and_client_spans() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(
+        &agent.unix_url(),
+        &[
+            ("DD_SERVICE", "storefront"),
+            (
+                "DD_TRACE_HEADER_TAGS",
+                "X-Tenant:tenant, Content-Type, x-absent",
+            ),
+            ("DD_TRACE_CLIENT_IP_ENABLED", "true"),
+        ],
+    );
+    let runtime = runtime_with(&dispatch);
+    // The client runs on this thread: the tracer is its default here too.
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    runtime.block_on(async {
+        let address = serve(
+            Router::new()
+                .route("/stock/{sku}", get(stock))
+                .layer(DatadogServerLayer::new()),
+        )
+        .await;
+        let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(DatadogMiddleware::new())
+            .build();
+        client
+            .get(format!("{address}/stock/4"))
+            .header("x-tenant", "acme")
+            .header("x-forwarded-for", "10.0.0.3, 198.51.100.23")
+            .header("authorization", "Bearer never-read")
+            .send()
+            .await
+            .unwrap();
+    });
+    drop(guard);
+    let traces = agent.traces();
+    assert_eq!(traces.len(), 1, "{traces:#?}");
+    let server = traces[0]
+        .iter()
+        .find(|s| s["meta"]["span.kind"] == "server")
+        .unwrap_or_else(|| panic!("{traces:#?}"));
+    let client = traces[0]
+        .iter()
+        .find(|s| s["meta"]["span.kind"] == "client")
+        .unwrap_or_else(|| panic!("{traces:#?}"));
+    for span in [server, client] {
+        assert_eq!(span["meta"]["tenant"], "acme", "{span:#}");
+        assert_eq!(
+            span["meta"]["http.response.headers.content-type"],
+            "text/plain; charset=utf-8"
+        );
+        let meta = span["meta"].as_object().unwrap();
+        assert!(!meta
+            .keys()
+            .any(|k| k.contains("absent") || k.contains("authorization")));
+    }
+    assert_eq!(server["meta"]["http.client_ip"], "198.51.100.23");
+    assert!(client["meta"].get("http.client_ip").is_none());
+}

@@ -113,6 +113,13 @@
 //! `DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP`; empty turns it off) replaced by `<redacted>` before
 //! it leaves the process. dd-trace's own HTTP integrations write URLs without their query string.
 //!
+//! The HTTP integrations also tag their spans with the request and response headers
+//! `DD_TRACE_HEADER_TAGS` names (`x-tenant:tenant` → `tenant`; a header alone →
+//! `http.request.headers.<name>` / `http.response.headers.<name>`), and server spans with
+//! `http.client_ip` (the first public address of the forwarding headers) when
+//! `DD_TRACE_CLIENT_IP_ENABLED` is on; a framework of your own gets the same through
+//! [`DatadogSpanExt::set_request_headers`] and [`DatadogSpanExt::set_response_headers`].
+//!
 //! Each span also carries `env`, `version` (only for spans of `DD_SERVICE`), the `DD_TAGS`, and
 //! `_dd.top_level` or `_dd.measured` as the agent needs for its stats; the first span of each
 //! chunk and the trace's local root carry the trace-level tags (`_sampling_priority_v1`,
@@ -380,6 +387,9 @@
 //! | `DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP` | Datadog's default pattern (passwords, tokens, API keys, signatures, bearer tokens, JWTs, private keys) | — | the pattern whose matches in a URL's query string (`http.url`) are replaced by `<redacted>`; empty: query strings are kept as they are |
 //! | `DD_TRACE_HTTP_SERVER_ERROR_STATUSES` | 500-599 | — | HTTP statuses that make a server span written with OpenTelemetry's conventions an error: codes and inclusive ranges, `500-599,404` |
 //! | `DD_TRACE_HTTP_CLIENT_ERROR_STATUSES` | 400-599 | — | HTTP statuses that make a client span written with OpenTelemetry's conventions an error: codes and inclusive ranges |
+//! | `DD_TRACE_HEADER_TAGS` | none | — | headers whose values become tags of HTTP server and client spans: `header:tag` pairs, or a header alone (→ `http.request.headers.<header>` / `http.response.headers.<header>`), comma-separated |
+//! | `DD_TRACE_CLIENT_IP_ENABLED` | false | — | `http.client_ip` on HTTP server spans: the first public IP of the forwarding headers (`x-forwarded-for`, `x-real-ip`, `forwarded`, …) |
+//! | `DD_TRACE_CLIENT_IP_HEADER` | unset | — | the one header the client's IP is read from, instead of the usual forwarding headers |
 //! | `DD_TRACE_PANIC_ERRORS_ENABLED` | true | [`with_panic_errors`](DatadogLayerBuilder::with_panic_errors) | dd-trace's own: a panic inside a span marks the innermost span dd-trace records an error (`error.type` `panic`, the message, where; the backtrace when `RUST_BACKTRACE` asks for one), through a panic hook that then calls the app's own |
 //! | `DD_TRACE_RETRY_BUFFER_BYTES` | 33554432 (32 MiB) | [`with_retry_buffer_bytes`](DatadogLayerBuilder::with_retry_buffer_bytes) | dd-trace's own: bytes of payloads kept while the agent is unreachable, stalled or slow |
 //! | `DD_TRACE_MAX_OPEN_TRACES` | 100000 | [`with_max_open_traces`](DatadogLayerBuilder::with_max_open_traces) | dd-trace's own: traces with open spans recorded at once |

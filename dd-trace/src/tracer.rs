@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use crate::config::{Configuration, Settings};
+use crate::conventions::HttpTagging;
 use crate::handoff::queue::ChunkQueue;
 use crate::headers::PropagationConfig;
 use crate::health::{AgentHealth, AgentRatesReply, Counters};
@@ -52,6 +53,8 @@ pub(crate) struct Tracer {
     pub(crate) panic_errors: bool,
     /// How traces are extracted from and injected into headers.
     pub(crate) propagation: Arc<PropagationConfig>,
+    /// What the HTTP integrations tag from headers.
+    pub(crate) http: Arc<HttpTagging>,
 }
 
 impl Tracer {
@@ -84,6 +87,7 @@ impl Tracer {
             quiet,
             span_events_level: s.span_events_level.value,
             propagation: Arc::new(s.propagation()),
+            http: Arc::new(s.http_tagging()),
             identity,
             config,
         }

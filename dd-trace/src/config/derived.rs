@@ -22,6 +22,19 @@ impl Settings {
         }
     }
 
+    /// What the HTTP integrations tag from headers.
+    pub(crate) fn http_tagging(&self) -> crate::conventions::HttpTagging {
+        crate::conventions::HttpTagging {
+            header_tags: self.header_tags.value.clone(),
+            client_ip: self.client_ip_enabled.value,
+            client_ip_header: self
+                .client_ip_header
+                .value
+                .as_deref()
+                .map(|h| h.trim().to_ascii_lowercase()),
+        }
+    }
+
     /// Finished spans of an open trace that make it send them: the partial flush threshold
     /// when partial flushing is on, never more than [`MAX_BUFFERED_SPANS_PER_TRACE`].
     pub(crate) fn flush_at(&self) -> usize {

@@ -22,7 +22,7 @@ use super::{
     DEFAULT_MAX_OPEN_TRACES, DEFAULT_PARTIAL_FLUSH_MIN_SPANS, DEFAULT_QUEUE_CAPACITY,
     DEFAULT_RETRY_BUFFER_BYTES, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TRACE_RATE_LIMIT,
 };
-use crate::conventions::{StatusSet, DEFAULT_QUERY_OBFUSCATION_PATTERN};
+use crate::conventions::{HeaderTag, StatusSet, DEFAULT_QUERY_OBFUSCATION_PATTERN};
 use crate::encode::PayloadFormat;
 use crate::headers::{
     BaggageTagKeys, ExtractBehavior, PropagationStyle, DEFAULT_BAGGAGE_MAX_BYTES,
@@ -342,6 +342,33 @@ settings! {
         vars: ["DD_TRACE_HTTP_CLIENT_ERROR_STATUSES"],
         default: StatusSet::DEFAULT_CLIENT_ERRORS => "400-599",
         read: Parsed(STATUS_SET),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// headers whose values become tags of HTTP server and client spans: `header:tag` pairs, or a header alone (→ `http.request.headers.<header>` / `http.response.headers.<header>`), comma-separated
+    header_tags: Vec<HeaderTag> {
+        vars: ["DD_TRACE_HEADER_TAGS"],
+        default: Vec::new() => "none",
+        read: Custom(read_header_tags),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// `http.client_ip` on HTTP server spans: the first public IP of the forwarding headers (`x-forwarded-for`, `x-real-ip`, `forwarded`, …)
+    client_ip_enabled: bool {
+        vars: ["DD_TRACE_CLIENT_IP_ENABLED"],
+        default: false => "false",
+        read: Parsed(BOOL),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// the one header the client's IP is read from, instead of the usual forwarding headers
+    client_ip_header: Option<String> {
+        vars: ["DD_TRACE_CLIENT_IP_HEADER"],
+        default: None => "unset",
+        read: Parsed(OPTIONAL_TEXT),
         builder: "",
         live: false,
         redact: None,

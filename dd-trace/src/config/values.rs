@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::endpoint::{AgentAddress, AgentSource, DEFAULT_AGENT_HOST, DEFAULT_AGENT_PORT};
 use super::setting::{Parser, Reader, SettingInfo, Show};
 use super::{AgentEndpoint, Origin, DEFAULT_AGENT_SOCKET, DEFAULT_SERVICE};
-use crate::conventions::{QueryObfuscator, StatusSet};
+use crate::conventions::{parse_header_tags, HeaderTag, QueryObfuscator, StatusSet};
 use crate::encode::PayloadFormat;
 use crate::headers::{parse_styles, BaggageTagKeys, ExtractBehavior, PropagationStyle};
 use crate::sampling::{parse_span_rules, parse_trace_rules, SpanRule, TraceRule};
@@ -233,6 +233,23 @@ pub(crate) fn read_span_rules(
     let (rules, warnings) = parse_span_rules(var, &json);
     warnings.into_iter().for_each(|w| r.warn(w));
     Some((rules, origin))
+}
+
+/// `DD_TRACE_HEADER_TAGS`: `header[:tag]` items; an item naming no header is left out with a
+/// warning.
+pub(crate) fn read_header_tags(
+    r: &mut Reader<'_>,
+    info: &'static SettingInfo,
+) -> Option<(Vec<HeaderTag>, Origin)> {
+    let var = info.variables[0];
+    let (text, origin) = r.raw(var)?;
+    let (tags, invalid) = parse_header_tags(&text);
+    for item in invalid {
+        r.warn(format!(
+            "invalid {var} item {item:?}: expected header or header:tag; it is left out"
+        ));
+    }
+    Some((tags, origin))
 }
 
 /// HTTP status codes and inclusive ranges: `400-403,405,410-499`.
@@ -485,6 +502,15 @@ impl Show for BaggageTagKeys {
             BaggageTagKeys::All => "*".to_string(),
             BaggageTagKeys::Keys(keys) => keys.join(","),
         }
+    }
+}
+
+impl Show for Vec<HeaderTag> {
+    fn show(&self) -> String {
+        self.iter()
+            .map(|t| format!("{}:{}", t.header, t.request_tag))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 

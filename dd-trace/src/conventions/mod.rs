@@ -15,9 +15,13 @@
 //!   win. Spans written the Datadog way are left as they are.
 //! - tower-http's `TraceLayer` spans (`request`, with `method`, `uri`, `version`) become HTTP
 //!   server spans of those conventions first ([`tower_http`]).
+//! - for the HTTP integrations, on the app's threads: which headers become tags
+//!   (`DD_TRACE_HEADER_TAGS`) and the client's IP (`DD_TRACE_CLIENT_IP_ENABLED`), read from a
+//!   request's or response's headers ([`HttpTagging`]).
 //! - every span's `http.url` has the secrets in its query string replaced by `<redacted>`
 //!   (`DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP`, [`QueryObfuscator`]).
 
+mod http_headers;
 mod otel;
 mod query;
 mod status;
@@ -25,6 +29,7 @@ mod status;
 mod tests;
 mod tower_http;
 
+pub(crate) use http_headers::{parse_header_tags, HeaderTag, HttpTagging};
 pub(crate) use query::{QueryObfuscator, DEFAULT_QUERY_OBFUSCATION_PATTERN};
 pub(crate) use status::StatusSet;
 

@@ -1,7 +1,8 @@
 //! What server and client spans of HTTP requests carry, shared by the integrations.
 //!
 //! In: a request's method, route, URL and response status. Out: the span's tags and its
-//! resource. Called on the app thread (or task) that serves or sends the request.
+//! resource. (The header tags and the client's IP come from `DatadogSpanExt`'s
+//! `set_request_headers` and `set_response_headers`, which the integrations call.) Called on the app thread (or task) that serves or sends the request.
 
 use tracing::field::Empty;
 use tracing::Span;

@@ -43,9 +43,13 @@ impl reqwest_middleware::Middleware for DatadogMiddleware {
         let url = super::http::url(url.scheme(), url.host_str(), url.port(), url.path());
         let span = client_span(request.method(), &url);
         span.inject_context(request.headers_mut());
+        span.set_request_headers(request.headers());
         let result = next.run(request, extensions).instrument(span.clone()).await;
         match &result {
-            Ok(response) => record_status(&span, response.status(), client_error_status, None),
+            Ok(response) => {
+                span.set_response_headers(response.headers());
+                record_status(&span, response.status(), client_error_status, None)
+            }
             Err(e) => span.set_tag("error.message", e.to_string()),
         }
         result

@@ -102,6 +102,7 @@ where
         if let Some(context) = extract(request.headers()) {
             span.set_parent(context);
         }
+        span.set_request_headers(request.headers());
         let inner = span.in_scope(|| self.inner.call(request));
         ResponseFuture {
             inner,
@@ -155,6 +156,7 @@ where
         let url = url_without_query(None, request.uri());
         let span = client_span(request.method(), &url);
         span.inject_context(request.headers_mut());
+        span.set_request_headers(request.headers());
         let inner = span.in_scope(|| self.inner.call(request));
         ResponseFuture {
             inner,
@@ -196,6 +198,7 @@ where
         let result = ready!(this.inner.poll(cx));
         match &result {
             Ok(response) => {
+                this.span.set_response_headers(response.headers());
                 let message = response
                     .extensions()
                     .get::<ErrorMessage>()

@@ -25,7 +25,7 @@ use crate::headers::{
 use crate::model::decision::SamplingDecision;
 use crate::model::error_chain::{describe_chain, ChainStyle};
 use crate::model::id::{SpanId, TraceId};
-use crate::model::span::{EventValue, SpanEvent, SpanLink};
+use crate::model::span::{EventValue, SpanEvent, SpanKind, SpanLink};
 use crate::tracer::Tracer;
 
 /// The Datadog ids of a span.
@@ -238,6 +238,30 @@ pub trait DatadogSpanExt {
     /// Sets the span's resource, e.g. `GET /users/{id}`.
     fn set_resource(&self, resource: &str);
 
+    /// Tags an HTTP span with its request's headers as `DD_TRACE_HEADER_TAGS` names them, and a
+    /// server span (`span.kind = "server"`) with `http.client_ip` when
+    /// `DD_TRACE_CLIENT_IP_ENABLED` is on. dd-trace's HTTP integrations call this; call it from a
+    /// framework of your own. Headers not configured are never read.
+    ///
+    /// ```
+    /// use dd_trace::DatadogSpanExt;
+    ///
+    /// # let tracer = dd_trace::testing::TestTracer::with_builder(|b| {
+    /// #     b.with_variable_source(|k| (k == "DD_TRACE_HEADER_TAGS").then(|| "x-tenant:tenant".into()))
+    /// # });
+    /// # tracer.in_scope(|| {
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-tenant", "acme".parse().unwrap());
+    /// let span = tracing::info_span!("request", span.kind = "server");
+    /// span.set_request_headers(&headers);
+    /// # });
+    /// # assert_eq!(tracer.spans()[0].meta["tenant"], "acme");
+    /// ```
+    fn set_request_headers(&self, headers: &http::HeaderMap);
+
+    /// Tags an HTTP span with its response's headers as `DD_TRACE_HEADER_TAGS` names them.
+    fn set_response_headers(&self, headers: &http::HeaderMap);
+
     /// Sets the span's service (spans of another service than the tracer's get
     /// `_dd.base_service` and no `version`).
     fn set_service(&self, service: &str);
@@ -317,6 +341,32 @@ impl DatadogSpanExt for tracing::Span {
                 TagValue::F64(v) => fields.record_num(key, v, format_args!("{v}"), true),
             }
             after_change(tracer, open);
+        });
+    }
+
+    fn set_request_headers(&self, headers: &http::HeaderMap) {
+        with_open_span(self, |open, tracer| {
+            let Some(tracer) = tracer else { return };
+            let fields = &mut open.data.fields;
+            for (tag, value) in tracer.http.header_tags(headers, true) {
+                fields.record_str(Cow::Owned(tag), &value, true);
+            }
+            if fields.kind == Some(SpanKind::Server) {
+                if let Some(ip) = tracer.http.client_ip(headers) {
+                    fields.record_str(Cow::Borrowed("http.client_ip"), &ip, true);
+                }
+            }
+            after_change(Some(tracer), open);
+        });
+    }
+
+    fn set_response_headers(&self, headers: &http::HeaderMap) {
+        with_open_span(self, |open, tracer| {
+            let Some(tracer) = tracer else { return };
+            for (tag, value) in tracer.http.header_tags(headers, false) {
+                open.data.fields.record_str(Cow::Owned(tag), &value, true);
+            }
+            after_change(Some(tracer), open);
         });
     }
 
