@@ -105,8 +105,10 @@
 //! `otel.status_code = "ERROR"` makes the span an error (`otel.status_description` its
 //! message); without a status, so does an HTTP status in `DD_TRACE_HTTP_SERVER_ERROR_STATUSES`
 //! (server spans, default 500–599) or `DD_TRACE_HTTP_CLIENT_ERROR_STATUSES` (client spans,
-//! default 400–599), with a message such as `503 Service Unavailable`; `otel.status_code = "OK"`
-//! keeps it from being one.
+//! default 400–599), with a message such as `503 Service Unavailable`, and a gRPC status
+//! (`rpc.grpc.status_code`) as OpenTelemetry's conventions say (any status but OK for a client;
+//! UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS for a server);
+//! `otel.status_code = "OK"` keeps it from being one.
 //!
 //! Every span's `http.url`, whoever wrote it, has the secrets in its query string (passwords,
 //! tokens, keys, signatures, bearer tokens, JWTs, private keys: Datadog's default pattern, or

@@ -5,7 +5,7 @@
 //! In: a span of a chunk whose fields use the conventions (see [`is_marker`]), on the
 //! worker thread. Out: the span with its operation name, resource and type set (unless it set
 //! them the Datadog way), its HTTP attributes under Datadog's names, and its error from
-//! `otel.status_code` or its HTTP status. Both the current attribute names and the older ones
+//! `otel.status_code`, its HTTP status or its gRPC status. Both the current attribute names and the older ones
 //! (before semantic conventions 1.20: `http.method`, `http.status_code`, `db.statement`, …) are
 //! read; only the current ones, and `otel.*` fields, mark a span as using the conventions
 //! (Datadog's own spans use the older names too).
@@ -144,6 +144,8 @@ struct Facts {
     span_type: &'static str,
     /// `otel.status_code`, lowercased.
     status: Option<String>,
+    /// `rpc.grpc.status_code`.
+    grpc_status: Option<i64>,
     status_message: Option<String>,
     http_status: Option<i64>,
 }
@@ -244,6 +246,7 @@ fn facts(span: &SpanData) -> Facts {
         resource,
         span_type,
         status: text(f, "otel.status_code").map(str::to_ascii_lowercase),
+        grpc_status: integer(f, "rpc.grpc.status_code"),
         status_message: first(f, &["otel.status_description", "otel.status_message"])
             .map(str::to_string),
         http_status: integer(f, "http.response.status_code")
@@ -331,9 +334,42 @@ fn rename_http_attributes(f: &mut Fields) {
     }
 }
 
+/// gRPC's status names, by code.
+const GRPC_STATUS_NAMES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// Whether a gRPC status is an error, as OpenTelemetry's conventions say: any status but OK
+/// for a client; for a server, only those that are the server's fault (UNKNOWN,
+/// DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS).
+fn grpc_error(kind: SpanKind, code: i64) -> bool {
+    match kind {
+        SpanKind::Client => code != 0,
+        SpanKind::Server => matches!(code, 2 | 4 | 12 | 13 | 14 | 15),
+        _ => false,
+    }
+}
+
 /// `otel.status_code = ERROR` marks the span an error (with `otel.status_description` as its
 /// message); without a status, so does an HTTP status in the server's or the client's error
-/// statuses. `OK` and an `error` field the span set itself are left alone.
+/// statuses, or a gRPC status that is an error for the span's side. `OK` and an `error` field
+/// the span set itself are left alone.
 fn mark_error(f: &mut Fields, facts: &Facts, conventions: &Conventions) {
     let by_status = match facts.status.as_deref() {
         Some("error") => true,
@@ -349,28 +385,35 @@ fn mark_error(f: &mut Fields, facts: &Facts, conventions: &Conventions) {
         };
         statuses.contains(code).then_some(code)
     });
-    if !by_status && (by_http.is_none() || f.error) {
+    let by_grpc = facts
+        .grpc_status
+        .filter(|&code| grpc_error(facts.kind, code));
+    if !by_status && ((by_http.is_none() && by_grpc.is_none()) || f.error) {
         return;
     }
     f.error = true;
     if text(f, "error.message").is_some() {
         return;
     }
-    let message = match (
-        &facts.status_message,
-        by_http.or(facts.http_status.and_then(|c| u16::try_from(c).ok())),
-    ) {
-        (Some(message), _) => Some(message.clone()),
-        (None, Some(code)) => Some(
+    let http_code = by_http.or(facts.http_status.and_then(|c| u16::try_from(c).ok()));
+    let message = if let Some(message) = &facts.status_message {
+        Some(message.clone())
+    } else if let Some(code) = by_grpc.or(facts.grpc_status.filter(|_| http_code.is_none())) {
+        let name = usize::try_from(code)
+            .ok()
+            .and_then(|c| GRPC_STATUS_NAMES.get(c))
+            .unwrap_or(&"UNKNOWN");
+        Some(format!("gRPC status {code} {name}"))
+    } else {
+        http_code.map(|code| {
             match http::StatusCode::from_u16(code)
                 .ok()
                 .and_then(|s| s.canonical_reason())
             {
                 Some(reason) => format!("{code} {reason}"),
                 None => code.to_string(),
-            },
-        ),
-        (None, None) => None,
+            }
+        })
     };
     if let Some(message) = message {
         f.tags.set_str("error.message", &message);

@@ -228,6 +228,46 @@ fn otel_status_and_names_and_datadog_style_spans_are_left_alone() {
 }
 
 #[test]
+fn grpc_statuses_are_errors_as_opentelemetry_says() {
+    let spans = sent(|| {
+        for (method, kind, code) in [
+            ("Unavailable", "client", 14),
+            ("NotFound", "client", 5),
+            ("Ok", "client", 0),
+            ("ServerNotFound", "server", 5),
+            ("ServerUnavailable", "server", 14),
+        ] {
+            info_span!(
+                "call",
+                otel.kind = kind,
+                rpc.system = "grpc",
+                rpc.service = "shop.Cart",
+                rpc.method = method,
+                rpc.grpc.status_code = code,
+            )
+            .in_scope(|| {});
+        }
+    });
+    let error = |m: &str| spans[&format!("{m} shop.Cart")].is_error();
+    assert!(error("Unavailable"));
+    assert_eq!(
+        spans["Unavailable shop.Cart"].meta["error.message"],
+        "gRPC status 14 UNAVAILABLE"
+    );
+    assert!(error("NotFound"), "any status but OK fails a client");
+    assert!(!error("Ok"));
+    assert!(
+        !error("ServerNotFound"),
+        "a client's mistake is not the server's error"
+    );
+    assert!(error("ServerUnavailable"));
+    assert_eq!(
+        spans["ServerUnavailable shop.Cart"].name,
+        "grpc.server.request"
+    );
+}
+
+#[test]
 fn error_statuses_come_from_the_settings() {
     let vars = |k: &str| match k {
         "DD_TRACE_HTTP_SERVER_ERROR_STATUSES" => Some("500-599,404".to_string()),
