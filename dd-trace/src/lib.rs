@@ -175,6 +175,7 @@
 //! | `tower` | `integrations::tower::DatadogServerLayer` for servers (axum, hyper, tonic), `DatadogClientLayer` for tower clients | server span continues the caller's trace; client span hands it on |
 //! | `axum` | `tower`, and axum's matched route as `http.route` and in the resource (`GET /users/{id}`) | apply with `Router::layer` |
 //! | `reqwest` | `integrations::reqwest::DatadogMiddleware` for `reqwest_middleware` | |
+//! | `tonic` | `integrations::grpc::DatadogGrpcServerLayer` for tonic servers, `DatadogGrpcClientLayer` for tonic clients (tested with tonic 0.14) | `rpc.*` tags, `grpc.server.request` / `grpc.client.request`, gRPC statuses as errors; the trace crosses the call in its metadata |
 //! | `opentelemetry` | `integrations::opentelemetry::DatadogPropagator`, an OpenTelemetry `TextMapPropagator` | for crates that propagate through OpenTelemetry |
 //! | `client-stats` | client-side trace stats (`DD_TRACE_STATS_COMPUTATION_ENABLED`) and not sending unsampled traces | Datadog's `libdd-ddsketch`; Rust 1.87+ |
 //!

@@ -144,8 +144,9 @@ struct Facts {
     span_type: &'static str,
     /// `otel.status_code`, lowercased.
     status: Option<String>,
-    /// `rpc.grpc.status_code`.
+    /// `rpc.grpc.status_code`, and its message (`grpc.status.message`).
     grpc_status: Option<i64>,
+    grpc_message: Option<String>,
     status_message: Option<String>,
     http_status: Option<i64>,
 }
@@ -247,6 +248,7 @@ fn facts(span: &SpanData) -> Facts {
         span_type,
         status: text(f, "otel.status_code").map(str::to_ascii_lowercase),
         grpc_status: integer(f, "rpc.grpc.status_code"),
+        grpc_message: text(f, "grpc.status.message").map(str::to_string),
         status_message: first(f, &["otel.status_description", "otel.status_message"])
             .map(str::to_string),
         http_status: integer(f, "http.response.status_code")
@@ -403,7 +405,10 @@ fn mark_error(f: &mut Fields, facts: &Facts, conventions: &Conventions) {
             .ok()
             .and_then(|c| GRPC_STATUS_NAMES.get(c))
             .unwrap_or(&"UNKNOWN");
-        Some(format!("gRPC status {code} {name}"))
+        Some(match &facts.grpc_message {
+            Some(message) => format!("gRPC status {code} {name}: {message}"),
+            None => format!("gRPC status {code} {name}"),
+        })
     } else {
         http_code.map(|code| {
             match http::StatusCode::from_u16(code)

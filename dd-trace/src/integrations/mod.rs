@@ -1,5 +1,6 @@
-//! Ready-made instrumentation for HTTP servers and clients, and an OpenTelemetry propagator,
-//! each behind a cargo feature (`tower`, `axum`, `reqwest`, `opentelemetry`).
+//! Ready-made instrumentation for HTTP and gRPC servers and clients, and an OpenTelemetry
+//! propagator, each behind a cargo feature (`tower`, `axum`, `reqwest`, `tonic`,
+//! `opentelemetry`).
 //!
 //! In: requests and responses passing through the app's own server or client stack, on its
 //! threads. Out: one `tracing` span per request (the server span continues the caller's trace,
@@ -8,6 +9,8 @@
 //! the OpenTelemetry propagator, which carries contexts that are not `tracing` spans, calls
 //! the propagation styles directly.
 
+#[cfg(feature = "tonic")]
+pub mod grpc;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 mod http;
 #[cfg(feature = "opentelemetry")]
