@@ -485,6 +485,8 @@ fn start(
                         .and_then(|p| QueryObfuscator::new(p).ok()),
                     server_errors: s.http_server_error_statuses.value,
                     client_errors: s.http_client_error_statuses.value,
+                    grpc_server_errors: s.grpc_server_error_statuses.value,
+                    grpc_client_errors: s.grpc_client_error_statuses.value,
                 },
                 SpanSampler::new(s.span_sampling_rules.value.clone()),
                 s.stats_computation.value,

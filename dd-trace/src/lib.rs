@@ -107,7 +107,8 @@
 //! (server spans, default 500–599) or `DD_TRACE_HTTP_CLIENT_ERROR_STATUSES` (client spans,
 //! default 400–599), with a message such as `503 Service Unavailable`, and a gRPC status
 //! (`rpc.grpc.status_code`) as OpenTelemetry's conventions say (any status but OK for a client;
-//! UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS for a server);
+//! UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS for a server;
+//! `DD_TRACE_GRPC_CLIENT_ERROR_STATUSES` and `DD_TRACE_GRPC_SERVER_ERROR_STATUSES` change them);
 //! `otel.status_code = "OK"` keeps it from being one.
 //!
 //! Every span's `http.url`, whoever wrote it, has the secrets in its query string (passwords,
@@ -390,6 +391,8 @@
 //! | `DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP` | Datadog's default pattern (passwords, tokens, API keys, signatures, bearer tokens, JWTs, private keys) | — | the pattern whose matches in a URL's query string (`http.url`) are replaced by `<redacted>`; empty: query strings are kept as they are |
 //! | `DD_TRACE_HTTP_SERVER_ERROR_STATUSES` | 500-599 | — | HTTP statuses that make a server span written with OpenTelemetry's conventions an error: codes and inclusive ranges, `500-599,404` |
 //! | `DD_TRACE_HTTP_CLIENT_ERROR_STATUSES` | 400-599 | — | HTTP statuses that make a client span written with OpenTelemetry's conventions an error: codes and inclusive ranges |
+//! | `DD_TRACE_GRPC_SERVER_ERROR_STATUSES` | 2,4,12-15 (the server's own faults) | — | gRPC statuses that make a server span an error (OpenTelemetry-style spans and the `tonic` integration): codes and inclusive ranges |
+//! | `DD_TRACE_GRPC_CLIENT_ERROR_STATUSES` | 1-16 (all but OK) | — | gRPC statuses that make a client span an error: codes and inclusive ranges |
 //! | `DD_TRACE_HEADER_TAGS` | none | — | headers whose values become tags of HTTP server and client spans: `header:tag` pairs, or a header alone (→ `http.request.headers.<header>` / `http.response.headers.<header>`), comma-separated |
 //! | `DD_TRACE_CLIENT_IP_ENABLED` | false | — | `http.client_ip` on HTTP server spans: the first public IP of the forwarding headers (`x-forwarded-for`, `x-real-ip`, `forwarded`, …) |
 //! | `DD_TRACE_CLIENT_IP_HEADER` | unset | — | the one header the client's IP is read from, instead of the usual forwarding headers |

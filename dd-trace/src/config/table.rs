@@ -346,6 +346,24 @@ settings! {
         live: false,
         redact: None,
     }
+    /// gRPC statuses that make a server span an error (OpenTelemetry-style spans and the `tonic` integration): codes and inclusive ranges
+    grpc_server_error_statuses: StatusSet {
+        vars: ["DD_TRACE_GRPC_SERVER_ERROR_STATUSES"],
+        default: StatusSet::DEFAULT_GRPC_SERVER_ERRORS => "2,4,12-15 (the server's own faults)",
+        read: Parsed(STATUS_SET),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// gRPC statuses that make a client span an error: codes and inclusive ranges
+    grpc_client_error_statuses: StatusSet {
+        vars: ["DD_TRACE_GRPC_CLIENT_ERROR_STATUSES"],
+        default: StatusSet::DEFAULT_GRPC_CLIENT_ERRORS => "1-16 (all but OK)",
+        read: Parsed(STATUS_SET),
+        builder: "",
+        live: false,
+        redact: None,
+    }
     /// headers whose values become tags of HTTP server and client spans: `header:tag` pairs, or a header alone (→ `http.request.headers.<header>` / `http.response.headers.<header>`), comma-separated
     header_tags: Vec<HeaderTag> {
         vars: ["DD_TRACE_HEADER_TAGS"],

@@ -44,6 +44,10 @@ pub(crate) struct Conventions {
     pub(crate) server_errors: StatusSet,
     /// HTTP statuses that make a client span an error.
     pub(crate) client_errors: StatusSet,
+    /// gRPC statuses that make a server span an error.
+    pub(crate) grpc_server_errors: StatusSet,
+    /// gRPC statuses that make a client span an error.
+    pub(crate) grpc_client_errors: StatusSet,
 }
 
 impl Default for Conventions {
@@ -52,6 +56,8 @@ impl Default for Conventions {
             query: QueryObfuscator::default_pattern(),
             server_errors: StatusSet::DEFAULT_SERVER_ERRORS,
             client_errors: StatusSet::DEFAULT_CLIENT_ERRORS,
+            grpc_server_errors: StatusSet::DEFAULT_GRPC_SERVER_ERRORS,
+            grpc_client_errors: StatusSet::DEFAULT_GRPC_CLIENT_ERRORS,
         }
     }
 }

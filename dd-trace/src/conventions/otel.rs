@@ -357,20 +357,9 @@ const GRPC_STATUS_NAMES: [&str; 17] = [
     "UNAUTHENTICATED",
 ];
 
-/// Whether a gRPC status is an error, as OpenTelemetry's conventions say: any status but OK
-/// for a client; for a server, only those that are the server's fault (UNKNOWN,
-/// DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS).
-fn grpc_error(kind: SpanKind, code: i64) -> bool {
-    match kind {
-        SpanKind::Client => code != 0,
-        SpanKind::Server => matches!(code, 2 | 4 | 12 | 13 | 14 | 15),
-        _ => false,
-    }
-}
-
 /// `otel.status_code = ERROR` marks the span an error (with `otel.status_description` as its
-/// message); without a status, so does an HTTP status in the server's or the client's error
-/// statuses, or a gRPC status that is an error for the span's side. `OK` and an `error` field
+/// message); without a status, so does an HTTP or gRPC status in the server's or the client's
+/// error statuses. `OK` and an `error` field
 /// the span set itself are left alone.
 fn mark_error(f: &mut Fields, facts: &Facts, conventions: &Conventions) {
     let by_status = match facts.status.as_deref() {
@@ -387,9 +376,14 @@ fn mark_error(f: &mut Fields, facts: &Facts, conventions: &Conventions) {
         };
         statuses.contains(code).then_some(code)
     });
-    let by_grpc = facts
-        .grpc_status
-        .filter(|&code| grpc_error(facts.kind, code));
+    let by_grpc = facts.grpc_status.filter(|&code| {
+        let statuses = match facts.kind {
+            SpanKind::Server => &conventions.grpc_server_errors,
+            SpanKind::Client => &conventions.grpc_client_errors,
+            _ => return false,
+        };
+        u16::try_from(code).is_ok_and(|c| statuses.contains(c))
+    });
     if !by_status && ((by_http.is_none() && by_grpc.is_none()) || f.error) {
         return;
     }

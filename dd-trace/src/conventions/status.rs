@@ -1,8 +1,8 @@
-//! Sets of HTTP status codes: which responses make a server or client span an error.
+//! Sets of status codes: which HTTP or gRPC statuses make a server or client span an error.
 //!
 //! In: the text of `DD_TRACE_HTTP_SERVER_ERROR_STATUSES` / `DD_TRACE_HTTP_CLIENT_ERROR_STATUSES`
-//! (comma-separated codes and inclusive ranges, `400-403,405,410-499`), when the tracer is
-//! built. Out: a set the worker asks per span.
+//! and the gRPC ones (comma-separated codes and inclusive ranges, `400-403,405,410-499`), when
+//! the tracer is built. Out: a set the worker asks per span.
 
 use std::fmt;
 
@@ -15,6 +15,24 @@ impl StatusSet {
     pub(crate) const DEFAULT_SERVER_ERRORS: StatusSet = StatusSet::range(500, 599);
     /// 400–599: a client sees the server's failures as its own too.
     pub(crate) const DEFAULT_CLIENT_ERRORS: StatusSet = StatusSet::range(400, 599);
+    /// gRPC statuses that are the server's own fault, as OpenTelemetry's conventions list
+    /// them: UNKNOWN (2), DEADLINE_EXCEEDED (4), UNIMPLEMENTED (12), INTERNAL (13),
+    /// UNAVAILABLE (14), DATA_LOSS (15).
+    pub(crate) const DEFAULT_GRPC_SERVER_ERRORS: StatusSet = StatusSet::range(2, 2)
+        .union(StatusSet::range(4, 4))
+        .union(StatusSet::range(12, 15));
+    /// Every gRPC status but OK (1–16).
+    pub(crate) const DEFAULT_GRPC_CLIENT_ERRORS: StatusSet = StatusSet::range(1, 16);
+
+    const fn union(self, other: StatusSet) -> StatusSet {
+        let mut bits = self.0;
+        let mut i = 0;
+        while i < bits.len() {
+            bits[i] |= other.0[i];
+            i += 1;
+        }
+        StatusSet(bits)
+    }
 
     const fn range(low: u16, high: u16) -> StatusSet {
         let mut bits = [0u64; 16];

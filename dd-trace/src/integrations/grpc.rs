@@ -10,7 +10,8 @@
 //! (`grpc-status`, from the response headers or its trailers) is `rpc.grpc.status_code`, and an
 //! error as OpenTelemetry's conventions say: any status but OK for a client; UNKNOWN,
 //! DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE and DATA_LOSS for a server (whose
-//! client sent a bad request otherwise); the status message (`grpc-message`) is
+//! client sent a bad request otherwise), or as `DD_TRACE_GRPC_CLIENT_ERROR_STATUSES` and
+//! `DD_TRACE_GRPC_SERVER_ERROR_STATUSES` say; the status message (`grpc-message`) is
 //! `grpc.status.message`. The server span continues the caller's trace from the call's
 //! metadata; the client span writes the trace's context into it.
 //!
