@@ -15,6 +15,7 @@ use crate::config::Configuration;
 use crate::diagnostics::{TracerFlare, TracerStatus, TracerStatusHandle};
 use crate::error::{FlareError, FlushError};
 use crate::export::worker::{Command, FlushOutcome};
+use crate::layer::panics::{self, Flusher};
 use crate::tracer::Tracer;
 
 /// The running worker, as the guard sees it.
@@ -23,6 +24,9 @@ pub(crate) struct WorkerHandle {
     commands: UnboundedSender<Command>,
     thread: Option<JoinHandle<()>>,
     agent_timeout: Duration,
+    /// What an aborting panic calls to send the finished traces (registered with the panic
+    /// hook, which holds it weakly: it goes with the worker).
+    _abort_flush: Arc<Flusher>,
 }
 
 impl WorkerHandle {
@@ -32,11 +36,21 @@ impl WorkerHandle {
         thread: JoinHandle<()>,
         agent_timeout: Duration,
     ) -> Self {
+        let sender = commands.clone();
+        let abort_flush: Arc<Flusher> = Arc::new(move |timeout: Duration| {
+            let (reply, done) = sync_channel(1);
+            let deadline = tokio::time::Instant::now() + timeout.mul_f64(0.9);
+            if sender.send(Command::Flush(deadline, reply)).is_ok() {
+                let _ = done.recv_timeout(timeout);
+            }
+        });
+        panics::register_flusher(&abort_flush);
         WorkerHandle {
             tracer,
             commands,
             thread: Some(thread),
             agent_timeout,
+            _abort_flush: abort_flush,
         }
     }
 }

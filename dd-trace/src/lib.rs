@@ -69,7 +69,9 @@
 //! `error.message`. A panic marks the innermost span dd-trace records on the panicking thread as
 //! an error (`error.type` `panic`, the message, where it panicked, and the backtrace when
 //! `RUST_BACKTRACE` asks for one), through a panic hook that then runs the app's own; the span
-//! is sent when unwinding closes it (`DD_TRACE_PANIC_ERRORS_ENABLED=false` or
+//! is sent when unwinding closes it (with `panic = "abort"`, nothing closes: the hook has the
+//! tracer send what has finished, within a second, before the process ends;
+//! `DD_TRACE_PANIC_ERRORS_ENABLED=false` or
 //! [`DatadogLayerBuilder::with_panic_errors`] turns this off). `span.follows_from(other)` adds
 //! a span link to `other`.
 //!

@@ -1344,3 +1344,17 @@ fn a_panicking_task_marks_its_span_and_the_switch_turns_it_off() {
         }
     }
 }
+
+#[test]
+fn an_aborting_panic_has_the_tracer_send_what_has_finished() {
+    // What the hook does before the process aborts (`panic = "abort"`), called directly; the
+    // worker would not send on its own for a minute.
+    let tracer =
+        TestTracer::with_builder(|b| b.with_flush_interval(std::time::Duration::from_secs(60)));
+    tracer.in_scope(|| info_span!("finished.before.the.panic").in_scope(|| {}));
+    assert!(tracer.exporter().spans().is_empty(), "not sent yet");
+    super::panics::flush_finished(std::time::Duration::from_secs(5));
+    let sent = tracer.exporter().spans();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].name, "finished.before.the.panic");
+}
