@@ -30,12 +30,44 @@ use std::task::{ready, Context, Poll};
 
 use tower_layer::Layer;
 use tower_service::Service;
+use tracing::field::Empty;
 use tracing::Span;
 
-use super::http::{
-    client_error_status, client_span, record_status, server_span, url_without_query,
-};
+use super::http::{client_error_status, client_span, record_status};
 use crate::layer::{extract, DatadogSpanExt};
+
+/// `GET`, or `GET /users/{id}` when the route is known: never the raw path, whose ids would make
+/// one resource per request.
+fn resource(method: &http::Method, route: Option<&str>) -> String {
+    match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_string(),
+    }
+}
+
+/// The URL without its query string or user info, which may hold secrets: the URI's own
+/// scheme and host when it has them (else `http` and `host`, e.g. the `Host` header).
+fn url_without_query(host: Option<&str>, uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    match uri.authority() {
+        Some(a) => super::http::url(scheme, Some(a.host()), a.port_u16(), uri.path()),
+        None => super::http::url(scheme, Some(host.unwrap_or("localhost")), None, uri.path()),
+    }
+}
+
+/// A server span for a request, not yet parented.
+fn server_span(method: &http::Method, url: &str, route: Option<&str>) -> Span {
+    tracing::info_span!(
+        "http.request",
+        span.kind = "server",
+        span.type = "web",
+        resource.name = %resource(method, route),
+        http.method = %method,
+        http.url = %url,
+        http.route = route,
+        http.status_code = Empty,
+    )
+}
 
 /// Put in a response's extensions, the handler's error message for a 5xx response's span.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -208,5 +240,25 @@ where
             Err(e) => this.span.set_tag("error.message", e.to_string()),
         }
         Poll::Ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_query_and_user_info() {
+        let url = |host, uri: &str| url_without_query(host, &uri.parse().unwrap());
+        assert_eq!(
+            url(None, "https://user:secret@shop.local:8443/pay?card=4111"),
+            "https://shop.local:8443/pay"
+        );
+        assert_eq!(url(None, "http://shop.local/a?b=c"), "http://shop.local/a");
+        assert_eq!(
+            url(Some("shop.local"), "/orders?id=1"),
+            "http://shop.local/orders"
+        );
+        assert_eq!(url(None, "/orders"), "http://localhost/orders");
     }
 }
