@@ -28,6 +28,9 @@
 //! | one poll of an instrumented future | 14.7 ns | 47.5 ns |
 //! | two producers at once, per pair of traces | 1.22 µs | 3.02 µs |
 
+#[path = "workload.rs"]
+mod workload;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::future::Future;
@@ -41,6 +44,7 @@ use dd_trace::propagation;
 use dd_trace::DatadogSpanExt;
 use tracing::{info_span, Dispatch, Instrument};
 use tracing_subscriber::prelude::*;
+use workload::{one_trace, NoopLayer};
 
 /// Counts the allocations each thread makes.
 struct CountingAllocator;
@@ -71,26 +75,6 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 fn allocations() -> u64 {
     ALLOCATIONS.with(Cell::get)
-}
-
-struct NoopLayer;
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NoopLayer {}
-
-/// The peer-benchmarks workload: one trace of two spans.
-fn one_trace(user_id: u64) {
-    let root = info_span!(
-        "request",
-        http.method = "GET",
-        http.route = "/users/{id}",
-        user_id
-    );
-    let _entered = root.enter();
-    let child = info_span!(
-        "db.query",
-        db.statement = "SELECT * FROM users WHERE id = $1"
-    );
-    let _child = child.enter();
-    black_box(&child);
 }
 
 fn noop() -> Dispatch {

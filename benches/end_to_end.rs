@@ -39,6 +39,9 @@
 //! | dd-trace (v1.0), 2384649 | 699 | 4.27 | 100.0 % | 95 | 34 MiB | 881 | 1977 | 1096 | — |
 //! | tracing-datadog 0.6.3 (peer) | 2148 | 13.11 | 100.0 % | 403 | 888 MiB | 2832 | 8148 | 5316 | — |
 
+#[path = "workload.rs"]
+mod workload;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixListener;
@@ -49,34 +52,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cpu_time::{ProcessTime, ThreadTime};
-use tracing::{info_span, Dispatch};
+use tracing::Dispatch;
 use tracing_subscriber::prelude::*;
+use workload::{one_trace, NoopLayer};
 
 const TRACES_FLAT: u64 = 200_000;
 const PACED_SPANS_PER_SEC: u64 = 100_000;
 const PACED_SECS: u64 = 3;
 const SLOW_AGENT: Duration = Duration::from_millis(200);
-
-/// The peer-benchmarks workload: one trace of two spans.
-#[inline(never)]
-fn one_trace(user_id: u64) {
-    let root = info_span!(
-        "request",
-        http.method = "GET",
-        http.route = "/users/{id}",
-        user_id
-    );
-    let _entered = root.enter();
-    let child = info_span!(
-        "db.query",
-        db.statement = "SELECT * FROM users WHERE id = $1"
-    );
-    let _child = child.enter();
-    std::hint::black_box(&child);
-}
-
-struct NoopLayer;
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NoopLayer {}
 
 // ---------------------------------------------------------------------------------------------
 // The sink (parent process): HTTP/1.1 over a Unix socket and TCP, decoding and counting.

@@ -97,34 +97,17 @@
 //! no-op (median; 3.93–4.25×) against 4.22× (3.98–4.69×) for 59a2699: no difference the
 //! machine can show. 305 wire bytes per span in v0.4 flat out, 99–100 % delivered.
 
-use std::hint::black_box;
+#[path = "workload.rs"]
+mod workload;
+
 use std::time::Duration;
 
 use cpu_time::ThreadTime;
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{Criterion, Throughput};
-use tracing::{info_span, Dispatch};
+use tracing::Dispatch;
 use tracing_subscriber::prelude::*;
-
-struct NoopLayer;
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NoopLayer {}
-
-/// The peer-benchmarks workload: one trace of two spans.
-fn one_trace(user_id: u64) {
-    let root = info_span!(
-        "request",
-        http.method = "GET",
-        http.route = "/users/{id}",
-        user_id
-    );
-    let _entered = root.enter();
-    let child = info_span!(
-        "db.query",
-        db.statement = "SELECT * FROM users WHERE id = $1"
-    );
-    let _child = child.enter();
-    black_box(&child);
-}
+use workload::{one_trace, NoopLayer};
 
 /// CPU time of the measuring thread, in nanoseconds.
 struct ThreadCpu;
@@ -249,27 +232,23 @@ fn peer_row<M: Measurement + 'static>(c: &mut Criterion<M>, kind: &str) {
 /// up and nothing is dropped), through `Registry` + `DatadogLayer`, for counting instructions
 /// under callgrind: `DD_TRACE_BENCH_PACED=<batches>` (see the header).
 fn paced(batches: u64) {
-    if std::env::var("DD_TRACE_BENCH_ROW").as_deref() == Ok("noop") {
-        let noop = Dispatch::new(tracing_subscriber::registry().with(NoopLayer));
-        tracing::dispatcher::with_default(&noop, || {
+    let run = |dispatch: &Dispatch| {
+        tracing::dispatcher::with_default(dispatch, || {
             for batch in 0..batches {
                 for i in 0..100 {
                     one_trace(batch * 100 + i);
                 }
                 std::thread::sleep(Duration::from_millis(30));
             }
-        });
-        return;
+        })
+    };
+    if std::env::var("DD_TRACE_BENCH_ROW").as_deref() == Ok("noop") {
+        return run(&Dispatch::new(
+            tracing_subscriber::registry().with(NoopLayer),
+        ));
     }
     let (datadog, guard, _sink) = datadog();
-    tracing::dispatcher::with_default(&datadog, || {
-        for batch in 0..batches {
-            for i in 0..100 {
-                one_trace(batch * 100 + i);
-            }
-            std::thread::sleep(Duration::from_millis(30));
-        }
-    });
+    run(&datadog);
     let _ = guard.flush_timeout(Duration::from_secs(60));
     let s = guard.status().counters;
     eprintln!(

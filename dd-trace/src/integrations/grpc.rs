@@ -46,35 +46,21 @@ fn service_and_method(path: &str) -> (&str, &str) {
     path.split_once('/').unwrap_or((path, ""))
 }
 
-/// The span of one call, on the server's side or the client's.
+/// The span of one call, on the server's side or the client's. Its operation name comes from
+/// the conventions' mapping (`grpc.server.request`, `grpc.client.request`).
 fn call_span(path: &str, server: bool) -> Span {
     let (service, method) = service_and_method(path);
-    let span = if server {
-        tracing::info_span!(
-            "grpc.server",
-            otel.kind = "server",
-            span.type = "rpc",
-            resource.name = path,
-            rpc.system = "grpc",
-            rpc.service = service,
-            rpc.method = method,
-            rpc.grpc.status_code = Empty,
-            grpc.status.message = Empty,
-        )
-    } else {
-        tracing::info_span!(
-            "grpc.client",
-            otel.kind = "client",
-            span.type = "rpc",
-            resource.name = path,
-            rpc.system = "grpc",
-            rpc.service = service,
-            rpc.method = method,
-            rpc.grpc.status_code = Empty,
-            grpc.status.message = Empty,
-        )
-    };
-    span
+    tracing::info_span!(
+        "grpc.call",
+        otel.kind = if server { "server" } else { "client" },
+        span.type = "rpc",
+        resource.name = path,
+        rpc.system = "grpc",
+        rpc.service = service,
+        rpc.method = method,
+        rpc.grpc.status_code = Empty,
+        grpc.status.message = Empty,
+    )
 }
 
 /// Records the status in `headers` (the response's, for a trailers-only response, or its

@@ -553,17 +553,7 @@ pub(crate) fn lock_decision(span: &tracing::Span) {
 
 /// Runs `f` on the record of `span`, if a `DatadogLayer` recorded it, with that layer's tracer.
 fn with_open_span(span: &tracing::Span, f: impl FnOnce(&mut OpenSpan, Option<&Tracer>)) {
-    let mut f = Some(f);
-    span.with_subscriber(|(id, dispatch)| {
-        if let Some(access) = dispatch.downcast_ref::<SpanAccess>() {
-            let tracer = access.tracer.as_deref();
-            (access.with_span)(dispatch, id, &mut |open| {
-                if let Some(f) = f.take() {
-                    f(open, tracer);
-                }
-            });
-        }
-    });
+    with_record(span, |access| access.with_span, f);
 }
 
 /// As [`with_open_span`], on the span or its nearest ancestor dd-trace recorded (a span a
@@ -572,11 +562,20 @@ pub(crate) fn with_innermost_open_span(
     span: &tracing::Span,
     f: impl FnOnce(&mut OpenSpan, Option<&Tracer>),
 ) {
+    with_record(span, |access| access.with_innermost, f);
+}
+
+/// Runs `f` on the record `pick` finds from `span`, with the layer's tracer.
+fn with_record(
+    span: &tracing::Span,
+    pick: fn(&SpanAccess) -> WithSpan,
+    f: impl FnOnce(&mut OpenSpan, Option<&Tracer>),
+) {
     let mut f = Some(f);
     span.with_subscriber(|(id, dispatch)| {
         if let Some(access) = dispatch.downcast_ref::<SpanAccess>() {
             let tracer = access.tracer.as_deref();
-            (access.with_innermost)(dispatch, id, &mut |open| {
+            pick(access)(dispatch, id, &mut |open| {
                 if let Some(f) = f.take() {
                     f(open, tracer);
                 }

@@ -282,14 +282,14 @@ impl Chunk {
     }
 }
 
-/// The service span `i` ends up with: its own, else its parent's in the chunk, else the
-/// parent's it saw at its start (`None`: the tracer's).
+/// Fills `effective[i]`: the service span `i` ends up with, its own, else its parent's in the
+/// chunk, else the parent's it saw at its start (`None`: the tracer's).
 fn resolve(
     i: usize,
     spans: &Spans,
     index: &std::collections::HashMap<u64, usize>,
     effective: &mut [Option<Option<String>>],
-) -> Option<String> {
+) {
     // Walk up to the first span whose service is known, then fill the path back down.
     let mut path = Vec::new();
     let mut at = i;
@@ -319,7 +319,6 @@ fn resolve(
     for p in path {
         effective[p] = Some(found.clone());
     }
-    found
 }
 
 #[cfg(test)]
