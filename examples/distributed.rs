@@ -3,6 +3,11 @@
 //! line of setup each (`DatadogServerLayer` on the router, `DatadogMiddleware` on the client),
 //! and log JSON lines that carry the trace's ids. Both run in this process, on loopback.
 //!
+//! It is the recommended stack for an app that already has a subscriber: the log layer
+//! filtered on its own (`EnvFilter` from `RUST_LOG`, `info` when unset), the Datadog layer
+//! unfiltered, and on `storefront` tower-http's `TraceLayer` inside `DatadogServerLayer` (one
+//! server span per request; `TraceLayer`'s span is its internal child `tower_http.request`).
+//!
 //! ```sh
 //! DD_TRACE_AGENT_URL=unix:///var/run/datadog/apm.socket cargo run --example distributed
 //! ```
@@ -64,11 +69,13 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // The filter is the log layer's own: a global one would keep spans from the tracer.
+    let log_filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt::layer()
         .event_format(dd_trace_log::JsonFormat::new(&datadog))
         .with_writer(std::io::stdout)
-        // The app's INFO lines, not the HTTP stack's debug chatter.
-        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+        .with_filter(log_filter);
     tracing_subscriber::registry()
         .with(datadog)
         .with(logs)
@@ -97,6 +104,8 @@ fn main() {
             Router::new()
                 .route("/checkout/{order}", get(checkout))
                 .with_state((client, inventory))
+                // The last layer is the outermost: Datadog's continues the caller's trace.
+                .layer(tower_http::trace::TraceLayer::new_for_http())
                 .layer(DatadogServerLayer::new()),
         )
         .await;
@@ -110,10 +119,8 @@ fn main() {
         }
     });
     drop(runtime);
-    let status = guard.status();
-    drop(guard);
-    eprintln!(
-        "distributed example: {requests} checkouts; dropped spans before shutdown: {}",
-        status.counters.spans_dropped()
-    );
+    match guard.shutdown(std::time::Duration::from_secs(5)) {
+        Ok(delivered) => eprintln!("distributed example: {requests} checkouts; {delivered}"),
+        Err(e) => eprintln!("distributed example: {requests} checkouts; shutdown: {e}"),
+    }
 }

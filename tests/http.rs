@@ -181,6 +181,69 @@ fn tower_http_trace_layer_spans_arrive_as_http_server_spans() {
     assert_eq!(failed["error"], 1);
 }
 
+/// The recommended stack: `DatadogServerLayer` outermost (it continues the caller's trace),
+/// tower-http's `TraceLayer` inside it (for its log lines), a reqwest client with the
+/// middleware. One server span per request, `TraceLayer`'s span an internal child, and
+/// `DD_VERSION` on both, never the HTTP version.
+#[test]
+fn the_recommended_stack_of_server_layer_and_trace_layer_gives_one_server_span() {
+    let agent = TestAgent::start();
+    let (dispatch, guard) = tracer(
+        &agent.unix_url(),
+        &[("DD_SERVICE", "storefront"), ("DD_VERSION", "2.1")],
+    );
+    let runtime = runtime_with(&dispatch);
+    runtime.block_on(async {
+        let address = serve(
+            Router::new()
+                .route("/stock/{sku}", get(stock))
+                // The last layer added is the outermost.
+                .layer(tower_http::trace::TraceLayer::new_for_http())
+                .layer(DatadogServerLayer::new()),
+        )
+        .await;
+        let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(DatadogMiddleware::new())
+            .build();
+        // On the runtime's threads, which have the tracer as their subscriber.
+        tokio::spawn(async move {
+            use tracing::Instrument;
+            let checkout = tracing::info_span!("checkout");
+            async { client.get(format!("{address}/stock/7")).send().await }
+                .instrument(checkout)
+                .await
+                .unwrap();
+        })
+        .await
+        .unwrap();
+    });
+    drop(guard);
+    let traces = agent.traces();
+    assert_eq!(traces.len(), 1, "one trace across the hop: {traces:#?}");
+    let spans: Vec<&Value> = traces.iter().flatten().collect();
+    let kind = |k: &str| -> Vec<&&Value> {
+        spans
+            .iter()
+            .filter(|s| s["meta"]["span.kind"] == k)
+            .collect()
+    };
+    let servers = kind("server");
+    assert_eq!(servers.len(), 1, "{spans:#?}");
+    assert_eq!(servers[0]["resource"], "GET /stock/{sku}");
+    let inner = spans
+        .iter()
+        .find(|s| s["name"] == "tower_http.request")
+        .expect("TraceLayer's span, internal");
+    assert_eq!(inner["meta"]["span.kind"], "internal");
+    assert_eq!(inner["parent_id"], servers[0]["span_id"]);
+    assert_eq!(inner["meta"]["http.version"], "HTTP/1.1");
+    assert_eq!(kind("client").len(), 1, "{spans:#?}");
+    for span in &spans {
+        assert_eq!(span["meta"]["version"], "2.1", "{span:#}");
+        assert_eq!(span["service"], "storefront");
+    }
+}
+
 #[test]
 fn header_tags_and_the_client_ip_reach_server_and_client_spans() {
     let agent = TestAgent::start();

@@ -414,3 +414,67 @@ fn normalized_names_are_lowercase_and_safe() {
     assert_eq!(otel::normalize("  aws-api "), "aws-api");
     assert_eq!(otel::normalize("x?"), "x");
 }
+
+#[test]
+fn fields_named_like_the_unified_service_tags_never_replace_them() {
+    let tracer =
+        TestTracer::with_builder(|b| b.with_service("shop").with_env("prod").with_version("2.1"));
+    tracer.in_scope(|| {
+        info_span!(
+            "third_party",
+            env = "dev",
+            version = 3,
+            service = "billing",
+            resource.name = "r"
+        )
+        .in_scope(|| {});
+    });
+    let spans = tracer.spans();
+    let span = &spans[0];
+    assert_eq!(
+        span.service, "shop",
+        "a field named service is not the service"
+    );
+    assert_eq!(span.meta["env"], "prod");
+    assert_eq!(span.meta["version"], "2.1");
+    assert_eq!(span.meta["field.env"], "dev");
+    assert_eq!(span.meta["field.service"], "billing");
+    assert_eq!(span.metrics["field.version"], 3.0);
+    assert!(!span.metrics.contains_key("version"));
+}
+
+#[test]
+fn a_tower_http_span_inside_a_server_span_is_internal() {
+    let tracer = TestTracer::with_builder(|b| b.with_service("shop"));
+    tracer.in_scope(|| {
+        info_span!(
+            "http.request",
+            span.kind = "server",
+            span.type = "web",
+            resource.name = "GET /items"
+        )
+        .in_scope(|| {
+            tracing::debug_span!(
+                "request",
+                method = "GET",
+                uri = "/items?id=1",
+                version = "HTTP/1.1"
+            )
+            .in_scope(|| {});
+        });
+    });
+    let spans = tracer.spans();
+    let servers: Vec<_> = spans
+        .iter()
+        .filter(|s| s.meta.get("span.kind").map(String::as_str) == Some("server"))
+        .collect();
+    assert_eq!(servers.len(), 1, "{spans:#?}");
+    let inner = spans
+        .iter()
+        .find(|s| s.name == "tower_http.request")
+        .expect("renamed");
+    assert_eq!(inner.meta["span.kind"], "internal");
+    assert_eq!(inner.meta["http.method"], "GET");
+    assert_eq!(inner.meta["http.version"], "HTTP/1.1");
+    assert!(!inner.meta.contains_key("version"));
+}

@@ -170,9 +170,7 @@ impl Processor {
     /// dropped.
     pub(crate) fn tag(&mut self, chunk: &mut Chunk, tracer: TracerSubject<'_>) -> &TraceLevelTags {
         // First: span rules and stats see the names, types and errors the agent will.
-        for span in chunk.spans.iter_mut() {
-            self.conventions.apply(span);
-        }
+        self.conventions.apply_chunk(&mut chunk.spans);
         chunk.inherit_services();
         // The chunk's root goes first: it carries the trace-level tags, as in Datadog's other
         // tracers (the first span of a payload's chunk is where readers look for them).

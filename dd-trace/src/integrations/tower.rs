@@ -22,6 +22,28 @@
 //! # fn tower_service_fn() -> () {}
 //! # let _ = traced;
 //! ```
+//!
+//! # With tower-http's `TraceLayer`
+//!
+//! Put `DatadogServerLayer` outermost, `TraceLayer` inside it (in axum, the layer added last is
+//! the outermost): the server span continues the caller's trace, and `TraceLayer`'s span, which
+//! describes the same request, becomes its internal child `tower_http.request` (its log lines
+//! keep their context) — one server span per request. `TraceLayer`'s `version` field is the
+//! HTTP version (`http.version`), never `DD_VERSION`. Alone, without `DatadogServerLayer`,
+//! `TraceLayer`'s span is the server span itself (`http.server.request`), but it cannot continue
+//! a caller's trace. `TraceLayer`'s spans are `DEBUG` by default: keep global filters off the
+//! Datadog layer (see the crate docs, "Filters").
+//!
+//! ```text
+//! let app = Router::new()
+//!     .route("/items/{id}", get(item))
+//!     .layer(tower_http::trace::TraceLayer::new_for_http()) // inner
+//!     .layer(DatadogServerLayer::new());                    // outermost
+//! ```
+//!
+//! `examples/distributed.rs` (run by the README's demo) and `tests/http.rs`
+//! (`the_recommended_stack_of_server_layer_and_trace_layer_gives_one_server_span`) compile and
+//! run this stack with tower-http itself.
 
 use std::fmt::Display;
 use std::future::Future;

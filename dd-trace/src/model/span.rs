@@ -444,7 +444,7 @@ impl Fields {
     fn apply_text(&mut self, key: Cow<'static, str>, t: Text, dedup: bool) {
         match &*key {
             "resource.name" | "resource" => self.resource = Some(t),
-            "service.name" | "service" => self.service = Some(t),
+            "service.name" => self.service = Some(t),
             "operation.name" => self.operation_name = Some(t),
             "span.type" => self.span_type = Some(t),
             "span.kind" | "otel.kind" => {
