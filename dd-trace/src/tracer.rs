@@ -13,6 +13,7 @@ use crate::config::{Configuration, Settings};
 use crate::conventions::HttpTagging;
 use crate::handoff::queue::ChunkQueue;
 use crate::headers::PropagationConfig;
+use crate::health::filters::EventsSeen;
 use crate::health::{AgentHealth, AgentRatesReply, Counters};
 use crate::identity::Identity;
 use crate::model::clock::WallClock;
@@ -55,6 +56,8 @@ pub(crate) struct Tracer {
     pub(crate) propagation: Arc<PropagationConfig>,
     /// What the HTTP integrations tag from headers.
     pub(crate) http: Arc<HttpTagging>,
+    /// Whether the layer has seen an event (for the filter check: events but no spans).
+    pub(crate) events_seen: EventsSeen,
 }
 
 impl Tracer {
@@ -88,6 +91,7 @@ impl Tracer {
             span_events_level: s.span_events_level.value,
             propagation: Arc::new(s.propagation()),
             http: Arc::new(s.http_tagging()),
+            events_seen: EventsSeen::default(),
             identity,
             config,
         }

@@ -31,6 +31,7 @@ use super::transport::FLARE_PATH;
 use crate::config::DEFAULT_SHUTDOWN_TIMEOUT;
 use crate::encode::{Payload, PayloadEncoder, PayloadFormat, DEFAULT_PAYLOAD_FLUSH_BYTES};
 use crate::handoff::pool::Recycler;
+use crate::health::filters::{self, FilterWatch};
 use crate::health::{log, AgentHealth, AgentInfo, AgentState, Counters};
 use crate::model::clock::WallClock;
 use crate::tracer::Tracer;
@@ -125,6 +126,9 @@ struct Worker {
     commands: UnboundedReceiver<Command>,
     recycler: Recycler,
     flush_interval: Duration,
+    /// Whether the app's subscriber lets the layer see its spans (said once).
+    filters: FilterWatch,
+    started: Instant,
 }
 
 impl Worker {
@@ -146,6 +150,8 @@ impl Worker {
             commands: setup.commands,
             recycler: Recycler::default(),
             flush_interval: setup.flush_interval,
+            filters: FilterWatch::default(),
+            started: Instant::now(),
         }
     }
 
@@ -181,6 +187,7 @@ impl Worker {
                 _ = flush.tick() => {
                     self.drain(None);
                     self.submit_pending();
+                    self.watch_filters();
                 }
                 _ = sleep_until_opt(probe_at), if probe_at.is_some() => self.pump(),
                 _ = stats_due => {
@@ -227,6 +234,20 @@ impl Worker {
                     }
                 },
             }
+        }
+    }
+
+    /// Says once what the app's subscriber's filters keep from the layer.
+    fn watch_filters(&mut self) {
+        let t = &self.tracer;
+        let found = self.filters.check(
+            self.started.elapsed(),
+            filters::global_max_level(),
+            t.events_seen.any(),
+            t.counters.spans.started_total(),
+        );
+        for finding in found {
+            self.reporter.filter(&finding);
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod agent;
 mod counters;
+pub(crate) mod filters;
 pub(crate) mod log;
 
 pub use agent::{AgentInfo, AgentState, DeliveryError, RetryBufferStatus};

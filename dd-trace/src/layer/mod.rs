@@ -465,6 +465,7 @@ where
         let Some(tracer) = self.tracer.as_deref() else {
             return;
         };
+        tracer.events_seen.note();
         let level = *event.metadata().level();
         let as_span_event = tracer.span_events_level.is_some_and(|min| level <= min);
         if event.metadata().target() == TOWER_HTTP_RESPONSE_TARGET {
