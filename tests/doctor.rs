@@ -151,7 +151,7 @@ fn a_tracer_flare_reaches_the_agent_with_the_configuration_and_recent_warnings()
     let path = guard.flare().write_to_dir(&dir).unwrap();
     assert!(path.metadata().unwrap().len() > 100);
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(guard.shutdown(Duration::from_secs(5)), Ok(()));
+    assert!(guard.shutdown(Duration::from_secs(5)).is_ok());
 }
 
 #[test]
@@ -190,4 +190,49 @@ fn the_doctor_explains_the_other_common_mistakes_of_the_kubernetes_guide() {
         "{report}"
     );
     assert!(report.lines().count() < 30, "one screen: {report}");
+}
+
+/// The usual first-hour mistake, in a real process: a global `EnvFilter` at `warn` ahead of the
+/// Datadog layer. The worker warns about it, and the doctor run inside the app
+/// (`DD_TRACE_DOCTOR=true`) finds it, with a variable set that dd-trace does not read.
+#[test]
+fn a_global_filter_at_warn_is_said_at_once_and_found_by_the_doctor_inside_the_app() {
+    let agent = TestAgent::start();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dd-trace-probe"))
+        .env("DD_TRACE_AGENT_URL", agent.unix_url())
+        .env("DD_SERVICE", "filtered")
+        .env("DD_TRACE_STARTUP_LOGS", "false")
+        .env("DD_TRACE_DOCTOR", "true")
+        .env("DD_TRACE_HEADER_TAGZ", "x-user:user")
+        .env("PROBE_GLOBAL_FILTER", "warn")
+        .env("PROBE_QUIET", "1")
+        .env("PROBE_LINGER_MS", "9000")
+        .output()
+        .expect("probe runs");
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let warning = stderr
+        .lines()
+        .filter(|l| l.starts_with("dd-trace WARN: the subscriber's maximum level is WARN"))
+        .count();
+    assert_eq!(warning, 1, "said once: {stderr}");
+    assert!(stderr.contains("fmt::layer().with_filter("), "{stderr}");
+    assert!(
+        stderr.contains("traces ARRIVE at the agent at unix://")
+            && stderr.contains("but this process's spans do not reach the tracer"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("[FAIL] this process:"), "{stderr}");
+    assert!(
+        stderr.contains("set but not supported: DD_TRACE_HEADER_TAGZ"),
+        "{stderr}"
+    );
+    // Nothing of the app's was traced: the agent has the doctor's test trace only.
+    let spans = agent.spans();
+    assert!(
+        spans.iter().all(|s| s["name"] == "dd_trace.doctor"),
+        "{spans:#?}"
+    );
+    // And shutdown said so.
+    assert!(stderr.contains("): sent 0 spans, dropped 0"), "{stderr}");
 }

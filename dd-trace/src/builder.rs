@@ -17,6 +17,7 @@ use tokio::sync::mpsc::unbounded_channel;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::config::unsupported_in_environment;
 use crate::config::{
     valid_partial_flush_min_spans, AgentAddress, AgentEndpoint, AgentSource, Configuration, Origin,
     Overrides, Settings, Sources, VariableSource, DEFAULT_SHUTDOWN_TIMEOUT,
@@ -331,11 +332,26 @@ impl DatadogLayerBuilder {
     /// cannot start.
     pub fn build(mut self) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
         let sink = self.sink.take();
+        let unsupported = self.unsupported();
         let (settings, warnings) = self.settings()?;
         for w in &warnings {
             log::warn(format_args!("{w}"));
         }
-        start(settings, sink, Output::Normal)
+        let doctor = settings.doctor.value.then(|| settings.clone());
+        let built = start(settings, unsupported.clone(), sink, Output::Normal)?;
+        if let Some(settings) = doctor {
+            doctor::run_later(settings, warnings, unsupported, send_test_trace);
+        }
+        Ok(built)
+    }
+
+    /// The `DD_*` and `OTEL_*` variables of the environment no setting reads (none for a
+    /// variable source, which cannot be listed).
+    fn unsupported(&self) -> Vec<String> {
+        match self.variables {
+            Some(_) => Vec::new(),
+            None => unsupported_in_environment(),
+        }
     }
 
     /// Diagnoses the configuration this builder would build (see [`diagnose`]): checks the
@@ -343,8 +359,18 @@ impl DatadogLayerBuilder {
     /// `dd_trace.doctor`) with a tracer of its own, and reports. Blocks for at most about the
     /// agent timeout plus a few seconds.
     pub fn diagnose(self) -> Diagnosis {
+        let unsupported = self.unsupported();
+        let process = doctor::process_check();
         match self.settings() {
-            Ok((settings, warnings)) => doctor::diagnose(settings, &warnings, send_test_trace),
+            Ok((settings, warnings)) => doctor::diagnose(
+                settings,
+                doctor::Findings {
+                    warnings: &warnings,
+                    unsupported: &unsupported,
+                    process,
+                },
+                send_test_trace,
+            ),
             Err(e) => doctor::unbuildable(&e),
         }
     }
@@ -406,12 +432,19 @@ enum Output {
 /// starts the worker, which delivers to `sink` (the agent when `None`).
 fn start(
     settings: Settings,
+    unsupported: Vec<String>,
     sink: Option<Arc<dyn PayloadSink>>,
     output: Output,
 ) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
     let quiet = output == Output::Quiet;
     if !quiet {
         log::set_debug(settings.debug.value);
+        if !unsupported.is_empty() {
+            log::debug(format_args!(
+                "set but not supported: {} (dd-trace does not read them; its variables are in the crate docs' configuration table)",
+                unsupported.join(", ")
+            ));
+        }
     }
     let identity = Arc::new(Identity::new(
         settings.service.value.clone(),
@@ -434,7 +467,7 @@ fn start(
     }
     let enabled = settings.enabled.value;
     let shutdown_timeout = settings.shutdown_timeout.value;
-    let config = Arc::new(Configuration::new(settings));
+    let config = Arc::new(Configuration::new(settings).with_unsupported(unsupported));
     if !enabled {
         return Ok((
             DatadogLayer::new(None, Arc::clone(&config)),
@@ -515,12 +548,12 @@ fn start(
 /// the answer.
 fn send_test_trace(settings: Settings) -> Result<TestTrace, BuildError> {
     let timeout = settings.agent_timeout.value + Duration::from_secs(2);
-    let (layer, guard) = start(settings, None, Output::Quiet)?;
+    let (layer, guard) = start(settings, Vec::new(), None, Output::Quiet)?;
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     tracing::dispatcher::with_default(&dispatch, || {
         tracing::info_span!("dd_trace.doctor", resource.name = "diagnose").in_scope(|| {});
     });
-    let flushed = guard.flush_timeout(timeout);
+    let flushed = guard.flush_timeout(timeout).map(drop);
     let status = guard.status();
     drop(dispatch);
     let _ = guard.shutdown(Duration::from_millis(500));

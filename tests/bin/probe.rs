@@ -2,7 +2,9 @@
 //! `PROBE_TRACES` two-span traces per round for `PROBE_ROUNDS` rounds a little over one flush
 //! interval apart, logging JSON with correlation ids to stdout (unless `PROBE_QUIET` is set).
 //! `PROBE_QUEUE_CAPACITY` sets the hand-off queue's capacity; `PROBE_PANIC` makes it panic at
-//! the end, with its guard alive.
+//! the end, with its guard alive. `PROBE_GLOBAL_FILTER=warn` puts a global `EnvFilter` at that
+//! level ahead of every layer (the usual mistake); `PROBE_LINGER_MS` keeps it running that long
+//! after its traces (for `DD_TRACE_DOCTOR`).
 
 use std::time::Duration;
 
@@ -30,7 +32,11 @@ fn main() {
                 .event_format(dd_trace_log::JsonFormat::new(&datadog))
                 .with_writer(std::io::stdout)
         });
+        let global_filter = std::env::var("PROBE_GLOBAL_FILTER")
+            .ok()
+            .map(tracing_subscriber::EnvFilter::new);
         tracing_subscriber::registry()
+            .with(global_filter)
             .with(datadog)
             .with(logs)
             .init();
@@ -50,5 +56,6 @@ fn main() {
         // Unwinding out of main drops the guard, which delivers what finished.
         panic!("the probe panics with its guard alive");
     }
+    std::thread::sleep(Duration::from_millis(setting("PROBE_LINGER_MS", 0)));
     drop(guard);
 }

@@ -112,6 +112,8 @@ pub(crate) struct Configuration {
     live: ArcSwap<LiveSettings>,
     /// The live snapshot's switches.
     flags: AtomicU8,
+    /// `DD_*` and `OTEL_*` variables set in the environment that no setting reads.
+    unsupported: Vec<String>,
 }
 
 impl Configuration {
@@ -121,7 +123,20 @@ impl Configuration {
             flags: AtomicU8::new(LiveFlags::of(&live).0),
             live: ArcSwap::from_pointee(live),
             settings: ArcSwap::from_pointee(settings),
+            unsupported: Vec::new(),
         }
+    }
+
+    /// These settings, read from an environment where `unsupported` variables are set that no
+    /// setting reads.
+    pub(crate) fn with_unsupported(mut self, unsupported: Vec<String>) -> Self {
+        self.unsupported = unsupported;
+        self
+    }
+
+    /// The `DD_*` and `OTEL_*` variables set that this tracer does not read.
+    pub(crate) fn unsupported(&self) -> &[String] {
+        &self.unsupported
     }
 
     /// The snapshot the app's threads read: lock-free, valid while the guard is held.

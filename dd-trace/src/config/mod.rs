@@ -28,7 +28,7 @@ pub use table::SETTINGS;
 pub(crate) use endpoint::{AgentAddress, AgentSource};
 pub(crate) use live::Configuration;
 pub(crate) use setting::{Sources, VariableSource};
-pub(crate) use table::{about, Overrides, Settings};
+pub(crate) use table::{about, unsupported_in_environment, Overrides, Settings};
 pub(crate) use values::{redact, valid_partial_flush_min_spans};
 
 use std::time::Duration;

@@ -400,6 +400,15 @@ settings! {
         live: false,
         redact: None,
     }
+    /// dd-trace's own: the doctor's diagnosis of this running process (its subscriber's filters, the agent, a test trace), printed once on stderr (or the diagnostics handler) a few seconds after start
+    doctor: bool {
+        vars: ["DD_TRACE_DOCTOR"],
+        default: false => "false",
+        read: Parsed(BOOL),
+        builder: "",
+        live: false,
+        redact: None,
+    }
     /// dd-trace's own: bytes of payloads kept while the agent is unreachable, stalled or slow
     retry_buffer_bytes: u64 {
         vars: ["DD_TRACE_RETRY_BUFFER_BYTES"],
@@ -454,4 +463,22 @@ settings! {
         live: false,
         redact: None,
     }
+}
+
+/// The `DD_*` and `OTEL_*` variables among `names` that no setting reads, sorted: set, but not
+/// supported by this tracer (a typo, another tracer's setting, or one for the agent).
+pub(crate) fn unsupported_variables(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut found: Vec<String> = names
+        .into_iter()
+        .filter(|n| n.starts_with("DD_") || n.starts_with("OTEL_"))
+        .filter(|n| !SETTINGS.iter().any(|s| s.variables.contains(&n.as_str())))
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// [`unsupported_variables`] of the process's environment.
+pub(crate) fn unsupported_in_environment() -> Vec<String> {
+    unsupported_variables(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
 }

@@ -446,3 +446,22 @@ fn http_error_statuses_are_read_and_a_bad_list_keeps_the_default() {
         "{w:?}"
     );
 }
+
+#[test]
+fn variables_no_setting_reads_are_listed_as_unsupported() {
+    let names = [
+        "DD_SERVICE",
+        "DD_TRACE_HEADER_TAGZ",
+        "OTEL_PROPAGATORS",
+        "OTEL_TRACES_SAMPLER",
+        "DD_API_KEY",
+        "PATH",
+        "DD_TRACE_AGENT_PORT",
+        "DD_API_KEY",
+    ]
+    .map(String::from);
+    assert_eq!(
+        super::table::unsupported_variables(names),
+        ["DD_API_KEY", "DD_TRACE_HEADER_TAGZ", "OTEL_TRACES_SAMPLER"]
+    );
+}

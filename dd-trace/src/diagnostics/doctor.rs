@@ -3,15 +3,20 @@
 //! In: the configuration the app would use (the `DD_*` environment, or a builder), on the
 //! thread that calls [`diagnose`](crate::diagnose) — which blocks for a few seconds at most and does I/O, so it
 //! belongs in a start-up check, a debug endpoint or the `doctor` example, never on a request
-//! path. Out: a [`Diagnosis`]: one [`Check`] per step (configuration, the agent's address and
-//! why it was chosen, the socket or the host name, the connection, `/info`, a test trace the
-//! agent must accept) and the status of the tracer that sent the test trace.
+//! path. Out: a [`Diagnosis`]: one [`Check`] per step (configuration, with the `DD_*`/`OTEL_*`
+//! variables set that this tracer does not read; this process's subscriber, whose filters may
+//! keep spans from the layer; the agent's address and why it was chosen, the socket or the host
+//! name, the connection, `/info`, a test trace the agent must accept) and the status of the
+//! tracer that sent the test trace. With `DD_TRACE_DOCTOR=true`, `build()` runs it on a thread
+//! of its own a few seconds after start ([`run_later`]) and prints it.
 
 use std::fmt;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+
+use std::time::Duration;
 
 use super::TracerStatus;
 use crate::config::{
@@ -21,6 +26,9 @@ use crate::error::{BuildError, FlushError};
 use crate::export::send_error::{connect_cause, SendError};
 use crate::export::transport::container::ContainerInfo;
 use crate::export::transport::{AgentTransport, InfoAnswer, CONNECT_TIMEOUT};
+use crate::health::filters;
+use crate::health::log;
+use crate::layer::DatadogLayer;
 
 /// How one step of a [`Diagnosis`] went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +91,14 @@ impl Diagnosis {
     pub fn first_failure(&self) -> Option<&Check> {
         self.checks.iter().find(|c| c.outcome == CheckOutcome::Fail)
     }
+
+    /// The check of this process's subscriber when it failed: its filters keep most spans
+    /// from the Datadog layer, whatever the agent does with the rest.
+    fn process_failure(&self) -> Option<&Check> {
+        self.checks
+            .iter()
+            .find(|c| c.name == THIS_PROCESS && c.outcome == CheckOutcome::Fail)
+    }
 }
 
 impl Diagnosis {
@@ -106,7 +122,16 @@ impl Diagnosis {
 impl fmt::Display for Diagnosis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let url = self.status.as_ref().map_or("", |s| s.agent.url.as_str());
-        if self.traces_arrive() {
+        if let (true, Some(process)) = (self.traces_arrive(), self.process_failure()) {
+            writeln!(
+                f,
+                "dd-trace doctor: traces ARRIVE at the agent at {url}, but this process's spans do not reach the tracer: {}",
+                process.detail
+            )?;
+            if let Some(remedy) = &process.remedy {
+                writeln!(f, "  fix: {remedy}")?;
+            }
+        } else if self.traces_arrive() {
             writeln!(f, "dd-trace doctor: traces ARRIVE at the agent at {url}")?;
         } else {
             write!(f, "dd-trace doctor: traces do NOT arrive")?;
@@ -134,6 +159,19 @@ impl fmt::Display for Diagnosis {
 }
 
 const TEST_TRACE: &str = "test trace";
+const THIS_PROCESS: &str = "this process";
+
+/// How long after start `DD_TRACE_DOCTOR=true` waits for the app to install its subscriber
+/// (and start a few spans) before it diagnoses.
+pub(crate) const DOCTOR_DELAY: Duration = Duration::from_secs(5);
+
+/// What the doctor is told besides the settings: the warnings about malformed variables, the
+/// variables set that no setting reads, and the check of this process's subscriber.
+pub(crate) struct Findings<'a> {
+    pub(crate) warnings: &'a [String],
+    pub(crate) unsupported: &'a [String],
+    pub(crate) process: Check,
+}
 
 /// What the test trace found: how its flush ended, and the status of the tracer that sent it.
 pub(crate) struct TestTrace {
@@ -158,10 +196,14 @@ pub(crate) fn unbuildable(error: &BuildError) -> Diagnosis {
 /// builder starts it: the doctor starts nothing), and reports.
 pub(crate) fn diagnose(
     settings: Settings,
-    warnings: &[String],
+    findings: Findings<'_>,
     send_test_trace: impl FnOnce(Settings) -> Result<TestTrace, BuildError>,
 ) -> Diagnosis {
-    let mut checks = vec![configuration_check(&settings, warnings)];
+    let mut checks = vec![configuration_check(
+        &settings,
+        findings.warnings,
+        findings.unsupported,
+    )];
     if !settings.enabled.value {
         let var = about::enabled.name();
         checks.push(fail(
@@ -212,7 +254,95 @@ pub(crate) fn diagnose(
         ),
     };
     checks.push(check);
+    checks.push(findings.process);
     Diagnosis { checks, status }
+}
+
+/// Runs the diagnosis of this process [`DOCTOR_DELAY`] after now, on a thread of its own, and
+/// prints it (stderr, or the diagnostics handler); `DD_TRACE_DOCTOR=true` asks for it.
+pub(crate) fn run_later(
+    settings: Settings,
+    warnings: Vec<String>,
+    unsupported: Vec<String>,
+    send_test_trace: impl FnOnce(Settings) -> Result<TestTrace, BuildError> + Send + 'static,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("dd-trace-doctor".into())
+        .spawn(move || {
+            std::thread::sleep(DOCTOR_DELAY);
+            // The app's subscriber first; then nothing the doctor does is traced by it.
+            let process = process_check();
+            let _untraced = tracing::dispatcher::set_default(&tracing::Dispatch::none());
+            let findings = Findings {
+                warnings: &warnings,
+                unsupported: &unsupported,
+                process,
+            };
+            let diagnosis = diagnose(settings, findings, send_test_trace);
+            log::raw(diagnosis.to_string().trim_end());
+        });
+    if let Err(e) = spawned {
+        log::warn(format_args!(
+            "DD_TRACE_DOCTOR: could not start the doctor's thread ({e})"
+        ));
+    }
+}
+
+/// This process's subscriber (the calling thread's default, which is the global one unless the
+/// thread set its own): whether it has the Datadog layer, and whether its filters let spans
+/// reach it.
+pub(crate) fn process_check() -> Check {
+    let found = tracing::dispatcher::get_default(|d| {
+        d.downcast_ref::<DatadogLayer>().map(|layer| {
+            let events = layer.tracer().is_some_and(|t| t.events_seen.any());
+            (layer.status_handle().status(), events)
+        })
+    });
+    let Some((status, events_seen)) = found else {
+        if tracing::dispatcher::has_been_set() {
+            return check(
+                THIS_PROCESS,
+                CheckOutcome::Warn,
+                "this process's global subscriber has no Datadog layer: spans made outside a subscriber of your own (`with_default`) go nowhere".into(),
+                Some("Add the layer: tracing_subscriber::registry().with(datadog_layer)…init(), or call dd_trace::init().".into()),
+            );
+        }
+        return skipped(
+            THIS_PROCESS,
+            "no subscriber is installed in this process (the doctor runs outside the app: set DD_TRACE_DOCTOR=true in the app to check it from inside)",
+        );
+    };
+    if !status.enabled {
+        return pass(
+            THIS_PROCESS,
+            "the Datadog layer is installed; tracing is disabled".into(),
+        );
+    }
+    let c = &status.counters;
+    let counts = format!(
+        "{} spans started, {} sent, {} dropped",
+        c.spans_started,
+        c.spans_sent,
+        c.spans_dropped()
+    );
+    let max = tracing::level_filters::LevelFilter::current();
+    let found = filters::assess(max, events_seen, c.spans_started);
+    match found.iter().find(|f| f.is_severe()).or(found.first()) {
+        None => pass(
+            THIS_PROCESS,
+            format!("the Datadog layer is installed and sees spans up to {max}; {counts}"),
+        ),
+        Some(finding) => check(
+            THIS_PROCESS,
+            if finding.is_severe() {
+                CheckOutcome::Fail
+            } else {
+                CheckOutcome::Warn
+            },
+            format!("{}; {counts}", finding.detail()),
+            Some(finding.remedy()),
+        ),
+    }
 }
 
 fn push(checks: &mut Vec<Check>, check: Check) -> bool {
@@ -252,13 +382,23 @@ fn skipped(name: &'static str, why: &str) -> Check {
     )
 }
 
-fn configuration_check(settings: &Settings, warnings: &[String]) -> Check {
+fn configuration_check(settings: &Settings, warnings: &[String], unsupported: &[String]) -> Check {
     let identity = format!(
         "service {}, env {}, version {}",
         settings.service.value,
         settings.env.value.as_deref().unwrap_or("(none)"),
         settings.version.value.as_deref().unwrap_or("(none)")
     );
+    if !unsupported.is_empty() {
+        let mut found = vec![format!("set but not supported: {}", unsupported.join(", "))];
+        found.extend(warnings.iter().cloned());
+        return check(
+            "configuration",
+            CheckOutcome::Warn,
+            format!("{identity}; {}", found.join("; ")),
+            Some("dd-trace does not read the variables named (a typo, another tracer's setting, or one for the agent): compare them with the crate docs' configuration table. Malformed ones use their defaults.".into()),
+        );
+    }
     if warnings.is_empty() {
         let mut c = pass(
             "configuration",
