@@ -605,7 +605,7 @@ async fn flush(axum::extract::State(app): State) -> Response {
         registry.extracted.clear();
     }
     match outcome {
-        Ok(Ok(())) => reply(json!({"success": true})),
+        Ok(Ok(_)) => reply(json!({"success": true})),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }

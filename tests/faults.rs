@@ -454,14 +454,26 @@ fn nothing_listening_on_a_tcp_port_keeps_the_spans_and_names_the_host_variable()
     );
     assert_eq!(s.retry_buffer.spans, 6);
     // Shutdown gives up at its deadline and counts what it could not deliver.
-    let handle = guard.status_handle();
     let started = Instant::now();
-    assert_eq!(guard.shutdown(Duration::from_secs(2)), Ok(()));
+    // Shutdown returns what it dropped, and says it in one line.
+    let summary = guard.shutdown(Duration::from_secs(2)).expect("answered");
     assert!(started.elapsed() < Duration::from_secs(3));
-    assert_eq!(handle.status().counters.spans_dropped_shutdown, 6);
-    assert!(lines_about(&url)
+    assert_eq!(summary.counters.spans_dropped_shutdown, 6);
+    assert!(!summary.is_lossless());
+    assert_eq!(
+        summary.to_string(),
+        "sent 0 spans, dropped 6 (6 at shutdown)"
+    );
+    let lines = lines_about(&url);
+    assert!(lines
         .iter()
         .any(|l| l.contains("shutdown: 6 spans not yet delivered") && l.contains("unreachable")));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with("): sent 0 spans, dropped 6 (6 at shutdown)")),
+        "{lines:#?}"
+    );
 }
 
 #[test]
@@ -471,10 +483,12 @@ fn shutdown_with_the_agent_up_delivers_every_finished_span() {
     // As many traces as the hand-off queue holds (made flat out, faster than a debug build's
     // worker drains them), all finished before the shutdown starts.
     make_traces(&dispatch, dd_trace::config::DEFAULT_QUEUE_CAPACITY);
-    let handle = guard.status_handle();
-    assert_eq!(guard.shutdown(Duration::from_secs(10)), Ok(()));
-    let c = handle.status().counters;
-    assert_eq!(c.spans_dropped(), 0, "{c:#?}");
+    let summary = guard.shutdown(Duration::from_secs(10)).expect("answered");
+    assert!(summary.is_lossless(), "{summary:#?}");
+    assert_eq!(
+        summary.spans_sent(),
+        2 * dd_trace::config::DEFAULT_QUEUE_CAPACITY as u64
+    );
     assert_eq!(
         accepted_once(&agent),
         2 * dd_trace::config::DEFAULT_QUEUE_CAPACITY
@@ -506,7 +520,8 @@ fn a_flush_that_times_out_does_not_hold_up_the_shutdown_after_it() {
     assert!(guard.flush_timeout(Duration::from_millis(300)).is_err());
     // The worker stopped waiting with the flush: the shutdown is answered within its own
     // timeout and counts the delivery it had to abandon as dropped at shutdown.
-    assert_eq!(guard.shutdown(Duration::from_secs(2)), Ok(()));
+    let summary = guard.shutdown(Duration::from_secs(2)).expect("answered");
+    assert_eq!(summary.counters.spans_dropped_shutdown, 6);
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",
@@ -524,8 +539,13 @@ fn shutdown_sends_what_finished_before_it() {
     make_traces(&dispatch, 1);
     let status_before = guard.status();
     assert!(status_before.enabled);
+    // Current when read: the trace just made is finished, sent or still waiting to be.
+    let c = &status_before.counters;
+    assert_eq!(c.spans_finished, 2);
+    assert_eq!(c.spans_sent + c.spans_waiting(), 2, "{c:?}");
     drop(dispatch);
-    assert_eq!(guard.shutdown(Duration::from_secs(5)), Ok(()));
+    let summary = guard.shutdown(Duration::from_secs(5)).expect("answered");
+    assert_eq!((summary.spans_sent(), summary.spans_dropped()), (2, 0));
     assert_eq!(agent.count(), 1);
 }
 
@@ -557,7 +577,6 @@ fn dd_trace_debug_shows_each_send_and_retry_and_is_silent_otherwise() {
         "sending 5 chunks, 10 spans",
         "failed (HTTP status 503",
         "retry 1 in",
-        "shut down: 20 spans sent",
     ] {
         assert!(
             debug.iter().any(|l| l.contains(expected)),
@@ -568,6 +587,15 @@ fn dd_trace_debug_shows_each_send_and_retry_and_is_silent_otherwise() {
     // exactly the probe's spans above).
     let quiet = run("false");
     assert!(!quiet.contains("DEBUG"), "{quiet}");
+    // Every shutdown says what was delivered, debug or not.
+    for out in [&stderr, &quiet] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("dd-trace INFO: shut down (")
+                    && l.ends_with("): sent 20 spans, dropped 0")),
+            "{out}"
+        );
+    }
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::Configuration;
-use crate::diagnostics::{TracerFlare, TracerStatus, TracerStatusHandle};
+use crate::diagnostics::{DeliverySummary, TracerFlare, TracerStatus, TracerStatusHandle};
 use crate::error::{FlareError, FlushError};
 use crate::export::worker::{Command, FlushOutcome};
 use crate::layer::panics::{self, Flusher};
@@ -89,13 +89,14 @@ impl DatadogGuard {
     }
 
     /// Sends every trace finished so far and waits until the agent has answered (or delivery
-    /// was given up on), at most the shutdown timeout. Blocks the calling thread.
+    /// was given up on), at most the shutdown timeout. Blocks the calling thread. Returns what
+    /// the tracer has delivered and dropped so far ([`DeliverySummary`]).
     ///
     /// # Errors
     /// [`FlushError::Timeout`] if the deadline passed, [`FlushError::AgentUnreachable`] if the
     /// agent could not be reached (the traces wait in the retry buffer),
     /// [`FlushError::Stopped`] if the worker is gone.
-    pub fn flush(&self) -> Result<(), FlushError> {
+    pub fn flush(&self) -> Result<DeliverySummary, FlushError> {
         self.flush_timeout(self.shutdown_timeout)
     }
 
@@ -103,9 +104,9 @@ impl DatadogGuard {
     ///
     /// # Errors
     /// As [`flush`](Self::flush).
-    pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<DeliverySummary, FlushError> {
         let Some(worker) = &self.worker else {
-            return Ok(());
+            return Ok(DeliverySummary::default());
         };
         let (reply, done) = sync_channel(1);
         // As at shutdown, the worker gives up slightly before the caller stops waiting, so a
@@ -116,7 +117,7 @@ impl DatadogGuard {
             .send(Command::Flush(worker_deadline, reply))
             .map_err(|_| FlushError::Stopped)?;
         match done.recv_timeout(timeout) {
-            Ok(FlushOutcome::Done) => Ok(()),
+            Ok(FlushOutcome::Done) => Ok(DeliverySummary::new(worker.tracer.counters.snapshot())),
             Ok(FlushOutcome::Unreachable(cause)) => Err(FlushError::AgentUnreachable(cause)),
             Ok(FlushOutcome::TimedOut) | Err(RecvTimeoutError::Timeout) => {
                 Err(FlushError::Timeout(timeout))
@@ -126,19 +127,22 @@ impl DatadogGuard {
     }
 
     /// Sends every finished trace, waiting at most `timeout`, and stops the worker. Spans that
-    /// finish afterwards are dropped and counted. If anything was dropped over the tracer's
-    /// life, one line on stderr says how much and why.
+    /// finish afterwards are dropped and counted. One line (info level: stderr, or the
+    /// [diagnostics handler](crate::diagnostics::set_handler), which may drop it) says what
+    /// was sent and what was dropped, and why; the same comes back as the
+    /// [`DeliverySummary`].
     ///
     /// # Errors
     /// [`FlushError::Timeout`] if the deadline passed first (what was still in flight is
-    /// dropped and counted); [`FlushError::Stopped`] if the worker had already stopped.
-    pub fn shutdown(mut self, timeout: Duration) -> Result<(), FlushError> {
+    /// dropped and counted: [`status_handle`](Self::status_handle) reads the final counts);
+    /// [`FlushError::Stopped`] if the worker had already stopped.
+    pub fn shutdown(mut self, timeout: Duration) -> Result<DeliverySummary, FlushError> {
         self.stop(timeout)
     }
 
-    fn stop(&mut self, timeout: Duration) -> Result<(), FlushError> {
+    fn stop(&mut self, timeout: Duration) -> Result<DeliverySummary, FlushError> {
         let Some(mut worker) = self.worker.take() else {
-            return Ok(());
+            return Ok(DeliverySummary::default());
         };
         let (reply, done) = sync_channel(1);
         // The worker gives up slightly before the caller stops waiting, so it can count drops.
@@ -156,7 +160,7 @@ impl DatadogGuard {
                 if let Some(thread) = worker.thread.take() {
                     let _ = thread.join();
                 }
-                Ok(())
+                Ok(DeliverySummary::new(worker.tracer.counters.snapshot()))
             }
             Err(RecvTimeoutError::Timeout) => Err(FlushError::Timeout(timeout)),
             Err(RecvTimeoutError::Disconnected) => Err(FlushError::Stopped),

@@ -35,9 +35,44 @@
 //! subscriber.init();
 //! # */
 //! // ... run the app ...
-//! guard.shutdown(std::time::Duration::from_secs(5))?;
+//! let delivered = guard.shutdown(std::time::Duration::from_secs(5))?;
+//! println!("{delivered}"); // sent N spans, dropped M (…why)
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! ## Filters: on the log layer, not in front of the Datadog layer
+//!
+//! A filter added with `.with(EnvFilter…)` is *global*: it decides for every layer, so with
+//! `RUST_LOG` unset or at `warn` no `info_span!` reaches the Datadog layer and nothing is traced
+//! (the tracer says so once on stderr; the doctor reports it). Filter the layer that writes logs
+//! instead, and let the Datadog layer see spans down to `DEBUG` (tower-http's `TraceLayer`
+//! makes `DEBUG` spans):
+//!
+//! ```
+//! use tracing_subscriber::{filter::LevelFilter, prelude::*, EnvFilter};
+//!
+//! let (datadog, guard) = dd_trace::DatadogLayer::builder()
+//!     # .with_enabled(false)
+//!     .build()?;
+//! let logs = tracing_subscriber::fmt::layer().with_filter(EnvFilter::from_default_env());
+//! let subscriber = tracing_subscriber::registry()
+//!     .with(datadog.with_filter(LevelFilter::DEBUG)) // or no filter: every span
+//!     .with(logs);
+//! # let _default = tracing::subscriber::set_default(subscriber);
+//! # /*
+//! subscriber.init();
+//! # */
+//! # drop(guard);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Is it working?
+//!
+//! `DD_TRACE_DOCTOR=true` makes the app print the doctor's diagnosis a few seconds after start:
+//! whether its subscriber lets spans reach the tracer, the `DD_*`/`OTEL_*` variables set that
+//! dd-trace does not read, the agent's address, the connection, `/info`, and a test trace the
+//! agent must accept. [`diagnose`] returns the same from code. Every shutdown prints one line,
+//! `sent N spans, dropped M (…why)`, and [`DatadogGuard::shutdown`] returns it.
 //!
 //! # How spans map to Datadog spans
 //!
@@ -51,7 +86,7 @@
 //! | the span's name | operation `name`, and `resource` unless set |
 //! | `operation.name` | overrides the operation `name` |
 //! | `resource.name` (or `resource`) | `resource`, e.g. `GET /users/{id}` |
-//! | `service.name` (or `service`) | `service`; a span without one takes its nearest ancestor's (even one set after the span started), else `DD_SERVICE`; spans of another service get `_dd.base_service` and no `version` |
+//! | `service.name` | `service`; a span without one takes its nearest ancestor's (even one set after the span started), else `DD_SERVICE`; spans of another service get `_dd.base_service` and no `version` |
 //! | `span.type` | `type`: `web`, `db`, `cache`, `http`, … |
 //! | `span.kind` (or `otel.kind`) | `span.kind` meta; `server`/`client`/`producer`/`consumer`/`internal` |
 //! | `otel.name` | the operation `name` (see OpenTelemetry's conventions below) |
@@ -60,6 +95,7 @@
 //! | `error.message`, `error.type`, `error.stack` | those tags, and `error = 1` |
 //! | `http.status_code` | a string tag, as Datadog expects, even when recorded as a number |
 //! | `manual.keep` / `manual.drop` (any value but `false`) | keeps / drops the whole trace (see Sampling); not a tag |
+//! | `env`, `version`, `service` | never the unified service tags (`DD_ENV`, `DD_VERSION`, `DD_SERVICE` stay): the tags `field.env`, `field.version`, `field.service` |
 //! | any other string, bool or `Debug`/`Display` field | a `meta` tag |
 //! | any other number | a `metrics` entry |
 //!
@@ -399,6 +435,7 @@
 //! | `DD_TRACE_CLIENT_IP_ENABLED` | false | — | `http.client_ip` on HTTP server spans: the first public IP of the forwarding headers (`x-forwarded-for`, `x-real-ip`, `forwarded`, …) |
 //! | `DD_TRACE_CLIENT_IP_HEADER` | unset | — | the one header the client's IP is read from, instead of the usual forwarding headers |
 //! | `DD_TRACE_PANIC_ERRORS_ENABLED` | true | [`with_panic_errors`](DatadogLayerBuilder::with_panic_errors) | dd-trace's own: a panic inside a span marks the innermost span dd-trace records an error (`error.type` `panic`, the message, where; the backtrace when `RUST_BACKTRACE` asks for one), through a panic hook that then calls the app's own |
+//! | `DD_TRACE_DOCTOR` | false | — | dd-trace's own: the doctor's diagnosis of this running process (its subscriber's filters, the agent, a test trace), printed once on stderr (or the diagnostics handler) a few seconds after start |
 //! | `DD_TRACE_RETRY_BUFFER_BYTES` | 33554432 (32 MiB) | [`with_retry_buffer_bytes`](DatadogLayerBuilder::with_retry_buffer_bytes) | dd-trace's own: bytes of payloads kept while the agent is unreachable, stalled or slow |
 //! | `DD_TRACE_MAX_OPEN_TRACES` | 100000 | [`with_max_open_traces`](DatadogLayerBuilder::with_max_open_traces) | dd-trace's own: traces with open spans recorded at once |
 //! | `DD_TRACE_MAX_OPEN_SPANS_PER_TRACE` | 100000 | [`with_max_open_spans_per_trace`](DatadogLayerBuilder::with_max_open_spans_per_trace) | dd-trace's own: open spans one trace may have |

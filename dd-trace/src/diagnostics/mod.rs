@@ -18,4 +18,4 @@ pub use crate::health::{
 };
 pub use doctor::{Check, CheckOutcome, Diagnosis};
 pub use flare::TracerFlare;
-pub use status::{AgentStatus, SamplingStatus, TracerStatus, TracerStatusHandle};
+pub use status::{AgentStatus, DeliverySummary, SamplingStatus, TracerStatus, TracerStatusHandle};

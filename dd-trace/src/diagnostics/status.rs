@@ -15,7 +15,9 @@ use crate::layer::DatadogLayer;
 use crate::tracer::Tracer;
 
 /// Counters and state of a tracer, from [`TracerStatusHandle::status`] or
-/// [`DatadogGuard::status`](crate::DatadogGuard::status).
+/// [`DatadogGuard::status`](crate::DatadogGuard::status). The counts are current when read: a
+/// span just closed counts as finished and [waiting](CounterSnapshot::spans_waiting) until the
+/// worker delivers it (within the flush interval), then as sent.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct TracerStatus {
@@ -45,6 +47,57 @@ pub struct TracerStatus {
     pub agent_rates: HashMap<String, f64>,
     /// How traces and spans are sampled.
     pub sampling: SamplingStatus,
+    /// `DD_*` and `OTEL_*` variables set in the environment that this tracer does not read
+    /// (empty when the builder was given a variable source).
+    pub unsupported_variables: Vec<String>,
+}
+
+/// What a tracer has delivered over its life, as [`flush`](crate::DatadogGuard::flush) and
+/// [`shutdown`](crate::DatadogGuard::shutdown) return it: its counters when the worker answered.
+/// Its `Display` is the line shutdown prints: `sent N spans, dropped M (…by reason)`.
+///
+/// ```
+/// let (layer, guard) = dd_trace::DatadogLayer::builder()
+///     # .with_variable_source(|_| None).with_startup_logs(false).with_enabled(false)
+///     .build()?;
+/// let summary = guard.shutdown(std::time::Duration::from_secs(5))?;
+/// if !summary.is_lossless() {
+///     eprintln!("tracing: {summary}");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct DeliverySummary {
+    /// Every counter, as it was when the flush or shutdown ended.
+    pub counters: CounterSnapshot,
+}
+
+impl DeliverySummary {
+    pub(crate) fn new(counters: CounterSnapshot) -> Self {
+        DeliverySummary { counters }
+    }
+
+    /// Spans the agent accepted.
+    pub fn spans_sent(&self) -> u64 {
+        self.counters.spans_sent
+    }
+
+    /// Spans dropped, for any reason (see [`CounterSnapshot::spans_dropped`]).
+    pub fn spans_dropped(&self) -> u64 {
+        self.counters.spans_dropped()
+    }
+
+    /// Whether nothing was dropped.
+    pub fn is_lossless(&self) -> bool {
+        self.spans_dropped() == 0
+    }
+}
+
+impl fmt::Display for DeliverySummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.counters.delivery_line())
+    }
 }
 
 /// The sampling configuration in effect, in [`TracerStatus::sampling`].
@@ -132,6 +185,7 @@ impl TracerStatusHandle {
         let Some(t) = &self.tracer else {
             return TracerStatus {
                 configuration: settings.effective(),
+                unsupported_variables: self.config.unsupported().to_vec(),
                 ..TracerStatus::default()
             };
         };
@@ -170,6 +224,7 @@ impl TracerStatusHandle {
                     .collect(),
                 applied_agent_rates: t.sampler.agent_rates().applied().to_keys(),
             },
+            unsupported_variables: self.config.unsupported().to_vec(),
         }
     }
 }
@@ -202,10 +257,11 @@ impl fmt::Display for TracerStatus {
         let c = &self.counters;
         writeln!(
             f,
-            "spans: {} started, {} finished, {} open now",
+            "spans: {} started, {} finished, {} open now, {} finished but not delivered yet",
             c.spans_started,
             c.spans_finished,
-            c.spans_open()
+            c.spans_open(),
+            c.spans_waiting()
         )?;
         writeln!(
             f,
@@ -242,6 +298,13 @@ impl fmt::Display for TracerStatus {
                 humantime::format_rfc3339_seconds(e.at),
                 e.message,
                 e.remedy
+            )?;
+        }
+        if !self.unsupported_variables.is_empty() {
+            writeln!(
+                f,
+                "set but not supported (not read by dd-trace): {}",
+                self.unsupported_variables.join(", ")
             )?;
         }
         if f.alternate() && !self.configuration.is_empty() {

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::send_error::{SendError, SendErrorKind};
 use crate::config::about;
 use crate::encode::PayloadFormat;
+use crate::health::filters::FilterFinding;
 use crate::health::{log, CounterSnapshot, DiagnosticLevel};
 
 /// The same kind of failure is reported at most this often.
@@ -193,23 +194,25 @@ impl Reporter {
     }
 
     /// At shutdown: one line with everything dropped over the tracer's life, if anything was.
+    /// What the app's subscriber's filters keep from the layer: a warning when they keep most
+    /// spans out, a notice when they keep `DEBUG` spans out.
+    pub(crate) fn filter(&self, finding: &FilterFinding) {
+        let level = if finding.is_severe() {
+            DiagnosticLevel::Warn
+        } else {
+            DiagnosticLevel::Info
+        };
+        self.say(
+            level,
+            format_args!("{}. {}", finding.detail(), finding.remedy()),
+        );
+    }
+
+    /// The one line every shutdown prints, at info level.
     pub(crate) fn totals(&self, c: &CounterSnapshot, destination: &str) {
-        let dropped = c.spans_dropped();
-        if dropped == 0 {
-            log::debug(format_args!(
-                "shut down: {} spans sent to {destination}, none dropped",
-                c.spans_sent
-            ));
-            return;
-        }
-        self.say(DiagnosticLevel::Info, format_args!(
-            "shut down: {} spans sent to {destination}, {dropped} dropped ({} at the full hand-off queue, {} after failed sends, {} with the retry buffer full, {} at shutdown, {} over the open-trace limits)",
-            c.spans_sent,
-            c.spans_dropped_queue_full,
-            c.spans_dropped_send_failed,
-            c.spans_dropped_retry_buffer_full,
-            c.spans_dropped_shutdown,
-            c.spans_dropped_trace_limits,
-        ));
+        self.say(
+            DiagnosticLevel::Info,
+            format_args!("shut down ({destination}): {}", c.delivery_line()),
+        );
     }
 }

@@ -148,6 +148,11 @@ impl SpanCounts {
         self.shard().finished.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Spans started so far, over all shards.
+    pub(crate) fn started_total(&self) -> u64 {
+        self.totals().0
+    }
+
     /// (started, finished) over all shards.
     fn totals(&self) -> (u64, u64) {
         self.shards.iter().fold((0, 0), |(s, f), shard| {
@@ -175,6 +180,48 @@ impl CounterSnapshot {
             + self.spans_dropped_shutdown
             + self.spans_dropped_trace_limits
     }
+
+    /// Finished spans neither sent nor dropped yet: in the hand-off queue, being encoded, in
+    /// flight to the agent or waiting in the retry buffer. Right after a span closes it is
+    /// here, not in `spans_sent`: [`flush`](crate::DatadogGuard::flush) first to see it
+    /// delivered.
+    pub fn spans_waiting(&self) -> u64 {
+        self.spans_finished.saturating_sub(
+            self.spans_sent
+                + self.spans_dropped_queue_full
+                + self.spans_dropped_send_failed
+                + self.spans_dropped_retry_buffer_full
+                + self.spans_dropped_shutdown
+                + self.spans_dropped_p0,
+        )
+    }
+
+    /// `sent N spans, dropped M` and, when some were dropped, why: the line shutdown prints.
+    pub fn delivery_line(&self) -> String {
+        let dropped = self.spans_dropped();
+        let mut line = format!("sent {} spans, dropped {dropped}", self.spans_sent);
+        if dropped > 0 {
+            let reasons: Vec<String> = [
+                (self.spans_dropped_queue_full, "at the full hand-off queue"),
+                (self.spans_dropped_send_failed, "after failed sends"),
+                (
+                    self.spans_dropped_retry_buffer_full,
+                    "with the retry buffer full",
+                ),
+                (self.spans_dropped_shutdown, "at shutdown"),
+                (
+                    self.spans_dropped_trace_limits,
+                    "over the open-trace limits",
+                ),
+            ]
+            .into_iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, why)| format!("{n} {why}"))
+            .collect();
+            line.push_str(&format!(" ({})", reasons.join(", ")));
+        }
+        line
+    }
 }
 
 #[cfg(test)]
@@ -198,6 +245,18 @@ mod tests {
             (s.spans_started, s.spans_finished, s.spans_open()),
             (3, 1, 2)
         );
+        assert_eq!(
+            s.delivery_line(),
+            "sent 3 spans, dropped 3 (2 at the full hand-off queue, 1 at shutdown)"
+        );
+        let clean = CounterSnapshot {
+            spans_finished: 5,
+            spans_sent: 2,
+            spans_dropped_p0: 1,
+            ..CounterSnapshot::default()
+        };
+        assert_eq!(clean.delivery_line(), "sent 2 spans, dropped 0");
+        assert_eq!(clean.spans_waiting(), 2);
         assert_eq!(s.spans_sent, 3);
         assert_eq!(s.spans_dropped(), 3);
         assert_eq!(s.payloads_sent, 0);
