@@ -643,7 +643,7 @@ fn an_unreachable_agent_and_a_bad_variable_each_give_one_warning() {
         .collect();
     assert_eq!(summary.len(), 1, "{stderr}");
     assert!(
-        summary[0].contains("120 dropped") && summary[0].contains("120 at shutdown"),
+        summary[0].contains("dropped 120 (") && summary[0].contains("120 at shutdown"),
         "{}",
         summary[0]
     );
@@ -686,11 +686,11 @@ fn a_full_queue_warns_once_with_the_remedy_and_shutdown_sums_up_the_drops() {
         .lines()
         .find(|l| l.contains("INFO: shut down"))
         .unwrap_or_else(|| panic!("a shutdown summary: {stderr}"));
-    // "... spans sent to http://…, N dropped (M at the full hand-off queue, …)"
+    // "shut down (http://…): sent N spans, dropped M (K at the full hand-off queue, …)"
     let dropped: u64 = summary
-        .split(" dropped (")
-        .next()
-        .and_then(|head| head.rsplit(' ').next())
+        .split(", dropped ")
+        .nth(1)
+        .and_then(|tail| tail.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("a count of dropped spans: {summary}"));
     assert!(dropped > 0, "{summary}");
