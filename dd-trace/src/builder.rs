@@ -251,6 +251,21 @@ impl DatadogLayerBuilder {
         self
     }
 
+    /// Whether the tracer takes configuration from Datadog through the agent (overrides
+    /// `DD_REMOTE_CONFIGURATION_ENABLED`; on by default, used when the agent offers it). See
+    /// the crate docs, "Remote configuration".
+    pub fn with_remote_config(mut self, on: bool) -> Self {
+        self.code.remote_config_enabled = Some(on);
+        self
+    }
+
+    /// Whether the tracer sends instrumentation telemetry through the agent (overrides
+    /// `DD_INSTRUMENTATION_TELEMETRY_ENABLED`; on by default, used when the agent offers it).
+    pub fn with_telemetry(mut self, on: bool) -> Self {
+        self.code.telemetry_enabled = Some(on);
+        self
+    }
+
     /// Makes `tracing` events at or above `level` inside a span into span events on that span
     /// (name, time, fields), or none with `None` (overrides `DD_TRACE_SPAN_EVENTS_LEVEL`).
     pub fn with_span_events(mut self, level: Option<tracing::Level>) -> Self {

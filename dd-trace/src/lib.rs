@@ -482,7 +482,9 @@ mod identity;
 pub mod integrations;
 mod layer;
 mod model;
+mod remote;
 mod sampling;
+mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod tracer;

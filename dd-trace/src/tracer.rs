@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use crate::config::{Configuration, Settings};
-use crate::conventions::HttpTagging;
 use crate::handoff::queue::ChunkQueue;
 use crate::headers::PropagationConfig;
 use crate::health::filters::EventsSeen;
@@ -55,7 +54,6 @@ pub(crate) struct Tracer {
     /// How traces are extracted from and injected into headers.
     pub(crate) propagation: Arc<PropagationConfig>,
     /// What the HTTP integrations tag from headers.
-    pub(crate) http: Arc<HttpTagging>,
     /// Whether the layer has seen an event (for the filter check: events but no spans).
     pub(crate) events_seen: EventsSeen,
 }
@@ -90,7 +88,6 @@ impl Tracer {
             quiet,
             span_events_level: s.span_events_level.value,
             propagation: Arc::new(s.propagation()),
-            http: Arc::new(s.http_tagging()),
             events_seen: EventsSeen::default(),
             identity,
             config,

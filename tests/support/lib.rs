@@ -329,6 +329,80 @@ impl TestAgent {
             .collect()
     }
 
+    /// Makes the agent's `/v0.7/config` answer with one remote config, `msg` at `path` (the
+    /// agent builds the signed targets around it; it replaces what was there before).
+    pub fn set_remote_config(&self, path: &str, msg: &Value) {
+        let body = serde_json::json!({ "path": path, "msg": msg }).to_string();
+        match http_request(
+            self.port,
+            "POST",
+            "/test/session/responses/config/path",
+            Some(&body),
+        ) {
+            Ok((202 | 200, _)) => {}
+            other => panic!("setting the remote config: {other:?}"),
+        }
+    }
+
+    /// Makes the agent's `/v0.7/config` answer with `reply` as it is.
+    pub fn set_remote_config_reply(&self, reply: &Value) {
+        let body = reply.to_string();
+        match http_request(
+            self.port,
+            "POST",
+            "/test/session/responses/config",
+            Some(&body),
+        ) {
+            Ok((202 | 200, _)) => {}
+            other => panic!("setting the remote config reply: {other:?}"),
+        }
+    }
+
+    /// The `/v0.7/config` requests received, newest first, their bodies as JSON.
+    pub fn config_requests(&self) -> Vec<Value> {
+        use base64::Engine;
+        let all: Vec<Value> =
+            serde_json::from_value(self.get("/test/session/requests")).expect("request list");
+        all.into_iter()
+            .filter(|r| {
+                r["url"]
+                    .as_str()
+                    .is_some_and(|u| u.contains("/v0.7/config"))
+            })
+            .filter_map(|r| {
+                let body = base64::engine::general_purpose::STANDARD
+                    .decode(r["body"].as_str()?)
+                    .ok()?;
+                serde_json::from_slice(&body).ok()
+            })
+            .collect()
+    }
+
+    /// The telemetry requests received (their JSON bodies), as the agent keeps them.
+    pub fn telemetry(&self) -> Vec<Value> {
+        serde_json::from_value(self.get("/test/session/apmtelemetry")).expect("telemetry list")
+    }
+
+    /// The telemetry events received, batches unpacked, in the order sent (by `seq_id`, then
+    /// within a batch): (request type, payload, seq_id of the request that carried it).
+    pub fn telemetry_events(&self) -> Vec<(String, Value, u64)> {
+        let mut events = Vec::new();
+        for request in self.telemetry() {
+            let seq = request["seq_id"].as_u64().unwrap_or(0);
+            let kind = request["request_type"].as_str().unwrap_or("").to_string();
+            if kind == "message-batch" {
+                for e in request["payload"].as_array().into_iter().flatten() {
+                    let kind = e["request_type"].as_str().unwrap_or("").to_string();
+                    events.push((kind, e["payload"].clone(), seq));
+                }
+            } else {
+                events.push((kind, request["payload"].clone(), seq));
+            }
+        }
+        events.sort_by_key(|(_, _, seq)| *seq);
+        events
+    }
+
     /// The `/v0.6/stats` payloads received, as the agent decoded them.
     pub fn stats(&self) -> Vec<Value> {
         serde_json::from_value(self.get("/test/session/stats")).expect("stats list")

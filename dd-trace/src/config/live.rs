@@ -16,6 +16,7 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 
 use super::table::Settings;
+use crate::conventions::HttpTagging;
 use crate::sampling::TraceRules;
 
 /// The settings the app's threads read that may change while the app runs.
@@ -30,6 +31,8 @@ pub(crate) struct LiveSettings {
     pub(crate) tags: Arc<Vec<(String, String)>>,
     /// `DD_LOGS_INJECTION`.
     pub(crate) logs_injection: bool,
+    /// `DD_TRACE_HEADER_TAGS` and the client IP settings, read by the HTTP integrations.
+    pub(crate) http: Arc<HttpTagging>,
 }
 
 impl LiveSettings {
@@ -51,6 +54,7 @@ impl LiveSettings {
             ),
             tags: Arc::new(settings.tags.value.clone()),
             logs_injection: settings.logs_injection.value,
+            http: Arc::new(settings.http_tagging()),
         }
     }
 }

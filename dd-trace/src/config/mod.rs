@@ -27,9 +27,9 @@ pub use table::SETTINGS;
 
 pub(crate) use endpoint::{AgentAddress, AgentSource};
 pub(crate) use live::Configuration;
-pub(crate) use setting::{Sources, VariableSource};
+pub(crate) use setting::{Setting, Sources, VariableSource};
 pub(crate) use table::{about, unsupported_in_environment, Overrides, Settings};
-pub(crate) use values::{redact, valid_partial_flush_min_spans};
+pub(crate) use values::{parse_tags, redact, valid_partial_flush_min_spans};
 
 use std::time::Duration;
 
@@ -59,5 +59,9 @@ pub const DEFAULT_MAX_OPEN_SPANS_PER_TRACE: usize = 100_000;
 /// Bytes of payloads the retry buffer holds: about 9 s of a service making 10 000 spans per
 /// second at ~360 bytes per span, so a node agent's rolling restart loses nothing.
 pub const DEFAULT_RETRY_BUFFER_BYTES: u64 = 32 * 1024 * 1024;
+/// How often the tracer polls the agent for remote configuration.
+pub const DEFAULT_REMOTE_CONFIG_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the tracer sends a telemetry heartbeat.
+pub const DEFAULT_TELEMETRY_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(60);
 /// How long dropping the guard waits for finished traces to be sent.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);

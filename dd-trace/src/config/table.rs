@@ -20,7 +20,8 @@ use super::values::*;
 use super::{
     DEFAULT_AGENT_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_OPEN_SPANS_PER_TRACE,
     DEFAULT_MAX_OPEN_TRACES, DEFAULT_PARTIAL_FLUSH_MIN_SPANS, DEFAULT_QUEUE_CAPACITY,
-    DEFAULT_RETRY_BUFFER_BYTES, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TRACE_RATE_LIMIT,
+    DEFAULT_REMOTE_CONFIG_POLL_INTERVAL, DEFAULT_RETRY_BUFFER_BYTES, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_TELEMETRY_HEARTBEAT_INTERVAL, DEFAULT_TRACE_RATE_LIMIT,
 };
 use crate::conventions::{HeaderTag, StatusSet, DEFAULT_QUERY_OBFUSCATION_PATTERN};
 use crate::encode::PayloadFormat;
@@ -370,7 +371,7 @@ settings! {
         default: Vec::new() => "none",
         read: Custom(read_header_tags),
         builder: "",
-        live: false,
+        live: true,
         redact: None,
     }
     /// `http.client_ip` on HTTP server spans: the first public IP of the forwarding headers (`x-forwarded-for`, `x-real-ip`, `forwarded`, …)
@@ -397,6 +398,42 @@ settings! {
         default: true => "true",
         read: Parsed(BOOL),
         builder: "with_panic_errors",
+        live: false,
+        redact: None,
+    }
+    /// remote configuration: the tracer polls the agent for `APM_TRACING` configs (sampling, tags, header tags, log injection, tracing off) set in Datadog, when the agent offers it
+    remote_config_enabled: bool {
+        vars: ["DD_REMOTE_CONFIGURATION_ENABLED"],
+        default: true => "true",
+        read: Parsed(BOOL),
+        builder: "with_remote_config",
+        live: false,
+        redact: None,
+    }
+    /// seconds between two remote-configuration polls
+    remote_config_poll_interval: Duration {
+        vars: ["DD_REMOTE_CONFIG_POLL_INTERVAL_SECONDS"],
+        default: DEFAULT_REMOTE_CONFIG_POLL_INTERVAL => "5",
+        read: Parsed(SECONDS),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// instrumentation telemetry: the tracer tells Datadog (through the agent) its version, configuration, integrations and health
+    telemetry_enabled: bool {
+        vars: ["DD_INSTRUMENTATION_TELEMETRY_ENABLED"],
+        default: true => "true",
+        read: Parsed(BOOL),
+        builder: "with_telemetry",
+        live: false,
+        redact: None,
+    }
+    /// seconds between two telemetry heartbeats (which also carry the tracer's health metrics)
+    telemetry_heartbeat_interval: Duration {
+        vars: ["DD_TELEMETRY_HEARTBEAT_INTERVAL"],
+        default: DEFAULT_TELEMETRY_HEARTBEAT_INTERVAL => "60",
+        read: Parsed(SECONDS),
+        builder: "",
         live: false,
         redact: None,
     }

@@ -330,7 +330,11 @@ pub(crate) fn process_check() -> Check {
     match found.iter().find(|f| f.is_severe()).or(found.first()) {
         None => pass(
             THIS_PROCESS,
-            format!("the Datadog layer is installed and sees spans up to {max}; {counts}"),
+            format!(
+                "the Datadog layer is installed and sees spans up to {max}; {counts}; remote configuration: {}; telemetry: {}",
+                status.remote_config.to_string().replace('\n', ";"),
+                status.telemetry
+            ),
         ),
         Some(finding) => check(
             THIS_PROCESS,

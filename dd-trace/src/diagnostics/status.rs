@@ -10,7 +10,10 @@ use std::sync::{Arc, PoisonError};
 use std::time::SystemTime;
 
 use crate::config::{Configuration, SettingValue};
-use crate::health::{AgentInfo, AgentState, CounterSnapshot, DeliveryError, RetryBufferStatus};
+use crate::health::{
+    AgentInfo, AgentState, CounterSnapshot, DeliveryError, RemoteConfigStatus, RetryBufferStatus,
+    TelemetryStatus,
+};
 use crate::layer::DatadogLayer;
 use crate::tracer::Tracer;
 
@@ -50,6 +53,11 @@ pub struct TracerStatus {
     /// `DD_*` and `OTEL_*` variables set in the environment that this tracer does not read
     /// (empty when the builder was given a variable source).
     pub unsupported_variables: Vec<String>,
+    /// Remote configuration: offered by the agent or not, polls, the configs received and how
+    /// each was applied.
+    pub remote_config: RemoteConfigStatus,
+    /// Instrumentation telemetry: requests and events sent, failed, dropped.
+    pub telemetry: TelemetryStatus,
 }
 
 /// What a tracer has delivered over its life, as [`flush`](crate::DatadogGuard::flush) and
@@ -225,6 +233,8 @@ impl TracerStatusHandle {
                 applied_agent_rates: t.sampler.agent_rates().applied().to_keys(),
             },
             unsupported_variables: self.config.unsupported().to_vec(),
+            remote_config: health.remote.clone(),
+            telemetry: health.telemetry.clone(),
         }
     }
 }
@@ -300,6 +310,8 @@ impl fmt::Display for TracerStatus {
                 e.remedy
             )?;
         }
+        writeln!(f, "remote configuration: {}", self.remote_config)?;
+        writeln!(f, "telemetry: {}", self.telemetry)?;
         if !self.unsupported_variables.is_empty() {
             writeln!(
                 f,

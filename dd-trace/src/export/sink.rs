@@ -52,6 +52,19 @@ pub(crate) trait PayloadSink: Send + Sync + 'static {
         body: Bytes,
     ) -> SinkFuture<'a, Result<(), SendError>>;
 
+    /// Posts the JSON `body` to the agent's `path` with `headers` (remote configuration,
+    /// telemetry): the answer's status and body, whatever the status. Sinks that are not an
+    /// agent answer 404, as an agent without the endpoint would.
+    fn post_json<'a>(
+        &'a self,
+        path: &'a str,
+        headers: Vec<(&'static str, String)>,
+        body: Bytes,
+    ) -> SinkFuture<'a, Result<(u16, Bytes), SendError>> {
+        let _ = (path, headers, body);
+        Box::pin(async { Ok((404, Bytes::new())) })
+    }
+
     /// Whether the agent's state changed since the last call (its `/info` may say something
     /// new).
     fn take_agent_state_change(&self) -> bool {

@@ -23,6 +23,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::agent::AgentFeatures;
 use super::delivery::{Deliveries, Sent};
+use super::platform::Platform;
 use super::process::{Processor, TracerSubject};
 use super::report::Reporter;
 use super::send_error::SendError;
@@ -129,12 +130,15 @@ struct Worker {
     /// Whether the app's subscriber lets the layer see its spans (said once).
     filters: FilterWatch,
     started: Instant,
+    /// Remote configuration and telemetry.
+    platform: Platform,
 }
 
 impl Worker {
     fn new(setup: WorkerSetup, sink: Arc<dyn PayloadSink>) -> Self {
         let records_span_events = setup.tracer.span_events_level.is_some();
         let quiet = setup.tracer.quiet;
+        let platform = Platform::new(&setup.tracer);
         Worker {
             deliveries: Deliveries::new(
                 setup.retry_buffer_bytes,
@@ -152,6 +156,7 @@ impl Worker {
             flush_interval: setup.flush_interval,
             filters: FilterWatch::default(),
             started: Instant::now(),
+            platform,
         }
     }
 
@@ -178,6 +183,8 @@ impl Worker {
             let probe_at = self.deliveries.probe_at();
             let in_flight = self.deliveries.in_flight() > 0;
             let asking = self.agent.is_asking();
+            let platform_at = self.platform.wake_at();
+            let (polling, sending) = (self.platform.polling(), self.platform.sending());
             tokio::select! {
                 _ = self.tracer.queue.notify.notified() => self.drain(None),
                 _ = drain.tick() => {
@@ -200,6 +207,12 @@ impl Worker {
                     }
                 }
                 sent = self.deliveries.next_sent(), if in_flight => self.on_sent(sent),
+                _ = sleep_until_opt(platform_at), if platform_at.is_some() => {
+                    self.platform.tick(&self.sink, &self.tracer);
+                }
+                answered = self.platform.answered(), if polling || sending => {
+                    self.platform.on_answered(answered, &self.tracer);
+                }
                 command = self.commands.recv() => match command {
                     Some(Command::Flush(deadline, reply)) => {
                         // Deliveries keep their own timeout: a short flush must not cut them.
@@ -290,6 +303,7 @@ impl Worker {
             }
         }
         self.processor.agent_says(&agent);
+        self.platform.on_info(&agent, &self.tracer);
         self.health().info = Some(agent);
     }
 
@@ -574,6 +588,10 @@ impl Worker {
         let destination = self.sink.destination();
         self.reporter.shutdown_drops(destination, spans, &why);
         self.reporter.totals(&c.snapshot(), destination);
+        // Telemetry's last word, within what is left of the deadline.
+        self.platform
+            .close(&self.sink, &self.tracer, deadline)
+            .await;
     }
 }
 

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::SystemTime;
 
+use super::platform::{RemoteConfigStatus, TelemetryStatus};
+
 /// How the agent last behaved, in [`AgentStatus::state`](crate::diagnostics::AgentStatus::state).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -99,6 +101,8 @@ pub(crate) struct AgentHealth {
     pub(crate) info: Option<AgentInfo>,
     pub(crate) errors: Vec<DeliveryError>,
     pub(crate) retry_buffer: RetryBufferStatus,
+    pub(crate) remote: RemoteConfigStatus,
+    pub(crate) telemetry: TelemetryStatus,
 }
 
 impl AgentHealth {

@@ -9,10 +9,12 @@ mod agent;
 mod counters;
 pub(crate) mod filters;
 pub(crate) mod log;
+mod platform;
 
 pub use agent::{AgentInfo, AgentState, DeliveryError, RetryBufferStatus};
 pub use counters::CounterSnapshot;
 pub use log::DiagnosticLevel;
+pub use platform::{RemoteConfigEntry, RemoteConfigStatus, TelemetryStatus};
 
 pub(crate) use agent::{AgentHealth, AgentRatesReply};
 pub(crate) use counters::Counters;

@@ -347,12 +347,13 @@ impl DatadogSpanExt for tracing::Span {
     fn set_request_headers(&self, headers: &http::HeaderMap) {
         with_open_span(self, |open, tracer| {
             let Some(tracer) = tracer else { return };
+            let http = Arc::clone(&tracer.config.live().http);
             let fields = &mut open.data.fields;
-            for (tag, value) in tracer.http.header_tags(headers, true) {
+            for (tag, value) in http.header_tags(headers, true) {
                 fields.record_str(Cow::Owned(tag), &value, true);
             }
             if fields.kind == Some(SpanKind::Server) {
-                if let Some(ip) = tracer.http.client_ip(headers) {
+                if let Some(ip) = http.client_ip(headers) {
                     fields.record_str(Cow::Borrowed("http.client_ip"), &ip, true);
                 }
             }
@@ -363,7 +364,8 @@ impl DatadogSpanExt for tracing::Span {
     fn set_response_headers(&self, headers: &http::HeaderMap) {
         with_open_span(self, |open, tracer| {
             let Some(tracer) = tracer else { return };
-            for (tag, value) in tracer.http.header_tags(headers, false) {
+            let http = Arc::clone(&tracer.config.live().http);
+            for (tag, value) in http.header_tags(headers, false) {
                 open.data.fields.record_str(Cow::Owned(tag), &value, true);
             }
             after_change(Some(tracer), open);

@@ -281,6 +281,15 @@ impl PayloadSink for AgentTransport {
         Box::pin(AgentTransport::post(self, path, content_type, body))
     }
 
+    fn post_json<'a>(
+        &'a self,
+        path: &'a str,
+        headers: Vec<(&'static str, String)>,
+        body: Bytes,
+    ) -> SinkFuture<'a, Result<(u16, Bytes), SendError>> {
+        Box::pin(AgentTransport::post_json(self, path, headers, body))
+    }
+
     fn take_agent_state_change(&self) -> bool {
         self.agent_state_changed
             .swap(false, std::sync::atomic::Ordering::Relaxed)
@@ -366,6 +375,36 @@ impl AgentTransport {
             StatusCode::NOT_FOUND => InfoAnswer::NotFound,
             other => InfoAnswer::Unreadable(format!("HTTP status {}", other.as_u16())),
         })
+    }
+
+    /// Posts the JSON `body` to `path` with this transport's headers and `extra`: the answer's
+    /// status and body.
+    pub(crate) async fn post_json(
+        &self,
+        path: &str,
+        extra: Vec<(&'static str, String)>,
+        body: Bytes,
+    ) -> Result<(u16, Bytes), SendError> {
+        let mut builder = Request::builder().method(Method::POST).uri(self.uri(path)?);
+        if let Some(headers) = builder.headers_mut() {
+            headers.extend(self.headers.clone());
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            for (name, value) in extra {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    headers.insert(HeaderName::from_static(name), v);
+                }
+            }
+        }
+        let request = builder
+            .body(Full::new(body))
+            .map_err(|e| SendError::Request(e.to_string()))?;
+        let (status, _, body) = tokio::time::timeout(self.timeout, self.exchange(request))
+            .await
+            .map_err(|_| SendError::Timeout(self.timeout))??;
+        Ok((status.as_u16(), body))
     }
 
     /// Posts `body` to `path` with this transport's headers and `content_type`; the agent's
