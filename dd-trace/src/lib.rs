@@ -361,6 +361,39 @@
 //! `DD_TRACE_MAX_OPEN_TRACES` open traces or `DD_TRACE_MAX_OPEN_SPANS_PER_TRACE` open spans in
 //! one trace, counted in [`CounterSnapshot::spans_dropped_trace_limits`](diagnostics::CounterSnapshot::spans_dropped_trace_limits).
 //!
+//! # Remote configuration and telemetry
+//!
+//! When the agent offers them (its `/info` lists `/v0.7/config` and the telemetry proxy), the
+//! worker — never the app's threads — also:
+//!
+//! - **polls remote configuration** for the `APM_TRACING` product every
+//!   `DD_REMOTE_CONFIG_POLL_INTERVAL_SECONDS` (5), so that Datadog's UI can change, without a
+//!   redeploy: the sample rate (`tracing_sampling_rate`), the trace sampling rules
+//!   (`tracing_sampling_rules`; `provenance` `customer` and `dynamic` decide as mechanisms 11
+//!   and 12), the tags of every span (`tracing_tags`, in place of `DD_TAGS`), log injection
+//!   (`log_injection_enabled`), the header tags (`tracing_header_tags`), and turning tracing
+//!   off (`tracing_enabled: false`, until the process restarts). Remote values win over code
+//!   and the environment and show with origin `remote_config` in the status; a value no config
+//!   sets any more goes back to its own. A config for another service or environment is
+//!   refused (the agent sees why); several configs merge, the most specific first (service and
+//!   env, service, env, everything). A change applies to traces whose sampling decision is not
+//!   made yet, and is said once at info level with the old and new values. Each file is
+//!   checked against the signed targets' length and SHA-256. `DD_REMOTE_CONFIGURATION_ENABLED=false`
+//!   (or [`DatadogLayerBuilder::with_remote_config`]) turns it off.
+//! - **sends instrumentation telemetry** (v2): `app-started` with every setting's value and
+//!   origin (secrets redacted), `app-integrations-change` (the integration features compiled
+//!   in), `app-client-configuration-change` for each remote change, `app-heartbeat` every
+//!   `DD_TELEMETRY_HEARTBEAT_INTERVAL` (60 s) with the health counters as `generate-metrics`
+//!   (spans created, finished, sent, dropped by reason; chunks; requests, errors and bytes to
+//!   the agent), and `app-closing` at shutdown. Bounded (64 events wait at most), batched (one
+//!   request in flight), failures counted in [`TracerStatus::telemetry`](diagnostics::TracerStatus::telemetry).
+//!   `DD_INSTRUMENTATION_TELEMETRY_ENABLED=false` (or [`DatadogLayerBuilder::with_telemetry`])
+//!   turns it off.
+//!
+//! Settings are named in telemetry by their variable (`DD_TRACE_SAMPLE_RATE`), as the crate
+//! docs' table lists them. Flares requested through remote configuration (`AGENT_TASK`) are not
+//! handled: use [`DatadogGuard::send_flare`].
+//!
 //! # Troubleshooting
 //!
 //! - [`diagnose`] (and the `doctor` example, `cargo run --example doctor`) checks the agent's
@@ -368,9 +401,11 @@
 //!   test trace, and says in one screen why traces are or are not arriving.
 //! - [`TracerStatus`](diagnostics::TracerStatus) (from the guard or a
 //!   [`TracerStatusHandle`](diagnostics::TracerStatusHandle), e.g. for a health endpoint)
-//!   has the configuration in effect, the agent's state and `/info`, every counter (spans sent,
-//!   dropped by reason, bytes, retries), the retry buffer, and the last error of each kind with
-//!   its time and remedy; its `Display` is a report for people.
+//!   has the configuration in effect (with each value's origin), the agent's state and
+//!   `/info`, every counter (spans sent, dropped by reason, bytes, retries), the retry buffer,
+//!   the last error of each kind with its time and remedy, remote configuration (configs
+//!   received and how each was applied, last poll) and telemetry; its `Display` is a report
+//!   for people.
 //! - [`DatadogGuard::flare`] makes a tracer flare (configuration with secrets redacted, status,
 //!   recent warnings, versions) to write to a file, and [`DatadogGuard::send_flare`] sends one
 //!   to Datadog support through the agent with a case id.
@@ -390,7 +425,9 @@
 //! [`config::SETTINGS`], which also says each setting's builder method and whether it is live;
 //! the status ([`TracerStatus::configuration`](diagnostics::TracerStatus::configuration)), the
 //! doctor, flares and the startup line show each value with its origin (`default`, `env_var`,
-//! `code`, `calculated`).
+//! `code`, `calculated`, `remote_config`). Variables starting `DD_` or `OTEL_` that no setting
+//! reads are listed as "set but not supported" (a debug line at start, the status, the
+//! doctor), so that a typo or another tracer's setting is never silently ignored.
 //!
 //! | Variable | Default | Builder method | Meaning |
 //! |---|---|---|---|
@@ -431,10 +468,14 @@
 //! | `DD_TRACE_HTTP_CLIENT_ERROR_STATUSES` | 400-599 | — | HTTP statuses that make a client span written with OpenTelemetry's conventions an error: codes and inclusive ranges |
 //! | `DD_TRACE_GRPC_SERVER_ERROR_STATUSES` | 2,4,12-15 (the server's own faults) | — | gRPC statuses that make a server span an error (OpenTelemetry-style spans and the `tonic` integration): codes and inclusive ranges |
 //! | `DD_TRACE_GRPC_CLIENT_ERROR_STATUSES` | 1-16 (all but OK) | — | gRPC statuses that make a client span an error: codes and inclusive ranges |
-//! | `DD_TRACE_HEADER_TAGS` | none | — | headers whose values become tags of HTTP server and client spans: `header:tag` pairs, or a header alone (→ `http.request.headers.<header>` / `http.response.headers.<header>`), comma-separated |
+//! | `DD_TRACE_HEADER_TAGS` | none | — | headers whose values become tags of HTTP server and client spans: `header:tag` pairs, or a header alone (→ `http.request.headers.<header>` / `http.response.headers.<header>`), comma-separated (may change while the app runs) |
 //! | `DD_TRACE_CLIENT_IP_ENABLED` | false | — | `http.client_ip` on HTTP server spans: the first public IP of the forwarding headers (`x-forwarded-for`, `x-real-ip`, `forwarded`, …) |
 //! | `DD_TRACE_CLIENT_IP_HEADER` | unset | — | the one header the client's IP is read from, instead of the usual forwarding headers |
 //! | `DD_TRACE_PANIC_ERRORS_ENABLED` | true | [`with_panic_errors`](DatadogLayerBuilder::with_panic_errors) | dd-trace's own: a panic inside a span marks the innermost span dd-trace records an error (`error.type` `panic`, the message, where; the backtrace when `RUST_BACKTRACE` asks for one), through a panic hook that then calls the app's own |
+//! | `DD_REMOTE_CONFIGURATION_ENABLED` | true | [`with_remote_config`](DatadogLayerBuilder::with_remote_config) | remote configuration: the tracer polls the agent for `APM_TRACING` configs (sampling, tags, header tags, log injection, tracing off) set in Datadog, when the agent offers it |
+//! | `DD_REMOTE_CONFIG_POLL_INTERVAL_SECONDS` | 5 | — | seconds between two remote-configuration polls |
+//! | `DD_INSTRUMENTATION_TELEMETRY_ENABLED` | true | [`with_telemetry`](DatadogLayerBuilder::with_telemetry) | instrumentation telemetry: the tracer tells Datadog (through the agent) its version, configuration, integrations and health |
+//! | `DD_TELEMETRY_HEARTBEAT_INTERVAL` | 60 | — | seconds between two telemetry heartbeats (which also carry the tracer's health metrics) |
 //! | `DD_TRACE_DOCTOR` | false | — | dd-trace's own: the doctor's diagnosis of this running process (its subscriber's filters, the agent, a test trace), printed once on stderr (or the diagnostics handler) a few seconds after start |
 //! | `DD_TRACE_RETRY_BUFFER_BYTES` | 33554432 (32 MiB) | [`with_retry_buffer_bytes`](DatadogLayerBuilder::with_retry_buffer_bytes) | dd-trace's own: bytes of payloads kept while the agent is unreachable, stalled or slow |
 //! | `DD_TRACE_MAX_OPEN_TRACES` | 100000 | [`with_max_open_traces`](DatadogLayerBuilder::with_max_open_traces) | dd-trace's own: traces with open spans recorded at once |
@@ -453,7 +494,7 @@
 //!
 //! # Not yet supported
 //!
-//! Sampling rules from remote configuration; client-side obfuscation of SQL and other statements; tracer flares requested through remote configuration;
+//! Client-side obfuscation of SQL and other statements; tracer flares requested through remote configuration;
 //! DogStatsD health metrics; TLS to the agent; git metadata tags (`DD_GIT_*`); a root span taking its first
 //! link's sampling decision. `tests/parametric/not-passing.md` lists the Datadog conformance
 //! tests these leave unpassed.

@@ -137,7 +137,8 @@ fn the_queue_is_bounded_and_keeps_app_started() {
     for _ in 0..MAX_QUEUED_EVENTS * 2 {
         t.heartbeat(&CounterSnapshot::default());
     }
-    assert_eq!(t.dropped, MAX_QUEUED_EVENTS as u64 + 1);
+    // app-started, the integrations when a feature is compiled in, and the heartbeats.
+    assert!(t.dropped > MAX_QUEUED_EVENTS as u64, "{}", t.dropped);
     let first = t.next_request().unwrap();
     assert_eq!(body(&first)["request_type"], "app-started");
     let batch = t.next_request().unwrap();
