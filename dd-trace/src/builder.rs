@@ -17,10 +17,12 @@ use tokio::sync::mpsc::unbounded_channel;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::unsupported_in_environment;
+use crate::config::{
+    read_stable_config, unsupported_in_environment, Process, StableConfigIds, StableConfigPaths,
+};
 use crate::config::{
     valid_partial_flush_min_spans, AgentAddress, AgentEndpoint, AgentSource, Configuration, Origin,
-    Overrides, Settings, Sources, VariableSource, DEFAULT_SHUTDOWN_TIMEOUT,
+    Overrides, Setting, Settings, Sources, VariableSource, DEFAULT_SHUTDOWN_TIMEOUT,
 };
 use crate::conventions::{Conventions, QueryObfuscator};
 use crate::diagnostics::doctor::{self, Diagnosis, TestTrace};
@@ -35,7 +37,7 @@ use crate::export::worker::{self, MakeSink, WorkerSetup};
 use crate::guard::{DatadogGuard, WorkerHandle};
 use crate::headers::PropagationStyle;
 use crate::health::log;
-use crate::identity::Identity;
+use crate::identity::{process_tags, strip_credentials, GitMetadata, Identity};
 use crate::layer::DatadogLayer;
 use crate::sampling::{SpanSampler, SpanSamplingRule, TraceSamplingRule};
 use crate::tracer::Tracer;
@@ -70,6 +72,10 @@ pub struct DatadogLayerBuilder {
     tags: Vec<(String, String)>,
     /// The agent URL, checked at `build()`.
     agent_url: Option<String>,
+    /// Git metadata of the app's build, used when the variables give none.
+    build_git: GitMetadata,
+    /// Where the stable configuration files are (`None`: where Datadog's tracers read them).
+    stable_config_paths: Option<StableConfigPaths>,
     /// Where payloads go instead of the agent (the testing feature's exporter sets it): the
     /// layer, the queue, the worker and the encoder run as in production.
     pub(crate) sink: Option<Arc<dyn PayloadSink>>,
@@ -251,6 +257,33 @@ impl DatadogLayerBuilder {
         self
     }
 
+    /// The source code the app was built from, usually
+    /// [`git_metadata_from_build!()`](crate::git_metadata_from_build): used when
+    /// `DD_GIT_REPOSITORY_URL` / `DD_GIT_COMMIT_SHA` (or their `DD_TAGS` keys) are unset at
+    /// run time, which in a pod they usually are. Sent as `_dd.git.repository_url` (without
+    /// credentials) and `_dd.git.commit.sha` for Datadog's source code integration.
+    pub fn with_build_git_metadata(mut self, git: crate::GitMetadata) -> Self {
+        self.build_git = git;
+        self
+    }
+
+    /// Reads the stable configuration from these files instead of the system's
+    /// (`/etc/datadog-agent/application_monitoring.yaml` and
+    /// `/etc/datadog-agent/managed/datadog-agent/stable/application_monitoring.yaml` on
+    /// Linux): for tests of configuration (feature `testing`).
+    #[cfg(feature = "testing")]
+    pub fn with_stable_config_files(
+        mut self,
+        local: impl Into<std::path::PathBuf>,
+        managed: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.stable_config_paths = Some(StableConfigPaths {
+            local: local.into(),
+            managed: managed.into(),
+        });
+        self
+    }
+
     /// Whether the tracer takes configuration from Datadog through the agent (overrides
     /// `DD_REMOTE_CONFIGURATION_ENABLED`; on by default, used when the agent offers it). See
     /// the crate docs, "Remote configuration".
@@ -348,12 +381,12 @@ impl DatadogLayerBuilder {
     pub fn build(mut self) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
         let sink = self.sink.take();
         let unsupported = self.unsupported();
-        let (settings, warnings) = self.settings()?;
+        let (settings, warnings, ids) = self.resolve()?;
         for w in &warnings {
             log::warn(format_args!("{w}"));
         }
         let doctor = settings.doctor.value.then(|| settings.clone());
-        let built = start(settings, unsupported.clone(), sink, Output::Normal)?;
+        let built = start(settings, ids, unsupported.clone(), sink, Output::Normal)?;
         if let Some(settings) = doctor {
             doctor::run_later(settings, warnings, unsupported, send_test_trace);
         }
@@ -393,16 +426,51 @@ impl DatadogLayerBuilder {
     /// The settings: the sources (the environment, or the variable source), then this
     /// builder's values; and the warnings about malformed variables (not printed).
     pub(crate) fn settings(self) -> Result<(Settings, Vec<String>), BuildError> {
+        self.resolve()
+            .map(|(settings, warnings, _)| (settings, warnings))
+    }
+
+    /// [`settings`](Self::settings), and the `config_id`s of the stable configuration files
+    /// read: the managed file, the environment (or the variable source), the local file, in
+    /// that order of precedence, then this builder's values.
+    pub(crate) fn resolve(self) -> Result<(Settings, Vec<String>, StableConfigIds), BuildError> {
         let env = |name: &str| std::env::var(name).ok();
         let variables: VariableSource<'_> = match &self.variables {
             Some(source) => &**source,
             None => &env,
         };
+        let mut file_warnings = Vec::new();
+        let process = Process {
+            args: std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            var: variables,
+            vars: match self.variables {
+                Some(_) => Vec::new(),
+                None => std::env::vars_os()
+                    .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                    .collect(),
+            },
+        };
+        let paths = self.stable_config_paths.clone().unwrap_or_default();
+        let local = read_stable_config(&paths.local, &process, &mut file_warnings);
+        let managed = read_stable_config(&paths.managed, &process, &mut file_warnings);
+        let (local_get, managed_get) = (|k: &str| local.get(k), |k: &str| managed.get(k));
         let sources = Sources {
-            layers: vec![(Origin::EnvVar, variables)],
+            layers: vec![
+                (Origin::FleetStableConfig, &managed_get),
+                (Origin::EnvVar, variables),
+                (Origin::LocalStableConfig, &local_get),
+            ],
             path_exists: &|p: &Path| p.exists(),
         };
-        let (mut settings, warnings) = Settings::read(&sources);
+        let (mut settings, mut warnings) = Settings::read(&sources);
+        warnings.splice(0..0, file_warnings);
+        let ids = StableConfigIds {
+            local: local.config_id.clone(),
+            managed: managed.config_id.clone(),
+        };
+        let build_git = self.build_git;
         let mut code = self.code;
         if let Some(url) = self.agent_url {
             let endpoint = AgentEndpoint::parse(&url)
@@ -430,7 +498,23 @@ impl DatadogLayerBuilder {
             code.tags = Some(tags);
         }
         settings.apply(code);
-        Ok((settings, warnings))
+        if settings.git_repository_url.value.is_none() {
+            if let Some(url) = build_git.repository_url.filter(|u| !u.trim().is_empty()) {
+                settings.git_repository_url = Setting {
+                    value: Some(strip_credentials(&url)),
+                    origin: Origin::Code,
+                };
+            }
+        }
+        if settings.git_commit_sha.value.is_none() {
+            if let Some(sha) = build_git.commit_sha.filter(|s| !s.trim().is_empty()) {
+                settings.git_commit_sha = Setting {
+                    value: Some(sha.trim().to_string()),
+                    origin: Origin::Code,
+                };
+            }
+        }
+        Ok((settings, warnings, ids))
     }
 }
 
@@ -447,6 +531,7 @@ enum Output {
 /// starts the worker, which delivers to `sink` (the agent when `None`).
 fn start(
     settings: Settings,
+    stable_config_ids: StableConfigIds,
     unsupported: Vec<String>,
     sink: Option<Arc<dyn PayloadSink>>,
     output: Output,
@@ -461,11 +546,20 @@ fn start(
             ));
         }
     }
-    let identity = Arc::new(Identity::new(
-        settings.service.value.clone(),
-        settings.env.value.clone(),
-        settings.version.value.clone(),
-    ));
+    let process_tags = if settings.process_tags_enabled.value {
+        let user_set = settings.service.origin != Origin::Default;
+        process_tags(&settings.service.value, user_set)
+    } else {
+        String::new()
+    };
+    let identity = Arc::new(
+        Identity::new(
+            settings.service.value.clone(),
+            settings.env.value.clone(),
+            settings.version.value.clone(),
+        )
+        .with_process_tags(process_tags),
+    );
     let container = ContainerInfo::detect(settings.entity_id.value.as_deref());
     let endpoint = settings.agent.value.endpoint.clone();
     let destination = match &sink {
@@ -482,7 +576,11 @@ fn start(
     }
     let enabled = settings.enabled.value;
     let shutdown_timeout = settings.shutdown_timeout.value;
-    let config = Arc::new(Configuration::new(settings).with_unsupported(unsupported));
+    let config = Arc::new(
+        Configuration::new(settings)
+            .with_unsupported(unsupported)
+            .with_stable_config_ids(stable_config_ids),
+    );
     if !enabled {
         return Ok((
             DatadogLayer::new(None, Arc::clone(&config)),
@@ -505,6 +603,7 @@ fn start(
             global_tags: Arc::clone(&config.live().tags),
             report_hostname: s.report_hostname.value,
             native_span_events: false,
+            chunk_tags: Arc::new(chunk_tags(&s, &tracer.identity)),
         },
         DEFAULT_PAYLOAD_FLUSH_BYTES,
     );
@@ -559,11 +658,33 @@ fn start(
     ))
 }
 
+/// The process-wide tags of the first span of each chunk (v1.0: of each payload): the process
+/// tags and the git metadata.
+fn chunk_tags(s: &Settings, identity: &Identity) -> Vec<(&'static str, String)> {
+    let mut tags = Vec::new();
+    if !identity.process_tags.is_empty() {
+        tags.push(("_dd.tags.process", identity.process_tags.clone()));
+    }
+    if let Some(url) = &s.git_repository_url.value {
+        tags.push(("_dd.git.repository_url", url.clone()));
+    }
+    if let Some(sha) = &s.git_commit_sha.value {
+        tags.push(("_dd.git.commit.sha", sha.clone()));
+    }
+    tags
+}
+
 /// The doctor's test trace: a quiet tracer with `settings` sends one span; what it counted is
 /// the answer.
 fn send_test_trace(settings: Settings) -> Result<TestTrace, BuildError> {
     let timeout = settings.agent_timeout.value + Duration::from_secs(2);
-    let (layer, guard) = start(settings, Vec::new(), None, Output::Quiet)?;
+    let (layer, guard) = start(
+        settings,
+        StableConfigIds::default(),
+        Vec::new(),
+        None,
+        Output::Quiet,
+    )?;
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     tracing::dispatcher::with_default(&dispatch, || {
         tracing::info_span!("dd_trace.doctor", resource.name = "diagnose").in_scope(|| {});

@@ -476,6 +476,9 @@
 //! | `DD_REMOTE_CONFIG_POLL_INTERVAL_SECONDS` | 5 | — | seconds between two remote-configuration polls |
 //! | `DD_INSTRUMENTATION_TELEMETRY_ENABLED` | true | [`with_telemetry`](DatadogLayerBuilder::with_telemetry) | instrumentation telemetry: the tracer tells Datadog (through the agent) its version, configuration, integrations and health |
 //! | `DD_TELEMETRY_HEARTBEAT_INTERVAL` | 60 | — | seconds between two telemetry heartbeats (which also carry the tracer's health metrics) |
+//! | `DD_GIT_REPOSITORY_URL` | unset | [`with_build_git_metadata`](DatadogLayerBuilder::with_build_git_metadata) | the URL of the repository the service was built from, `_dd.git.repository_url` on the first span of each chunk (credentials removed); else `git.repository_url` in `DD_TAGS`, else the build's (`with_build_git_metadata`) |
+//! | `DD_GIT_COMMIT_SHA` | unset | [`with_build_git_metadata`](DatadogLayerBuilder::with_build_git_metadata) | the commit the service was built from, `_dd.git.commit.sha` on the first span of each chunk; else `git.commit.sha` in `DD_TAGS`, else the build's |
+//! | `DD_EXPERIMENTAL_PROPAGATE_PROCESS_TAGS_ENABLED` | true | — | `_dd.tags.process` (the entrypoint and how the service was named) on the first span of each chunk, in remote configuration and telemetry |
 //! | `DD_TRACE_DOCTOR` | false | — | dd-trace's own: the doctor's diagnosis of this running process (its subscriber's filters, the agent, a test trace), printed once on stderr (or the diagnostics handler) a few seconds after start |
 //! | `DD_TRACE_RETRY_BUFFER_BYTES` | 33554432 (32 MiB) | [`with_retry_buffer_bytes`](DatadogLayerBuilder::with_retry_buffer_bytes) | dd-trace's own: bytes of payloads kept while the agent is unreachable, stalled or slow |
 //! | `DD_TRACE_MAX_OPEN_TRACES` | 100000 | [`with_max_open_traces`](DatadogLayerBuilder::with_max_open_traces) | dd-trace's own: traces with open spans recorded at once |
@@ -533,7 +536,7 @@ mod tracer;
 pub use builder::{diagnose, init, try_init, DatadogLayerBuilder};
 pub use error::{AgentUrlError, BuildError, FlareError, FlushError, InitError};
 pub use guard::DatadogGuard;
-pub use identity::TRACER_VERSION;
+pub use identity::{GitMetadata, TRACER_VERSION};
 pub use layer::{ids_of, DatadogIds, DatadogLayer, DatadogSpanExt, Link, TagValue};
 pub use model::decision::SamplingPriority;
 pub use model::id::{SpanId, TraceId};

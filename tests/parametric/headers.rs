@@ -17,7 +17,45 @@ pub fn scenarios() -> Vec<Scenario> {
     all.extend(tracestate_dd());
     all.extend(precedence());
     all.extend(baggage());
+    all.extend(none_with_others());
     all
+}
+
+// ---------------------------------------------------------------- test_headers_none.py
+
+/// `none` among other styles is ignored: the others work.
+fn none_with_others() -> Vec<Scenario> {
+    const STYLES: &str = "none,Datadog";
+    vec![
+        scenario!("test_headers_none.py::Test_Headers_None::test_headers_none_extract_with_other_propagators", ["DD_TRACE_PROPAGATION_STYLE_EXTRACT" => STYLES, "DD_TRACE_PROPAGATION_STYLE_INJECT" => STYLES], |c| {
+            c.make_child_span_and_get_headers(DD_VALID);
+            c.flush();
+            let span = c.only_span()?;
+            check!(id_of(&span, "trace_id") == 123456789);
+            check!(id_of(&span, "parent_id") == 987654321);
+            check!(meta(&span, "_dd.origin").as_deref() == Some("synthetics"));
+            check!(meta(&span, "_dd.p.dm").as_deref() == Some("-4"));
+            check!(metric(&span, PRIORITY) == Some(2.0));
+            Ok(())
+        }),
+        scenario!("test_headers_none.py::Test_Headers_None::test_headers_none_inject_with_other_propagators", ["DD_TRACE_PROPAGATION_STYLE_EXTRACT" => STYLES, "DD_TRACE_PROPAGATION_STYLE_INJECT" => STYLES], |c| {
+            let h = c.make_child_span_and_get_headers(&[]);
+            c.flush();
+            let span = c.only_span()?;
+            check!(h.get("x-datadog-trace-id").and_then(|v| v.parse::<u64>().ok()) == Some(id_of(&span, "trace_id")), "{h:?}");
+            check!(h.get("x-datadog-parent-id").and_then(|v| v.parse::<u64>().ok()) == Some(id_of(&span, "span_id")), "{h:?}");
+            check!(!h.contains_key("traceparent"), "{h:?}");
+            Ok(())
+        }),
+        scenario!("test_headers_none.py::Test_Headers_None::test_headers_none_extract", ["DD_TRACE_PROPAGATION_STYLE" => "none"], |c| {
+            let h = c.make_child_span_and_get_headers(DD_VALID);
+            c.flush();
+            let span = c.only_span()?;
+            check!(id_of(&span, "trace_id") != 123456789);
+            check!(h.is_empty(), "{h:?}");
+            Ok(())
+        }),
+    ]
 }
 
 // ---------------------------------------------------------------- test_headers_datadog.py

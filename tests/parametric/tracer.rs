@@ -185,6 +185,46 @@ pub fn scenarios() -> Vec<Scenario> {
             check!(meta(&got, "error.type").as_deref() == Some("MyError") && meta(&got, "error.message").as_deref() == Some("it broke") && meta(&got, "error.stack").as_deref() == Some("frame 1"), "{got}");
             Ok(())
         }),
+        scenario!("test_tracer.py::Test_TracerSCITagging::test_tracer_repository_url_environment_variable[https-credentials]", ["DD_GIT_REPOSITORY_URL" => "https://gitlab-ci-token:AAA_bbb@gitlab.com/DataDog/systems-test.git", "DD_GIT_COMMIT_SHA" => "1234567890abcdef"], |c| {
+            sci(c, Some("https://gitlab.com/DataDog/systems-test.git"), Some("1234567890abcdef"))
+        }),
+        scenario!("test_tracer.py::Test_TracerSCITagging::test_tracer_repository_url_environment_variable[ssh-credentials]", ["DD_GIT_REPOSITORY_URL" => "ssh://gitlab-ci-token:AAA_bbb@gitlab.com/DataDog/systems-test.git"], |c| {
+            sci(c, Some("ssh://gitlab.com/DataDog/systems-test.git"), None)
+        }),
+        scenario!("test_tracer.py::Test_TracerSCITagging::test_tracer_repository_url_environment_variable[scp-like]", ["DD_GIT_REPOSITORY_URL" => "git@github.com:user/project.git"], |c| {
+            sci(c, Some("git@github.com:user/project.git"), None)
+        }),
+        scenario!("test_tracer.py::Test_TracerSCITagging::test_tracer_repository_url_dd_tags", ["DD_TAGS" => "git.repository_url:https://token@github.com/user/project.git,git.commit.sha:abcdef0123"], |c| {
+            sci(c, Some("https://github.com/user/project.git"), Some("abcdef0123"))
+        }),
+        scenario!("test_tracer.py::Test_ProcessTags_ServiceName::test_user_service", ["DD_SERVICE" => "my-service"], |c| {
+            let span = c.root("operation");
+            c.finish(span);
+            c.flush();
+            let got = c.only_span()?;
+            let tags = meta(&got, "_dd.tags.process").ok_or("no _dd.tags.process")?;
+            check!(tags.split(',').any(|t| t == "svc.user:true"), "{tags}");
+            check!(tags.contains("entrypoint.name:") && tags.contains("entrypoint.type:"), "{tags}");
+            Ok(())
+        }),
+        scenario!("test_tracer.py::Test_ProcessTags_ServiceName::test_auto_service", [], |c| {
+            let span = c.root("operation");
+            c.finish(span);
+            c.flush();
+            let got = c.only_span()?;
+            let tags = meta(&got, "_dd.tags.process").ok_or("no _dd.tags.process")?;
+            let service = got["service"].as_str().unwrap_or_default().to_lowercase();
+            check!(tags.split(',').any(|t| t == format!("svc.auto:{service}")), "{tags} / {service}");
+            Ok(())
+        }),
+        scenario!("test_tracer.py::Test_ProcessTags::test_process_tags_disabled", ["DD_EXPERIMENTAL_PROPAGATE_PROCESS_TAGS_ENABLED" => "false"], |c| {
+            let span = c.root("operation");
+            c.finish(span);
+            c.flush();
+            let got = c.only_span()?;
+            check!(meta(&got, "_dd.tags.process").is_none(), "{got}");
+            Ok(())
+        }),
     ]
 }
 
@@ -193,5 +233,44 @@ fn one_trace(c: &mut Ctx<'_>) -> Outcome {
     c.finish(span);
     c.flush();
     c.wait_for_num_traces(1)?;
+    Ok(())
+}
+
+/// The suite's SCI check: a parent and a child; exactly one span, the first of the payload,
+/// carries the git tags given.
+fn sci(c: &mut Ctx<'_>, url: Option<&str>, sha: Option<&str>) -> Outcome {
+    let parent = c.root("parent");
+    let child = c.start_span(
+        "child",
+        Start {
+            parent_id: Some(parent.span_id),
+            ..Start::default()
+        },
+    );
+    c.finish(child);
+    c.finish(parent);
+    c.flush();
+    let traces = c.wait_for_num_traces(1)?;
+    let spans = &traces[0];
+    check!(spans.len() == 2, "{spans:?}");
+    for (key, expected) in [("_dd.git.repository_url", url), ("_dd.git.commit.sha", sha)] {
+        let carrying: Vec<usize> = spans
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| meta(s, key).is_some())
+            .map(|(i, _)| i)
+            .collect();
+        match expected {
+            Some(v) => {
+                check!(carrying == [0], "{key} on spans {carrying:?}");
+                check!(
+                    meta(&spans[0], key).as_deref() == Some(v),
+                    "{key}: {:?}",
+                    meta(&spans[0], key)
+                );
+            }
+            None => check!(carrying.is_empty(), "{key} on spans {carrying:?}"),
+        }
+    }
     Ok(())
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
 
+use super::setting::{Origin, SettingValue};
 use super::table::Settings;
 use crate::conventions::HttpTagging;
 use crate::sampling::TraceRules;
@@ -118,6 +119,15 @@ pub(crate) struct Configuration {
     flags: AtomicU8,
     /// `DD_*` and `OTEL_*` variables set in the environment that no setting reads.
     unsupported: Vec<String>,
+    /// The `config_id`s of the local and the managed stable configuration files.
+    stable_config_ids: StableConfigIds,
+}
+
+/// The `config_id`s of the stable configuration files, for the values that came from them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct StableConfigIds {
+    pub(crate) local: Option<String>,
+    pub(crate) managed: Option<String>,
 }
 
 impl Configuration {
@@ -128,7 +138,28 @@ impl Configuration {
             live: ArcSwap::from_pointee(live),
             settings: ArcSwap::from_pointee(settings),
             unsupported: Vec::new(),
+            stable_config_ids: StableConfigIds::default(),
         }
+    }
+
+    /// These settings, with values from stable configuration files of these `ids`.
+    pub(crate) fn with_stable_config_ids(mut self, ids: StableConfigIds) -> Self {
+        self.stable_config_ids = ids;
+        self
+    }
+
+    /// The configuration in effect: every setting's name, value as shown, origin, and the
+    /// `config_id` of the stable configuration file a value came from.
+    pub(crate) fn effective(&self) -> Vec<SettingValue> {
+        let mut values = self.settings().effective();
+        for v in &mut values {
+            v.config_id = match v.origin {
+                Origin::LocalStableConfig => self.stable_config_ids.local.clone(),
+                Origin::FleetStableConfig => self.stable_config_ids.managed.clone(),
+                _ => None,
+            };
+        }
+        values
     }
 
     /// These settings, read from an environment where `unsupported` variables are set that no

@@ -16,6 +16,7 @@ mod derived;
 mod endpoint;
 mod live;
 mod setting;
+mod stable;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -26,8 +27,9 @@ pub use setting::{Origin, Redaction, SettingInfo, SettingValue};
 pub use table::SETTINGS;
 
 pub(crate) use endpoint::{AgentAddress, AgentSource};
-pub(crate) use live::Configuration;
+pub(crate) use live::{Configuration, StableConfigIds};
 pub(crate) use setting::{Setting, Sources, VariableSource};
+pub(crate) use stable::{read as read_stable_config, Process, StableConfigPaths};
 pub(crate) use table::{about, unsupported_in_environment, Overrides, Settings};
 pub(crate) use values::{parse_tags, redact, valid_partial_flush_min_spans};
 

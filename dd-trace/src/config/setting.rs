@@ -134,11 +134,18 @@ pub struct SettingValue {
     pub value: String,
     /// Where the value came from.
     pub origin: Origin,
+    /// The `config_id` of the stable configuration file it came from, if it did and the file
+    /// has one.
+    pub config_id: Option<String>,
 }
 
 impl fmt::Display for SettingValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}={} ({})", self.name, self.value, self.origin)
+        write!(f, "{}={} ({}", self.name, self.value, self.origin)?;
+        if let Some(id) = &self.config_id {
+            write!(f, ", config_id {id}")?;
+        }
+        f.write_str(")")
     }
 }
 
@@ -160,6 +167,7 @@ impl<T: Show> Setting<T> {
             name: info.name().to_string(),
             value,
             origin: self.origin,
+            config_id: None,
         }
     }
 }

@@ -437,6 +437,33 @@ settings! {
         live: false,
         redact: None,
     }
+    /// the URL of the repository the service was built from, `_dd.git.repository_url` on the first span of each chunk (credentials removed); else `git.repository_url` in `DD_TAGS`, else the build's (`with_build_git_metadata`)
+    git_repository_url: Option<String> {
+        vars: ["DD_GIT_REPOSITORY_URL"],
+        default: None => "unset",
+        read: Custom(read_git),
+        builder: "with_build_git_metadata",
+        live: false,
+        redact: None,
+    }
+    /// the commit the service was built from, `_dd.git.commit.sha` on the first span of each chunk; else `git.commit.sha` in `DD_TAGS`, else the build's
+    git_commit_sha: Option<String> {
+        vars: ["DD_GIT_COMMIT_SHA"],
+        default: None => "unset",
+        read: Custom(read_git),
+        builder: "with_build_git_metadata",
+        live: false,
+        redact: None,
+    }
+    /// `_dd.tags.process` (the entrypoint and how the service was named) on the first span of each chunk, in remote configuration and telemetry
+    process_tags_enabled: bool {
+        vars: ["DD_EXPERIMENTAL_PROPAGATE_PROCESS_TAGS_ENABLED"],
+        default: true => "true",
+        read: Parsed(BOOL),
+        builder: "",
+        live: false,
+        redact: None,
+    }
     /// dd-trace's own: the doctor's diagnosis of this running process (its subscriber's filters, the agent, a test trace), printed once on stderr (or the diagnostics handler) a few seconds after start
     doctor: bool {
         vars: ["DD_TRACE_DOCTOR"],

@@ -165,6 +165,33 @@ pub(crate) fn parse_tags(raw: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Git metadata (`DD_GIT_REPOSITORY_URL`, `DD_GIT_COMMIT_SHA`): the variable, else the key of
+/// `DD_TAGS` named after it (`git.repository_url`, `git.commit.sha`). A repository URL loses
+/// its credentials.
+pub(crate) fn read_git(
+    r: &mut Reader<'_>,
+    info: &'static SettingInfo,
+) -> Option<(Option<String>, Origin)> {
+    let tags_key = match info.name() {
+        "DD_GIT_REPOSITORY_URL" => "git.repository_url",
+        _ => "git.commit.sha",
+    };
+    let (value, origin) = r.raw(info.name()).or_else(|| {
+        let (tags, origin) = r.raw("DD_TAGS")?;
+        let separator = if tags.contains(',') { ',' } else { ' ' };
+        tags.split(separator).find_map(|item| {
+            let (k, v) = item.split_once(':')?;
+            (k.trim() == tags_key && !v.trim().is_empty()).then(|| (v.trim().to_string(), origin))
+        })
+    })?;
+    let value = if tags_key == "git.repository_url" {
+        crate::identity::strip_credentials(&value)
+    } else {
+        value
+    };
+    Some((Some(value), origin))
+}
+
 /// `value`, or `<redacted>` when `key` names something secret.
 pub(crate) fn redact<'a>(key: &str, value: &'a str) -> &'a str {
     let key = key.to_ascii_lowercase();

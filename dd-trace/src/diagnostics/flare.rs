@@ -170,11 +170,13 @@ mod tests {
                     name: "DD_SERVICE".into(),
                     value: "checkout".into(),
                     origin: Origin::EnvVar,
+                    config_id: None,
                 },
                 SettingValue {
                     name: "DD_TAGS".into(),
                     value: "team:pay,api_key:<redacted>".into(),
                     origin: Origin::EnvVar,
+                    config_id: None,
                 },
             ],
             ..TracerStatus::default()

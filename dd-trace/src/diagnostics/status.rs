@@ -192,7 +192,7 @@ impl TracerStatusHandle {
         let settings = self.config.settings();
         let Some(t) = &self.tracer else {
             return TracerStatus {
-                configuration: settings.effective(),
+                configuration: self.config.effective(),
                 unsupported_variables: self.config.unsupported().to_vec(),
                 ..TracerStatus::default()
             };
@@ -214,7 +214,7 @@ impl TracerStatusHandle {
             errors: health.errors.clone(),
             retry_buffer: health.retry_buffer,
             open_traces: t.open_traces.count(),
-            configuration: settings.effective(),
+            configuration: self.config.effective(),
             agent_rates: t.agent_rates.load().by_service.clone(),
             sampling: SamplingStatus {
                 trace_rules: live

@@ -127,6 +127,9 @@ pub(crate) struct EncodeContext {
     /// The agent reads span events natively (`span_events` in its `/info`); else they go in
     /// the `events` meta tag as JSON.
     pub(crate) native_span_events: bool,
+    /// Process-wide tags of the first span of each chunk (`_dd.tags.process`, `_dd.git.*`);
+    /// v1.0 writes the process tags once per payload instead, as its attributes.
+    pub(crate) chunk_tags: Arc<Vec<(&'static str, String)>>,
 }
 
 /// One span as every wire format sees it: its own fields plus the tags of its chunk, trace and
@@ -184,6 +187,9 @@ impl<'a> SpanView<'a> {
         }
         if self.chunk_first {
             for (k, v) in strings(&trace.chunk) {
+                meta.push(k, v);
+            }
+            for (k, v) in ctx.chunk_tags.iter() {
                 meta.push(k, v);
             }
         }

@@ -32,6 +32,7 @@ fn ctx() -> EncodeContext {
         ]),
         report_hostname: false,
         native_span_events: false,
+        chunk_tags: Arc::default(),
     }
 }
 
@@ -320,6 +321,7 @@ mod proptests {
                 global_tags: Default::default(),
                 report_hostname: false,
                 native_span_events: false,
+        chunk_tags: std::sync::Arc::default(),
             };
             let mut enc = PayloadEncoder::new(ctx, flush_bytes);
             let mut payloads = Vec::new();

@@ -56,7 +56,15 @@ fn trace_id_bytes(id: TraceId) -> [u8; 16] {
 /// Writes the payload's fields, up to the chunks array's header (which the caller writes).
 pub(super) fn write_header(buf: &mut Vec<u8>, strings: &mut StreamedStrings, ctx: &EncodeContext) {
     let identity = &*ctx.identity;
-    let len = 4 + u32::from(identity.env.is_some()) + u32::from(identity.version.is_some());
+    let attributes: Vec<&(&str, String)> = ctx
+        .chunk_tags
+        .iter()
+        .filter(|(k, _)| in_payload(k))
+        .collect();
+    let len = 4
+        + u32::from(identity.env.is_some())
+        + u32::from(identity.version.is_some())
+        + u32::from(!attributes.is_empty());
     let _ = encode::write_map_len(buf, len);
     key(buf, 3);
     strings.put(buf, LANGUAGE);
@@ -71,6 +79,16 @@ pub(super) fn write_header(buf: &mut Vec<u8>, strings: &mut StreamedStrings, ctx
     if let Some(version) = &identity.version {
         key(buf, 9);
         strings.put(buf, version);
+    }
+    // The process tags: once per payload, as its attributes.
+    if !attributes.is_empty() {
+        key(buf, 10);
+        let _ = encode::write_array_len(buf, 3 * attributes.len() as u32);
+        for (k, v) in attributes {
+            strings.put(buf, k);
+            let _ = encode::write_uint(buf, 1);
+            strings.put(buf, v);
+        }
     }
     key(buf, 11);
 }
@@ -109,9 +127,16 @@ pub(super) fn write_chunk_header(
     key(buf, 4);
 }
 
-/// Meta keys with fields of their own in a v1.0 span (or in its chunk).
+/// Meta keys with fields of their own in a v1.0 span (or in its chunk), or written once in the
+/// payload's attributes.
 fn promoted(key: &str) -> bool {
-    matches!(key, "env" | "version" | "span.kind" | "_dd.p.tid")
+    matches!(key, "env" | "version" | "span.kind" | "_dd.p.tid") || in_payload(key)
+}
+
+/// The chunk tags v1.0 writes once per payload, as its attributes (the process tags; git
+/// metadata stays on the first span of each chunk, as in Datadog's Go tracer).
+fn in_payload(key: &str) -> bool {
+    key == "_dd.tags.process"
 }
 
 /// The v1.0 `kind`: 1 internal, 2 server, 3 client, 4 producer, 5 consumer.

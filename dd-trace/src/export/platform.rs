@@ -68,7 +68,7 @@ impl Platform {
             .then(|| RemoteConfig::new(Arc::clone(&tracer.identity), &tracer.config));
         let telemetry = on(s.telemetry_enabled.value).then(|| {
             let mut t = Telemetry::new(Arc::clone(&tracer.identity), s.debug.value);
-            t.app_started(&s.effective());
+            t.app_started(&tracer.config.effective());
             t
         });
         {

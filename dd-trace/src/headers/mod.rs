@@ -253,13 +253,14 @@ impl Default for PropagationConfig {
     }
 }
 
-/// Parses a comma-separated style list: the styles it names (none after `none`), and the
-/// names it does not know, which are left out.
+/// Parses a comma-separated style list: the styles it names, and the names it does not know,
+/// which are left out. `none` alone means no style; among other styles it is ignored, as in
+/// Datadog's other tracers (`none,datadog` is `datadog`).
 pub(crate) fn parse_styles(list: &str) -> (Vec<PropagationStyle>, Vec<String>) {
     let (mut styles, mut unknown) = (Vec::new(), Vec::new());
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if item.eq_ignore_ascii_case("none") {
-            return (Vec::new(), unknown);
+            continue;
         }
         match PropagationStyle::parse(item) {
             Some(style) if !styles.contains(&style) => styles.push(style),

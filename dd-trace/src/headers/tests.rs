@@ -160,7 +160,16 @@ fn style_lists_parse_case_insensitively_and_none_empties_them() {
         parse_styles("b3"),
         (vec![PropagationStyle::B3Single], vec![])
     );
-    assert_eq!(parse_styles("datadog,none"), (vec![], vec![]));
+    // `none` among other styles is ignored, as in Datadog's other tracers; alone it is none.
+    assert_eq!(
+        parse_styles("none,Datadog"),
+        (vec![PropagationStyle::Datadog], vec![])
+    );
+    assert_eq!(
+        parse_styles("datadog,none"),
+        (vec![PropagationStyle::Datadog], vec![])
+    );
+    assert_eq!(parse_styles("none"), (vec![], vec![]));
     assert_eq!(
         parse_styles("datadog,jaeger,w3c"),
         (

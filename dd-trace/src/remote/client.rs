@@ -100,6 +100,7 @@ impl RemoteClient {
                     env: id.env.as_deref().unwrap_or(""),
                     app_version: id.version.as_deref().unwrap_or(""),
                     tags,
+                    process_tags: id.process_tag_list(),
                 },
                 capabilities: protocol::capabilities(),
             },

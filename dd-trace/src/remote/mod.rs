@@ -92,7 +92,7 @@ impl RemoteConfig {
         if merged.tracing_enabled == Some(false) {
             self.disabled = true;
         }
-        let before = config.settings().effective();
+        let before = config.effective();
         let mut warnings = Vec::new();
         config.update(|settings| {
             warnings = apm_tracing::apply(&self.base, &merged, self.disabled, settings);
@@ -100,7 +100,7 @@ impl RemoteConfig {
         for w in &warnings {
             log::warn(format_args!("remote configuration: {w}"));
         }
-        let after = config.settings().effective();
+        let after = config.effective();
         let changes: Vec<Change> = before
             .into_iter()
             .zip(after)

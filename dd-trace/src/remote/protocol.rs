@@ -107,6 +107,8 @@ pub(crate) struct ClientTracer<'a> {
     pub(crate) env: &'a str,
     pub(crate) app_version: &'a str,
     pub(crate) tags: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) process_tags: Vec<String>,
 }
 
 /// `client`.

@@ -210,6 +210,9 @@ impl Telemetry {
             ("dd-agent-hostname", id.hostname.clone()),
             ("dd-session-id", id.runtime_id.clone()),
         ];
+        if !id.process_tags.is_empty() {
+            body["application"]["process_tags"] = Value::String(id.process_tags.clone());
+        }
         if self.debug {
             body["debug"] = Value::Bool(true);
             headers.push(("dd-telemetry-debug-enabled", "true".to_string()));
@@ -229,7 +232,13 @@ impl Telemetry {
 fn configuration_list(settings: &[SettingValue]) -> Vec<Value> {
     settings
         .iter()
-        .map(|s| json!({ "name": s.name, "value": s.value, "origin": s.origin.as_str() }))
+        .map(|s| {
+            let mut item = json!({ "name": s.name, "value": s.value, "origin": s.origin.as_str() });
+            if let Some(id) = &s.config_id {
+                item["config_id"] = Value::String(id.clone());
+            }
+            item
+        })
         .collect()
 }
 

@@ -36,6 +36,7 @@ fn app_started_goes_first_and_alone_then_the_rest_in_one_batch() {
         name: "DD_TRACE_SAMPLE_RATE".into(),
         value: "0.5".into(),
         origin: Origin::EnvVar,
+        config_id: None,
     }]);
     t.heartbeat(&CounterSnapshot {
         spans_started: 10,
