@@ -418,7 +418,46 @@
 //! # Configuration
 //!
 //! Every setting is read once, at `build()`, from its variable; the builder method beside it,
-//! where there is one, overrides it. A malformed value prints one warning naming the variable
+//! where there is one, overrides it. Variables may also come from Datadog's stable
+//! configuration files, as every Datadog tracer reads them: the host's
+//! `/etc/datadog-agent/application_monitoring.yaml` (written by the operator) and
+//! `/etc/datadog-agent/managed/datadog-agent/stable/application_monitoring.yaml` (written by
+//! Fleet Automation; on macOS under `/opt/datadog-agent/etc/`, on Windows under
+//! `C:\ProgramData\Datadog\`). Precedence: code > managed file > environment > local file >
+//! default. A file's `apm_configuration_default` applies to every process; its
+//! `apm_configuration_rules` apply to the processes their `selectors` match (`origin`
+//! `language` — `rust` —, `process_arguments` — with a `key`, the value of a `key=value`
+//! argument; without, any argument, the executable's path included —, `environment_variables`
+//! or the file's `tags`; operators `exists`, `equals`, `prefix_matches`, `suffix_matches`;
+//! every selector must match, any of its `matches` may; the first matching rule wins). Values
+//! from a file show with origin `local_stable_config` or `fleet_stable_config` and the file's
+//! `config_id`. A missing file is normal; an unreadable one, one over 256 KiB, one that is not
+//! the schema, an unknown key or a variable dd-trace does not read gives one warning naming the
+//! file and what was ignored, and changes nothing else.
+//!
+//! ```yaml
+//! config_id: fleet-42
+//! apm_configuration_default:
+//!   DD_ENV: prod
+//!   DD_TRACE_SAMPLE_RATE: 0.5
+//! apm_configuration_rules:
+//!   - selectors:
+//!       - origin: process_arguments
+//!         operator: suffix_matches
+//!         matches: ["/checkout"]
+//!     configuration:
+//!       DD_SERVICE: checkout
+//! ```
+//!
+//! Every span chunk's first span also says who the process is: `_dd.tags.process`
+//! (`entrypoint.name`, `entrypoint.basedir`, `entrypoint.workdir`, `entrypoint.type`, and
+//! `svc.user:true` when the service was set, `svc.auto:<name>` when it is the executable's
+//! name; in v1.0 payloads, once per payload; `DD_EXPERIMENTAL_PROPAGATE_PROCESS_TAGS_ENABLED=false`
+//! turns them off), and, for Datadog's source code integration, `_dd.git.repository_url`
+//! (credentials removed) and `_dd.git.commit.sha` from `DD_GIT_REPOSITORY_URL` and
+//! `DD_GIT_COMMIT_SHA` (or `DD_TAGS`' `git.repository_url` and `git.commit.sha`). Those are
+//! rarely set in a pod: bake the CI build's into the binary with
+//! [`git_metadata_from_build!`] and [`DatadogLayerBuilder::with_build_git_metadata`]. A malformed value prints one warning naming the variable
 //! and the default used; it never fails or panics. Settings marked "may change while the app
 //! runs" are read on the app's threads from a snapshot the tracer swaps atomically, so that
 //! remote configuration can change them without a lock on the span path. The table is
@@ -498,7 +537,7 @@
 //! # Not yet supported
 //!
 //! Client-side obfuscation of SQL and other statements; tracer flares requested through remote configuration;
-//! DogStatsD health metrics; TLS to the agent; git metadata tags (`DD_GIT_*`); a root span taking its first
+//! DogStatsD health metrics; TLS to the agent; templates (`{{ … }}`) in stable configuration files; a root span taking its first
 //! link's sampling decision. `tests/parametric/not-passing.md` lists the Datadog conformance
 //! tests these leave unpassed.
 #![warn(
