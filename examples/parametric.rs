@@ -653,6 +653,15 @@ async fn config(axum::extract::State(app): State) -> Response {
         r.parse::<f64>().map_or(r, |f| format!("{f:?}"))
     });
     let env_var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    // DogStatsD's address as the table shows it: `udp://host:port` or `unix:///path`.
+    let dogstatsd = var("DD_DOGSTATSD_URL").unwrap_or_default();
+    let (dsd_host, dsd_port) = match dogstatsd
+        .strip_prefix("udp://")
+        .and_then(|a| a.rsplit_once(':'))
+    {
+        Some((host, port)) => (Some(host.to_string()), Some(port.to_string())),
+        None => (None, None),
+    };
     let config = json!({
         "dd_service": var("DD_SERVICE"),
         "dd_env": var("DD_ENV"),
@@ -667,12 +676,12 @@ async fn config(axum::extract::State(app): State) -> Response {
         "dd_logs_injection": var("DD_LOGS_INJECTION"),
         // Not part of dd-trace: reported as the variables give them, or the defaults.
         "dd_trace_otel_enabled": env_var("DD_TRACE_OTEL_ENABLED").unwrap_or_else(|| "false".into()),
-        "dd_runtime_metrics_enabled": "false",
+        "dd_runtime_metrics_enabled": var("DD_RUNTIME_METRICS_ENABLED"),
         "dd_profiling_enabled": "false",
         "dd_data_streams_enabled": "false",
         "dd_log_level": Value::Null,
-        "dd_dogstatsd_host": Value::Null,
-        "dd_dogstatsd_port": Value::Null,
+        "dd_dogstatsd_host": dsd_host,
+        "dd_dogstatsd_port": dsd_port,
         "dd_trace_sample_ignore_parent": Value::Null,
     });
     reply(json!({"config": config}))

@@ -76,6 +76,8 @@ pub struct DatadogLayerBuilder {
     build_git: GitMetadata,
     /// Where the stable configuration files are (`None`: where Datadog's tracers read them).
     stable_config_paths: Option<StableConfigPaths>,
+    /// The app's tokio runtime, for runtime metrics (else the one `build()` runs in, if any).
+    tokio_runtime: Option<tokio::runtime::Handle>,
     /// Where payloads go instead of the agent (the testing feature's exporter sets it): the
     /// layer, the queue, the worker and the encoder run as in production.
     pub(crate) sink: Option<Arc<dyn PayloadSink>>,
@@ -284,6 +286,36 @@ impl DatadogLayerBuilder {
         self
     }
 
+    /// Whether runtime metrics (`runtime.rust.*`: CPU, memory, threads, file descriptors, the
+    /// tokio runtime) go to the agent's DogStatsD every 10 s (overrides
+    /// `DD_RUNTIME_METRICS_ENABLED`; off by default). See the crate docs, "Runtime metrics".
+    pub fn with_runtime_metrics(mut self, on: bool) -> Self {
+        self.code.runtime_metrics = Some(on);
+        self
+    }
+
+    /// Whether the tracer's own health (`datadog.tracer.*`) goes to DogStatsD every 10 s
+    /// (overrides `DD_TRACE_HEALTH_METRICS_ENABLED`; off by default).
+    pub fn with_health_metrics(mut self, on: bool) -> Self {
+        self.code.health_metrics = Some(on);
+        self
+    }
+
+    /// How often runtime and health metrics are read and sent (default
+    /// [`DEFAULT_METRICS_INTERVAL`](crate::config::DEFAULT_METRICS_INTERVAL), at least 1 ms).
+    pub fn with_metrics_interval(mut self, interval: Duration) -> Self {
+        self.code.metrics_interval = Some(interval.max(Duration::from_millis(1)));
+        self
+    }
+
+    /// The tokio runtime whose metrics the runtime metrics report. By default, the runtime
+    /// `build()` is called in, if any: give the app's runtime here when the tracer is built
+    /// before it (e.g. in `main` before `#[tokio::main]`'s runtime starts).
+    pub fn with_tokio_runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.tokio_runtime = Some(runtime);
+        self
+    }
+
     /// Whether the tracer takes configuration from Datadog through the agent (overrides
     /// `DD_REMOTE_CONFIGURATION_ENABLED`; on by default, used when the agent offers it). See
     /// the crate docs, "Remote configuration".
@@ -380,13 +412,23 @@ impl DatadogLayerBuilder {
     /// cannot start.
     pub fn build(mut self) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
         let sink = self.sink.take();
+        let tokio_runtime = self
+            .tokio_runtime
+            .take()
+            .or_else(|| tokio::runtime::Handle::try_current().ok());
         let unsupported = self.unsupported();
         let (settings, warnings, ids) = self.resolve()?;
         for w in &warnings {
             log::warn(format_args!("{w}"));
         }
         let doctor = settings.doctor.value.then(|| settings.clone());
-        let built = start(settings, ids, unsupported.clone(), sink, Output::Normal)?;
+        let built = start(
+            settings,
+            ids,
+            unsupported.clone(),
+            sink,
+            Output::Normal(tokio_runtime),
+        )?;
         if let Some(settings) = doctor {
             doctor::run_later(settings, warnings, unsupported, send_test_trace);
         }
@@ -518,11 +560,10 @@ impl DatadogLayerBuilder {
     }
 }
 
-/// Whether a tracer prints its own lines.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Whether a tracer prints its own lines (and sends metrics).
 enum Output {
-    /// The startup line, warnings and notices.
-    Normal,
+    /// The startup line, warnings and notices; runtime metrics of this tokio runtime.
+    Normal(Option<tokio::runtime::Handle>),
     /// Nothing: the doctor's tracer (the doctor reports instead).
     Quiet,
 }
@@ -536,7 +577,10 @@ fn start(
     sink: Option<Arc<dyn PayloadSink>>,
     output: Output,
 ) -> Result<(DatadogLayer, DatadogGuard), BuildError> {
-    let quiet = output == Output::Quiet;
+    let (quiet, tokio_runtime) = match output {
+        Output::Normal(runtime) => (false, runtime),
+        Output::Quiet => (true, None),
+    };
     if !quiet {
         log::set_debug(settings.debug.value);
         if !unsupported.is_empty() {
@@ -648,10 +692,17 @@ fn start(
         },
         make_sink,
     )?;
+    let metrics = if quiet {
+        None
+    } else {
+        crate::metrics::start(&tracer, &config.settings(), tokio_runtime)
+    };
     Ok((
         DatadogLayer::new(Some(Arc::clone(&tracer)), Arc::clone(&config)),
         DatadogGuard::new(
-            Some(WorkerHandle::new(tracer, commands, thread, timeout)),
+            Some(WorkerHandle::new(
+                tracer, commands, thread, timeout, metrics,
+            )),
             shutdown_timeout,
             config,
         ),

@@ -16,6 +16,7 @@ use crate::diagnostics::{DeliverySummary, TracerFlare, TracerStatus, TracerStatu
 use crate::error::{FlareError, FlushError};
 use crate::export::worker::{Command, FlushOutcome};
 use crate::layer::panics::{self, Flusher};
+use crate::metrics::MetricsThread;
 use crate::tracer::Tracer;
 
 /// The running worker, as the guard sees it.
@@ -27,6 +28,8 @@ pub(crate) struct WorkerHandle {
     /// What an aborting panic calls to send the finished traces (registered with the panic
     /// hook, which holds it weakly: it goes with the worker).
     _abort_flush: Arc<Flusher>,
+    /// The runtime and health metrics' thread, stopped with the worker.
+    _metrics: Option<MetricsThread>,
 }
 
 impl WorkerHandle {
@@ -35,6 +38,7 @@ impl WorkerHandle {
         commands: UnboundedSender<Command>,
         thread: JoinHandle<()>,
         agent_timeout: Duration,
+        metrics: Option<MetricsThread>,
     ) -> Self {
         let sender = commands.clone();
         let abort_flush: Arc<Flusher> = Arc::new(move |timeout: Duration| {
@@ -51,6 +55,7 @@ impl WorkerHandle {
             thread: Some(thread),
             agent_timeout,
             _abort_flush: abort_flush,
+            _metrics: metrics,
         }
     }
 }

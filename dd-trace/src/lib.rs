@@ -394,6 +394,41 @@
 //! docs' table lists them. Flares requested through remote configuration (`AGENT_TASK`) are not
 //! handled: use [`DatadogGuard::send_flare`].
 //!
+//! # Runtime metrics
+//!
+//! With `DD_RUNTIME_METRICS_ENABLED=true` (or [`DatadogLayerBuilder::with_runtime_metrics`]),
+//! a thread of the tracer's own sends the process's and the tokio runtime's metrics to the
+//! agent's DogStatsD every 10 s, where Datadog shows them beside the service's traces; with
+//! `DD_TRACE_HEALTH_METRICS_ENABLED=true` (or [`DatadogLayerBuilder::with_health_metrics`]),
+//! the tracer's own counters too. Every metric carries `service`, `env`, `version`,
+//! `runtime-id`, `language:rust` and `DD_TAGS`. DogStatsD is `DD_DOGSTATSD_URL`
+//! (`udp://host:port` or `unix:///path`), else `DD_DOGSTATSD_HOST` (or `DD_AGENT_HOST`) and
+//! `DD_DOGSTATSD_PORT` (8125), else the node agent's `/var/run/datadog/dsd.socket` when it
+//! exists, else UDP `localhost:8125`. The tokio metrics are those of the runtime `build()` ran
+//! in, or of the one given to [`DatadogLayerBuilder::with_tokio_runtime`]. Metrics go through
+//! the `cadence` crate's buffered sinks (several per datagram), never from the app's threads;
+//! a failed send is counted in [`TracerStatus::dogstatsd`](diagnostics::TracerStatus::dogstatsd)
+//! and said once, with its remedy, until sends work again.
+//!
+//! | metric | type | unit |
+//! |---|---|---|
+//! | `runtime.rust.cpu.user`, `runtime.rust.cpu.system` | gauge | percent of one core over the interval |
+//! | `runtime.rust.mem.rss`, `runtime.rust.mem.virtual` | gauge | bytes |
+//! | `runtime.rust.threads` | gauge | threads |
+//! | `runtime.rust.fds.open` | gauge | open file descriptors |
+//! | `runtime.rust.tokio.workers` | gauge | worker threads |
+//! | `runtime.rust.tokio.tasks.alive` | gauge | tasks |
+//! | `runtime.rust.tokio.global_queue.depth` | gauge | tasks waiting in the global queue |
+//! | `runtime.rust.tokio.worker.busy` (tag `worker:<n>`), `runtime.rust.tokio.busy` (all) | gauge | percent of the interval spent running tasks |
+//! | `runtime.rust.tokio.blocking_threads`, `runtime.rust.tokio.blocking_threads.idle` (built with `--cfg tokio_unstable`) | gauge | threads |
+//! | `datadog.tracer.spans.started`, `.finished`, `.sent` | count | spans |
+//! | `datadog.tracer.spans.dropped` (tag `reason`: `queue_full`, `send_failed`, `retry_buffer_full`, `shutdown`, `open_trace_limits`, `p0_drop`) | count | spans |
+//! | `datadog.tracer.payloads.sent`, `datadog.tracer.payloads.dropped` | count | payloads |
+//! | `datadog.tracer.bytes.sent` | count | bytes |
+//! | `datadog.tracer.send.errors` | count | failed attempts |
+//! | `datadog.tracer.queue.chunks` | gauge | trace chunks waiting for the worker |
+//! | `datadog.tracer.retry_buffer.spans`, `datadog.tracer.retry_buffer.bytes` | gauge | spans, bytes |
+//!
 //! # Troubleshooting
 //!
 //! - [`diagnose`] (and the `doctor` example, `cargo run --example doctor`) checks the agent's
@@ -518,6 +553,10 @@
 //! | `DD_GIT_REPOSITORY_URL` | unset | [`with_build_git_metadata`](DatadogLayerBuilder::with_build_git_metadata) | the URL of the repository the service was built from, `_dd.git.repository_url` on the first span of each chunk (credentials removed); else `git.repository_url` in `DD_TAGS`, else the build's (`with_build_git_metadata`) |
 //! | `DD_GIT_COMMIT_SHA` | unset | [`with_build_git_metadata`](DatadogLayerBuilder::with_build_git_metadata) | the commit the service was built from, `_dd.git.commit.sha` on the first span of each chunk; else `git.commit.sha` in `DD_TAGS`, else the build's |
 //! | `DD_EXPERIMENTAL_PROPAGATE_PROCESS_TAGS_ENABLED` | true | — | `_dd.tags.process` (the entrypoint and how the service was named) on the first span of each chunk, in remote configuration and telemetry |
+//! | `DD_DOGSTATSD_URL`, `DD_DOGSTATSD_HOST`, `DD_DOGSTATSD_PORT`, `DD_AGENT_HOST` | `/var/run/datadog/dsd.socket` if it exists, else `udp://localhost:8125` | — | the agent's DogStatsD, for runtime and health metrics: `udp://host:port` or `unix:///path`, else the host (or `DD_AGENT_HOST`) and port |
+//! | `DD_RUNTIME_METRICS_ENABLED` | false | [`with_runtime_metrics`](DatadogLayerBuilder::with_runtime_metrics) | runtime metrics (`runtime.rust.*`: CPU, memory, threads, file descriptors, the tokio runtime) sent to DogStatsD every 10 s |
+//! | `DD_TRACE_HEALTH_METRICS_ENABLED` | false | [`with_health_metrics`](DatadogLayerBuilder::with_health_metrics) | the tracer's own health (`datadog.tracer.*`: spans, drops by reason, queue, retry buffer, payloads, send errors) sent to DogStatsD every 10 s |
+//! | (code only: `metrics_interval`) | 10 s | [`with_metrics_interval`](DatadogLayerBuilder::with_metrics_interval) | how often runtime and health metrics are sent |
 //! | `DD_TRACE_DOCTOR` | false | — | dd-trace's own: the doctor's diagnosis of this running process (its subscriber's filters, the agent, a test trace), printed once on stderr (or the diagnostics handler) a few seconds after start |
 //! | `DD_TRACE_RETRY_BUFFER_BYTES` | 33554432 (32 MiB) | [`with_retry_buffer_bytes`](DatadogLayerBuilder::with_retry_buffer_bytes) | dd-trace's own: bytes of payloads kept while the agent is unreachable, stalled or slow |
 //! | `DD_TRACE_MAX_OPEN_TRACES` | 100000 | [`with_max_open_traces`](DatadogLayerBuilder::with_max_open_traces) | dd-trace's own: traces with open spans recorded at once |
@@ -537,7 +576,7 @@
 //! # Not yet supported
 //!
 //! Client-side obfuscation of SQL and other statements; tracer flares requested through remote configuration;
-//! DogStatsD health metrics; TLS to the agent; templates (`{{ … }}`) in stable configuration files; a root span taking its first
+//! TLS to the agent; templates (`{{ … }}`) in stable configuration files; a root span taking its first
 //! link's sampling decision. `tests/parametric/not-passing.md` lists the Datadog conformance
 //! tests these leave unpassed.
 #![warn(
@@ -564,6 +603,7 @@ mod identity;
 #[cfg(any(feature = "tower", feature = "reqwest", feature = "opentelemetry"))]
 pub mod integrations;
 mod layer;
+mod metrics;
 mod model;
 mod remote;
 mod sampling;

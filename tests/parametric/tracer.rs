@@ -185,6 +185,27 @@ pub fn scenarios() -> Vec<Scenario> {
             check!(meta(&got, "error.type").as_deref() == Some("MyError") && meta(&got, "error.message").as_deref() == Some("it broke") && meta(&got, "error.stack").as_deref() == Some("frame 1"), "{got}");
             Ok(())
         }),
+        scenario!("test_config_consistency.py::Test_Config_Dogstatsd::test_dogstatsd_default", ["DD_AGENT_HOST" => "localhost"], |c| {
+            let config = c.config();
+            check!(config["dd_dogstatsd_host"] == "localhost", "{config:?}");
+            check!(config["dd_dogstatsd_port"] == "8125", "{config:?}");
+            Ok(())
+        }),
+        scenario!("test_config_consistency.py::Test_Config_Dogstatsd::test_dogstatsd_custom_ip_address", ["DD_DOGSTATSD_HOST" => "192.168.10.1"], |c| {
+            let config = c.config();
+            check!(config["dd_dogstatsd_host"] == "192.168.10.1", "{config:?}");
+            Ok(())
+        }),
+        scenario!("test_config_consistency.py::Test_Config_Dogstatsd::test_dogstatsd_custom_hostname", ["DD_DOGSTATSD_HOST" => "127.0.0.1"], |c| {
+            let config = c.config();
+            check!(config["dd_dogstatsd_host"] == "127.0.0.1", "{config:?}");
+            Ok(())
+        }),
+        scenario!("test_config_consistency.py::Test_Config_Dogstatsd::test_dogstatsd_custom_port", ["DD_DOGSTATSD_PORT" => "8150"], |c| {
+            let config = c.config();
+            check!(config["dd_dogstatsd_port"] == "8150", "{config:?}");
+            Ok(())
+        }),
         scenario!("test_tracer.py::Test_TracerSCITagging::test_tracer_repository_url_environment_variable[https-credentials]", ["DD_GIT_REPOSITORY_URL" => "https://gitlab-ci-token:AAA_bbb@gitlab.com/DataDog/systems-test.git", "DD_GIT_COMMIT_SHA" => "1234567890abcdef"], |c| {
             sci(c, Some("https://gitlab.com/DataDog/systems-test.git"), Some("1234567890abcdef"))
         }),

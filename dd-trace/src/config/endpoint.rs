@@ -216,3 +216,73 @@ mod tests {
         }
     }
 }
+
+/// The node agent's DogStatsD Unix socket, used when present and no address is configured.
+pub const DEFAULT_DOGSTATSD_SOCKET: &str = "/var/run/datadog/dsd.socket";
+/// DogStatsD's UDP port.
+pub const DEFAULT_DOGSTATSD_PORT: u16 = 8125;
+
+/// Where the agent's DogStatsD listens: `DD_DOGSTATSD_URL` (`udp://host:port` or
+/// `unix:///path`), else `DD_DOGSTATSD_HOST` (or `DD_AGENT_HOST`) and `DD_DOGSTATSD_PORT`, else
+/// the node agent's socket when it exists, else UDP `localhost:8125`.
+///
+/// ```
+/// use dd_trace::config::DogStatsdAddress;
+///
+/// assert_eq!(
+///     DogStatsdAddress::parse("udp://10.0.0.7:8125"),
+///     Some(DogStatsdAddress::Udp { host: "10.0.0.7".into(), port: 8125 })
+/// );
+/// assert_eq!(
+///     DogStatsdAddress::parse("unix:///var/run/datadog/dsd.socket").unwrap().to_string(),
+///     "unix:///var/run/datadog/dsd.socket"
+/// );
+/// assert_eq!(DogStatsdAddress::parse("http://x"), None);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DogStatsdAddress {
+    /// Datagrams over UDP.
+    Udp {
+        /// Host name or address.
+        host: String,
+        /// UDP port.
+        port: u16,
+    },
+    /// Datagrams over a Unix datagram socket.
+    Unix(PathBuf),
+}
+
+impl Default for DogStatsdAddress {
+    fn default() -> Self {
+        DogStatsdAddress::Udp {
+            host: DEFAULT_AGENT_HOST.into(),
+            port: DEFAULT_DOGSTATSD_PORT,
+        }
+    }
+}
+
+impl DogStatsdAddress {
+    /// Parses `udp://host[:port]` (port 8125 when none is given) or `unix:///path`; `None`
+    /// for anything else.
+    pub fn parse(url: &str) -> Option<Self> {
+        let url = url.trim();
+        if let Some(path) = url.strip_prefix("unix://") {
+            return (!path.is_empty()).then(|| DogStatsdAddress::Unix(PathBuf::from(path)));
+        }
+        let authority = url.strip_prefix("udp://")?.split('/').next()?;
+        let (host, port) = split_host_port(authority).ok()?;
+        (!host.is_empty()).then(|| DogStatsdAddress::Udp {
+            host: host.to_string(),
+            port: port.unwrap_or(DEFAULT_DOGSTATSD_PORT),
+        })
+    }
+}
+
+impl fmt::Display for DogStatsdAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DogStatsdAddress::Udp { host, port } => write!(f, "udp://{host}:{port}"),
+            DogStatsdAddress::Unix(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
+}

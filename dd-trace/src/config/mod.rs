@@ -22,7 +22,10 @@ mod table;
 mod tests;
 mod values;
 
-pub use endpoint::{AgentEndpoint, DEFAULT_AGENT_HOST, DEFAULT_AGENT_PORT};
+pub use endpoint::{
+    AgentEndpoint, DogStatsdAddress, DEFAULT_AGENT_HOST, DEFAULT_AGENT_PORT,
+    DEFAULT_DOGSTATSD_PORT, DEFAULT_DOGSTATSD_SOCKET,
+};
 pub use setting::{Origin, Redaction, SettingInfo, SettingValue};
 pub use table::SETTINGS;
 
@@ -61,6 +64,8 @@ pub const DEFAULT_MAX_OPEN_SPANS_PER_TRACE: usize = 100_000;
 /// Bytes of payloads the retry buffer holds: about 9 s of a service making 10 000 spans per
 /// second at ~360 bytes per span, so a node agent's rolling restart loses nothing.
 pub const DEFAULT_RETRY_BUFFER_BYTES: u64 = 32 * 1024 * 1024;
+/// How often runtime and health metrics are sent.
+pub const DEFAULT_METRICS_INTERVAL: Duration = Duration::from_secs(10);
 /// How often the tracer polls the agent for remote configuration.
 pub const DEFAULT_REMOTE_CONFIG_POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the tracer sends a telemetry heartbeat.

@@ -12,16 +12,16 @@
 
 use std::time::Duration;
 
-use super::endpoint::AgentAddress;
+use super::endpoint::{AgentAddress, DogStatsdAddress};
 use super::setting::{
     settings, Origin, Read::*, Reader, Redaction, Setting, SettingInfo, SettingValue, Sources,
 };
 use super::values::*;
 use super::{
     DEFAULT_AGENT_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_OPEN_SPANS_PER_TRACE,
-    DEFAULT_MAX_OPEN_TRACES, DEFAULT_PARTIAL_FLUSH_MIN_SPANS, DEFAULT_QUEUE_CAPACITY,
-    DEFAULT_REMOTE_CONFIG_POLL_INTERVAL, DEFAULT_RETRY_BUFFER_BYTES, DEFAULT_SHUTDOWN_TIMEOUT,
-    DEFAULT_TELEMETRY_HEARTBEAT_INTERVAL, DEFAULT_TRACE_RATE_LIMIT,
+    DEFAULT_MAX_OPEN_TRACES, DEFAULT_METRICS_INTERVAL, DEFAULT_PARTIAL_FLUSH_MIN_SPANS,
+    DEFAULT_QUEUE_CAPACITY, DEFAULT_REMOTE_CONFIG_POLL_INTERVAL, DEFAULT_RETRY_BUFFER_BYTES,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TELEMETRY_HEARTBEAT_INTERVAL, DEFAULT_TRACE_RATE_LIMIT,
 };
 use crate::conventions::{HeaderTag, StatusSet, DEFAULT_QUERY_OBFUSCATION_PATTERN};
 use crate::encode::PayloadFormat;
@@ -461,6 +461,42 @@ settings! {
         default: true => "true",
         read: Parsed(BOOL),
         builder: "",
+        live: false,
+        redact: None,
+    }
+    /// the agent's DogStatsD, for runtime and health metrics: `udp://host:port` or `unix:///path`, else the host (or `DD_AGENT_HOST`) and port
+    dogstatsd: DogStatsdAddress {
+        vars: ["DD_DOGSTATSD_URL", "DD_DOGSTATSD_HOST", "DD_DOGSTATSD_PORT", "DD_AGENT_HOST"],
+        default: DogStatsdAddress::default() => "`/var/run/datadog/dsd.socket` if it exists, else `udp://localhost:8125`",
+        read: Custom(read_dogstatsd),
+        builder: "",
+        live: false,
+        redact: None,
+    }
+    /// runtime metrics (`runtime.rust.*`: CPU, memory, threads, file descriptors, the tokio runtime) sent to DogStatsD every 10 s
+    runtime_metrics: bool {
+        vars: ["DD_RUNTIME_METRICS_ENABLED"],
+        default: false => "false",
+        read: Parsed(BOOL),
+        builder: "with_runtime_metrics",
+        live: false,
+        redact: None,
+    }
+    /// the tracer's own health (`datadog.tracer.*`: spans, drops by reason, queue, retry buffer, payloads, send errors) sent to DogStatsD every 10 s
+    health_metrics: bool {
+        vars: ["DD_TRACE_HEALTH_METRICS_ENABLED"],
+        default: false => "false",
+        read: Parsed(BOOL),
+        builder: "with_health_metrics",
+        live: false,
+        redact: None,
+    }
+    /// how often runtime and health metrics are sent
+    metrics_interval: Duration {
+        vars: [],
+        default: DEFAULT_METRICS_INTERVAL => "10 s",
+        read: CodeOnly,
+        builder: "with_metrics_interval",
         live: false,
         redact: None,
     }

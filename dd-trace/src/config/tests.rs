@@ -345,8 +345,14 @@ fn every_variable_is_named_by_one_setting_or_is_a_shared_fallback() {
         }
     }
     for (var, keys) in seen {
-        // The styles for both directions fall back on the same two variables.
-        let shared = ["DD_TRACE_PROPAGATION_STYLE", "OTEL_PROPAGATORS"].contains(&var);
+        // The styles for both directions fall back on the same two variables; DogStatsD's
+        // host falls back on the agent's.
+        let shared = [
+            "DD_TRACE_PROPAGATION_STYLE",
+            "OTEL_PROPAGATORS",
+            "DD_AGENT_HOST",
+        ]
+        .contains(&var);
         assert!(keys.len() == 1 || shared, "{var} is read by {keys:?}");
     }
 }

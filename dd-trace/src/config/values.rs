@@ -7,7 +7,10 @@
 
 use std::time::Duration;
 
-use super::endpoint::{AgentAddress, AgentSource, DEFAULT_AGENT_HOST, DEFAULT_AGENT_PORT};
+use super::endpoint::{
+    AgentAddress, AgentSource, DogStatsdAddress, DEFAULT_AGENT_HOST, DEFAULT_AGENT_PORT,
+    DEFAULT_DOGSTATSD_PORT, DEFAULT_DOGSTATSD_SOCKET,
+};
 use super::setting::{Parser, Reader, SettingInfo, Show};
 use super::{AgentEndpoint, Origin, DEFAULT_AGENT_SOCKET, DEFAULT_SERVICE};
 use crate::conventions::{parse_header_tags, HeaderTag, QueryObfuscator, StatusSet};
@@ -376,6 +379,49 @@ pub(crate) fn read_stats_computation(
     Some((on, origin))
 }
 
+/// DogStatsD's address: the URL (first variable), else the host (second, else the agent's
+/// host, the fourth) and port (third), else the node agent's DogStatsD socket if it exists,
+/// else UDP `localhost:8125`.
+pub(crate) fn read_dogstatsd(
+    r: &mut Reader<'_>,
+    info: &'static SettingInfo,
+) -> Option<(DogStatsdAddress, Origin)> {
+    let [url_var, host_var, port_var, agent_host_var] = info.variables else {
+        return None;
+    };
+    if let Some((url, origin)) = r.raw(url_var) {
+        match DogStatsdAddress::parse(&url) {
+            Some(address) => return Some((address, origin)),
+            None => r.warn(format!(
+                "invalid {url_var}={url:?}: expected udp://host:port or unix:///path; using {host_var}/{port_var} or the default"
+            )),
+        }
+    }
+    let host = r.raw(host_var).or_else(|| r.raw(agent_host_var));
+    let port_raw = r.raw(port_var);
+    let port = port_raw
+        .as_ref()
+        .and_then(|(raw, _)| r.parse(port_var, raw, &PORT, &DEFAULT_DOGSTATSD_PORT.to_string()));
+    if host.is_none() && port_raw.is_none() {
+        let socket = std::path::Path::new(DEFAULT_DOGSTATSD_SOCKET);
+        return r.path_exists(socket).then(|| {
+            (
+                DogStatsdAddress::Unix(socket.to_path_buf()),
+                Origin::Calculated,
+            )
+        });
+    }
+    let origin = host
+        .as_ref()
+        .or(port_raw.as_ref())
+        .map_or(Origin::EnvVar, |(_, o)| *o);
+    let address = DogStatsdAddress::Udp {
+        host: host.map_or_else(|| DEFAULT_AGENT_HOST.to_string(), |(h, _)| h),
+        port: port.unwrap_or(DEFAULT_DOGSTATSD_PORT),
+    };
+    Some((address, origin))
+}
+
 /// The agent's address: the URL (first variable), else the host and port (second and third),
 /// else the node agent's socket if it exists, else `http://localhost:8126`.
 pub(crate) fn read_agent(
@@ -550,5 +596,11 @@ impl Show for StatusSet {
 impl Show for AgentAddress {
     fn show(&self) -> String {
         self.endpoint.to_string()
+    }
+}
+
+impl Show for DogStatsdAddress {
+    fn show(&self) -> String {
+        self.to_string()
     }
 }

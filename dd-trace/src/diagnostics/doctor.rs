@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use super::TracerStatus;
 use crate::config::{
-    about, AgentAddress, AgentEndpoint, AgentSource, Settings, DEFAULT_AGENT_SOCKET,
+    about, AgentAddress, AgentEndpoint, AgentSource, DogStatsdAddress, Settings,
+    DEFAULT_AGENT_SOCKET,
 };
 use crate::error::{BuildError, FlushError};
 use crate::export::send_error::{connect_cause, SendError};
@@ -241,6 +242,9 @@ pub(crate) fn diagnose(
     } else {
         checks.push(skipped("/info", "the agent cannot be reached"));
     }
+    if settings.runtime_metrics.value || settings.health_metrics.value {
+        checks.push(dogstatsd_check(&settings.dogstatsd.value));
+    }
     let service = settings.service.value.clone();
     let (check, status) = match send_test_trace(settings) {
         Ok(sent) => (test_trace_check(&service, &sent), Some(sent.status)),
@@ -346,6 +350,61 @@ pub(crate) fn process_check() -> Check {
             format!("{}; {counts}", finding.detail()),
             Some(finding.remedy()),
         ),
+    }
+}
+
+/// Whether DogStatsD, where runtime and health metrics go, can be reached: its socket exists,
+/// or its host resolves (UDP says nothing more without an answer).
+fn dogstatsd_check(address: &DogStatsdAddress) -> Check {
+    const NAME: &str = "DogStatsD";
+    let remedy = crate::metrics::dogstatsd::remedy(address);
+    match address {
+        DogStatsdAddress::Unix(path) => match std::fs::metadata(path) {
+            Ok(m) if m.file_type().is_socket() => {
+                match std::os::unix::net::UnixDatagram::unbound().and_then(|s| s.connect(path)) {
+                    Ok(()) => pass(NAME, format!("{address}: the socket takes datagrams")),
+                    Err(e) => check(
+                        NAME,
+                        CheckOutcome::Warn,
+                        format!("{address}: {e}"),
+                        Some(remedy),
+                    ),
+                }
+            }
+            Ok(_) => check(
+                NAME,
+                CheckOutcome::Warn,
+                format!("{} is not a socket", path.display()),
+                Some(remedy),
+            ),
+            Err(e) => check(
+                NAME,
+                CheckOutcome::Warn,
+                format!("{address}: {e}"),
+                Some(remedy),
+            ),
+        },
+        DogStatsdAddress::Udp { host, port } => {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            match (bare, *port).to_socket_addrs().map(Iterator::count) {
+                Ok(n) if n > 0 => pass(
+                    NAME,
+                    format!("{address}: the host resolves (UDP gets no answer to check further)"),
+                ),
+                Ok(_) => check(
+                    NAME,
+                    CheckOutcome::Warn,
+                    format!("{host} resolves to nothing"),
+                    Some(remedy),
+                ),
+                Err(e) => check(
+                    NAME,
+                    CheckOutcome::Warn,
+                    format!("{host} does not resolve: {e}"),
+                    Some(remedy),
+                ),
+            }
+        }
     }
 }
 

@@ -14,8 +14,8 @@ mod status;
 
 pub use crate::health::log::{reset_handler, set_handler};
 pub use crate::health::{
-    AgentInfo, AgentState, CounterSnapshot, DeliveryError, DiagnosticLevel, RemoteConfigEntry,
-    RemoteConfigStatus, RetryBufferStatus, TelemetryStatus,
+    AgentInfo, AgentState, CounterSnapshot, DeliveryError, DiagnosticLevel, DogStatsdStatus,
+    RemoteConfigEntry, RemoteConfigStatus, RetryBufferStatus, TelemetryStatus,
 };
 pub use doctor::{Check, CheckOutcome, Diagnosis};
 pub use flare::TracerFlare;

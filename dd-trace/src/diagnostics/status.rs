@@ -11,8 +11,8 @@ use std::time::SystemTime;
 
 use crate::config::{Configuration, SettingValue};
 use crate::health::{
-    AgentInfo, AgentState, CounterSnapshot, DeliveryError, RemoteConfigStatus, RetryBufferStatus,
-    TelemetryStatus,
+    AgentInfo, AgentState, CounterSnapshot, DeliveryError, DogStatsdStatus, RemoteConfigStatus,
+    RetryBufferStatus, TelemetryStatus,
 };
 use crate::layer::DatadogLayer;
 use crate::tracer::Tracer;
@@ -58,6 +58,8 @@ pub struct TracerStatus {
     pub remote_config: RemoteConfigStatus,
     /// Instrumentation telemetry: requests and events sent, failed, dropped.
     pub telemetry: TelemetryStatus,
+    /// DogStatsD: where runtime and health metrics go, how many were sent, failures.
+    pub dogstatsd: DogStatsdStatus,
 }
 
 /// What a tracer has delivered over its life, as [`flush`](crate::DatadogGuard::flush) and
@@ -235,6 +237,7 @@ impl TracerStatusHandle {
             unsupported_variables: self.config.unsupported().to_vec(),
             remote_config: health.remote.clone(),
             telemetry: health.telemetry.clone(),
+            dogstatsd: health.dogstatsd.clone(),
         }
     }
 }
@@ -312,6 +315,7 @@ impl fmt::Display for TracerStatus {
         }
         writeln!(f, "remote configuration: {}", self.remote_config)?;
         writeln!(f, "telemetry: {}", self.telemetry)?;
+        writeln!(f, "DogStatsD: {}", self.dogstatsd)?;
         if !self.unsupported_variables.is_empty() {
             writeln!(
                 f,

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::SystemTime;
 
-use super::platform::{RemoteConfigStatus, TelemetryStatus};
+use super::platform::{DogStatsdStatus, RemoteConfigStatus, TelemetryStatus};
 
 /// How the agent last behaved, in [`AgentStatus::state`](crate::diagnostics::AgentStatus::state).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -103,6 +103,7 @@ pub(crate) struct AgentHealth {
     pub(crate) retry_buffer: RetryBufferStatus,
     pub(crate) remote: RemoteConfigStatus,
     pub(crate) telemetry: TelemetryStatus,
+    pub(crate) dogstatsd: DogStatsdStatus,
 }
 
 impl AgentHealth {

@@ -14,7 +14,7 @@ mod platform;
 pub use agent::{AgentInfo, AgentState, DeliveryError, RetryBufferStatus};
 pub use counters::CounterSnapshot;
 pub use log::DiagnosticLevel;
-pub use platform::{RemoteConfigEntry, RemoteConfigStatus, TelemetryStatus};
+pub use platform::{DogStatsdStatus, RemoteConfigEntry, RemoteConfigStatus, TelemetryStatus};
 
 pub(crate) use agent::{AgentHealth, AgentRatesReply};
 pub(crate) use counters::Counters;

@@ -118,3 +118,45 @@ impl fmt::Display for TelemetryStatus {
         Ok(())
     }
 }
+
+/// DogStatsD (runtime and health metrics), in [`TracerStatus::dogstatsd`](crate::diagnostics::TracerStatus::dogstatsd).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DogStatsdStatus {
+    /// Whether runtime or health metrics are on (`DD_RUNTIME_METRICS_ENABLED`,
+    /// `DD_TRACE_HEALTH_METRICS_ENABLED`).
+    pub enabled: bool,
+    /// Where metrics go: `udp://host:port` or `unix:///path`.
+    pub address: String,
+    /// Metrics sent.
+    pub metrics_sent: u64,
+    /// Sends that failed.
+    pub send_errors: u64,
+    /// Why the last failed send failed.
+    pub last_error: Option<String>,
+    /// What the last reading cost the metrics thread (reading `/proc`, the runtime, the
+    /// counters, and sending).
+    pub last_collection: std::time::Duration,
+}
+
+impl fmt::Display for DogStatsdStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.enabled {
+            return f.write_str(
+                "off (DD_RUNTIME_METRICS_ENABLED and DD_TRACE_HEALTH_METRICS_ENABLED are false)",
+            );
+        }
+        write!(
+            f,
+            "{}: {} metrics sent, {} sends failed; the last reading took {} µs",
+            self.address,
+            self.metrics_sent,
+            self.send_errors,
+            self.last_collection.as_micros()
+        )?;
+        if let Some(e) = &self.last_error {
+            write!(f, "; last error: {e}")?;
+        }
+        Ok(())
+    }
+}
