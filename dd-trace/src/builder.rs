@@ -264,7 +264,7 @@ impl DatadogLayerBuilder {
     /// `DD_GIT_REPOSITORY_URL` / `DD_GIT_COMMIT_SHA` (or their `DD_TAGS` keys) are unset at
     /// run time, which in a pod they usually are. Sent as `_dd.git.repository_url` (without
     /// credentials) and `_dd.git.commit.sha` for Datadog's source code integration.
-    pub fn with_build_git_metadata(mut self, git: crate::GitMetadata) -> Self {
+    pub fn with_build_git_metadata(mut self, git: GitMetadata) -> Self {
         self.build_git = git;
         self
     }

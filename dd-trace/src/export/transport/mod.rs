@@ -385,25 +385,13 @@ impl AgentTransport {
         extra: Vec<(&'static str, String)>,
         body: Bytes,
     ) -> Result<(u16, Bytes), SendError> {
-        let mut builder = Request::builder().method(Method::POST).uri(self.uri(path)?);
-        if let Some(headers) = builder.headers_mut() {
-            headers.extend(self.headers.clone());
-            headers.insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            for (name, value) in extra {
-                if let Ok(v) = HeaderValue::from_str(&value) {
-                    headers.insert(HeaderName::from_static(name), v);
-                }
-            }
-        }
-        let request = builder
-            .body(Full::new(body))
-            .map_err(|e| SendError::Request(e.to_string()))?;
-        let (status, _, body) = tokio::time::timeout(self.timeout, self.exchange(request))
-            .await
-            .map_err(|_| SendError::Timeout(self.timeout))??;
+        let mut headers = vec![(http::header::CONTENT_TYPE, "application/json".to_string())];
+        headers.extend(
+            extra
+                .into_iter()
+                .map(|(name, value)| (HeaderName::from_static(name), value)),
+        );
+        let (status, body) = self.post_with(path, headers, body).await?;
         Ok((status.as_u16(), body))
     }
 
@@ -415,11 +403,29 @@ impl AgentTransport {
         content_type: &str,
         body: Bytes,
     ) -> Result<(), SendError> {
+        let headers = vec![(http::header::CONTENT_TYPE, content_type.to_string())];
+        let (status, body) = self.post_with(path, headers, body).await?;
+        if status != StatusCode::OK {
+            return Err(status_error(status, &body));
+        }
+        Ok(())
+    }
+
+    /// Posts `body` to `path` with this transport's headers and `extra` (values that are not
+    /// valid in a header are left out), within the agent timeout.
+    async fn post_with(
+        &self,
+        path: &str,
+        extra: Vec<(HeaderName, String)>,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), SendError> {
         let mut builder = Request::builder().method(Method::POST).uri(self.uri(path)?);
         if let Some(headers) = builder.headers_mut() {
             headers.extend(self.headers.clone());
-            if let Ok(v) = HeaderValue::from_str(content_type) {
-                headers.insert(http::header::CONTENT_TYPE, v);
+            for (name, value) in extra {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    headers.insert(name, v);
+                }
             }
         }
         let request = builder
@@ -428,10 +434,7 @@ impl AgentTransport {
         let (status, _, body) = tokio::time::timeout(self.timeout, self.exchange(request))
             .await
             .map_err(|_| SendError::Timeout(self.timeout))??;
-        if status != StatusCode::OK {
-            return Err(status_error(status, &body));
-        }
-        Ok(())
+        Ok((status, body))
     }
 }
 
