@@ -505,12 +505,12 @@
 //!
 //! | Variable | Default | Builder method | Meaning |
 //! |---|---|---|---|
-//! | `DD_SERVICE` | the executable's name | [`with_service`](DatadogLayerBuilder::with_service) | service of the spans this process creates |
-//! | `DD_ENV` | none | [`with_env`](DatadogLayerBuilder::with_env) | `env` tag on every span |
-//! | `DD_VERSION` | none | [`with_version`](DatadogLayerBuilder::with_version) | `version` tag on spans of `DD_SERVICE` |
-//! | `DD_TAGS` | none | [`with_tag`](DatadogLayerBuilder::with_tag) | `k:v` tags on every span, separated by commas (or spaces when there is no comma); the builder method adds to them (may change while the app runs) |
-//! | `DD_TRACE_ENABLED` | true | [`with_enabled`](DatadogLayerBuilder::with_enabled) | `false`: no spans are recorded, no worker runs, nothing is sent (may change while the app runs) |
-//! | `DD_TRACE_SAMPLE_RATE` | unset | [`with_sample_rate`](DatadogLayerBuilder::with_sample_rate) | rate in `[0, 1]` of the rule that comes after all others and matches every trace (may change while the app runs) |
+//! | `DD_SERVICE`, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` | the executable's name | [`with_service`](DatadogLayerBuilder::with_service) | service of the spans this process creates |
+//! | `DD_ENV`, `OTEL_RESOURCE_ATTRIBUTES` | none | [`with_env`](DatadogLayerBuilder::with_env) | `env` tag on every span |
+//! | `DD_VERSION`, `OTEL_RESOURCE_ATTRIBUTES` | none | [`with_version`](DatadogLayerBuilder::with_version) | `version` tag on spans of `DD_SERVICE` |
+//! | `DD_TAGS`, `OTEL_RESOURCE_ATTRIBUTES` | none | [`with_tag`](DatadogLayerBuilder::with_tag) | `k:v` tags on every span, separated by commas (or spaces when there is no comma); the builder method adds to them (may change while the app runs) |
+//! | `DD_TRACE_ENABLED`, `OTEL_TRACES_EXPORTER` | true | [`with_enabled`](DatadogLayerBuilder::with_enabled) | `false`: no spans are recorded, no worker runs, nothing is sent (may change while the app runs) |
+//! | `DD_TRACE_SAMPLE_RATE`, `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | unset | [`with_sample_rate`](DatadogLayerBuilder::with_sample_rate) | rate in `[0, 1]` of the rule that comes after all others and matches every trace (may change while the app runs) |
 //! | `DD_TRACE_SAMPLING_RULES` | none | [`with_trace_sampling_rule`](DatadogLayerBuilder::with_trace_sampling_rule) | trace sampling rules, a JSON array (see Sampling) (may change while the app runs) |
 //! | `DD_TRACE_RATE_LIMIT` | 100 | [`with_rate_limit`](DatadogLayerBuilder::with_rate_limit) | traces per second the rules may keep; 0 keeps none |
 //! | `DD_SPAN_SAMPLING_RULES`, `DD_SPAN_SAMPLING_RULES_FILE` | none | [`with_span_sampling_rule`](DatadogLayerBuilder::with_span_sampling_rule) | span sampling rules, a JSON array (see Sampling), or a file of them; the variable wins over the file |
@@ -527,7 +527,7 @@
 //! | `DD_ENTITY_ID` | unset | [`with_entity_id`](DatadogLayerBuilder::with_entity_id) | sent as `Datadog-Entity-ID` when no container id or cgroup inode can be detected |
 //! | `DD_EXTERNAL_ENV` | unset | [`with_external_env`](DatadogLayerBuilder::with_external_env) | sent as `Datadog-External-Env` |
 //! | `DD_TRACE_STARTUP_LOGS` | true | [`with_startup_logs`](DatadogLayerBuilder::with_startup_logs) | print one `DATADOG TRACER CONFIGURATION {json}` line to stderr at start |
-//! | `DD_TRACE_DEBUG` | false | [`with_debug`](DatadogLayerBuilder::with_debug) | print the tracer's debug diagnostics to stderr |
+//! | `DD_TRACE_DEBUG`, `OTEL_LOG_LEVEL` | false | [`with_debug`](DatadogLayerBuilder::with_debug) | print the tracer's debug diagnostics to stderr |
 //! | `DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED` | true | [`with_128_bit_trace_ids`](DatadogLayerBuilder::with_128_bit_trace_ids) | `false`: 64-bit trace ids |
 //! | `DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED` | true | [`with_128_bit_trace_id_logging`](DatadogLayerBuilder::with_128_bit_trace_id_logging) | log correlation writes 128-bit ids as 32 hex digits |
 //! | `DD_LOGS_INJECTION` | true | [`with_logs_injection`](DatadogLayerBuilder::with_logs_injection) | `false`: `dd-trace-log` writes no `dd.*` keys (may change while the app runs) |
@@ -557,6 +557,7 @@
 //! | `DD_RUNTIME_METRICS_ENABLED` | false | [`with_runtime_metrics`](DatadogLayerBuilder::with_runtime_metrics) | runtime metrics (`runtime.rust.*`: CPU, memory, threads, file descriptors, the tokio runtime) sent to DogStatsD every 10 s |
 //! | `DD_TRACE_HEALTH_METRICS_ENABLED` | false | [`with_health_metrics`](DatadogLayerBuilder::with_health_metrics) | the tracer's own health (`datadog.tracer.*`: spans, drops by reason, queue, retry buffer, payloads, send errors) sent to DogStatsD every 10 s |
 //! | (code only: `metrics_interval`) | 10 s | [`with_metrics_interval`](DatadogLayerBuilder::with_metrics_interval) | how often runtime and health metrics are sent |
+//! | `DD_TRACE_OTEL_ENABLED`, `OTEL_SDK_DISABLED` | true | — | OpenTelemetry's API (`DatadogTracerProvider`, feature `opentelemetry`): `false` makes its spans non-recording; `OTEL_SDK_DISABLED=true` is read when it is unset |
 //! | `DD_TRACE_DOCTOR` | false | — | dd-trace's own: the doctor's diagnosis of this running process (its subscriber's filters, the agent, a test trace), printed once on stderr (or the diagnostics handler) a few seconds after start |
 //! | `DD_TRACE_RETRY_BUFFER_BYTES` | 33554432 (32 MiB) | [`with_retry_buffer_bytes`](DatadogLayerBuilder::with_retry_buffer_bytes) | dd-trace's own: bytes of payloads kept while the agent is unreachable, stalled or slow |
 //! | `DD_TRACE_MAX_OPEN_TRACES` | 100000 | [`with_max_open_traces`](DatadogLayerBuilder::with_max_open_traces) | dd-trace's own: traces with open spans recorded at once |

@@ -15,6 +15,7 @@
 mod derived;
 mod endpoint;
 mod live;
+mod otel;
 mod setting;
 mod stable;
 mod table;

@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use super::endpoint::{AgentAddress, DogStatsdAddress};
+use super::otel::*;
 use super::setting::{
     settings, Origin, Read::*, Reader, Redaction, Setting, SettingInfo, SettingValue, Sources,
 };
@@ -34,54 +35,54 @@ use crate::sampling::{SpanRule, TraceRule};
 settings! {
     /// service of the spans this process creates
     service: String {
-        vars: ["DD_SERVICE"],
+        vars: ["DD_SERVICE", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"],
         default: default_service_name() => "the executable's name",
-        read: Parsed(TEXT),
+        read: Custom(read_service),
         builder: "with_service",
         live: false,
         redact: None,
     }
     /// `env` tag on every span
     env: Option<String> {
-        vars: ["DD_ENV"],
+        vars: ["DD_ENV", "OTEL_RESOURCE_ATTRIBUTES"],
         default: None => "none",
-        read: Parsed(OPTIONAL_TEXT),
+        read: Custom(read_env),
         builder: "with_env",
         live: false,
         redact: None,
     }
     /// `version` tag on spans of `DD_SERVICE`
     version: Option<String> {
-        vars: ["DD_VERSION"],
+        vars: ["DD_VERSION", "OTEL_RESOURCE_ATTRIBUTES"],
         default: None => "none",
-        read: Parsed(OPTIONAL_TEXT),
+        read: Custom(read_version),
         builder: "with_version",
         live: false,
         redact: None,
     }
     /// `k:v` tags on every span, separated by commas (or spaces when there is no comma); the builder method adds to them
     tags: Vec<(String, String)> {
-        vars: ["DD_TAGS"],
+        vars: ["DD_TAGS", "OTEL_RESOURCE_ATTRIBUTES"],
         default: Vec::new() => "none",
-        read: Parsed(TAGS),
+        read: Custom(read_tags),
         builder: "with_tag",
         live: true,
         redact: SecretTagValues,
     }
     /// `false`: no spans are recorded, no worker runs, nothing is sent
     enabled: bool {
-        vars: ["DD_TRACE_ENABLED"],
+        vars: ["DD_TRACE_ENABLED", "OTEL_TRACES_EXPORTER"],
         default: true => "true",
-        read: Parsed(BOOL),
+        read: Custom(read_enabled),
         builder: "with_enabled",
         live: true,
         redact: None,
     }
     /// rate in `[0, 1]` of the rule that comes after all others and matches every trace
     sample_rate: Option<f64> {
-        vars: ["DD_TRACE_SAMPLE_RATE"],
+        vars: ["DD_TRACE_SAMPLE_RATE", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"],
         default: None => "unset",
-        read: Parsed(SAMPLE_RATE),
+        read: Custom(read_sample_rate),
         builder: "with_sample_rate",
         live: true,
         redact: None,
@@ -232,9 +233,9 @@ settings! {
     }
     /// print the tracer's debug diagnostics to stderr
     debug: bool {
-        vars: ["DD_TRACE_DEBUG"],
+        vars: ["DD_TRACE_DEBUG", "OTEL_LOG_LEVEL"],
         default: false => "false",
-        read: Parsed(BOOL),
+        read: Custom(read_debug),
         builder: "with_debug",
         live: false,
         redact: None,
@@ -497,6 +498,15 @@ settings! {
         default: DEFAULT_METRICS_INTERVAL => "10 s",
         read: CodeOnly,
         builder: "with_metrics_interval",
+        live: false,
+        redact: None,
+    }
+    /// OpenTelemetry's API (`DatadogTracerProvider`, feature `opentelemetry`): `false` makes its spans non-recording; `OTEL_SDK_DISABLED=true` is read when it is unset
+    otel_api_enabled: bool {
+        vars: ["DD_TRACE_OTEL_ENABLED", "OTEL_SDK_DISABLED"],
+        default: true => "true",
+        read: Custom(read_otel_enabled),
+        builder: "",
         live: false,
         redact: None,
     }

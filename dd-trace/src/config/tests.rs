@@ -351,6 +351,8 @@ fn every_variable_is_named_by_one_setting_or_is_a_shared_fallback() {
             "DD_TRACE_PROPAGATION_STYLE",
             "OTEL_PROPAGATORS",
             "DD_AGENT_HOST",
+            // OpenTelemetry's resource attributes give the service, env, version and tags.
+            "OTEL_RESOURCE_ATTRIBUTES",
         ]
         .contains(&var);
         assert!(keys.len() == 1 || shared, "{var} is read by {keys:?}");
@@ -459,7 +461,7 @@ fn variables_no_setting_reads_are_listed_as_unsupported() {
         "DD_SERVICE",
         "DD_TRACE_HEADER_TAGZ",
         "OTEL_PROPAGATORS",
-        "OTEL_TRACES_SAMPLER",
+        "OTEL_METRICS_EXPORTER",
         "DD_API_KEY",
         "PATH",
         "DD_TRACE_AGENT_PORT",
@@ -468,6 +470,66 @@ fn variables_no_setting_reads_are_listed_as_unsupported() {
     .map(String::from);
     assert_eq!(
         super::table::unsupported_variables(names),
-        ["DD_API_KEY", "DD_TRACE_HEADER_TAGZ", "OTEL_TRACES_SAMPLER"]
+        [
+            "DD_API_KEY",
+            "DD_TRACE_HEADER_TAGZ",
+            "OTEL_METRICS_EXPORTER"
+        ]
     );
+}
+
+#[test]
+fn opentelemetry_variables_fill_in_for_unset_datadog_ones_and_lose_to_set_ones() {
+    let (s, warnings) = load(&[
+        ("OTEL_SERVICE_NAME", "otel-svc"),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "service.name=ignored,deployment.environment.name=staging,service.version=9.1,team=core,region=eu",
+        ),
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        ("OTEL_LOG_LEVEL", "debug"),
+        ("OTEL_SDK_DISABLED", "true"),
+        ("OTEL_TRACES_EXPORTER", "none"),
+    ], false);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(s.service.value, "otel-svc");
+    assert_eq!(s.service.origin, Origin::EnvVar);
+    assert_eq!(s.env.value.as_deref(), Some("staging"));
+    assert_eq!(s.version.value.as_deref(), Some("9.1"));
+    assert_eq!(
+        s.tags.value,
+        [
+            ("team".into(), "core".into()),
+            ("region".into(), "eu".into())
+        ]
+    );
+    assert_eq!(s.sample_rate.value, Some(0.25));
+    assert!(s.debug.value);
+    assert!(!s.otel_api_enabled.value);
+    assert!(!s.enabled.value);
+
+    let (s, warnings) = load(
+        &[
+            ("DD_SERVICE", "dd-svc"),
+            ("OTEL_SERVICE_NAME", "otel-svc"),
+            ("DD_TRACE_SAMPLE_RATE", "0.5"),
+            ("OTEL_TRACES_SAMPLER", "always_off"),
+            ("OTEL_TRACES_EXPORTER", "zipkin"),
+        ],
+        false,
+    );
+    assert_eq!(s.service.value, "dd-svc");
+    assert_eq!(s.sample_rate.value, Some(0.5));
+    assert!(s.enabled.value);
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(warnings
+        .iter()
+        .any(|w| w.contains("both DD_SERVICE and OTEL_SERVICE_NAME")));
+    assert!(warnings
+        .iter()
+        .any(|w| w.contains("both DD_TRACE_SAMPLE_RATE and OTEL_TRACES_SAMPLER")));
+    assert!(warnings
+        .iter()
+        .any(|w| w.contains("OTEL_TRACES_EXPORTER=\"zipkin\"")));
 }

@@ -1,6 +1,6 @@
-//! Ready-made instrumentation for HTTP and gRPC servers and clients, and an OpenTelemetry
-//! propagator, each behind a cargo feature (`tower`, `axum`, `reqwest`, `tonic`,
-//! `opentelemetry`).
+//! Ready-made instrumentation for HTTP and gRPC servers and clients, and OpenTelemetry's API
+//! (a propagator, and a tracer provider whose spans are dd-trace's), each behind a cargo
+//! feature (`tower`, `axum`, `reqwest`, `tonic`, `opentelemetry`).
 //!
 //! In: requests and responses passing through the app's own server or client stack, on its
 //! threads. Out: one `tracing` span per request (the server span continues the caller's trace,
@@ -15,6 +15,8 @@ pub mod grpc;
 mod http;
 #[cfg(feature = "opentelemetry")]
 pub mod opentelemetry;
+#[cfg(feature = "opentelemetry")]
+pub mod otel_api;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 #[cfg(all(test, feature = "tower", feature = "opentelemetry"))]

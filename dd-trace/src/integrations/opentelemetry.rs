@@ -116,7 +116,11 @@ impl DatadogPropagator {
     /// The Datadog context of a span context no extraction here brought: its ids and sampled
     /// flag, with what the `dd=` member of its `tracestate` holds (read as the `tracecontext`
     /// style reads it), if it has one.
-    fn read_span_context(sc: &SpanContext, trace_id: TraceId, span_id: u64) -> RemoteContext {
+    pub(crate) fn read_span_context(
+        sc: &SpanContext,
+        trace_id: TraceId,
+        span_id: u64,
+    ) -> RemoteContext {
         let header = sc.trace_state().header();
         if sc.trace_state().get("dd").is_some() {
             return tracecontext::context(trace_id, span_id, sc.is_sampled(), &[&header]);
@@ -131,6 +135,26 @@ impl DatadogPropagator {
 /// The whole Datadog context an extraction read, kept in the OpenTelemetry `Context` next to
 /// the span context made from it.
 struct Extracted(RemoteContext);
+
+/// The Datadog context of `cx`'s remote parent: what an extraction here read when it is that
+/// context, else what the span context says (ids, sampled flag, its `dd=` member).
+pub(crate) fn remote_parent(cx: &Context) -> Option<RemoteContext> {
+    let span = cx.span();
+    let sc = span.span_context();
+    if !sc.is_valid() {
+        return None;
+    }
+    let trace_id = TraceId::from_u128(u128::from_be_bytes(sc.trace_id().to_bytes()));
+    let span_id = u64::from_be_bytes(sc.span_id().to_bytes());
+    match cx.get::<Extracted>() {
+        Some(Extracted(remote))
+            if remote.trace_id == Some(trace_id) && remote.parent_id == span_id =>
+        {
+            Some(remote.clone())
+        }
+        _ => Some(DatadogPropagator::read_span_context(sc, trace_id, span_id)),
+    }
+}
 
 /// `remote` as injection writes it for the span `span_id`, whose sampled flag is `sampled`.
 /// The upstream priority stays while the flag agrees with it; otherwise (an OpenTelemetry
@@ -225,6 +249,12 @@ impl opentelemetry::propagation::TextMapPropagator for DatadogPropagator {
         }
         let trace_id = TraceId::from_u128(u128::from_be_bytes(sc.trace_id().to_bytes()));
         let span_id = u64::from_be_bytes(sc.span_id().to_bytes());
+        // A span of dd-trace's own tracer provider: its whole Datadog context goes out.
+        if let Some(span) = crate::layer::otel::lookup(span_id) {
+            use crate::layer::DatadogSpanExt;
+            span.inject_context(&mut injector);
+            return;
+        }
         let outgoing = match extracted {
             // The extracted parent, or a span an OpenTelemetry tracer started in its trace.
             Some(remote) if remote.trace_id == Some(trace_id) => {

@@ -478,12 +478,7 @@ impl DatadogSpanExt for tracing::Span {
         attributes: &[(&str, TagValue<'_>)],
     ) {
         // Span times are monotonic instants: place the event as far back (or ahead) of now.
-        let now = (std::time::SystemTime::now(), std::time::Instant::now());
-        let at = match now.0.duration_since(time) {
-            Ok(ago) => now.1.checked_sub(ago).unwrap_or(now.1),
-            // Never a panic, however far ahead the time given.
-            Err(ahead) => now.1.checked_add(ahead.duration()).unwrap_or(now.1),
-        };
+        let at = instant_of(time);
         let event = SpanEvent {
             name: name.to_string(),
             time: at,
@@ -545,6 +540,53 @@ pub(crate) fn current_propagation_config() -> Arc<PropagationConfig> {
             .map(|tracer| Arc::clone(&tracer.propagation))
     })
     .unwrap_or_default()
+}
+
+/// The W3C view of `span`'s context, without locking its sampling decision: its trace id, span
+/// id, whether it is sampled, and the `tracestate` a Datadog tracer would send; `None` when no
+/// `DatadogLayer` records the span.
+#[cfg(feature = "opentelemetry")]
+pub(crate) fn w3c_view(span: &tracing::Span) -> Option<(TraceId, u64, bool, String)> {
+    let mut view = None;
+    with_open_span(span, |open, _| {
+        let context = open.trace.context();
+        let outgoing = OutgoingContext::of(&context, open.data.span_id);
+        view = Some((
+            context.trace_id,
+            open.data.span_id,
+            context.sampling.priority > 0,
+            crate::headers::tracecontext::tracestate(&outgoing),
+        ));
+    });
+    view
+}
+
+/// Sets when `span` started and ended, from wall-clock times (an OpenTelemetry span's
+/// explicit times); spans keep monotonic instants, so the times are placed relative to now.
+#[cfg(feature = "opentelemetry")]
+pub(crate) fn set_times(
+    span: &tracing::Span,
+    start: Option<std::time::SystemTime>,
+    end: Option<std::time::SystemTime>,
+) {
+    with_open_span(span, |open, _| {
+        if let Some(start) = start {
+            open.data.start = instant_of(start);
+        }
+        if let Some(end) = end {
+            open.data.last_exit = Some(instant_of(end).max(open.data.start));
+        }
+    });
+}
+
+/// The monotonic instant of the wall-clock `time`, as far back (or ahead) of now.
+fn instant_of(time: std::time::SystemTime) -> std::time::Instant {
+    let now = (std::time::SystemTime::now(), std::time::Instant::now());
+    match now.0.duration_since(time) {
+        Ok(ago) => now.1.checked_sub(ago).unwrap_or(now.1),
+        // Never a panic, however far ahead the time given.
+        Err(ahead) => now.1.checked_add(ahead.duration()).unwrap_or(now.1),
+    }
 }
 
 /// Locks the sampling decision of `span`'s trace, as injecting its context does.

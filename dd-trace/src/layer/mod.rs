@@ -13,6 +13,8 @@
 mod exits;
 pub(crate) mod ext;
 mod fields;
+#[cfg(feature = "opentelemetry")]
+pub(crate) mod otel;
 pub(crate) mod panics;
 #[cfg(test)]
 mod tests;
@@ -336,7 +338,15 @@ where
         });
         let manual = data.fields.manual.take();
         let mut over_limit = false;
-        let parent = span.parent().and_then(|p| {
+        let parent = span.parent();
+        // A span with no `tracing` parent, started while an OpenTelemetry span of ours is the
+        // current OpenTelemetry context, is that span's child.
+        #[cfg(feature = "opentelemetry")]
+        let parent = parent.or_else(|| {
+            let otel = attrs.is_contextual().then(otel::current).flatten()?;
+            ctx.span(&otel.id()?)
+        });
+        let parent = parent.and_then(|p| {
             let ext = p.extensions();
             let Some(open) = ext.get::<OpenSpan>() else {
                 // The children of a span not recorded are not recorded either.
