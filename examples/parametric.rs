@@ -31,8 +31,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use dd_trace::diagnostics::TracerStatusHandle;
+use dd_trace::integrations::otel_api::{DatadogOtelSpan, DatadogOtelTracer, DatadogTracerProvider};
 use dd_trace::propagation::{extract, RemoteContext};
 use dd_trace::{DatadogGuard, DatadogIds, DatadogSpanExt, Link, TagValue};
+use opentelemetry::trace::{
+    Span as _, SpanContext, TraceContextExt as _, Tracer as _, TracerProvider as _,
+};
 use serde_json::{json, Value};
 use tracing_subscriber::prelude::*;
 
@@ -55,10 +59,15 @@ struct Registry {
     extracted: HashMap<u64, RemoteContext>,
     /// The API's "current span": the last started one, back to its local parent on finish.
     current: Option<u64>,
+    /// Spans started through OpenTelemetry's API (`/trace/otel/*`), ended ones until the next
+    /// flush.
+    otel: HashMap<u64, DatadogOtelSpan>,
 }
 
 struct App {
     registry: Mutex<Registry>,
+    /// OpenTelemetry's tracer, on dd-trace.
+    otel: DatadogOtelTracer,
     guard: DatadogGuard,
     status: TracerStatusHandle,
     /// Ids for extracted contexts without a parent span id (baggage alone, restarted traces),
@@ -84,6 +93,7 @@ fn main() {
         .unwrap_or(8080);
     let app = Arc::new(App {
         registry: Mutex::new(Registry::default()),
+        otel: DatadogTracerProvider::new().tracer("parametric"),
         guard,
         status,
         next_synthetic_id: AtomicU64::new(1),
@@ -124,6 +134,15 @@ async fn serve(app: Shared, port: u16) {
         .route("/trace/span/flush", post(flush))
         .route("/trace/stats/flush", post(stats_flush))
         .route("/trace/otel/flush", post(otel_flush))
+        .route("/trace/otel/start_span", post(otel_start_span))
+        .route("/trace/otel/end_span", post(otel_end_span))
+        .route("/trace/otel/set_attributes", post(otel_set_attributes))
+        .route("/trace/otel/set_name", post(otel_set_name))
+        .route("/trace/otel/set_status", post(otel_set_status))
+        .route("/trace/otel/add_event", post(otel_add_event))
+        .route("/trace/otel/record_exception", post(otel_record_exception))
+        .route("/trace/otel/is_recording", post(otel_is_recording))
+        .route("/trace/otel/span_context", post(otel_span_context))
         .route("/trace/config", get(config))
         .route("/trace/agent/ensure_agent_info", get(ensure_agent_info))
         .route("/trace/crash", get(crash))
@@ -219,6 +238,15 @@ async fn start_span(axum::extract::State(app): State, bytes: Bytes) -> Response 
         match parent {
             None => Parent::Root,
             Some(pid) => match registry.spans.get(&pid) {
+                // An OpenTelemetry span of this app.
+                None if registry.otel.contains_key(&pid) => {
+                    let span = registry.otel[&pid].tracing_span().clone();
+                    if span.is_disabled() {
+                        Parent::Root
+                    } else {
+                        Parent::Local(span, pid)
+                    }
+                }
                 Some(started) => match &started.span {
                     Some(span) => Parent::Local(span.clone(), pid),
                     None => match extract(&started.headers_at_finish) {
@@ -616,8 +644,267 @@ async fn stats_flush(state: State) -> Response {
     flush(state).await
 }
 
-async fn otel_flush() -> Response {
-    reply(json!({"success": true}))
+async fn otel_flush(state: State) -> Response {
+    let app = Arc::clone(&state.0);
+    let response = flush(state).await;
+    app.registry().otel.retain(|_, span| span.is_recording());
+    response
+}
+
+/// A wall-clock time the suite gives in microseconds since the Unix epoch.
+fn micros(value: &Value) -> Option<SystemTime> {
+    value
+        .as_u64()
+        .map(|us| UNIX_EPOCH + Duration::from_micros(us))
+}
+
+/// The suite's attributes (a JSON object) as OpenTelemetry's.
+fn key_values(value: &Value) -> Vec<opentelemetry::KeyValue> {
+    let Some(object) = value.as_object() else {
+        return Vec::new();
+    };
+    object
+        .iter()
+        .filter_map(|(k, v)| Some(opentelemetry::KeyValue::new(k.clone(), otel_value(v)?)))
+        .collect()
+}
+
+fn otel_value(v: &Value) -> Option<opentelemetry::Value> {
+    use opentelemetry::{Array, StringValue, Value as V};
+    Some(match v {
+        Value::Bool(b) => V::Bool(*b),
+        Value::Number(n) if n.is_i64() || n.is_u64() => V::I64(n.as_i64().unwrap_or(i64::MAX)),
+        Value::Number(n) => V::F64(n.as_f64()?),
+        Value::String(s) => V::String(s.clone().into()),
+        Value::Array(items) => match items.first()? {
+            Value::Bool(_) => V::Array(Array::Bool(
+                items.iter().filter_map(Value::as_bool).collect(),
+            )),
+            Value::Number(n) if n.is_i64() || n.is_u64() => {
+                V::Array(Array::I64(items.iter().filter_map(Value::as_i64).collect()))
+            }
+            Value::Number(_) => {
+                V::Array(Array::F64(items.iter().filter_map(Value::as_f64).collect()))
+            }
+            _ => V::Array(Array::String(
+                items
+                    .iter()
+                    .map(|i| {
+                        StringValue::from(i.as_str().map_or_else(|| i.to_string(), str::to_string))
+                    })
+                    .collect(),
+            )),
+        },
+        _ => return None,
+    })
+}
+
+impl App {
+    /// The span context of the span (OpenTelemetry's or Datadog's) the API knows by `id`.
+    fn span_context_of(&self, id: u64) -> Option<SpanContext> {
+        let registry = self.registry();
+        if let Some(span) = registry.otel.get(&id) {
+            return Some(span.span_context().clone());
+        }
+        let started = registry.spans.get(&id)?;
+        Some(SpanContext::new(
+            opentelemetry::trace::TraceId::from(started.ids.trace_id.to_u128()),
+            opentelemetry::trace::SpanId::from(started.ids.span_id.to_u64()),
+            opentelemetry::trace::TraceFlags::SAMPLED,
+            false,
+            Default::default(),
+        ))
+    }
+
+    /// Runs `f` on the OpenTelemetry span the request's `span_id` (or `id`) names.
+    fn with_otel(&self, request: &Value, f: impl FnOnce(&mut DatadogOtelSpan)) {
+        let key = id(&request["span_id"]).or_else(|| id(&request["id"]));
+        if let Some(span) = key.and_then(|k| self.registry().otel.remove(&k).map(|s| (k, s))) {
+            let (k, mut span) = span;
+            f(&mut span);
+            self.registry().otel.insert(k, span);
+        }
+    }
+}
+
+async fn otel_start_span(axum::extract::State(app): State, bytes: Bytes) -> Response {
+    let request = body(&bytes);
+    let name = request["name"].as_str().unwrap_or("span").to_string();
+    // OpenTelemetry Python's numbering, as the suite sends it.
+    let kind = match request["span_kind"].as_u64() {
+        Some(1) => opentelemetry::trace::SpanKind::Server,
+        Some(2) => opentelemetry::trace::SpanKind::Client,
+        Some(3) => opentelemetry::trace::SpanKind::Producer,
+        Some(4) => opentelemetry::trace::SpanKind::Consumer,
+        _ => opentelemetry::trace::SpanKind::Internal,
+    };
+    let mut builder = app
+        .otel
+        .span_builder(name)
+        .with_kind(kind)
+        .with_attributes(key_values(&request["attributes"]));
+    if let Some(start) = micros(&request["timestamp"]) {
+        builder = builder.with_start_time(start);
+    }
+    let links: Vec<opentelemetry::trace::Link> = request["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| {
+            let sc = app.span_context_of(id(&l["parent_id"])?)?;
+            Some(opentelemetry::trace::Link::new(
+                sc,
+                key_values(&l["attributes"]),
+                0,
+            ))
+        })
+        .collect();
+    builder = builder.with_links(links);
+    // The parent: a span of this app (OpenTelemetry's or Datadog's), an extracted context,
+    // or none.
+    let parent = id(&request["parent_id"]);
+    let dd_parent = parent.and_then(|p| app.registry().spans.get(&p)?.span.clone());
+    let span = match (parent, dd_parent) {
+        (_, Some(dd)) => dd.in_scope(|| {
+            app.otel
+                .build_with_context(builder, &opentelemetry::Context::new())
+        }),
+        (Some(p), None) => {
+            let extracted = app.registry().extracted.get(&p).map(|c| {
+                SpanContext::new(
+                    opentelemetry::trace::TraceId::from(c.trace_id().map_or(0, |t| t.to_u128())),
+                    opentelemetry::trace::SpanId::from(c.parent_id().map_or(0, |s| s.to_u64())),
+                    if c.sampling_priority().is_some_and(|p| p.is_keep()) {
+                        opentelemetry::trace::TraceFlags::SAMPLED
+                    } else {
+                        opentelemetry::trace::TraceFlags::default()
+                    },
+                    true,
+                    c.tracestate()
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or_default(),
+                )
+            });
+            let sc = extracted.or_else(|| app.span_context_of(p));
+            let cx = match sc {
+                Some(sc) => opentelemetry::Context::new().with_remote_span_context(sc),
+                None => opentelemetry::Context::new(),
+            };
+            app.otel.build_with_context(builder, &cx)
+        }
+        (None, None) => app
+            .otel
+            .build_with_context(builder, &opentelemetry::Context::new()),
+    };
+    let mut span = span;
+    for event in request["events"].as_array().into_iter().flatten() {
+        let time = micros(&event["timestamp"]).unwrap_or_else(SystemTime::now);
+        span.add_event_with_timestamp(
+            event["name"].as_str().unwrap_or("event").to_string(),
+            time,
+            key_values(&event["attributes"]),
+        );
+    }
+    finish_start(&app, span)
+}
+
+fn finish_start(app: &App, span: DatadogOtelSpan) -> Response {
+    let sc = span.span_context().clone();
+    let (span_id, trace_id) = if sc.is_valid() {
+        (
+            u64::from_be_bytes(sc.span_id().to_bytes()),
+            u128::from_be_bytes(sc.trace_id().to_bytes()) as u64,
+        )
+    } else {
+        let id = (1 << 63) | app.next_synthetic_id.fetch_add(1, Ordering::Relaxed);
+        (id, id)
+    };
+    app.registry().otel.insert(span_id, span);
+    reply(json!({"span_id": span_id, "trace_id": trace_id}))
+}
+
+async fn otel_end_span(axum::extract::State(app): State, bytes: Bytes) -> Response {
+    let request = body(&bytes);
+    app.with_otel(&request, |span| match micros(&request["timestamp"]) {
+        Some(at) => span.end_with_timestamp(at),
+        None => span.end(),
+    });
+    reply(json!({}))
+}
+
+async fn otel_set_attributes(axum::extract::State(app): State, bytes: Bytes) -> Response {
+    let request = body(&bytes);
+    app.with_otel(&request, |span| {
+        span.set_attributes(key_values(&request["attributes"]))
+    });
+    reply(json!({}))
+}
+
+async fn otel_set_name(axum::extract::State(app): State, bytes: Bytes) -> Response {
+    let request = body(&bytes);
+    let name = request["name"].as_str().unwrap_or_default().to_string();
+    app.with_otel(&request, |span| span.update_name(name));
+    reply(json!({}))
+}
+
+async fn otel_set_status(axum::extract::State(app): State, bytes: Bytes) -> Response {
+    let request = body(&bytes);
+    let description = request["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let status = match request["code"].as_str().unwrap_or_default() {
+        "OK" => opentelemetry::trace::Status::Ok,
+        "ERROR" => opentelemetry::trace::Status::error(description),
+        _ => opentelemetry::trace::Status::Unset,
+    };
+    app.with_otel(&request, |span| span.set_status(status));
+    reply(json!({}))
+}
+
+async fn otel_add_event(axum::extract::State(app): State, bytes: Bytes) -> Response {
+    let request = body(&bytes);
+    let name = request["name"].as_str().unwrap_or("event").to_string();
+    let time = micros(&request["timestamp"]).unwrap_or_else(SystemTime::now);
+    app.with_otel(&request, |span| {
+        span.add_event_with_timestamp(name, time, key_values(&request["attributes"]))
+    });
+    reply(json!({}))
+}
+
+async fn otel_record_exception(axum::extract::State(app): State, bytes: Bytes) -> Response {
+    let request = body(&bytes);
+    let message = request["message"].as_str().unwrap_or_default().to_string();
+    app.with_otel(&request, |span| {
+        let mut attributes = vec![
+            opentelemetry::KeyValue::new("exception.message", message),
+            opentelemetry::KeyValue::new("exception.type", "Exception"),
+        ];
+        attributes.extend(key_values(&request["attributes"]));
+        span.add_event_with_timestamp("exception", SystemTime::now(), attributes);
+    });
+    reply(json!({}))
+}
+
+async fn otel_is_recording(axum::extract::State(app): State, bytes: Bytes) -> Response {
+    let request = body(&bytes);
+    let mut recording = false;
+    app.with_otel(&request, |span| recording = span.is_recording());
+    reply(json!({"is_recording": recording}))
+}
+
+async fn otel_span_context(axum::extract::State(app): State, bytes: Bytes) -> Response {
+    let request = body(&bytes);
+    let Some(sc) = id(&request["span_id"]).and_then(|id| app.span_context_of(id)) else {
+        return reply(json!({}));
+    };
+    reply(json!({
+        "trace_id": format!("{:032x}", u128::from_be_bytes(sc.trace_id().to_bytes())),
+        "span_id": format!("{:016x}", u64::from_be_bytes(sc.span_id().to_bytes())),
+        "trace_flags": format!("{:02x}", sc.trace_flags().to_u8()),
+        "trace_state": sc.trace_state().header(),
+        "remote": sc.is_remote(),
+    }))
 }
 
 async fn ensure_agent_info(axum::extract::State(app): State) -> Response {

@@ -75,8 +75,8 @@ fn tracing_and_opentelemetry_spans_form_one_trace_both_ways() {
     );
     // The mapping.
     assert_eq!(
-        charge["name"], "charge",
-        "otel.name, as the conventions map other spans"
+        charge["name"], "internal",
+        "named by its kind, as the agent names OTLP spans"
     );
     assert_eq!(charge["metrics"]["amount"], 42.0);
     assert_eq!(charge["meta"]["card.kind"], "visa");

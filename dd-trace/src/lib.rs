@@ -133,6 +133,7 @@
 //! | GraphQL (`graphql.operation.type`) | `graphql.server.request` | operation type and name | by kind |
 //! | FaaS (`faas.trigger`, `faas.invoked_provider`) | `<trigger>.invoke`, `<provider>.<name>.invoke` | the span's name | by kind |
 //! | other server / client spans | `<network.protocol.name>.server.request` (or `server.request`), `….client.request` | the span's name | `web` / `http` |
+//! | OpenTelemetry API spans (`DatadogTracerProvider`, feature `opentelemetry`) of none of the above | their kind: `internal`, `producer`, `consumer` (`server.request`, `client.request`) | their OpenTelemetry name | by kind |
 //! | other spans | `otel.name`, else the span's name | the same | `custom` |
 //!
 //! `http.request.method`, `http.response.status_code`, `url.full`, `server.address`,

@@ -165,6 +165,43 @@ impl Ctx<'_> {
         }
     }
 
+    /// `/trace/otel/start_span`: `kind` in OpenTelemetry Python's numbering (0 internal, 1
+    /// server, 2 client, 3 producer, 4 consumer), `timestamp` in microseconds.
+    pub fn otel_start(
+        &self,
+        name: &str,
+        kind: Option<u8>,
+        parent_id: Option<u64>,
+        timestamp: Option<u64>,
+        attributes: Value,
+    ) -> SpanRef {
+        let r = self.app.call(
+            "POST",
+            "/trace/otel/start_span",
+            json!({
+                "name": name,
+                "span_kind": kind,
+                "parent_id": parent_id,
+                "timestamp": timestamp,
+                "links": [],
+                "events": [],
+                "attributes": attributes,
+            }),
+        );
+        SpanRef {
+            span_id: r["span_id"].as_u64().expect("a span id"),
+            trace_id: r["trace_id"].as_u64().expect("a trace id"),
+        }
+    }
+
+    /// A `/trace/otel/<path>` call about `span`.
+    pub fn otel(&self, path: &str, span: SpanRef, extra: Value) -> Value {
+        let mut body = extra;
+        body["span_id"] = json!(span.span_id);
+        body["id"] = json!(span.span_id);
+        self.app.call("POST", &format!("/trace/otel/{path}"), body)
+    }
+
     pub fn root(&self, name: &str) -> SpanRef {
         self.start_span(name, Start::default())
     }

@@ -10,6 +10,7 @@
 
 mod client;
 mod headers;
+mod otel;
 mod sampling;
 mod tracer;
 
@@ -22,6 +23,7 @@ fn the_ported_parametric_scenarios_pass_against_the_test_agent() {
         headers::scenarios(),
         sampling::scenarios(),
         tracer::scenarios(),
+        otel::scenarios(),
     ]
     .into_iter()
     .flatten()

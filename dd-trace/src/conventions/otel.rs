@@ -134,6 +134,10 @@ const HTTP_RENAMES: [(&str, &str); 10] = [
     ("user_agent.original", "http.useragent"),
 ];
 
+/// The `tracing` name of the spans dd-trace's OpenTelemetry tracer provider makes (their
+/// OpenTelemetry name is their `otel.name`).
+pub(crate) const OTEL_API_SPAN_NAME: &str = "otel.span";
+
 /// What the conventions say of a span, read before anything is changed.
 struct Facts {
     kind: SpanKind,
@@ -208,6 +212,9 @@ fn facts(span: &SpanData) -> Facts {
                 Some(p) => format!("{p}.client.request"),
                 None => "client.request".to_string(),
             }),
+            // OpenTelemetry API spans are named by their kind, as the agent names OTLP spans
+            // (their OpenTelemetry name is the resource).
+            other if span.name == OTEL_API_SPAN_NAME => Some(other.as_str().to_string()),
             _ => None,
         }
     };
@@ -235,6 +242,9 @@ fn facts(span: &SpanData) -> Facts {
     } else {
         None
     };
+    // An OpenTelemetry API span's resource is its OpenTelemetry name, as Datadog's tracers
+    // have it.
+    let resource = resource.filter(|_| span.name != OTEL_API_SPAN_NAME);
     let span_type = match kind {
         SpanKind::Server => "web",
         SpanKind::Client => db_system.as_deref().map_or("http", db_type),

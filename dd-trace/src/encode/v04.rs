@@ -33,7 +33,7 @@ pub(super) fn write_span(buf: &mut Vec<u8>, view: &SpanView<'_>, trace_id: u64, 
     if let Some(t) = span_type {
         write_key_str(buf, "type", t);
     }
-    write_key_sint(buf, "start", clock.unix_ns(span.start));
+    write_key_sint(buf, "start", span.start_unix_ns(clock));
     write_key_sint(buf, "duration", span.duration_ns());
     write_key_sint(buf, "error", i64::from(span.fields.error));
     let mut meta = super::Entries::default();

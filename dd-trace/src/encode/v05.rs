@@ -84,7 +84,7 @@ pub(super) fn write_span(
     let _ = encode::write_uint(buf, trace_id);
     let _ = encode::write_uint(buf, span.span_id);
     let _ = encode::write_uint(buf, span.parent_id);
-    let _ = encode::write_sint(buf, clock.unix_ns(span.start));
+    let _ = encode::write_sint(buf, span.start_unix_ns(clock));
     let _ = encode::write_sint(buf, span.duration_ns());
     let _ = encode::write_sint(buf, i64::from(span.fields.error));
     let links_json = (!span.fields.links.is_empty()).then(|| links_json(&span.fields.links));

@@ -188,7 +188,7 @@ pub(super) fn write_span(
     key(buf, 5);
     let _ = encode::write_uint(buf, span.parent_id);
     key(buf, 6);
-    let _ = encode::write_uint(buf, u64::try_from(clock.unix_ns(span.start)).unwrap_or(0));
+    let _ = encode::write_uint(buf, u64::try_from(span.start_unix_ns(clock)).unwrap_or(0));
     key(buf, 7);
     let _ = encode::write_uint(buf, u64::try_from(span.duration_ns()).unwrap_or(0));
     key(buf, 8);

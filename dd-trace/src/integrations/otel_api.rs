@@ -52,7 +52,7 @@ use opentelemetry::trace::{
 use opentelemetry::{Context, InstrumentationScope, KeyValue, Value};
 
 use super::opentelemetry::remote_parent;
-use crate::layer::ext::{set_times, w3c_view};
+use crate::layer::ext::{set_plain_tag, set_times, w3c_view};
 use crate::layer::otel;
 use crate::layer::{DatadogLayer, DatadogSpanExt, Link, TagValue};
 
@@ -276,7 +276,8 @@ impl opentelemetry::trace::Span for DatadogOtelSpan {
                 ("exception.stacktrace", "error.stack"),
             ] {
                 if let Some(kv) = attributes.iter().find(|kv| kv.key.as_str() == attribute) {
-                    self.tracing.set_tag(tag, kv.value.to_string());
+                    // The tags, not the error: recording an exception leaves the status alone.
+                    set_plain_tag(&self.tracing, tag, &kv.value.to_string());
                 }
             }
         }

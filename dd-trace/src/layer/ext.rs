@@ -561,6 +561,13 @@ pub(crate) fn w3c_view(span: &tracing::Span) -> Option<(TraceId, u64, bool, Stri
     view
 }
 
+/// Sets the string tag `key` on `span` as it is, without the meaning the field of that name has
+/// (`error.message` set so does not make the span an error).
+#[cfg(feature = "opentelemetry")]
+pub(crate) fn set_plain_tag(span: &tracing::Span, key: &'static str, value: &str) {
+    with_open_span(span, |open, _| open.data.fields.tags.set_str(key, value));
+}
+
 /// Sets when `span` started and ended, from wall-clock times (an OpenTelemetry span's
 /// explicit times); spans keep monotonic instants, so the times are placed relative to now.
 #[cfg(feature = "opentelemetry")]
@@ -569,12 +576,24 @@ pub(crate) fn set_times(
     start: Option<std::time::SystemTime>,
     end: Option<std::time::SystemTime>,
 ) {
+    let unix_ns = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    };
     with_open_span(span, |open, _| {
+        let data = &mut open.data;
         if let Some(start) = start {
-            open.data.start = instant_of(start);
+            data.wall_start_ns = Some(unix_ns(start));
         }
         if let Some(end) = end {
-            open.data.last_exit = Some(instant_of(end).max(open.data.start));
+            data.last_exit = Some(match data.wall_start_ns {
+                // As long after the start as the two times say.
+                Some(start_ns) => {
+                    let lasted = u64::try_from(unix_ns(end).saturating_sub(start_ns)).unwrap_or(0);
+                    data.start + std::time::Duration::from_nanos(lasted)
+                }
+                None => instant_of(end).max(data.start),
+            });
         }
     });
 }

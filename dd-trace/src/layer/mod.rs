@@ -331,6 +331,7 @@ where
         data.name = attrs.metadata().name();
         data.start = now;
         data.last_exit = None;
+        data.wall_start_ns = None;
         data.fields.reserve(attrs.metadata().fields().len());
         attrs.record(&mut FieldRecorder {
             fields: &mut data.fields,

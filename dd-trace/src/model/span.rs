@@ -536,6 +536,10 @@ pub(crate) struct SpanData {
     pub(crate) last_exit: Option<Instant>,
     /// When the span ended; set when it finishes.
     pub(crate) end: Instant,
+    /// A start given as a wall-clock time (an OpenTelemetry span's explicit start), in Unix
+    /// nanoseconds: written instead of `start`'s; `end` is then as long after `start` as the
+    /// span lasted.
+    pub(crate) wall_start_ns: Option<i64>,
     pub(crate) parent_service: ParentService,
     pub(crate) fields: Fields,
 }
@@ -552,6 +556,7 @@ impl SpanData {
             start: now,
             last_exit: None,
             end: now,
+            wall_start_ns: None,
             parent_service: ParentService::LocalRoot,
             fields: Fields {
                 tags: TagList::with_capacity(text, tags),
@@ -561,6 +566,12 @@ impl SpanData {
     }
 
     /// Nanoseconds from start to end, never negative.
+    /// When the span started, in Unix nanoseconds.
+    pub(crate) fn start_unix_ns(&self, clock: &crate::model::clock::WallClock) -> i64 {
+        self.wall_start_ns
+            .unwrap_or_else(|| clock.unix_ns(self.start))
+    }
+
     pub(crate) fn duration_ns(&self) -> i64 {
         self.end
             .checked_duration_since(self.start)
