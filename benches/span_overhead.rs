@@ -164,11 +164,14 @@ fn datadog() -> (
     let sink = dd_trace_test_support::FaultAgent::sink();
     // DD_TRACE_BENCH_PROTOCOL=0.5 sends v0.5 payloads (the sink has no /info: v0.4 otherwise).
     let protocol = std::env::var("DD_TRACE_BENCH_PROTOCOL").ok();
+    // DD_EXPERIMENTAL_PROPAGATE_PROCESS_TAGS_ENABLED=false measures the chunks without process
+    // tags.
+    let process_tags = std::env::var("DD_EXPERIMENTAL_PROPAGATE_PROCESS_TAGS_ENABLED").ok();
     let (layer, guard) = dd_trace::DatadogLayer::builder()
-        .with_variable_source(move |k| {
-            (k == "DD_TRACE_AGENT_PROTOCOL_VERSION")
-                .then(|| protocol.clone())
-                .flatten()
+        .with_variable_source(move |k| match k {
+            "DD_TRACE_AGENT_PROTOCOL_VERSION" => protocol.clone(),
+            "DD_EXPERIMENTAL_PROPAGATE_PROCESS_TAGS_ENABLED" => process_tags.clone(),
+            _ => None,
         })
         .with_agent_url(sink.url())
         .with_service("bench")
@@ -197,6 +200,18 @@ fn rows<M: Measurement + 'static>(c: &mut Criterion<M>, kind: &str) {
 
     let (datadog, guard, _sink) = datadog();
     bench(c, &format!("{kind}/registry_datadog_layer"), &datadog);
+    // The same 2-span trace made through OpenTelemetry's API on dd-trace.
+    tracing::dispatcher::with_default(&datadog, || {
+        use opentelemetry::trace::TracerProvider as _;
+        let tracer = dd_trace::integrations::otel_api::DatadogTracerProvider::new().tracer("bench");
+        let mut i = 0u64;
+        c.bench_function(&format!("{kind}/registry_datadog_layer_otel_api"), |b| {
+            b.iter(|| {
+                i += 1;
+                one_otel_trace(&tracer, i)
+            })
+        });
+    });
     let _ = guard.flush_timeout(Duration::from_secs(60));
     let s = guard.status().counters;
     let made = s.spans_sent + s.spans_dropped_queue_full + s.spans_dropped_send_failed;
@@ -210,6 +225,34 @@ fn rows<M: Measurement + 'static>(c: &mut Criterion<M>, kind: &str) {
         s.spans_dropped_queue_full,
         s.spans_dropped_send_failed
     );
+}
+
+/// The workload's 2-span trace, made through OpenTelemetry's API: a server root with the same
+/// attributes, and a client child with the statement.
+fn one_otel_trace(tracer: &dd_trace::integrations::otel_api::DatadogOtelTracer, user_id: u64) {
+    use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt as _, Tracer as _};
+    use opentelemetry::KeyValue;
+    let root = tracer
+        .span_builder("request")
+        .with_kind(SpanKind::Server)
+        .with_attributes([
+            KeyValue::new("http.method", "GET"),
+            KeyValue::new("http.route", "/users/{id}"),
+            KeyValue::new("user_id", user_id as i64),
+        ])
+        .start(tracer);
+    let cx = opentelemetry::Context::new().with_span(root);
+    let mut child = tracer
+        .span_builder("db.query")
+        .with_kind(SpanKind::Client)
+        .with_attributes([KeyValue::new(
+            "db.statement",
+            "SELECT * FROM users WHERE id = $1",
+        )])
+        .start_with_context(tracer, &cx);
+    child.end();
+    std::hint::black_box(&child);
+    cx.span().end();
 }
 
 /// A peer, to the same kind of sink; measured after every dd-trace row, since its exporter

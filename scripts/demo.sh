@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/test-agent.sh install
-cargo build --quiet --example service --example distributed --example third_party
+cargo build --quiet --example service --example distributed --example third_party --example opentelemetry
 
 dir=target/demo-agent
 port=${DEMO_AGENT_PORT:-18126}
@@ -33,5 +33,8 @@ DD_TRACE_AGENT_URL="unix://$PWD/$dir/apm.socket" \
 echo "== running examples/third_party.rs (tower-http and OpenTelemetry-style spans, mapped) against the same agent"
 DD_SERVICE=catalog DD_ENV=${DD_ENV:-demo} DD_TRACE_AGENT_URL="unix://$PWD/$dir/apm.socket" \
   target/debug/examples/third_party >/dev/null
+echo "== running examples/opentelemetry.rs (tracing spans and OpenTelemetry API spans in one trace) against the same agent"
+DD_SERVICE=shop DD_ENV=${DD_ENV:-demo} DD_TRACE_AGENT_URL="unix://$PWD/$dir/apm.socket" \
+  target/debug/examples/opentelemetry >/dev/null
 echo "== what arrived at the agent"
 python3 scripts/show_traces.py "http://127.0.0.1:$port" "$dir/logs.jsonl"

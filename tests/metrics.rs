@@ -172,6 +172,10 @@ fn metrics_arrive_over_the_unix_socket() {
         .set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let url = format!("unix://{}", path.display());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (_layer, guard) = builder(&[
         ("DD_SERVICE", "metered-uds"),
         ("DD_TRACE_STARTUP_LOGS", "false"),
@@ -180,12 +184,13 @@ fn metrics_arrive_over_the_unix_socket() {
         ("DD_RUNTIME_METRICS_ENABLED", "true"),
     ])
     .with_metrics_interval(Duration::from_millis(200))
+    .with_tokio_runtime(runtime.handle().clone())
     .build()
     .unwrap();
     let read = |buf: &mut [u8]| listener.recv(buf).ok();
-    let lines = collect(read, |lines| names(lines).len() >= 6);
+    let lines = collect(read, |lines| names(lines).len() >= 8);
     let seen = names(&lines);
-    assert!(seen.len() >= 6, "{seen:?}");
+    assert!(seen.len() >= 8, "{seen:?}");
     assert!(
         lines.iter().all(|l| l.contains("service:metered-uds")),
         "{lines:?}"

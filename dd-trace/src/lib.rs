@@ -362,6 +362,29 @@
 //! `DD_TRACE_MAX_OPEN_TRACES` open traces or `DD_TRACE_MAX_OPEN_SPANS_PER_TRACE` open spans in
 //! one trace, counted in [`CounterSnapshot::spans_dropped_trace_limits`](diagnostics::CounterSnapshot::spans_dropped_trace_limits).
 //!
+//! # OpenTelemetry's API
+//!
+//! With the `opentelemetry` feature (`opentelemetry` 0.33),
+//! `integrations::otel_api::DatadogTracerProvider` is an OpenTelemetry `TracerProvider` whose
+//! spans are dd-trace spans: set it as the global provider
+//! (`opentelemetry::global::set_tracer_provider`) and libraries instrumented with the
+//! `opentelemetry` API join the same traces as the app's `tracing` spans, with one sampling
+//! decision, the same propagation and the same worker. An OpenTelemetry span started while a
+//! `tracing` span is current is its child; a `tracing` span started inside an OpenTelemetry
+//! span (`Tracer::in_span`, or an attached context) is that span's child. They are named as the
+//! agent names OTLP spans (kind and attributes; their OpenTelemetry name is the resource);
+//! attributes become tags (arrays as `key.0`, `key.1`, …), the `Error` status the error (`Ok`
+//! wins), events span events, `record_error` the `error.message` and `error.stack` tags, links
+//! span links; `span_context()` has the trace's 128-bit id, the span's id, the sampled flag of
+//! the trace's decision and the `dd=` `tracestate`. `integrations::opentelemetry::DatadogPropagator`
+//! carries contexts through OpenTelemetry's propagation API. OpenTelemetry's variables are read
+//! where their `DD_*` equivalents are unset (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
+//! `OTEL_TRACES_SAMPLER` and `_ARG`, `OTEL_TRACES_EXPORTER=none`, `OTEL_LOG_LEVEL=debug`,
+//! `OTEL_SDK_DISABLED`, `OTEL_PROPAGATORS`; see the table); when both are set, the `DD_*` one
+//! wins with one warning. An OpenTelemetry API span costs about 5× a `tracing` span
+//! (`benches/span_overhead.rs`): its span context, attributes and registry are work `tracing`
+//! spans do not do.
+//!
 //! # Remote configuration and telemetry
 //!
 //! When the agent offers them (its `/info` lists `/v0.7/config` and the telemetry proxy), the

@@ -340,13 +340,24 @@ where
         let manual = data.fields.manual.take();
         let mut over_limit = false;
         let parent = span.parent();
-        // A span with no `tracing` parent, started while an OpenTelemetry span of ours is the
-        // current OpenTelemetry context, is that span's child.
+        // A contextual span started while an OpenTelemetry span of ours is the current
+        // OpenTelemetry context is that span's child, when it has no `tracing` parent or when
+        // its `tracing` parent is among that span's ancestors (the OpenTelemetry span started
+        // inside it, and is the innermost).
         #[cfg(feature = "opentelemetry")]
-        let parent = parent.or_else(|| {
-            let otel = attrs.is_contextual().then(otel::current).flatten()?;
-            ctx.span(&otel.id()?)
-        });
+        let parent = {
+            let otel = attrs
+                .is_contextual()
+                .then(otel::current)
+                .flatten()
+                .and_then(|s| s.id())
+                .and_then(|id| ctx.span(&id));
+            match (parent, otel) {
+                (None, otel) => otel,
+                (Some(p), Some(o)) if o.scope().any(|a| a.id() == p.id()) => Some(o),
+                (p, _) => p,
+            }
+        };
         let parent = parent.and_then(|p| {
             let ext = p.extensions();
             let Some(open) = ext.get::<OpenSpan>() else {
