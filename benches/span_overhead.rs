@@ -1,8 +1,10 @@
 //! Per-span cost on the app's thread: the 2-span workload of `shared/spec/peer-benchmarks.md`
 //! (a root `request` span with three fields, entered, with one `db.query` child entered inside)
 //! through `Registry` + a no-op layer (the floor under any layer), through `Registry` +
-//! `DatadogLayer`, and through `Registry` + `tracing-datadog` (a peer, measured last: its
-//! exporter keeps working after its rows), in the same run. The dd-trace worker really encodes
+//! `DatadogLayer`, the same trace made through OpenTelemetry's API on dd-trace
+//! (`DatadogTracerProvider`, row `registry_datadog_layer_otel_api`), and through `Registry` +
+//! `tracing-datadog` (a peer, measured last: its exporter keeps working after its rows), in the
+//! same run. The dd-trace worker really encodes
 //! and sends everything it can to an in-process HTTP sink while the benchmark runs.
 //!
 //! Two measurements per row: `wall/…` is criterion's wall-clock time per trace (it includes
@@ -10,6 +12,16 @@
 //! the producing thread's own CPU time per trace, the "caller" column of the peer table.
 //!
 //! Run: `cargo bench -p dd-trace-benches --bench span_overhead`
+//!
+//! The OpenTelemetry API row (issue 23; same run, fast mode): 4 108 ns per trace against
+//! 784 ns for the same trace through `tracing` (5.2×) and 183 ns for `Registry` + no-op; its
+//! span context (the `dd=` `tracestate`), attribute conversion, OpenTelemetry `Context`s and
+//! the span registry are the difference. With the `opentelemetry` feature compiled in (as in
+//! this bench since then), a `tracing` span pays one relaxed load for the OpenTelemetry parent
+//! check: 6 212 instructions per trace on the producing thread against 6 130 at the session's
+//! start (bd9e1e2, built beside it; +1.3 %); the worker, 6 799 per 2-span chunk against 6 545
+//! (+3.9 %), all of it the `_dd.tags.process` tag of issue 21 (6 575 with
+//! `DD_EXPERIMENTAL_PROPAGATE_PROCESS_TAGS_ENABLED=false`, which this bench passes through).
 //!
 //! Latest results, 2026-12-06 (after the performance issue; `BENCHMARKS.md` has the rest), the
 //! 2-core shared machine in its slow mode; per 2-span trace, criterion's point estimate:
