@@ -162,10 +162,13 @@ impl Telemetry {
 
     /// The next request: `app-started` alone, then everything waiting in one batch.
     pub(crate) fn next_request(&mut self) -> Option<TelemetryRequest> {
-        let (request_type, payload, events) = if !self.started_sent {
-            let i = self.queue.iter().position(|(t, _)| *t == "app-started")?;
+        let first = (!self.started_sent)
+            .then(|| self.queue.iter().position(|(t, _)| *t == "app-started"))
+            .flatten();
+        // Whatever happens, `app-started` is looked for once: events never wait for it.
+        self.started_sent = true;
+        let (request_type, payload, events) = if let Some(i) = first {
             let (t, p) = self.queue.remove(i)?;
-            self.started_sent = true;
             (t, p, 1)
         } else if self.queue.len() == 1 {
             let (t, p) = self.queue.pop_front()?;

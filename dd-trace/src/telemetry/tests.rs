@@ -145,3 +145,12 @@ fn the_queue_is_bounded_and_keeps_app_started() {
     let batch = t.next_request().unwrap();
     assert_eq!(batch.events, MAX_QUEUED_EVENTS as u64 - 1);
 }
+
+#[test]
+fn events_never_wait_for_an_app_started_that_is_not_there() {
+    let mut t = telemetry();
+    t.heartbeat(&CounterSnapshot::default());
+    let first = t.next_request().expect("the heartbeat goes out");
+    assert_eq!(body(&first)["request_type"], "app-heartbeat");
+    assert!(!t.has_events());
+}
