@@ -15,7 +15,7 @@
 //! instead of the agent's `Internal`/`Producer`/`Consumer`; errors also come from HTTP status
 //! codes, as Datadog's tracers mark their own HTTP spans.
 
-use crate::model::span::{Fields, SpanData, SpanKind, TagRef};
+use crate::model::span::{truncate_utf8, Fields, SpanData, SpanKind, TagRef};
 
 use super::Conventions;
 
@@ -266,18 +266,6 @@ fn facts(span: &SpanData) -> Facts {
     }
 }
 
-/// `s` cut to at most `max` bytes, on a character boundary.
-fn truncated(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 /// Maps `span` (which uses the conventions) as the module docs say.
 pub(super) fn map(span: &mut SpanData, conventions: &Conventions) {
     let facts = facts(span);
@@ -289,7 +277,7 @@ pub(super) fn map(span: &mut SpanData, conventions: &Conventions) {
     }
     if f.resource.is_none() {
         let resource = facts.resource.as_deref().unwrap_or(&facts.name);
-        f.resource = Some(f.tags.push_str(truncated(resource, MAX_RESOURCE_BYTES)));
+        f.resource = Some(f.tags.push_str(truncate_utf8(resource, MAX_RESOURCE_BYTES)));
     }
     if f.span_type.is_none() {
         f.span_type = Some(f.tags.push_str(facts.span_type));

@@ -23,6 +23,8 @@ use bytes::Bytes;
 
 use crate::identity::{Identity, LANGUAGE};
 use crate::model::id::TraceId;
+#[cfg(test)]
+use crate::model::span::truncate_utf8;
 use crate::model::span::{SpanData, TagList, TagRef};
 
 /// A payload is cut once its body passes this size (spec §6 Decision: 1.5–5 MiB).
@@ -180,7 +182,10 @@ impl<'a> SpanView<'a> {
             })
         };
         for (k, v) in strings(&span.fields.tags) {
-            meta.push(k, truncate_utf8(v, MAX_META_VALUE_BYTES));
+            meta.push(
+                k,
+                crate::model::span::truncate_utf8(v, MAX_META_VALUE_BYTES),
+            );
         }
         for (k, v) in strings(&trace.every_span) {
             meta.push(k, v);
@@ -356,18 +361,6 @@ pub(crate) fn write_key_uint(buf: &mut Vec<u8>, key: &str, value: u64) {
 pub(crate) fn write_key_sint(buf: &mut Vec<u8>, key: &str, value: i64) {
     write_str(buf, key);
     let _ = rmp::encode::write_sint(buf, value);
-}
-
-/// `s` cut to at most `max` bytes, on a character boundary.
-fn truncate_utf8(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 #[cfg(test)]

@@ -171,29 +171,58 @@ impl CounterSnapshot {
         self.spans_started.saturating_sub(self.spans_finished)
     }
 
+    /// Why spans were not sent, each with the reason's name in metrics, its words for people,
+    /// and its count: the losses first, then the unsampled spans the agent lets the tracer
+    /// drop once it computed their stats (`p0_drop`, not a loss). The shutdown line, the
+    /// telemetry metrics and the health metrics all read this one list.
+    pub(crate) fn drops(&self) -> [(&'static str, &'static str, u64); 6] {
+        [
+            (
+                "queue_full",
+                "at the full hand-off queue",
+                self.spans_dropped_queue_full,
+            ),
+            (
+                "send_failed",
+                "after failed sends",
+                self.spans_dropped_send_failed,
+            ),
+            (
+                "retry_buffer_full",
+                "with the retry buffer full",
+                self.spans_dropped_retry_buffer_full,
+            ),
+            ("shutdown", "at shutdown", self.spans_dropped_shutdown),
+            (
+                "open_trace_limits",
+                "over the open-trace limits",
+                self.spans_dropped_trace_limits,
+            ),
+            (
+                "p0_drop",
+                "unsampled, after their stats",
+                self.spans_dropped_p0,
+            ),
+        ]
+    }
+
+    /// The reasons of [`drops`](Self::drops) that are losses.
+    const LOSSES: usize = 5;
+
     /// Spans dropped for any reason: at the full queue, after failed sends, with the retry
     /// buffer full, at shutdown, or over the open-trace limits.
     pub fn spans_dropped(&self) -> u64 {
-        self.spans_dropped_queue_full
-            + self.spans_dropped_send_failed
-            + self.spans_dropped_retry_buffer_full
-            + self.spans_dropped_shutdown
-            + self.spans_dropped_trace_limits
+        self.drops()[..Self::LOSSES].iter().map(|d| d.2).sum()
     }
 
     /// Finished spans neither sent nor dropped yet: in the hand-off queue, being encoded, in
     /// flight to the agent or waiting in the retry buffer. Right after a span closes it is
     /// here, not in `spans_sent`: [`flush`](crate::DatadogGuard::flush) first to see it
-    /// delivered.
+    /// delivered. (Spans over the open-trace limits were never recorded, so never finished.)
     pub fn spans_waiting(&self) -> u64 {
-        self.spans_finished.saturating_sub(
-            self.spans_sent
-                + self.spans_dropped_queue_full
-                + self.spans_dropped_send_failed
-                + self.spans_dropped_retry_buffer_full
-                + self.spans_dropped_shutdown
-                + self.spans_dropped_p0,
-        )
+        let gone: u64 = self.drops().iter().map(|d| d.2).sum();
+        self.spans_finished
+            .saturating_sub(self.spans_sent + gone - self.spans_dropped_trace_limits)
     }
 
     /// `sent N spans, dropped M` and, when some were dropped, why: the line shutdown prints.
@@ -201,23 +230,11 @@ impl CounterSnapshot {
         let dropped = self.spans_dropped();
         let mut line = format!("sent {} spans, dropped {dropped}", self.spans_sent);
         if dropped > 0 {
-            let reasons: Vec<String> = [
-                (self.spans_dropped_queue_full, "at the full hand-off queue"),
-                (self.spans_dropped_send_failed, "after failed sends"),
-                (
-                    self.spans_dropped_retry_buffer_full,
-                    "with the retry buffer full",
-                ),
-                (self.spans_dropped_shutdown, "at shutdown"),
-                (
-                    self.spans_dropped_trace_limits,
-                    "over the open-trace limits",
-                ),
-            ]
-            .into_iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, why)| format!("{n} {why}"))
-            .collect();
+            let reasons: Vec<String> = self.drops()[..Self::LOSSES]
+                .iter()
+                .filter(|(_, _, n)| *n > 0)
+                .map(|(_, why, n)| format!("{n} {why}"))
+                .collect();
             line.push_str(&format!(" ({})", reasons.join(", ")));
         }
         line

@@ -164,7 +164,6 @@ pub(crate) fn health(
 ) -> Vec<Metric> {
     let before = previous.counters;
     let delta = |f: fn(&CounterSnapshot) -> u64| f(now).saturating_sub(f(&before));
-    let reason = |r: &str| vec![format!("reason:{r}")];
     let mut out = vec![
         Metric::Count(
             "datadog.tracer.spans.started",
@@ -181,36 +180,15 @@ pub(crate) fn health(
             delta(|c| c.spans_sent),
             Vec::new(),
         ),
-        Metric::Count(
+    ];
+    for ((reason, _, n), (_, _, was)) in now.drops().into_iter().zip(before.drops()) {
+        out.push(Metric::Count(
             "datadog.tracer.spans.dropped",
-            delta(|c| c.spans_dropped_queue_full),
-            reason("queue_full"),
-        ),
-        Metric::Count(
-            "datadog.tracer.spans.dropped",
-            delta(|c| c.spans_dropped_send_failed),
-            reason("send_failed"),
-        ),
-        Metric::Count(
-            "datadog.tracer.spans.dropped",
-            delta(|c| c.spans_dropped_retry_buffer_full),
-            reason("retry_buffer_full"),
-        ),
-        Metric::Count(
-            "datadog.tracer.spans.dropped",
-            delta(|c| c.spans_dropped_shutdown),
-            reason("shutdown"),
-        ),
-        Metric::Count(
-            "datadog.tracer.spans.dropped",
-            delta(|c| c.spans_dropped_trace_limits),
-            reason("open_trace_limits"),
-        ),
-        Metric::Count(
-            "datadog.tracer.spans.dropped",
-            delta(|c| c.spans_dropped_p0),
-            reason("p0_drop"),
-        ),
+            n.saturating_sub(was),
+            vec![format!("reason:{reason}")],
+        ));
+    }
+    out.extend([
         Metric::Count(
             "datadog.tracer.payloads.sent",
             delta(|c| c.payloads_sent),
@@ -231,7 +209,7 @@ pub(crate) fn health(
             delta(|c| c.payloads_dropped),
             Vec::new(),
         ),
-    ];
+    ]);
     out.push(Metric::Gauge(
         "datadog.tracer.queue.chunks",
         queued_chunks as f64,

@@ -798,3 +798,15 @@ pub(crate) mod tests {
         assert_eq!(std::mem::size_of::<Key>(), std::mem::size_of::<&str>());
     }
 }
+
+/// `s` cut to at most `max` bytes, on a character boundary (span texts the agent caps).
+pub(crate) fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

@@ -258,73 +258,43 @@ pub(crate) fn metric_series(
     at: u64,
 ) -> Vec<Value> {
     let delta = |f: fn(&CounterSnapshot) -> u64| f(now).saturating_sub(f(before));
-    let series: [(&str, &[&str], u64); 17] = [
-        ("spans_created", &[], delta(|c| c.spans_started)),
-        ("spans_finished", &[], delta(|c| c.spans_finished)),
-        ("spans_sent", &[], delta(|c| c.spans_sent)),
-        ("trace_chunks_sent", &[], delta(|c| c.chunks_sent)),
+    let mut series: Vec<(&str, Option<String>, u64)> = vec![
+        ("spans_created", None, delta(|c| c.spans_started)),
+        ("spans_finished", None, delta(|c| c.spans_finished)),
+        ("spans_sent", None, delta(|c| c.spans_sent)),
+        ("trace_chunks_sent", None, delta(|c| c.chunks_sent)),
         (
             "trace_partial_flush.count",
-            &[],
+            None,
             delta(|c| c.partial_flushes),
         ),
         (
             "trace_api.requests",
-            &[],
+            None,
             delta(|c| c.payloads_sent + c.failed_send_attempts),
         ),
-        ("trace_api.errors", &[], delta(|c| c.failed_send_attempts)),
-        ("trace_api.bytes", &[], delta(|c| c.bytes_sent)),
-        (
-            "spans_dropped",
-            &["reason:queue_full"],
-            delta(|c| c.spans_dropped_queue_full),
-        ),
-        (
-            "spans_dropped",
-            &["reason:send_failed"],
-            delta(|c| c.spans_dropped_send_failed),
-        ),
-        (
-            "spans_dropped",
-            &["reason:retry_buffer_full"],
-            delta(|c| c.spans_dropped_retry_buffer_full),
-        ),
-        (
-            "spans_dropped",
-            &["reason:shutdown"],
-            delta(|c| c.spans_dropped_shutdown),
-        ),
-        (
-            "spans_dropped",
-            &["reason:open_trace_limits"],
-            delta(|c| c.spans_dropped_trace_limits),
-        ),
-        (
-            "spans_dropped",
-            &["reason:p0_drop"],
-            delta(|c| c.spans_dropped_p0),
-        ),
-        (
-            "trace_chunks_dropped",
-            &["reason:queue_full"],
-            delta(|c| c.chunks_dropped_queue_full),
-        ),
-        (
-            "trace_chunks_dropped",
-            &["reason:send_failed"],
-            delta(|c| c.chunks_dropped_send_failed),
-        ),
-        (
-            "trace_chunks_dropped",
-            &["reason:shutdown"],
-            delta(|c| c.chunks_dropped_shutdown),
-        ),
+        ("trace_api.errors", None, delta(|c| c.failed_send_attempts)),
+        ("trace_api.bytes", None, delta(|c| c.bytes_sent)),
     ];
+    for ((reason, _, n), (_, _, was)) in now.drops().into_iter().zip(before.drops()) {
+        series.push((
+            "spans_dropped",
+            Some(reason.to_string()),
+            n.saturating_sub(was),
+        ));
+    }
+    for (reason, count) in [
+        ("queue_full", delta(|c| c.chunks_dropped_queue_full)),
+        ("send_failed", delta(|c| c.chunks_dropped_send_failed)),
+        ("shutdown", delta(|c| c.chunks_dropped_shutdown)),
+    ] {
+        series.push(("trace_chunks_dropped", Some(reason.to_string()), count));
+    }
     series
-        .iter()
+        .into_iter()
         .filter(|(_, _, n)| *n > 0)
-        .map(|(metric, tags, n)| {
+        .map(|(metric, reason, n)| {
+            let tags: Vec<String> = reason.map(|r| format!("reason:{r}")).into_iter().collect();
             json!({
                 "metric": metric,
                 "points": [[at, n]],
