@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job: start Datadog's test agent on a Unix socket, run the instrumented examples
-# against it (configured only by DD_* variables): the example service, and two services
-# calling each other over HTTP (one distributed trace each), and print what arrived: one tree
-# per trace with the log lines that carry its ids, and the agent's check summary.
+# against it (configured only by DD_* variables): the example service, two services calling
+# each other over HTTP (one distributed trace each), a service instrumented by tower-http and
+# OpenTelemetry-style spans, and one whose library uses the opentelemetry API; and print what
+# arrived: one tree per trace with the log lines that carry its ids, and the agent's check
+# summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/test-agent.sh install

@@ -29,6 +29,19 @@ async fn stock(Path(sku): Path<u64>) -> axum::response::Response {
     (sku * 3).to_string().into_response()
 }
 
+/// The stock router with tower-http's `TraceLayer`, and, with `datadog`, `DatadogServerLayer`
+/// outside it (in axum, the last layer added is the outermost).
+fn trace_layer_router(datadog: bool) -> Router {
+    let router = Router::new()
+        .route("/stock/{sku}", get(stock))
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    if datadog {
+        router.layer(DatadogServerLayer::new())
+    } else {
+        router
+    }
+}
+
 #[test]
 fn an_axum_service_calling_another_through_reqwest_yields_one_trace() {
     let agent = TestAgent::start();
@@ -135,12 +148,7 @@ fn tower_http_trace_layer_spans_arrive_as_http_server_spans() {
     );
     let runtime = runtime_with(&dispatch);
     runtime.block_on(async {
-        let address = serve(
-            Router::new()
-                .route("/stock/{sku}", get(stock))
-                .layer(tower_http::trace::TraceLayer::new_for_http()),
-        )
-        .await;
+        let address = serve(trace_layer_router(false)).await;
         let client = reqwest::Client::new();
         for sku in [7, 0] {
             client
@@ -194,14 +202,7 @@ fn the_recommended_stack_of_server_layer_and_trace_layer_gives_one_server_span()
     );
     let runtime = runtime_with(&dispatch);
     runtime.block_on(async {
-        let address = serve(
-            Router::new()
-                .route("/stock/{sku}", get(stock))
-                // The last layer added is the outermost.
-                .layer(tower_http::trace::TraceLayer::new_for_http())
-                .layer(DatadogServerLayer::new()),
-        )
-        .await;
+        let address = serve(trace_layer_router(true)).await;
         let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
             .with(DatadogMiddleware::new())
             .build();

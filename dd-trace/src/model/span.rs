@@ -628,6 +628,18 @@ impl SpanData {
     }
 }
 
+/// `s` cut to at most `max` bytes, on a character boundary (span texts the agent caps).
+pub(crate) fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -797,16 +809,4 @@ pub(crate) mod tests {
     fn keys_are_no_bigger_than_a_str_reference() {
         assert_eq!(std::mem::size_of::<Key>(), std::mem::size_of::<&str>());
     }
-}
-
-/// `s` cut to at most `max` bytes, on a character boundary (span texts the agent caps).
-pub(crate) fn truncate_utf8(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
